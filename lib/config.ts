@@ -1,0 +1,91 @@
+import os from 'node:os';
+import { InputError } from './errors';
+import { parseDuration } from './duration';
+
+/** Everything the product reads from the environment (CONTRACT.md §5), parsed once. */
+export interface Config {
+  /** PostgreSQL for the exporter's own tables (and the source unless sourceDatabaseUrl differs). */
+  databaseUrl: string;
+  /** PostgreSQL holding the ticket source tables. */
+  sourceDatabaseUrl: string;
+  /** Schema holding the ticket source tables (a plain identifier: it is interpolated into SQL). */
+  ticketingSchema: string;
+  /** Schema holding the exporter's own tables. */
+  exporterSchema: string;
+  /** Temporal frontend host:port. */
+  temporalAddress: string;
+  /** Temporal namespace. */
+  temporalNamespace: string;
+  /** Task queue the workers poll. */
+  taskQueue: string;
+  /** nodemailer SMTP URL (may hold credentials: never print it unmasked). */
+  smtpUrl: string;
+  /** Sender address of every email. */
+  mailFrom: string;
+  /** Allows intervals below one minute (demo and tests only). */
+  allowShortIntervals: boolean;
+  /**
+   * Longest time a window waits for an open source transaction before it closes anyway
+   * (see README "Late commits"). Tickets of a transaction open longer than this are reported.
+   */
+  maxHoldbackMillis: number;
+}
+
+export const DEFAULTS = {
+  databaseUrl: 'postgres://postgres@127.0.0.1:5432/barcodes',
+  ticketingSchema: 'public',
+  exporterSchema: 'barcode_export',
+  temporalAddress: '127.0.0.1:7233',
+  temporalNamespace: 'default',
+  taskQueue: 'barcode-export',
+  smtpUrl: 'smtp://127.0.0.1:2525',
+  mailFrom: 'barcodes@localhost',
+  maxHoldback: '1h',
+} as const;
+
+const IDENTIFIER = /^[a-z_][a-z0-9_]{0,62}$/;
+
+/** Checks a schema name before it is interpolated into SQL: a plain lower-case identifier only. */
+export function checkIdentifier(value: string, what: string): string {
+  if (!IDENTIFIER.test(value)) {
+    throw new InputError(`${what}: invalid schema name ${JSON.stringify(value)} (expected a plain identifier like public)`);
+  }
+  return value;
+}
+
+export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
+  const databaseUrl = env.DATABASE_URL || DEFAULTS.databaseUrl;
+  return {
+    databaseUrl,
+    sourceDatabaseUrl: env.SOURCE_DATABASE_URL || databaseUrl,
+    ticketingSchema: checkIdentifier(env.TICKETING_SCHEMA || DEFAULTS.ticketingSchema, 'TICKETING_SCHEMA'),
+    exporterSchema: checkIdentifier(env.BARCODES_SCHEMA || DEFAULTS.exporterSchema, 'BARCODES_SCHEMA'),
+    temporalAddress: env.TEMPORAL_ADDRESS || DEFAULTS.temporalAddress,
+    temporalNamespace: env.TEMPORAL_NAMESPACE || DEFAULTS.temporalNamespace,
+    taskQueue: env.TEMPORAL_TASK_QUEUE || DEFAULTS.taskQueue,
+    smtpUrl: env.SMTP_URL || DEFAULTS.smtpUrl,
+    mailFrom: env.MAIL_FROM || DEFAULTS.mailFrom,
+    allowShortIntervals: env.BARCODES_ALLOW_SHORT_INTERVALS === '1',
+    maxHoldbackMillis: parseDuration(env.BARCODES_MAX_HOLDBACK || DEFAULTS.maxHoldback, 'BARCODES_MAX_HOLDBACK'),
+  };
+}
+
+/** Replaces the password of a URL (`postgres://u:secret@h/db`) by `***` for printing. */
+export function maskUrl(url: string): string {
+  try {
+    const parsed = new URL(url);
+    if (parsed.password) parsed.password = '***';
+    return parsed.toString();
+  } catch {
+    return url.replace(/\/\/([^:/@]+):[^@]*@/, '//$1:***@');
+  }
+}
+
+/** Who made a configuration change, for the audit trail. */
+export function currentActor(): string {
+  try {
+    return os.userInfo().username;
+  } catch {
+    return 'unknown';
+  }
+}

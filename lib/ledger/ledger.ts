@@ -1,0 +1,313 @@
+import { createHash, type Hash } from 'node:crypto';
+import { Readable } from 'node:stream';
+import pg from 'pg';
+import type { FilePart, PartSink } from '../format';
+
+export type DeliveryKind = 'scheduled' | 'run' | 'backfill' | 'resend';
+/** `pending`: file frozen, not (completely) sent yet. The others are final (CONTRACT.md §6). */
+export type DeliveryStatus = 'pending' | 'sent' | 'empty' | 'failed';
+
+export interface Delivery {
+  id: number;
+  interfaceId: number;
+  kind: DeliveryKind;
+  windowStart: Date;
+  windowEnd: Date;
+  status: DeliveryStatus;
+  ticketCount: number;
+  partCount: number;
+  byteCount: number;
+  fileName: string | null;
+  sha256: string | null;
+  recipients: string[];
+  originalDeliveryId: number | null;
+  workflowId: string | null;
+  attempts: number;
+  lastError: string | null;
+  heldBack: Record<string, unknown> | null;
+  createdAt: Date;
+  sentAt: Date | null;
+  purgedAt: Date | null;
+}
+
+export interface StoredPart extends FilePart {
+  messageId: string;
+  sentAt: Date | null;
+}
+
+export interface RecipientResult {
+  address: string;
+  status: 'accepted' | 'refused';
+  response: string | null;
+}
+
+export interface NewDelivery {
+  interfaceId: number;
+  kind: DeliveryKind;
+  windowStart: Date;
+  windowEnd: Date;
+  recipients: string[];
+  originalDeliveryId?: number | null;
+  workflowId?: string | null;
+  heldBack?: Record<string, unknown> | null;
+}
+
+/** Chunks of a stored part are about this size: large enough to keep round trips few. */
+const CHUNK_BYTES = 1024 * 1024;
+const CHAIN_KINDS = `('scheduled','run')`;
+
+/** A pool, or one client inside a transaction. */
+export type Queryable = pg.Pool | pg.ClientBase;
+
+/**
+ * The delivery ledger: the durable record of every window, its stored file and what each
+ * recipient's server answered. It is the source of truth for the watermark.
+ */
+export class DeliveryLedger {
+  constructor(
+    private readonly pool: pg.Pool,
+    private readonly schema: string,
+  ) {}
+
+  /** End of the interface's last chain window, or null before its first window. */
+  async chainWatermark(client: Queryable, interfaceId: number): Promise<Date | null> {
+    const { rows } = await client.query<{ window_end: Date }>(
+      `SELECT window_end FROM ${this.schema}.delivery
+        WHERE interface_id = $1 AND kind IN ${CHAIN_KINDS} ORDER BY window_end DESC LIMIT 1`,
+      [interfaceId],
+    );
+    return rows[0]?.window_end ?? null;
+  }
+
+  /** The chain window frozen but not yet sent, which must be finished before a new one opens. */
+  async pendingChainDelivery(client: Queryable, interfaceId: number): Promise<Delivery | undefined> {
+    const { rows } = await client.query(
+      `SELECT * FROM ${this.schema}.delivery
+        WHERE interface_id = $1 AND kind IN ${CHAIN_KINDS} AND status IN ('pending','failed')`,
+      [interfaceId],
+    );
+    return rows[0] && toDelivery(rows[0]);
+  }
+
+  async insert(client: pg.ClientBase, delivery: NewDelivery): Promise<number> {
+    const { rows } = await client.query<{ id: string }>(
+      `INSERT INTO ${this.schema}.delivery
+         (interface_id, kind, window_start, window_end, status, recipients, original_delivery_id, workflow_id, held_back)
+       VALUES ($1, $2, $3, $4, 'pending', $5, $6, $7, $8) RETURNING id`,
+      [
+        delivery.interfaceId,
+        delivery.kind,
+        delivery.windowStart,
+        delivery.windowEnd,
+        delivery.recipients,
+        delivery.originalDeliveryId ?? null,
+        delivery.workflowId ?? null,
+        delivery.heldBack ? JSON.stringify(delivery.heldBack) : null,
+      ],
+    );
+    return Number(rows[0]!.id);
+  }
+
+  /**
+   * A sink that stores the rendered parts in delivery_part/delivery_chunk on the given client (in
+   * the freezing transaction), and hashes all parts' bytes in order for the delivery's checksum.
+   */
+  partSink(client: pg.ClientBase, deliveryId: number, onProgress: () => void = () => {}): PartSink & { sha256(): string } {
+    const schema = this.schema;
+    const whole: Hash = createHash('sha256');
+    let part = 0;
+    let seq = 0;
+    let pending: Buffer[] = [];
+    let pendingBytes = 0;
+    const flush = async () => {
+      if (pendingBytes === 0) return;
+      const data = pending.length === 1 ? pending[0]! : Buffer.concat(pending, pendingBytes);
+      pending = [];
+      pendingBytes = 0;
+      await client.query(`INSERT INTO ${schema}.delivery_chunk (delivery_id, part, seq, data) VALUES ($1, $2, $3, $4)`, [
+        deliveryId,
+        part,
+        seq++,
+        data,
+      ]);
+      onProgress();
+    };
+    return {
+      async beginPart(index: number) {
+        part = index;
+        seq = 0;
+        await client.query(`INSERT INTO ${schema}.delivery_part (delivery_id, part) VALUES ($1, $2)`, [deliveryId, index]);
+      },
+      async write(chunk: Buffer) {
+        whole.update(chunk);
+        pending.push(chunk);
+        pendingBytes += chunk.length;
+        if (pendingBytes >= CHUNK_BYTES) await flush();
+      },
+      async endPart() {
+        await flush();
+      },
+      sha256: () => whole.digest('hex'),
+    };
+  }
+
+  /** Records the frozen window's file: from here on its bounds, bytes and Message-IDs never change. */
+  async completeFreeze(
+    client: pg.ClientBase,
+    deliveryId: number,
+    summary: { ticketCount: number; parts: (FilePart & { messageId: string })[]; sha256: string | null },
+  ): Promise<void> {
+    for (const part of summary.parts) {
+      await client.query(
+        `UPDATE ${this.schema}.delivery_part
+            SET file_name = $3, content_type = $4, byte_count = $5, row_count = $6, sha256 = $7, message_id = $8
+          WHERE delivery_id = $1 AND part = $2`,
+        [deliveryId, part.index, part.fileName, part.contentType, part.byteCount, part.rowCount, part.sha256, part.messageId],
+      );
+    }
+    const empty = summary.parts.length === 0;
+    await client.query(
+      `UPDATE ${this.schema}.delivery
+          SET status = $2, ticket_count = $3, part_count = $4, byte_count = $5, file_name = $6, sha256 = $7,
+              sent_at = CASE WHEN $2 = 'empty' THEN now() END
+        WHERE id = $1`,
+      [
+        deliveryId,
+        empty ? 'empty' : 'pending',
+        summary.ticketCount,
+        summary.parts.length,
+        summary.parts.reduce((sum, part) => sum + part.byteCount, 0),
+        summary.parts[0]?.fileName ?? null,
+        empty ? null : summary.sha256,
+      ],
+    );
+  }
+
+  /** Reads a delivery, on the given client when inside a transaction that just wrote it. */
+  async get(id: number, client: Queryable = this.pool): Promise<Delivery | undefined> {
+    const { rows } = await client.query(`SELECT * FROM ${this.schema}.delivery WHERE id = $1`, [id]);
+    return rows[0] && toDelivery(rows[0]);
+  }
+
+  async list(interfaceId: number, limit = 100): Promise<Delivery[]> {
+    const { rows } = await this.pool.query(
+      `SELECT * FROM ${this.schema}.delivery WHERE interface_id = $1 ORDER BY window_start DESC, id DESC LIMIT $2`,
+      [interfaceId, limit],
+    );
+    return rows.map(toDelivery);
+  }
+
+  async parts(deliveryId: number): Promise<StoredPart[]> {
+    const { rows } = await this.pool.query(
+      `SELECT * FROM ${this.schema}.delivery_part WHERE delivery_id = $1 ORDER BY part`,
+      [deliveryId],
+    );
+    return rows.map((row) => ({
+      index: row.part,
+      fileName: row.file_name,
+      contentType: row.content_type,
+      byteCount: Number(row.byte_count),
+      rowCount: row.row_count,
+      sha256: row.sha256,
+      messageId: row.message_id,
+      sentAt: row.sent_at,
+    }));
+  }
+
+  /** Streams a stored part chunk by chunk, so a large attachment is never whole in memory. */
+  readPart(deliveryId: number, part: number): Readable {
+    const { pool, schema } = this;
+    let seq = 0;
+    return new Readable({
+      async read() {
+        try {
+          const { rows } = await pool.query<{ data: Buffer }>(
+            `SELECT data FROM ${schema}.delivery_chunk WHERE delivery_id = $1 AND part = $2 AND seq = $3`,
+            [deliveryId, part, seq++],
+          );
+          this.push(rows[0] ? rows[0].data : null);
+        } catch (error) {
+          this.destroy(error as Error);
+        }
+      },
+    });
+  }
+
+  async recipientResults(deliveryId: number): Promise<(RecipientResult & { part: number })[]> {
+    const { rows } = await this.pool.query(
+      `SELECT part, address, status, response FROM ${this.schema}.delivery_recipient WHERE delivery_id = $1 ORDER BY part, address`,
+      [deliveryId],
+    );
+    return rows;
+  }
+
+  async recordAttempt(deliveryId: number): Promise<void> {
+    await this.pool.query(`UPDATE ${this.schema}.delivery SET attempts = attempts + 1 WHERE id = $1`, [deliveryId]);
+  }
+
+  /** Records one part as handed to SMTP, with each recipient's answer, atomically. */
+  async markPartSent(deliveryId: number, part: number, recipients: RecipientResult[]): Promise<void> {
+    const client = await this.pool.connect();
+    try {
+      await client.query('BEGIN');
+      for (const recipient of recipients) {
+        await client.query(
+          `INSERT INTO ${this.schema}.delivery_recipient (delivery_id, part, address, status, response)
+           VALUES ($1, $2, $3, $4, $5)
+           ON CONFLICT (delivery_id, part, address) DO UPDATE SET status = EXCLUDED.status, response = EXCLUDED.response, at = now()`,
+          [deliveryId, part, recipient.address, recipient.status, recipient.response],
+        );
+      }
+      await client.query(`UPDATE ${this.schema}.delivery_part SET sent_at = now() WHERE delivery_id = $1 AND part = $2`, [
+        deliveryId,
+        part,
+      ]);
+      await client.query('COMMIT');
+    } catch (error) {
+      await client.query('ROLLBACK').catch(() => {});
+      throw error;
+    } finally {
+      client.release();
+    }
+  }
+
+  async markSent(deliveryId: number): Promise<void> {
+    await this.pool.query(
+      `UPDATE ${this.schema}.delivery SET status = 'sent', sent_at = now(), last_error = NULL WHERE id = $1 AND status <> 'sent'`,
+      [deliveryId],
+    );
+  }
+
+  /** A failed delivery stays the interface's pending window: the next run sends it unchanged. */
+  async markFailed(deliveryId: number, reason: string): Promise<void> {
+    await this.pool.query(
+      `UPDATE ${this.schema}.delivery SET status = 'failed', last_error = $2 WHERE id = $1 AND status IN ('pending','failed')`,
+      [deliveryId, reason],
+    );
+  }
+}
+
+function toDelivery(row: Record<string, any>): Delivery {
+  return {
+    id: Number(row.id),
+    interfaceId: Number(row.interface_id),
+    kind: row.kind,
+    windowStart: row.window_start,
+    windowEnd: row.window_end,
+    status: row.status,
+    ticketCount: row.ticket_count,
+    partCount: row.part_count,
+    byteCount: Number(row.byte_count),
+    fileName: row.file_name,
+    sha256: row.sha256,
+    recipients: row.recipients,
+    originalDeliveryId: row.original_delivery_id === null ? null : Number(row.original_delivery_id),
+    workflowId: row.workflow_id,
+    attempts: row.attempts,
+    lastError: row.last_error,
+    heldBack: row.held_back,
+    createdAt: row.created_at,
+    sentAt: row.sent_at,
+    purgedAt: row.purged_at,
+  };
+}

@@ -1,0 +1,110 @@
+import { WorkflowFailedError, type Client } from '@temporalio/client';
+import { BarcodesError, UnavailableError } from '../errors';
+import type { ExportWindowResult } from '../../workflows/export-window';
+import { describeOrUndefined, scheduleIdFor } from './sync';
+
+const POLL_MILLIS = 250;
+/** How long a triggered run may wait before we check that any worker polls the task queue. */
+const NO_WORKER_GRACE_MILLIS = 5_000;
+
+export interface RunNowOptions {
+  interfaceId: number;
+  taskQueue: string;
+  /** Overall time allowed for the run to be started, picked up and finished. */
+  timeoutMillis: number;
+  /** Called just before the trigger, e.g. to label the window as kind = run. */
+  beforeTrigger?: () => Promise<void>;
+}
+
+export interface RunNowResult {
+  workflowId: string;
+  result: ExportWindowResult;
+}
+
+/**
+ * Runs an interface's next window now by triggering its schedule, so the run shares the
+ * schedule's overlap policy (never two windows at once) and last-result chain, then waits for it.
+ */
+export async function runNow(client: Client, options: RunNowOptions): Promise<RunNowResult> {
+  const scheduleId = scheduleIdFor(options.interfaceId);
+  const before = await describeOrUndefined(client, scheduleId);
+  if (!before) throw new UnavailableError(`schedule ${scheduleId} does not exist: run \`barcodes schedules sync\``);
+  const seen = new Set(before.info.recentActions.map((action) => action.action.workflow.workflowId));
+  for (const running of before.info.runningActions) seen.add(running.workflow.workflowId);
+  await waitForNextSecond(before.info.recentActions.map((action) => action.scheduledAt));
+  await options.beforeTrigger?.();
+  const deadline = Date.now() + options.timeoutMillis;
+  await client.schedule.getHandle(scheduleId).trigger();
+  const workflowId = await waitForStartedRun(client, scheduleId, seen, deadline, options.taskQueue);
+  const result = await waitForResult(client, workflowId, deadline, options.taskQueue);
+  return { workflowId, result };
+}
+
+async function waitForStartedRun(client: Client, scheduleId: string, seen: Set<string>, deadline: number, taskQueue: string): Promise<string> {
+  while (Date.now() < deadline) {
+    const description = await describeOrUndefined(client, scheduleId);
+    const started = description?.info.recentActions.find((action) => !seen.has(action.action.workflow.workflowId));
+    if (started) return started.action.workflow.workflowId;
+    await sleep(POLL_MILLIS);
+  }
+  throw await noProgressError(client, taskQueue, `the schedule did not start the run`);
+}
+
+async function waitForResult(client: Client, workflowId: string, deadline: number, taskQueue: string): Promise<ExportWindowResult> {
+  const result = client.workflow.getHandle(workflowId).result() as Promise<ExportWindowResult>;
+  result.catch(() => {}); // observed below; this keeps an early exit from leaving it unhandled
+  let checkedWorkers = false;
+  while (true) {
+    const wait = Math.max(0, Math.min(deadline - Date.now(), NO_WORKER_GRACE_MILLIS));
+    let outcome: { value: ExportWindowResult } | undefined;
+    try {
+      outcome = await Promise.race([result.then((value) => ({ value })), sleep(wait).then(() => undefined)]);
+    } catch (error) {
+      if (error instanceof WorkflowFailedError) {
+        const cause = (error.cause?.cause ?? error.cause) as Error | undefined;
+        throw new BarcodesError(`run ${workflowId} failed: ${cause?.message ?? error.message}`, 'RUN_FAILED', { cause: error });
+      }
+      throw error;
+    }
+    if (outcome) return outcome.value;
+    if (!checkedWorkers) {
+      checkedWorkers = true;
+      if ((await workerCount(client, taskQueue)) === 0) {
+        throw new UnavailableError(`no worker picked up run ${workflowId}: no worker polls task queue ${taskQueue} (start one with \`barcodes worker\`; the run stays queued)`);
+      }
+    }
+    if (Date.now() >= deadline) {
+      throw await noProgressError(client, taskQueue, `run ${workflowId} did not finish within the timeout (it goes on: see \`barcodes deliveries\` or the Temporal UI)`);
+    }
+  }
+}
+
+/** Pollers on the task queue (workflow tasks: every worker of this product polls them). */
+export async function workerCount(client: Client, taskQueue: string): Promise<number> {
+  const response = await client.workflowService.describeTaskQueue({
+    namespace: client.options.namespace,
+    taskQueue: { name: taskQueue },
+    taskQueueType: 1,
+  });
+  return response.pollers?.length ?? 0;
+}
+
+async function noProgressError(client: Client, taskQueue: string, what: string): Promise<Error> {
+  const pollers = await workerCount(client, taskQueue).catch(() => -1);
+  if (pollers === 0) return new UnavailableError(`no worker picked up the run: no worker polls task queue ${taskQueue} (start one with \`barcodes worker\`)`);
+  return new UnavailableError(what);
+}
+
+/**
+ * The scheduler names a triggered run after its time cut to the second, so a trigger in the same
+ * second as the previous action would collide with that run's workflow id and be dropped.
+ */
+async function waitForNextSecond(previousActions: Date[]): Promise<void> {
+  const latest = Math.max(0, ...previousActions.map((time) => time.getTime()));
+  const nextSecond = Math.floor(latest / 1000) * 1000 + 1000;
+  if (Date.now() < nextSecond) await sleep(nextSecond - Date.now() + 10);
+}
+
+function sleep(millis: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, millis));
+}

@@ -1,0 +1,43 @@
+import type { Config } from '../lib/config';
+import { createPool } from '../lib/db/pool';
+import { InterfaceStore } from '../lib/interfaces/store';
+import { DeliveryLedger } from '../lib/ledger/ledger';
+import { NodemailerMailer, type Mailer } from '../lib/mail/mailer';
+import { PostgresTicketSource } from '../lib/source/ticket-source';
+import type { ActivityDeps } from '../activities';
+import pg from 'pg';
+
+export interface Dependencies extends ActivityDeps {
+  sourcePool: pg.Pool;
+  /** Closes pools and the SMTP transport. */
+  close(): Promise<void>;
+}
+
+export interface DependencyOverrides {
+  mailer?: Mailer;
+  /** Connections per pool; the worker's activity concurrency sizes them. */
+  poolSize?: number;
+}
+
+/** Builds the real parts (pg pools, nodemailer transport) from the configuration. */
+export function buildDependencies(config: Config, overrides: DependencyOverrides = {}): Dependencies {
+  const exporterPool = createPool(config.databaseUrl, { max: overrides.poolSize });
+  const sourcePool =
+    config.sourceDatabaseUrl === config.databaseUrl ? exporterPool : createPool(config.sourceDatabaseUrl, { max: overrides.poolSize });
+  const mailer = overrides.mailer ?? new NodemailerMailer({ smtpUrl: config.smtpUrl });
+  return {
+    exporterPool,
+    sourcePool,
+    store: new InterfaceStore(exporterPool, config.exporterSchema),
+    ledger: new DeliveryLedger(exporterPool, config.exporterSchema),
+    source: new PostgresTicketSource(sourcePool, { schema: config.ticketingSchema }),
+    mailer,
+    mailFrom: config.mailFrom,
+    maxHoldbackMillis: config.maxHoldbackMillis,
+    async close() {
+      mailer.close();
+      await exporterPool.end();
+      if (sourcePool !== exporterPool) await sourcePool.end();
+    },
+  };
+}

@@ -1,0 +1,62 @@
+import { Worker, type WorkerOptions } from '@temporalio/worker';
+import type { Config } from '../lib/config';
+import { connectWorkerConnection } from '../lib/temporal/connection';
+import { createActivities } from '../activities';
+import { buildDependencies, type DependencyOverrides } from './dependencies';
+
+export interface StartWorkerOptions extends DependencyOverrides {
+  /** Activities run at once. Each holds a pool connection while it streams a window. */
+  maxConcurrentActivities?: number;
+  /** Workflow tasks run at once (cheap: workflow code only orchestrates). */
+  maxConcurrentWorkflowTasks?: number;
+  /** Identity shown in the Temporal UI's worker list. */
+  identity?: string;
+  /** A prebuilt workflow bundle (tests start many workers; bundling once saves seconds each). */
+  workflowBundle?: WorkerOptions['workflowBundle'];
+}
+
+export const DEFAULT_MAX_CONCURRENT_ACTIVITIES = 20;
+export const WORKFLOWS_PATH = require.resolve('../workflows');
+
+export interface RunningWorker {
+  worker: Worker;
+  /** Resolves when the worker has stopped (after shutdown() or a fatal error). */
+  done: Promise<void>;
+  /** Stops polling, lets running activities finish, closes connections. */
+  shutdown(): Promise<void>;
+}
+
+/**
+ * Creates a worker for the exporter's workflows and activities and starts it. The workflow bundle
+ * is built from the compiled `workflows/` folder at start.
+ */
+export async function startWorker(config: Config, options: StartWorkerOptions = {}): Promise<RunningWorker> {
+  const maxConcurrentActivities = options.maxConcurrentActivities ?? DEFAULT_MAX_CONCURRENT_ACTIVITIES;
+  const deps = buildDependencies(config, { ...options, poolSize: options.poolSize ?? maxConcurrentActivities + 2 });
+  const connection = await connectWorkerConnection(config);
+  const workerOptions: WorkerOptions = {
+    connection,
+    namespace: config.temporalNamespace,
+    taskQueue: config.taskQueue,
+    ...(options.workflowBundle ? { workflowBundle: options.workflowBundle } : { workflowsPath: WORKFLOWS_PATH }),
+    activities: createActivities(deps),
+    maxConcurrentActivityTaskExecutions: maxConcurrentActivities,
+    maxConcurrentWorkflowTaskExecutions: options.maxConcurrentWorkflowTasks ?? 40,
+    ...(options.identity ? { identity: options.identity } : {}),
+    // Give activities in flight time to finish (and record what they sent) on SIGTERM.
+    shutdownGraceTime: '30 seconds',
+  };
+  const worker = await Worker.create(workerOptions);
+  const done = worker.run().finally(async () => {
+    await deps.close();
+    await connection.close();
+  });
+  return {
+    worker,
+    done,
+    async shutdown() {
+      if (worker.getState() === 'RUNNING') worker.shutdown();
+      await done;
+    },
+  };
+}

@@ -1,0 +1,2 @@
+// Deterministic workflow code only: this folder is bundled into Temporal's workflow sandbox.
+export { exportWindow } from './export-window';
