@@ -1,0 +1,102 @@
+import { Command, CommanderError } from 'commander';
+import { BarcodesError } from '../lib/errors';
+import { maskUrl, loadConfig } from '../lib/config';
+import { runWithContext } from './commands/common';
+import { interfaceCommand } from './commands/interface';
+import { mappingCommand } from './commands/mapping';
+import { schedulesCommand } from './commands/schedules';
+import { migrateCommand } from './commands/migrate';
+import { deliveriesCommand } from './commands/deliveries';
+import { runCommand } from './commands/run';
+import { previewCommand } from './commands/preview';
+import { workerCommand, demoCommand } from './commands/processes';
+import { doctorCommand } from './commands/doctor';
+
+/** Exit statuses, documented in the README. */
+export const ExitCode = {
+  ok: 0,
+  failure: 1,
+  invalidInput: 2,
+  notFound: 3,
+  unavailable: 4,
+} as const;
+
+export function buildProgram(): Command {
+  const program = new Command('barcodes')
+    .description('Pushes ticket barcodes to resellers: one flat file per interface and window, by email, exactly once.')
+    .showHelpAfterError('(add --help for usage)')
+    .exitOverride();
+  const run = runWithContext;
+  program.addCommand(migrateCommand(run));
+  program.addCommand(interfaceCommand(run));
+  program.addCommand(mappingCommand(run));
+  program.addCommand(schedulesCommand(run));
+  program.addCommand(runCommand(run));
+  program.addCommand(previewCommand(run));
+  program.addCommand(deliveriesCommand(run));
+  program.addCommand(doctorCommand(run));
+  program.addCommand(workerCommand());
+  program.addCommand(demoCommand());
+  // Every subcommand reports usage errors through the same exit path.
+  const override = (command: Command) => {
+    command.exitOverride();
+    command.commands.forEach(override);
+  };
+  override(program);
+  return program;
+}
+
+/** Turns any error into one line on stderr and an exit status. Secrets in URLs are masked. */
+export function reportError(error: unknown): number {
+  if (error instanceof CommanderError) {
+    // commander already printed its one-line message (or the help, for exit code 0).
+    return error.exitCode === 0 ? ExitCode.ok : ExitCode.invalidInput;
+  }
+  const { message, code } = describe(error);
+  process.stderr.write(`barcodes: ${message}\n`);
+  return code;
+}
+
+function describe(error: unknown): { message: string; code: number } {
+  if (error instanceof BarcodesError) {
+    const code =
+      error.code === 'INVALID_INPUT' ? ExitCode.invalidInput
+      : error.code === 'NOT_FOUND' ? ExitCode.notFound
+      : error.code === 'UNAVAILABLE' ? ExitCode.unavailable
+      : ExitCode.failure;
+    return { message: oneLine(error.message), code };
+  }
+  const failure = error as { code?: string; message?: string };
+  if (failure.code === 'ECONNREFUSED' || failure.code === 'ENOTFOUND' || failure.code === '3D000' || failure.code === '28P01') {
+    let url = '(DATABASE_URL)';
+    try {
+      url = maskUrl(loadConfig().databaseUrl);
+    } catch {}
+    return { message: oneLine(`PostgreSQL is not reachable at ${url}: ${failure.message}`), code: ExitCode.unavailable };
+  }
+  if (failure.code === '42P01' || failure.code === '3F000') {
+    return { message: oneLine(`${failure.message}: run \`barcodes migrate\` first`), code: ExitCode.failure };
+  }
+  return { message: oneLine(failure.message ?? String(error)), code: ExitCode.failure };
+}
+
+function oneLine(text: string): string {
+  return text.replace(/\s*\n\s*/g, ' ').trim();
+}
+
+export async function main(argv: string[]): Promise<number> {
+  try {
+    await buildProgram().parseAsync(argv);
+    // A command that completed but found a problem (doctor) sets process.exitCode itself.
+    return typeof process.exitCode === 'number' ? process.exitCode : ExitCode.ok;
+  } catch (error) {
+    return reportError(error);
+  }
+}
+
+/** Entry point of the `barcodes` executable (bin/barcodes.js). */
+export function runCli(): void {
+  main(process.argv).then((code) => {
+    process.exitCode = code;
+  });
+}

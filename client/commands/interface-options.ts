@@ -1,0 +1,75 @@
+import fs from 'node:fs';
+import type { Config } from '../../lib/config';
+import { parseDuration, parseInstant } from '../../lib/duration';
+import { InputError } from '../../lib/errors';
+import { parseFormatSpec } from '../../lib/format';
+import type { InterfaceFields } from '../../lib/interfaces/store';
+import {
+  checkCode,
+  checkEmail,
+  checkIntervalSeconds,
+  checkLagSeconds,
+  checkName,
+  checkTimeZone,
+} from '../../lib/interfaces/validate';
+
+/** The options `interface create` and `interface update` share, as commander hands them over. */
+export interface InterfaceOptions {
+  name?: string;
+  email?: string[];
+  contact?: string[];
+  channel?: string[];
+  every?: string;
+  lag?: string;
+  timezone?: string;
+  format?: string;
+  start?: string;
+  disabled?: boolean;
+  alertEmail?: string;
+}
+
+export const DEFAULT_EVERY = '15m';
+/** Documented default safety lag (CONTRACT.md §6 asks for at most 2 minutes). */
+export const DEFAULT_LAG = '30s';
+
+/**
+ * Validates every given option before anything is written, so bad input changes nothing.
+ * Returns only the fields that were given (update) — create fills in the defaults.
+ */
+export function parseInterfaceOptions(options: InterfaceOptions, config: Config): Partial<InterfaceFields> & { contacts?: string[]; channels?: string[] } {
+  const fields: Partial<InterfaceFields> & { contacts?: string[]; channels?: string[] } = {};
+  if (options.name !== undefined) fields.name = checkName(options.name);
+  if (options.email !== undefined) fields.recipients = unique(options.email.map((address) => checkEmail(address)));
+  if (options.contact !== undefined) fields.contacts = unique(options.contact.map((code) => checkCode(code, '--contact')));
+  if (options.channel !== undefined) fields.channels = unique(options.channel.map((code) => checkCode(code, '--channel')));
+  if (options.every !== undefined) {
+    fields.intervalSeconds = checkIntervalSeconds(parseDuration(options.every, '--every') / 1000, config.allowShortIntervals, options.every);
+  }
+  if (options.lag !== undefined) fields.lagSeconds = checkLagSeconds(parseDuration(options.lag, '--lag') / 1000, options.lag);
+  if (options.timezone !== undefined) fields.timeZone = checkTimeZone(options.timezone);
+  if (options.format !== undefined) fields.format = readFormatFile(options.format);
+  if (options.start !== undefined) fields.startAt = parseInstant(options.start, '--start');
+  if (options.alertEmail !== undefined) fields.alertEmail = checkEmail(options.alertEmail, '--alert-email');
+  return fields;
+}
+
+/** Reads and validates a format specification file; the stored value is the normalised spec. */
+export function readFormatFile(path: string): Record<string, unknown> {
+  let text: string;
+  try {
+    text = fs.readFileSync(path, 'utf8');
+  } catch (error) {
+    throw new InputError(`--format: cannot read ${JSON.stringify(path)}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`);
+  }
+  let json: unknown;
+  try {
+    json = JSON.parse(text);
+  } catch (error) {
+    throw new InputError(`--format: ${JSON.stringify(path)} is not valid JSON: ${(error as Error).message}`);
+  }
+  return parseFormatSpec(json) as unknown as Record<string, unknown>;
+}
+
+function unique(values: string[]): string[] {
+  return [...new Set(values)];
+}

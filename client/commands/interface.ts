@@ -1,0 +1,198 @@
+import { Command } from 'commander';
+import { currentActor } from '../../lib/config';
+import { InputError } from '../../lib/errors';
+import type { ExportInterface } from '../../lib/interfaces/store';
+import { describeOrUndefined, scheduleIdFor } from '../../lib/schedules/sync';
+import type { CommandContext } from '../context';
+import { deliveryJson, deliveryLine, interfaceJson, interfaceText, type Output } from '../output';
+import { applyToTemporal } from './apply';
+import { DEFAULT_EVERY, DEFAULT_LAG, parseInterfaceOptions, type InterfaceOptions } from './interface-options';
+import { collect, parseId, type Runner } from './common';
+
+export function interfaceCommand(run: Runner): Command {
+  const command = new Command('interface').description('manage interfaces (one reseller export each)');
+
+  command
+    .command('create')
+    .description('create an interface (enabled unless --disabled) and schedule it')
+    .requiredOption('--name <name>', 'name, e.g. "Barcodes for MyReseller"')
+    .option('--email <address>', 'recipient (repeat for several)', collect, [])
+    .option('--contact <number>', 'contact mapping: contact number of the buyer (repeatable)', collect, [])
+    .option('--channel <code>', 'sales channel mapping (repeatable)', collect, [])
+    .option('--every <duration>', 'interval between windows', DEFAULT_EVERY)
+    .option('--lag <duration>', 'safety lag subtracted from each window end', DEFAULT_LAG)
+    .option('--timezone <zone>', 'IANA time zone of the file dates', 'UTC')
+    .option('--format <file.json>', 'format specification (default: the SecuTix CSV)')
+    .option('--start <time>', 'start of the first window (default: now)')
+    .option('--alert-email <address>', 'who is told when the interface pauses itself')
+    .option('--disabled', 'create it paused')
+    .option('--strict', 'refuse unknown contacts or channels instead of warning')
+    .option('--actor <name>', 'who makes the change, for the audit trail (default: OS user)')
+    .option('--json', 'print JSON')
+    .addHelpText('after', '\nExample:\n  barcodes interface create --name "Barcodes for Acme" --email tickets@acme.example --contact 100234 --channel WEB')
+    .action(run(async (context, output, options: InterfaceOptions & { strict?: boolean; actor?: string }) => {
+      const fields = parseInterfaceOptions(options, context.config);
+      if (!fields.recipients || fields.recipients.length === 0) throw new InputError('--email: at least one recipient is required');
+      await checkMappingsKnown(context, output, fields.contacts ?? [], fields.channels ?? [], options.strict);
+      const created = await context.store.create(
+        {
+          name: fields.name!,
+          recipients: fields.recipients,
+          intervalSeconds: fields.intervalSeconds!,
+          lagSeconds: fields.lagSeconds!,
+          timeZone: fields.timeZone!,
+          format: fields.format ?? null,
+          startAt: fields.startAt ?? new Date(),
+          enabled: !options.disabled,
+          alertEmail: fields.alertEmail ?? null,
+        },
+        { contacts: fields.contacts ?? [], channels: fields.channels ?? [] },
+        options.actor ?? currentActor(),
+      );
+      warnIfUnscheduled(output, created);
+      await applyToTemporal(context, output, created);
+      output.result(interfaceJson(created), () => interfaceText(created));
+    }));
+
+  command
+    .command('list')
+    .description('list interfaces')
+    .option('--json', 'print JSON (an array)')
+    .action(run(async (context, output) => {
+      const all = await context.store.list();
+      output.result(all.map(interfaceJson), () =>
+        all.length === 0
+          ? 'no interfaces (create one with `barcodes interface create`)'
+          : all
+              .map((iface) => `${String(iface.id).padStart(4)}  ${iface.enabled ? 'enabled ' : 'disabled'}  every ${interfaceJson(iface).every.padEnd(5)} ${iface.name}  (${iface.contacts.length} contacts, ${iface.channels.length} channels)`)
+              .join('\n'),
+      );
+    }));
+
+  command
+    .command('show <id>')
+    .description('show an interface: mappings, recipients, format, schedule, watermark, last deliveries')
+    .option('--history', 'also show who changed what, when')
+    .option('--json', 'print JSON')
+    .addHelpText('after', '\nExample:\n  barcodes interface show 3 --history')
+    .action(run(async (context, output, options: { history?: boolean }, idText: string) => {
+      const iface = await context.store.get(parseId(idText));
+      const deliveries = await context.ledger.list(iface.id, 5);
+      const watermark = await context.ledger.chainWatermark(context.pool, iface.id);
+      const schedule = await scheduleState(context, iface);
+      const history = options.history ? await context.store.history(iface.id) : undefined;
+      output.result(
+        { ...interfaceJson(iface), watermark: (watermark ?? iface.startAt).toISOString(), schedule, lastDeliveries: deliveries.map(deliveryJson), history },
+        () =>
+          [
+            interfaceText(iface),
+            `  watermark:  ${(watermark ?? iface.startAt).toISOString()} (next window starts here)`,
+            `  schedule:   ${schedule.text}`,
+            '  last deliveries:',
+            ...(deliveries.length ? deliveries.map((delivery) => '    ' + deliveryLine(delivery)) : ['    none yet']),
+            ...(history ? ['  history:', ...history.map((entry) => `    ${entry.at.toISOString()}  ${entry.actor}  ${entry.action}  ${JSON.stringify(entry.details)}`)] : []),
+          ].join('\n'),
+      );
+    }));
+
+  command
+    .command('update <id>')
+    .description('change an interface (only the options given)')
+    .option('--name <name>', 'new name')
+    .option('--email <address>', 'recipients, replacing the current ones (repeatable)', collect)
+    .option('--every <duration>', 'interval between windows')
+    .option('--lag <duration>', 'safety lag')
+    .option('--timezone <zone>', 'IANA time zone of the file dates')
+    .option('--format <file.json>', 'format specification')
+    .option('--alert-email <address>', 'who is told when the interface pauses itself')
+    .option('--actor <name>', 'who makes the change (default: OS user)')
+    .option('--json', 'print JSON')
+    .addHelpText('after', '\nExample:\n  barcodes interface update 3 --every 5m --email a@acme.example --email b@acme.example\n\nMappings change with `barcodes mapping add|remove`.')
+    .action(run(async (context, output, options: InterfaceOptions & { actor?: string }, idText: string) => {
+      const id = parseId(idText);
+      const fields = parseInterfaceOptions(options, context.config);
+      const updated = await context.store.update(id, fields, options.actor ?? currentActor());
+      await applyToTemporal(context, output, updated);
+      output.result(interfaceJson(updated), () => interfaceText(updated));
+    }));
+
+  for (const [name, enabled] of [['enable', true], ['disable', false]] as const) {
+    command
+      .command(`${name} <id>`)
+      .description(enabled ? 'resume an interface: its schedule continues from its watermark' : 'pause an interface: its schedule pauses, its watermark is kept')
+      .option('--actor <name>', 'who makes the change (default: OS user)')
+      .option('--json', 'print JSON')
+      .addHelpText('after', `\nExample:\n  barcodes interface ${name} 3`)
+      .action(run(async (context, output, options: { actor?: string }, idText: string) => {
+        const updated = await context.store.update(parseId(idText), { enabled }, options.actor ?? currentActor(), name);
+        await applyToTemporal(context, output, updated);
+        output.result(interfaceJson(updated), () => `interface ${updated.id} ${enabled ? 'enabled' : 'disabled'}`);
+      }));
+  }
+
+  command
+    .command('delete <id>')
+    .description('delete an interface, its schedule and its delivery history')
+    .option('--actor <name>', 'who makes the change (default: OS user)')
+    .option('--json', 'print JSON')
+    .addHelpText('after', '\nExample:\n  barcodes interface delete 3')
+    .action(run(async (context, output, options: { actor?: string }, idText: string) => {
+      const iface = await context.store.get(parseId(idText));
+      const pending = await context.ledger.pendingChainDelivery(context.pool, iface.id);
+      if (pending) {
+        throw new InputError(`interface ${iface.id} has a window in flight (delivery ${pending.id}, ${pending.status}): disable it and let the window finish first`);
+      }
+      await context.store.delete(iface.id, options.actor ?? currentActor());
+      await applyToTemporal(context, output, { deletedId: iface.id });
+      output.result({ id: iface.id, deleted: true }, () => `interface ${iface.id} deleted`);
+    }));
+
+  return command;
+}
+
+/** Warns (or, with --strict, refuses) when a mapped contact or channel is unknown in the source. */
+export async function checkMappingsKnown(context: CommandContext, output: Output, contacts: string[], channels: string[], strict?: boolean) {
+  for (const [kind, codes] of [['contact', contacts], ['channel', channels]] as const) {
+    let unknown: string[];
+    try {
+      unknown = await context.source.unknownCodes(kind, codes);
+    } catch (error) {
+      if (strict) throw error;
+      output.note(`warning: cannot check ${kind} codes against the ticket source: ${(error as Error).message}`);
+      continue;
+    }
+    if (unknown.length === 0) continue;
+    const message = `--${kind}: unknown ${kind} ${unknown.map((code) => JSON.stringify(code)).join(', ')} in the ticket source`;
+    if (strict) throw new InputError(message);
+    output.note(`warning: ${message}`);
+  }
+}
+
+function warnIfUnscheduled(output: Output, iface: ExportInterface) {
+  if (iface.contacts.length === 0 && iface.channels.length === 0) {
+    output.note(`note: interface ${iface.id} has no mapping yet, so it is not scheduled: add one with \`barcodes mapping add ${iface.id} --contact C\``);
+  }
+}
+
+async function scheduleState(context: CommandContext, iface: ExportInterface) {
+  try {
+    const client = await context.temporalClient(3_000);
+    const description = await describeOrUndefined(client, scheduleIdFor(iface.id));
+    if (!description) return { scheduleId: scheduleIdFor(iface.id), exists: false, text: 'none (run `barcodes schedules sync`)' };
+    const last = description.info.recentActions.at(-1);
+    const next = description.info.nextActionTimes[0];
+    return {
+      scheduleId: scheduleIdFor(iface.id),
+      exists: true,
+      paused: description.state.paused,
+      note: description.state.note,
+      nextRun: next?.toISOString() ?? null,
+      lastRun: last?.takenAt.toISOString() ?? null,
+      lastWorkflowId: last?.action.workflow.workflowId ?? null,
+      running: description.info.runningActions.length,
+      text: `${scheduleIdFor(iface.id)} ${description.state.paused ? 'paused' : 'active'}, next run ${next?.toISOString() ?? '-'}, last run ${last?.takenAt.toISOString() ?? 'never'}${description.info.runningActions.length ? ', running now' : ''}`,
+    };
+  } catch (error) {
+    return { scheduleId: scheduleIdFor(iface.id), exists: null, text: `unknown (${(error as Error).message})` };
+  }
+}

@@ -1,0 +1,29 @@
+import { Command } from 'commander';
+import { runWorkerUntilSignal } from '../../worker/main';
+import { runDemo } from '../demo';
+import { parseDuration } from '../../lib/duration';
+
+export function workerCommand(): Command {
+  return new Command('worker')
+    .description('run a Temporal worker (workflows and activities) until SIGINT/SIGTERM, then drain')
+    .addHelpText('after', '\nExample:\n  TEMPORAL_ADDRESS=127.0.0.1:7233 barcodes worker')
+    .action(async () => {
+      await runWorkerUntilSignal();
+    });
+}
+
+export function demoCommand(): Command {
+  return new Command('demo')
+    .description('the whole product on one machine: Temporal, PostgreSQL, an SMTP sink, a worker, schedules and simulated sales')
+    .option('--every <duration>', 'interval of the demo interfaces', '20s')
+    .option('--mail-dir <folder>', 'where the SMTP sink keeps each received email as .eml', 'demo-mail')
+    .option('--sales-per-second <n>', 'orders the simulator writes per second', '2')
+    .addHelpText('after', '\nExample:\n  barcodes demo --every 30s\n\nCtrl-C stops everything the demo started.')
+    .action(async (options: { every: string; mailDir: string; salesPerSecond: string }) => {
+      await runDemo({
+        everyMillis: parseDuration(options.every, '--every'),
+        mailDir: options.mailDir,
+        salesPerSecond: Number(options.salesPerSecond) || 2,
+      });
+    });
+}

@@ -1,0 +1,172 @@
+import path from 'node:path';
+import pg from 'pg';
+import { loadConfig } from '../lib/config';
+import { createPool } from '../lib/db/pool';
+import { migrate } from '../lib/db/migrate';
+import { InterfaceStore } from '../lib/interfaces/store';
+import { connectClient } from '../lib/temporal/connection';
+import { syncSchedules } from '../lib/schedules/sync';
+import { devServerSearchAttributes } from '../lib/schedules/dev-search-attributes';
+import { startWorker } from '../worker/worker';
+import { useOrStartPostgres, maskUrl } from '../devstack/postgres';
+import { useOrStartTemporal } from '../devstack/temporal';
+import { startSmtpSink, DEMO_SMTP_PORT } from '../devstack/smtp-sink';
+import { insertSale, randomSale, seedReferenceData } from '../devstack/sales-simulator';
+
+export interface DemoOptions {
+  /** Interval of the demo interfaces (short, so files arrive while you watch). */
+  everyMillis: number;
+  /** Folder where the SMTP sink keeps every received email as an .eml file. */
+  mailDir: string;
+  /** Orders the simulator writes per second. */
+  salesPerSecond: number;
+}
+
+const DEMO_DATABASE = 'barcodes_demo';
+const DEMO_TEMPORAL_PORT = 7233;
+const DEMO_UI_PORT = 8233;
+const DEMO_STATE_DIR = '.barcodes';
+
+const log = (line: string) => process.stdout.write(`[demo] ${line}\n`);
+
+/**
+ * The whole product on one machine with local defaults: uses or starts PostgreSQL and Temporal,
+ * starts an SMTP sink, creates the source tables with sample data and two demo interfaces, starts
+ * a worker, registers the schedules, keeps simulating sales and prints a line per delivered file.
+ * Ctrl-C stops everything it started.
+ */
+export async function runDemo(options: DemoOptions): Promise<void> {
+  const stops: (() => Promise<void>)[] = [];
+  const stopAll = async () => {
+    for (const stop of stops.reverse()) await stop().catch((error) => log(`while stopping: ${(error as Error).message}`));
+  };
+  let stopping: Promise<void> | undefined;
+  const shutdown = new Promise<void>((resolve) => {
+    for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+      process.once(signal, () => {
+        log(`${signal}: stopping everything the demo started…`);
+        resolve();
+      });
+    }
+  });
+  try {
+    const postgres = await useOrStartPostgres({ log });
+    stops.push(() => postgres.stop());
+    const databaseUrl = process.env.DATABASE_URL ?? (await ensureDatabase(postgres.adminUrl, DEMO_DATABASE));
+    const temporal = await useOrStartTemporal({
+      log,
+      port: DEMO_TEMPORAL_PORT,
+      uiPort: DEMO_UI_PORT,
+      dbFile: path.resolve(DEMO_STATE_DIR, 'temporal.sqlite'),
+      logFile: path.resolve(DEMO_STATE_DIR, 'temporal.log'),
+      searchAttributes: devServerSearchAttributes(),
+    });
+    stops.push(() => temporal.stop());
+    const useOwnSink = !process.env.SMTP_URL;
+    const sink = useOwnSink ? await startSmtpSink({ port: DEMO_SMTP_PORT, mailDir: path.resolve(options.mailDir) }) : undefined;
+    if (sink) {
+      stops.push(() => sink.close());
+      log(`SMTP sink listening on ${sink.url}; every email is kept in ${path.resolve(options.mailDir)}/`);
+    }
+    const config = loadConfig({
+      ...process.env,
+      DATABASE_URL: databaseUrl,
+      TEMPORAL_ADDRESS: temporal.address,
+      SMTP_URL: sink?.url ?? process.env.SMTP_URL,
+      BARCODES_ALLOW_SHORT_INTERVALS: '1',
+    });
+    const pool = createPool(config.databaseUrl, { max: 4 });
+    stops.push(() => pool.end());
+    const migrated = await migrate(pool, pool, { exporterSchema: config.exporterSchema, ticketingSchema: config.ticketingSchema, withSource: true });
+    log(migrated.applied.length ? `migrated ${maskUrl(config.databaseUrl)}: ${migrated.applied.join('; ')}` : `database ${maskUrl(config.databaseUrl)} up to date`);
+    await seedReferenceData(pool, config.ticketingSchema);
+    const store = new InterfaceStore(pool, config.exporterSchema);
+    const interfaces = await ensureDemoInterfaces(store, options.everyMillis);
+
+    const worker = await startWorker(config);
+    stops.push(() => worker.shutdown());
+    log(`worker polling task queue ${config.taskQueue}`);
+
+    const client = await connectClient(config);
+    stops.push(() => client.connection.close());
+    const report = await syncSchedules(client, await store.list(), config);
+    for (const change of report.changes) log(`schedule ${change.scheduleId}: ${change.action} (${change.detail})`);
+    for (const iface of interfaces) log(`interface ${iface.id} "${iface.name}" → ${iface.recipients.join(', ')} every ${options.everyMillis / 1000}s`);
+    if (temporal.uiUrl || !temporal.started) log(`Temporal UI: ${temporal.uiUrl ?? `(your server at ${temporal.address})`} (schedules: barcodes-<id>)`);
+
+    sink?.onMessage((mail) => {
+      const attachment = mail.parsed.attachments[0];
+      const rows = attachment ? attachment.content.toString('utf8').split('\n').filter(Boolean).length - 1 : 0;
+      log(`delivered to ${mail.envelope.to.join(', ')}: ${attachment?.filename ?? '(no file)'} (${rows} tickets) → ${mail.file ?? ''}`);
+    });
+
+    const simulator = simulateSales(pool, config.ticketingSchema, options.salesPerSecond);
+    stops.push(() => simulator.stop());
+    log('simulating sales; files arrive every interval. Ctrl-C to stop.');
+    await Promise.race([shutdown, worker.done]);
+  } finally {
+    stopping ??= stopAll();
+    await stopping;
+    log('stopped');
+  }
+}
+
+async function ensureDatabase(adminUrl: string, name: string): Promise<string> {
+  const admin = new pg.Client({ connectionString: adminUrl });
+  await admin.connect();
+  try {
+    const exists = await admin.query('SELECT 1 FROM pg_database WHERE datname = $1', [name]);
+    if (exists.rowCount === 0) {
+      await admin.query(`CREATE DATABASE ${name}`);
+      log(`created database ${name}`);
+    }
+  } finally {
+    await admin.end();
+  }
+  const url = new URL(adminUrl);
+  url.pathname = `/${name}`;
+  return url.toString();
+}
+
+async function ensureDemoInterfaces(store: InterfaceStore, everyMillis: number) {
+  const wanted = [
+    { name: 'Barcodes for Demo Reseller', recipients: ['tickets@demo-reseller.example'], contacts: ['C-1001'], channels: ['RESELLER-WEB'] },
+    { name: 'Barcodes for Partner Agency', recipients: ['import@partner-agency.example'], contacts: ['C-1002'], channels: ['AGENCY'] },
+  ];
+  const existing = await store.list();
+  const result = [];
+  for (const spec of wanted) {
+    let iface = existing.find((candidate) => candidate.name === spec.name);
+    if (!iface) {
+      iface = await store.create(
+        { name: spec.name, recipients: spec.recipients, intervalSeconds: Math.max(1, Math.round(everyMillis / 1000)), lagSeconds: 2, timeZone: 'Europe/Zurich', format: null, startAt: new Date(), enabled: true, alertEmail: null },
+        { contacts: spec.contacts, channels: spec.channels },
+        'demo',
+      );
+    } else if (iface.intervalSeconds * 1000 !== everyMillis) {
+      iface = await store.update(iface.id, { intervalSeconds: Math.max(1, Math.round(everyMillis / 1000)) }, 'demo');
+    }
+    result.push(iface);
+  }
+  return result;
+}
+
+function simulateSales(pool: pg.Pool, schema: string, perSecond: number) {
+  let stopped = false;
+  const loop = (async () => {
+    while (!stopped) {
+      try {
+        await insertSale(pool, schema, randomSale());
+      } catch (error) {
+        log(`sale failed: ${(error as Error).message}`);
+      }
+      await new Promise((resolve) => setTimeout(resolve, 1000 / perSecond));
+    }
+  })();
+  return {
+    async stop() {
+      stopped = true;
+      await loop;
+    },
+  };
+}

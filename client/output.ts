@@ -1,0 +1,95 @@
+import type { ExportInterface } from '../lib/interfaces/store';
+import type { Delivery } from '../lib/ledger/ledger';
+import { formatDuration } from '../lib/duration';
+
+/** Writes machine-readable JSON (one document) or human-readable lines, never both. */
+export interface Output {
+  json: boolean;
+  /** Prints the value as JSON in --json mode, else the given text. */
+  result(value: unknown, text: () => string): void;
+  /** A remark for humans on stderr (warnings, "Temporal not reachable"), in both modes. */
+  note(line: string): void;
+}
+
+export function createOutput(json: boolean): Output {
+  return {
+    json,
+    result(value, text) {
+      process.stdout.write(json ? JSON.stringify(value, null, 2) + '\n' : text() + '\n');
+    },
+    note(line) {
+      process.stderr.write(line + '\n');
+    },
+  };
+}
+
+export function interfaceJson(iface: ExportInterface) {
+  return {
+    id: iface.id,
+    name: iface.name,
+    enabled: iface.enabled,
+    recipients: iface.recipients,
+    contacts: iface.contacts,
+    channels: iface.channels,
+    every: formatDuration(iface.intervalSeconds * 1000),
+    lag: formatDuration(iface.lagSeconds * 1000),
+    timezone: iface.timeZone,
+    format: iface.format,
+    start: iface.startAt.toISOString(),
+    alertEmail: iface.alertEmail,
+    createdAt: iface.createdAt.toISOString(),
+    updatedAt: iface.updatedAt.toISOString(),
+  };
+}
+
+export function interfaceText(iface: ExportInterface): string {
+  return [
+    `interface ${iface.id}: ${iface.name} (${iface.enabled ? 'enabled' : 'disabled'})`,
+    `  recipients: ${iface.recipients.join(', ')}`,
+    `  contacts:   ${iface.contacts.join(', ') || '-'}`,
+    `  channels:   ${iface.channels.join(', ') || '-'}`,
+    `  every ${formatDuration(iface.intervalSeconds * 1000)}, lag ${formatDuration(iface.lagSeconds * 1000)}, time zone ${iface.timeZone}`,
+    `  format:     ${iface.format ? JSON.stringify(iface.format) : 'default (SecuTix barcodes CSV)'}`,
+    `  first window starts ${iface.startAt.toISOString()}`,
+  ].join('\n');
+}
+
+export function deliveryJson(delivery: Delivery) {
+  return {
+    id: delivery.id,
+    interfaceId: delivery.interfaceId,
+    kind: delivery.kind,
+    windowStart: delivery.windowStart.toISOString(),
+    windowEnd: delivery.windowEnd.toISOString(),
+    ticketCount: delivery.ticketCount,
+    status: delivery.status,
+    fileName: delivery.fileName,
+    sha256: delivery.sha256,
+    parts: delivery.partCount,
+    bytes: delivery.byteCount,
+    recipients: delivery.recipients,
+    attempts: delivery.attempts,
+    lastError: delivery.lastError,
+    originalDeliveryId: delivery.originalDeliveryId,
+    heldBack: delivery.heldBack,
+    createdAt: delivery.createdAt.toISOString(),
+    sentAt: delivery.sentAt?.toISOString() ?? null,
+  };
+}
+
+export function deliveryLine(delivery: Delivery): string {
+  const when = (delivery.sentAt ?? delivery.createdAt).toISOString();
+  return [
+    `#${delivery.id}`,
+    when,
+    delivery.kind,
+    delivery.status,
+    `${delivery.windowStart.toISOString()} .. ${delivery.windowEnd.toISOString()}`,
+    `${delivery.ticketCount} tickets`,
+    delivery.fileName ?? '-',
+    delivery.sha256 ? `sha256:${delivery.sha256.slice(0, 16)}…` : '',
+    delivery.lastError ? `error: ${delivery.lastError}` : '',
+  ]
+    .filter(Boolean)
+    .join('  ');
+}
