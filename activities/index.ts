@@ -9,6 +9,7 @@ import { SmtpError, type Mailer } from '../lib/mail/mailer';
 import { bodyFor, messageIdDomain, partMessageId, subjectFor } from '../lib/mail/message';
 import type { TicketSource } from '../lib/source/ticket-source';
 import { planWindow } from '../lib/window';
+import { noFaultPoints, type FaultPoints } from '../lib/fault-points';
 import {
   FailureTypes,
   type FreezeWindowInput,
@@ -28,6 +29,8 @@ export interface ActivityDeps {
   mailFrom: string;
   /** Bound on holding a window back for an open source transaction. */
   maxHoldbackMillis: number;
+  /** Where the fault suite may stop a worker (no-op in production). */
+  faultPoints?: FaultPoints;
 }
 
 /**
@@ -38,6 +41,7 @@ export interface ActivityDeps {
 export function createActivities(deps: ActivityDeps) {
   const { exporterPool, store, ledger, source, mailer } = deps;
   const domain = messageIdDomain(deps.mailFrom);
+  const faults = deps.faultPoints ?? noFaultPoints;
 
   /**
    * Opens the interface's next window and freezes it: selects its tickets, renders and stores the
@@ -103,6 +107,7 @@ export function createActivities(deps: ActivityDeps) {
           log.info('window end held back by an open source transaction', fields);
         }
       }
+      await faults.reach('before-select');
       const kind: DeliveryKind = iface.runRequested ? 'run' : 'scheduled';
       const deliveryId = await ledger.insert(client, {
         interfaceId: iface.id,
@@ -151,6 +156,7 @@ export function createActivities(deps: ActivityDeps) {
       ...part,
       messageId: partMessageId(delivery, part.index, rendered.parts.length, domain),
     }));
+    await faults.reach('after-render');
     await ledger.completeFreeze(client, delivery.id, { ticketCount: rendered.ticketCount, parts, sha256: sink.sha256() });
     return rendered.ticketCount;
   }
@@ -180,6 +186,7 @@ export function createActivities(deps: ActivityDeps) {
         const subject = { interfaceName: iface.name, kind: delivery.kind, windowStart: delivery.windowStart, windowEnd: delivery.windowEnd, ticketCount: delivery.ticketCount, part: part.index, partCount: parts.length };
         const original = originalParts.find((candidate) => candidate.index === part.index);
         let result;
+        await faults.reach('before-smtp');
         try {
           result = await mailer.send({
             from: deps.mailFrom,
@@ -198,6 +205,7 @@ export function createActivities(deps: ActivityDeps) {
           }
           throw error;
         }
+        await faults.reach('after-smtp-accepted');
         await ledger.markPartSent(delivery.id, part.index, [
           ...result.accepted.map((address) => ({ address, status: 'accepted' as const, response: result.response })),
           ...result.refused.map((refusal) => ({ address: refusal.address, status: 'refused' as const, response: refusal.response })),

@@ -6,6 +6,7 @@ import { NodemailerMailer, type Mailer } from '../lib/mail/mailer';
 import { PostgresTicketSource } from '../lib/source/ticket-source';
 import type { ActivityDeps } from '../activities';
 import pg from 'pg';
+import { faultPointsFromEnv } from '../lib/fault-points';
 
 export interface Dependencies extends ActivityDeps {
   sourcePool: pg.Pool;
@@ -34,6 +35,7 @@ export function buildDependencies(config: Config, overrides: DependencyOverrides
     mailer,
     mailFrom: config.mailFrom,
     maxHoldbackMillis: config.maxHoldbackMillis,
+    faultPoints: faultPointsFromEnv(),
     async close() {
       mailer.close();
       await exporterPool.end();
