@@ -38,12 +38,29 @@ export interface SendDeliveryResult {
   refusedRecipients: number;
 }
 
-export interface FreezeRangeInput {
+export interface FreezeBackfillInput {
   interfaceId: number;
+  /** ISO start of this backfill window (inclusive). */
   from: string;
+  /** ISO end of this backfill window (exclusive). */
   to: string;
-  kind: 'backfill';
+  /** The backfill workflow: with `from`, the key that makes a retried freeze find its own delivery. */
   workflowId: string;
+}
+
+export interface PrepareResendInput {
+  deliveryId: number;
+  workflowId: string;
+}
+
+export interface WindowOutcomeInput {
+  interfaceId: number;
+  /** The delivery the run was working on, if it got that far. */
+  deliveryId: number | null;
+  /** The interface's watermark after the run, for the window-lag metric. */
+  windowEnd: string | null;
+  /** Absent when the run delivered. */
+  failure?: { type: string; message: string; permanent: boolean };
 }
 
 /** Names of the non-retryable failure types, as shown in the Temporal UI. */
@@ -51,5 +68,5 @@ export const FailureTypes = {
   invalidConfiguration: 'InvalidConfiguration',
   format: 'FormatError',
   smtpPermanent: 'SmtpPermanentFailure',
-  interfaceGone: 'InterfaceNotFound',
+  notFound: 'NotFound',
 } as const;

@@ -11,6 +11,7 @@ import { runCommand } from './commands/run';
 import { previewCommand } from './commands/preview';
 import { workerCommand, demoCommand } from './commands/processes';
 import { doctorCommand } from './commands/doctor';
+import { backfillCommand, resendCommand } from './commands/repair';
 
 /** Exit statuses, documented in the README. */
 export const ExitCode = {
@@ -34,6 +35,8 @@ export function buildProgram(): Command {
   program.addCommand(runCommand(run));
   program.addCommand(previewCommand(run));
   program.addCommand(deliveriesCommand(run));
+  program.addCommand(backfillCommand(run));
+  program.addCommand(resendCommand(run));
   program.addCommand(doctorCommand(run));
   program.addCommand(workerCommand());
   program.addCommand(demoCommand());

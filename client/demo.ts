@@ -1,4 +1,6 @@
+import fs from 'node:fs';
 import path from 'node:path';
+import { installObservability } from '../lib/observability';
 import pg from 'pg';
 import { loadConfig } from '../lib/config';
 import { createPool } from '../lib/db/pool';
@@ -26,6 +28,7 @@ const DEMO_DATABASE = 'barcodes_demo';
 const DEMO_TEMPORAL_PORT = 7233;
 const DEMO_UI_PORT = 8233;
 const DEMO_STATE_DIR = '.barcodes';
+const DEMO_METRICS_ADDRESS = '127.0.0.1:9464';
 
 const log = (line: string) => process.stdout.write(`[demo] ${line}\n`);
 
@@ -50,6 +53,7 @@ export async function runDemo(options: DemoOptions): Promise<void> {
     }
   });
   try {
+    fs.mkdirSync(DEMO_STATE_DIR, { recursive: true });
     const postgres = await useOrStartPostgres({ log });
     stops.push(() => postgres.stop());
     const databaseUrl = process.env.DATABASE_URL ?? (await ensureDatabase(postgres.adminUrl, DEMO_DATABASE));
@@ -74,6 +78,7 @@ export async function runDemo(options: DemoOptions): Promise<void> {
       TEMPORAL_ADDRESS: temporal.address,
       SMTP_URL: sink?.url ?? process.env.SMTP_URL,
       BARCODES_ALLOW_SHORT_INTERVALS: '1',
+      BARCODES_METRICS_ADDRESS: process.env.BARCODES_METRICS_ADDRESS ?? DEMO_METRICS_ADDRESS,
     });
     const pool = createPool(config.databaseUrl, { max: 4 });
     stops.push(() => pool.end());
@@ -83,9 +88,12 @@ export async function runDemo(options: DemoOptions): Promise<void> {
     const store = new InterfaceStore(pool, config.exporterSchema);
     const interfaces = await ensureDemoInterfaces(store, options.everyMillis);
 
+    const workerLog = fs.createWriteStream(path.resolve(DEMO_STATE_DIR, 'worker.log'), { flags: 'a' });
+    installObservability({ logLevel: 'INFO', write: (line) => workerLog.write(line + '\n'), metricsAddress: config.metricsAddress });
     const worker = await startWorker(config);
     stops.push(() => worker.shutdown());
-    log(`worker polling task queue ${config.taskQueue}`);
+    log(`worker polling task queue ${config.taskQueue}; its JSON log: ${path.resolve(DEMO_STATE_DIR, 'worker.log')}`);
+    if (config.metricsAddress) log(`metrics: http://${config.metricsAddress}/metrics`);
 
     const client = await connectClient(config);
     stops.push(() => client.connection.close());

@@ -1,6 +1,7 @@
 import os from 'node:os';
 import { InputError } from './errors';
 import { parseDuration } from './duration';
+import { checkEmail } from './interfaces/validate';
 
 /** Everything the product reads from the environment (CONTRACT.md §5), parsed once. */
 export interface Config {
@@ -29,6 +30,12 @@ export interface Config {
    * (see README "Late commits"). Tickets of a transaction open longer than this are reported.
    */
   maxHoldbackMillis: number;
+  /** Consecutive permanently failed windows after which an interface pauses itself. */
+  pauseAfterFailures: number;
+  /** Who is told about a paused interface or a refused recipient when the interface names nobody. */
+  alertEmail: string | null;
+  /** host:port of the worker's Prometheus endpoint; null: no metrics endpoint. */
+  metricsAddress: string | null;
 }
 
 export const DEFAULTS = {
@@ -41,6 +48,7 @@ export const DEFAULTS = {
   smtpUrl: 'smtp://127.0.0.1:2525',
   mailFrom: 'barcodes@localhost',
   maxHoldback: '1h',
+  pauseAfterFailures: 3,
 } as const;
 
 const IDENTIFIER = /^[a-z_][a-z0-9_]{0,62}$/;
@@ -67,7 +75,21 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     mailFrom: env.MAIL_FROM || DEFAULTS.mailFrom,
     allowShortIntervals: env.BARCODES_ALLOW_SHORT_INTERVALS === '1',
     maxHoldbackMillis: parseDuration(env.BARCODES_MAX_HOLDBACK || DEFAULTS.maxHoldback, 'BARCODES_MAX_HOLDBACK'),
+    pauseAfterFailures: positiveInteger(env.BARCODES_PAUSE_AFTER_FAILURES, DEFAULTS.pauseAfterFailures, 'BARCODES_PAUSE_AFTER_FAILURES'),
+    alertEmail: env.BARCODES_ALERT_EMAIL ? checkEmail(env.BARCODES_ALERT_EMAIL, 'BARCODES_ALERT_EMAIL') : null,
+    metricsAddress: env.BARCODES_METRICS_ADDRESS ? checkHostPort(env.BARCODES_METRICS_ADDRESS, 'BARCODES_METRICS_ADDRESS') : null,
   };
+}
+
+function positiveInteger(text: string | undefined, fallback: number, what: string): number {
+  if (text === undefined || text === '') return fallback;
+  if (!/^[1-9]\d{0,5}$/.test(text)) throw new InputError(`${what}: invalid count ${JSON.stringify(text)} (a positive integer)`);
+  return Number(text);
+}
+
+function checkHostPort(text: string, what: string): string {
+  if (!/^[A-Za-z0-9.\-:\[\]]+:\d{1,5}$/.test(text)) throw new InputError(`${what}: invalid address ${JSON.stringify(text)} (expected host:port)`);
+  return text;
 }
 
 /** Replaces the password of a URL (`postgres://u:secret@h/db`) by `***` for printing. */

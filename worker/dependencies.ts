@@ -7,6 +7,8 @@ import { PostgresTicketSource } from '../lib/source/ticket-source';
 import type { ActivityDeps } from '../activities';
 import pg from 'pg';
 import { faultPointsFromEnv } from '../lib/fault-points';
+import { createAlerter } from '../lib/alerts';
+import { createScheduleControl } from '../lib/schedules/control';
 
 export interface Dependencies extends ActivityDeps {
   sourcePool: pg.Pool;
@@ -26,6 +28,7 @@ export function buildDependencies(config: Config, overrides: DependencyOverrides
   const sourcePool =
     config.sourceDatabaseUrl === config.databaseUrl ? exporterPool : createPool(config.sourceDatabaseUrl, { max: overrides.poolSize });
   const mailer = overrides.mailer ?? new NodemailerMailer({ smtpUrl: config.smtpUrl });
+  const schedules = createScheduleControl(config);
   return {
     exporterPool,
     sourcePool,
@@ -36,7 +39,11 @@ export function buildDependencies(config: Config, overrides: DependencyOverrides
     mailFrom: config.mailFrom,
     maxHoldbackMillis: config.maxHoldbackMillis,
     faultPoints: faultPointsFromEnv(),
+    pauseAfterFailures: config.pauseAfterFailures,
+    alerter: createAlerter({ mailer, mailFrom: config.mailFrom, defaultAlertEmail: config.alertEmail }),
+    schedules,
     async close() {
+      await schedules.close();
       mailer.close();
       await exporterPool.end();
       if (sourcePool !== exporterPool) await sourcePool.end();

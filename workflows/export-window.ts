@@ -1,13 +1,8 @@
-import { proxyActivities, workflowInfo, upsertSearchAttributes, log } from '@temporalio/workflow';
-import type { Activities } from '../activities';
+import { workflowInfo, upsertSearchAttributes } from '@temporalio/workflow';
 import type { WindowSummary } from '../activities/types';
-import {
-  DeliveryStatusKey,
-  ScheduledStartTimeKey,
-  TicketCountKey,
-  WindowEndKey,
-  WindowStartKey,
-} from './search-attributes';
+import { freezeWindow, recordWindowOutcome, sendDelivery } from './activities';
+import { describeFailure } from './failures';
+import { DeliveryStatusKey, ScheduledStartTimeKey, TicketCountKey, WindowEndKey, WindowStartKey } from './search-attributes';
 
 export interface ExportWindowInput {
   interfaceId: number;
@@ -22,32 +17,6 @@ export interface ExportWindowResult {
   windowEnd: string | null;
 }
 
-// Freezing streams a whole window (up to millions of rows) into the ledger: generous time, but a
-// heartbeat every stored chunk so a dead worker is noticed in seconds, not at the timeout.
-const { freezeWindow } = proxyActivities<Activities>({
-  startToCloseTimeout: '30 minutes',
-  heartbeatTimeout: '60 seconds',
-  retry: {
-    initialInterval: '2 seconds',
-    backoffCoefficient: 2,
-    maximumInterval: '1 minute',
-    maximumAttempts: 10,
-  },
-});
-
-// Sending retries transient SMTP faults with backoff for about an hour; after that the run fails,
-// the window stays frozen in the ledger, and the next scheduled run sends it unchanged.
-const { sendDelivery, markDeliveryFailed } = proxyActivities<Activities>({
-  startToCloseTimeout: '15 minutes',
-  heartbeatTimeout: '60 seconds',
-  retry: {
-    initialInterval: '5 seconds',
-    backoffCoefficient: 2,
-    maximumInterval: '5 minutes',
-    maximumAttempts: 16,
-  },
-});
-
 /**
  * One scheduled run of an interface: finish the window frozen by an earlier run if there is one,
  * then open, freeze and send the next window. A failed run moves nothing: the ledger keeps the
@@ -59,41 +28,37 @@ export async function exportWindow(input: ExportWindowInput): Promise<ExportWind
   const scheduledAt = info.typedSearchAttributes.get(ScheduledStartTimeKey) ?? new Date(info.startTime);
   const windows: WindowSummary[] = [];
   let windowEnd = previous?.windowEnd ?? null;
-
-  // At most two rounds: the pending frozen window, then a fresh one.
-  for (let round = 0; round < 2; round++) {
-    const window = await freezeWindow({
-      interfaceId: input.interfaceId,
-      scheduledAt: scheduledAt.toISOString(),
-      lastWindowEnd: windowEnd,
-      workflowId: info.workflowId,
-    });
-    if (window.status === 'nothing-due') {
-      windowEnd = window.windowEnd;
-      break;
-    }
-    publish(window);
-    if (window.status === 'pending' || window.status === 'failed') {
-      try {
-        await sendDelivery({ deliveryId: window.deliveryId! });
-      } catch (error) {
-        const reason = error instanceof Error ? (error.cause instanceof Error ? error.cause.message : error.message) : String(error);
-        await markDeliveryFailed({ deliveryId: window.deliveryId!, reason });
-        publish({ ...window, status: 'failed' });
-        log.warn('window not delivered; the next run sends it unchanged', { interfaceId: input.interfaceId, deliveryId: window.deliveryId });
-        throw error;
+  let current: WindowSummary | undefined;
+  try {
+    // At most two rounds: the pending frozen window, then a fresh one.
+    for (let round = 0; round < 2; round++) {
+      current = await freezeWindow({ interfaceId: input.interfaceId, scheduledAt: scheduledAt.toISOString(), lastWindowEnd: windowEnd, workflowId: info.workflowId });
+      if (current.status === 'nothing-due') {
+        windowEnd = current.windowEnd;
+        break;
       }
-      window.status = 'sent';
-      publish(window);
+      publish(current);
+      if (current.status === 'pending' || current.status === 'failed') {
+        await sendDelivery({ deliveryId: current.deliveryId! });
+        current = { ...current, status: 'sent' };
+        publish(current);
+      }
+      windows.push(current);
+      windowEnd = current.windowEnd;
+      if (!current.resumed) break;
     }
-    windows.push(window);
-    windowEnd = window.windowEnd;
-    if (!window.resumed) break;
+  } catch (error) {
+    const failure = describeFailure(error);
+    if (current && current.status !== 'nothing-due') publish({ ...current, status: 'failed' });
+    await recordWindowOutcome({ interfaceId: input.interfaceId, deliveryId: current?.deliveryId ?? null, windowEnd, failure });
+    throw error;
   }
+  if (windows.length > 0 || windowEnd) await recordWindowOutcome({ interfaceId: input.interfaceId, deliveryId: null, windowEnd });
   return { interfaceId: input.interfaceId, windows, windowEnd };
 }
 
-function publish(window: WindowSummary): void {
+/** Window, ticket count and status as search attributes: visible in the Temporal UI without opening payloads. */
+export function publish(window: WindowSummary): void {
   upsertSearchAttributes([
     { key: WindowStartKey, value: new Date(window.windowStart) },
     { key: WindowEndKey, value: new Date(window.windowEnd) },

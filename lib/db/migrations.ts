@@ -172,4 +172,20 @@ CREATE TABLE {schema}.config_change (
 CREATE INDEX config_change_interface ON {schema}.config_change (interface_id, id);
 `,
   },
+  {
+    version: 2,
+    name: 'failure tracking and self-pause',
+    sql: `
+-- Consecutive windows that failed for a permanent reason; reset by a delivered window. At the
+-- configured threshold the interface pauses itself (enabled = false) and its operator is told.
+ALTER TABLE {schema}.interface
+  ADD COLUMN consecutive_failures integer NOT NULL DEFAULT 0,
+  ADD COLUMN failing_since timestamptz NULL,
+  ADD COLUMN last_failure text NULL,
+  ADD COLUMN paused_reason text NULL;
+-- Backfills and resends are keyed by their workflow, so a retried activity finds its own row.
+CREATE UNIQUE INDEX delivery_workflow_window ON {schema}.delivery (workflow_id, window_start)
+  WHERE kind IN ('backfill','resend');
+`,
+  },
 ];

@@ -21,6 +21,21 @@ export interface ExportInterface {
   channels: string[];
   createdAt: Date;
   updatedAt: Date;
+  /** Windows failed in a row for a permanent reason (bad address, SMTP 5xx, bad configuration). */
+  consecutiveFailures: number;
+  failingSince: Date | null;
+  lastFailure: string | null;
+  /** Why the interface paused itself, until an operator enables it again. */
+  pausedReason: string | null;
+}
+
+/** What recording a permanent failure led to. */
+export interface FailureRecord {
+  consecutiveFailures: number;
+  failingSince: Date;
+  /** True when this failure reached the threshold and the interface paused itself now. */
+  pausedNow: boolean;
+  iface: ExportInterface;
 }
 
 export interface InterfaceFields {
@@ -50,6 +65,10 @@ interface InterfaceRow {
   updated_at: Date;
   contacts: string[] | null;
   channels: string[] | null;
+  consecutive_failures: number;
+  failing_since: Date | null;
+  last_failure: string | null;
+  paused_reason: string | null;
 }
 
 const UNIQUE_VIOLATION = '23505';
@@ -133,6 +152,8 @@ export class InterfaceStore {
       await this.lock(client, id);
       if (entries.length > 0) {
         const assignments = entries.map(([key], index) => `${columns[key]} = $${index + 2}`);
+        // An operator enabling the interface takes it out of its self-pause and starts counting anew.
+        if (changes.enabled === true) assignments.push('paused_reason = NULL', 'consecutive_failures = 0', 'failing_since = NULL');
         try {
           await client.query(
             `UPDATE ${this.schema}.interface SET ${assignments.join(', ')}, updated_at = now() WHERE id = $1`,
@@ -181,8 +202,8 @@ export class InterfaceStore {
 
   /**
    * Locks the interface row for the caller's transaction (windows of one interface are frozen one
-   * at a time, and configuration changes wait for a freeze in progress) and reads it, consuming a
-   * pending `barcodes run` request.
+   * at a time, and configuration changes wait for a freeze in progress) and reads it, with whether
+   * `barcodes run` asked for the next window.
    */
   async lockForWindow(client: pg.PoolClient, id: number): Promise<(ExportInterface & { runRequested: boolean }) | undefined> {
     const locked = await client.query<{ run_requested_at: Date | null }>(
@@ -190,12 +211,48 @@ export class InterfaceStore {
       [id],
     );
     if (locked.rowCount === 0) return undefined;
-    const runRequested = locked.rows[0]!.run_requested_at !== null;
-    if (runRequested) {
-      await client.query(`UPDATE ${this.schema}.interface SET run_requested_at = NULL WHERE id = $1`, [id]);
-    }
     const { rows } = await client.query<InterfaceRow>(`${this.selectSql()} WHERE i.id = $1`, [id]);
-    return { ...toInterface(rows[0]!), runRequested };
+    return { ...toInterface(rows[0]!), runRequested: locked.rows[0]!.run_requested_at !== null };
+  }
+
+  /** The window opened for a `barcodes run` request answers it. */
+  async consumeRunRequest(client: pg.PoolClient, id: number): Promise<void> {
+    await client.query(`UPDATE ${this.schema}.interface SET run_requested_at = NULL WHERE id = $1`, [id]);
+  }
+
+  /**
+   * Counts a window that failed for a permanent reason. At `pauseThreshold` consecutive failures
+   * the interface disables itself (so `schedules sync` keeps its schedule paused) and the caller
+   * pauses the schedule and alerts the operator, once.
+   */
+  async recordPermanentFailure(id: number, reason: string, pauseThreshold: number): Promise<FailureRecord | undefined> {
+    return inTransaction(this.pool, async (client) => {
+      const { rows } = await client.query<{ consecutive_failures: number; failing_since: Date; enabled: boolean }>(
+        `UPDATE ${this.schema}.interface
+            SET consecutive_failures = consecutive_failures + 1, failing_since = coalesce(failing_since, now()), last_failure = $2
+          WHERE id = $1 RETURNING consecutive_failures, failing_since, enabled`,
+        [id, reason],
+      );
+      const row = rows[0];
+      if (!row) return undefined;
+      const pausedNow = row.enabled && row.consecutive_failures >= pauseThreshold;
+      if (pausedNow) {
+        const pausedReason = `paused itself after ${row.consecutive_failures} consecutive failed windows since ${row.failing_since.toISOString()}: ${reason}`;
+        await client.query(`UPDATE ${this.schema}.interface SET enabled = false, paused_reason = $2, updated_at = now() WHERE id = $1`, [id, pausedReason]);
+        await this.audit(client, id, 'barcodes', 'auto-pause', { reason: pausedReason });
+      }
+      const { rows: current } = await client.query<InterfaceRow>(`${this.selectSql()} WHERE i.id = $1`, [id]);
+      return { consecutiveFailures: row.consecutive_failures, failingSince: row.failing_since, pausedNow, iface: toInterface(current[0]!) };
+    });
+  }
+
+  /** A delivered window ends a run of failures. */
+  async recordSuccess(id: number): Promise<void> {
+    await this.pool.query(
+      `UPDATE ${this.schema}.interface SET consecutive_failures = 0, failing_since = NULL, last_failure = NULL
+        WHERE id = $1 AND consecutive_failures > 0`,
+      [id],
+    );
   }
 
   /** Marks that the next window of this interface was asked for by `barcodes run`. */
@@ -255,5 +312,9 @@ function toInterface(row: InterfaceRow): ExportInterface {
     channels: row.channels ?? [],
     createdAt: row.created_at,
     updatedAt: row.updated_at,
+    consecutiveFailures: row.consecutive_failures,
+    failingSince: row.failing_since,
+    lastFailure: row.last_failure,
+    pausedReason: row.paused_reason,
   };
 }

@@ -183,6 +183,57 @@ export class DeliveryLedger {
     );
   }
 
+  /** The backfill or resend delivery a workflow already made for this window, if any (retries). */
+  async findOwn(client: Queryable, workflowId: string, windowStart: Date): Promise<Delivery | undefined> {
+    const { rows } = await client.query(
+      `SELECT * FROM ${this.schema}.delivery WHERE workflow_id = $1 AND window_start = $2 AND kind IN ('backfill','resend')`,
+      [workflowId, windowStart],
+    );
+    return rows[0] && toDelivery(rows[0]);
+  }
+
+  /**
+   * Copies a delivery's stored parts (bytes, names, types, checksums) under a new delivery, with
+   * new Message-IDs: a resend is the same file as a new message.
+   */
+  async copyParts(client: Queryable, fromDeliveryId: number, toDeliveryId: number, messageIdOf: (part: number, parts: number) => string): Promise<void> {
+    const { rows } = await client.query<{ part: number }>(
+      `INSERT INTO ${this.schema}.delivery_part (delivery_id, part, file_name, content_type, byte_count, row_count, sha256)
+       SELECT $2, part, file_name, content_type, byte_count, row_count, sha256 FROM ${this.schema}.delivery_part WHERE delivery_id = $1
+       RETURNING part`,
+      [fromDeliveryId, toDeliveryId],
+    );
+    for (const { part } of rows) {
+      await client.query(`UPDATE ${this.schema}.delivery_part SET message_id = $3 WHERE delivery_id = $1 AND part = $2`, [
+        toDeliveryId,
+        part,
+        messageIdOf(part, rows.length),
+      ]);
+    }
+    await client.query(
+      `INSERT INTO ${this.schema}.delivery_chunk (delivery_id, part, seq, data)
+       SELECT $2, part, seq, data FROM ${this.schema}.delivery_chunk WHERE delivery_id = $1`,
+      [fromDeliveryId, toDeliveryId],
+    );
+    await client.query(
+      `UPDATE ${this.schema}.delivery d SET status = 'pending', ticket_count = o.ticket_count, part_count = o.part_count,
+              byte_count = o.byte_count, file_name = o.file_name, sha256 = o.sha256
+         FROM ${this.schema}.delivery o WHERE d.id = $2 AND o.id = $1`,
+      [fromDeliveryId, toDeliveryId],
+    );
+  }
+
+  /** Message-IDs of the chain windows that overlap a range: what a backfill of it refers to. */
+  async chainMessageIds(interfaceId: number, from: Date, to: Date): Promise<string[]> {
+    const { rows } = await this.pool.query<{ message_id: string }>(
+      `SELECT p.message_id FROM ${this.schema}.delivery d JOIN ${this.schema}.delivery_part p ON p.delivery_id = d.id
+        WHERE d.interface_id = $1 AND d.kind IN ${CHAIN_KINDS} AND d.window_start < $3 AND d.window_end > $2
+        ORDER BY d.window_start, p.part`,
+      [interfaceId, from, to],
+    );
+    return rows.map((row) => row.message_id);
+  }
+
   /** Reads a delivery, on the given client when inside a transaction that just wrote it. */
   async get(id: number, client: Queryable = this.pool): Promise<Delivery | undefined> {
     const { rows } = await client.query(`SELECT * FROM ${this.schema}.delivery WHERE id = $1`, [id]);

@@ -1,0 +1,30 @@
+import type pg from 'pg';
+import type { Alerter } from '../lib/alerts';
+import type { FaultPoints } from '../lib/fault-points';
+import type { InterfaceStore } from '../lib/interfaces/store';
+import type { DeliveryLedger } from '../lib/ledger/ledger';
+import type { Mailer } from '../lib/mail/mailer';
+import type { ScheduleControl } from '../lib/schedules/control';
+import type { TicketSource } from '../lib/source/ticket-source';
+
+/** What the activities need, built by the worker (worker/dependencies.ts) or by a test. */
+export interface ActivityDeps {
+  /** Pool on the exporter's database (ledger, interfaces). */
+  exporterPool: pg.Pool;
+  store: InterfaceStore;
+  ledger: DeliveryLedger;
+  source: TicketSource;
+  mailer: Mailer;
+  /** Sender address. */
+  mailFrom: string;
+  /** Bound on holding a window back for an open source transaction. */
+  maxHoldbackMillis: number;
+  /** Consecutive permanently failed windows after which an interface pauses itself. */
+  pauseAfterFailures: number;
+  /** Operator alerts (self-pause, refused recipients). */
+  alerter: Alerter;
+  /** Pauses a schedule when its interface pauses itself. */
+  schedules: ScheduleControl;
+  /** Where the fault suite may stop a worker (no-op in production). */
+  faultPoints?: FaultPoints;
+}

@@ -1,0 +1,229 @@
+import { Context, ApplicationFailure } from '@temporalio/activity';
+import type pg from 'pg';
+import { inTransaction } from '../lib/db/pool';
+import { FormatError } from '../lib/errors';
+import { noFaultPoints } from '../lib/fault-points';
+import { DEFAULT_FORMAT_SPEC, parseFormatSpec, renderWindow, type FormatSpec } from '../lib/format';
+import type { ExportInterface } from '../lib/interfaces/store';
+import type { Delivery, DeliveryKind } from '../lib/ledger/ledger';
+import { messageIdDomain, partMessageId } from '../lib/mail/message';
+import { planWindow } from '../lib/window';
+import type { ActivityDeps } from './deps';
+import { FailureTypes, type FreezeBackfillInput, type FreezeWindowInput, type PrepareResendInput, type WindowSummary } from './types';
+
+type DeliveryKey = Pick<Delivery, 'id' | 'interfaceId' | 'kind' | 'windowStart' | 'windowEnd'>;
+
+/** Activities that freeze a window: select its tickets, render and store the file, fix its Message-IDs. */
+export function createFreezeActivities(deps: ActivityDeps) {
+  const { exporterPool, store, ledger, source } = deps;
+  const domain = messageIdDomain(deps.mailFrom);
+  const faults = deps.faultPoints ?? noFaultPoints;
+
+  /**
+   * Opens the interface's next window and freezes it. If a frozen window is still unsent, returns
+   * that one unchanged instead, so a window is only ever sent as the file it was frozen with.
+   */
+  async function freezeWindow(input: FreezeWindowInput): Promise<WindowSummary> {
+    const log = Context.current().log;
+    return inTransaction(exporterPool, async (client) => {
+      const iface = await lockInterface(client, input.interfaceId);
+      const pending = await ledger.pendingChainDelivery(client, iface.id);
+      if (pending) {
+        log.info('finishing the window frozen by an earlier run', windowFields(pending));
+        return summarize(pending, true);
+      }
+      requireMappings(iface);
+      const spec = formatOf(iface);
+      const start = (await ledger.chainWatermark(client, iface.id)) ?? iface.startAt;
+      if (input.lastWindowEnd && new Date(input.lastWindowEnd).getTime() !== start.getTime()) {
+        // The ledger is the durable record (e.g. the schedule was recreated): it wins.
+        log.warn('previous run result disagrees with the ledger; continuing from the ledger', {
+          interfaceId: iface.id,
+          lastResultWindowEnd: input.lastWindowEnd,
+          ledgerWindowEnd: start.toISOString(),
+        });
+      }
+      const horizon = await source.horizon();
+      if (horizon.hiddenSessions > 0) {
+        log.warn('source role cannot see all open transactions (grant pg_read_all_stats); only the lag protects late commits', {
+          interfaceId: iface.id,
+          hiddenSessions: horizon.hiddenSessions,
+        });
+      }
+      const kind: DeliveryKind = iface.runRequested ? 'run' : 'scheduled';
+      const plan = planWindow({
+        start,
+        // A `barcodes run` covers up to now: the schedule reports a trigger's time cut to the second.
+        scheduledAt: iface.runRequested ? horizon.dbNow : new Date(input.scheduledAt),
+        lagMillis: iface.lagSeconds * 1000,
+        horizon,
+        maxHoldbackMillis: deps.maxHoldbackMillis,
+      });
+      if (!plan) {
+        if (iface.runRequested) await store.consumeRunRequest(client, iface.id);
+        return nothingDue(iface.id, start, kind);
+      }
+      if (plan.heldBack) {
+        const fields = { interfaceId: iface.id, pid: plan.heldBack.pid, transactionStart: plan.heldBack.xactStart.toISOString(), windowEnd: plan.end.toISOString() };
+        if (plan.heldBack.beyondBound) {
+          log.error('an open source transaction is older than BARCODES_MAX_HOLDBACK: the window closes past it; tickets it commits later need a backfill', fields);
+        } else {
+          log.info('window end held back by an open source transaction', fields);
+        }
+      }
+      await faults.reach('before-select');
+      if (iface.runRequested) await store.consumeRunRequest(client, iface.id);
+      const deliveryId = await ledger.insert(client, {
+        interfaceId: iface.id,
+        kind,
+        windowStart: plan.start,
+        windowEnd: plan.end,
+        recipients: iface.recipients,
+        workflowId: input.workflowId,
+        heldBack: plan.heldBack && {
+          pid: plan.heldBack.pid,
+          transactionStart: plan.heldBack.xactStart.toISOString(),
+          applicationName: plan.heldBack.applicationName,
+          beyondBound: plan.heldBack.beyondBound,
+        },
+      });
+      await renderAndStore(client, iface, spec, { id: deliveryId, interfaceId: iface.id, kind, windowStart: plan.start, windowEnd: plan.end });
+      const frozen = (await ledger.get(deliveryId, client))!;
+      log.info('window frozen', { ...windowFields(frozen), ticketCount: frozen.ticketCount, parts: frozen.partCount });
+      return summarize(frozen, false);
+    });
+  }
+
+  /**
+   * Freezes one window of a backfill: the tickets created in [from, to), labelled backfill, never
+   * touching the interface's watermark. A retry finds the delivery it already made.
+   */
+  async function freezeBackfillWindow(input: FreezeBackfillInput): Promise<WindowSummary> {
+    const from = new Date(input.from);
+    const to = new Date(input.to);
+    return inTransaction(exporterPool, async (client) => {
+      const existing = await ledger.findOwn(client, input.workflowId, from);
+      if (existing) return summarize(existing, true);
+      const iface = await lockInterface(client, input.interfaceId);
+      requireMappings(iface);
+      const deliveryId = await ledger.insert(client, {
+        interfaceId: iface.id,
+        kind: 'backfill',
+        windowStart: from,
+        windowEnd: to,
+        recipients: iface.recipients,
+        workflowId: input.workflowId,
+      });
+      await renderAndStore(client, iface, formatOf(iface), { id: deliveryId, interfaceId: iface.id, kind: 'backfill', windowStart: from, windowEnd: to });
+      return summarize((await ledger.get(deliveryId, client))!, false);
+    });
+  }
+
+  /** Makes a resend: the stored file of a sent delivery, as a new message referring to the original. */
+  async function prepareResend(input: PrepareResendInput): Promise<WindowSummary> {
+    return inTransaction(exporterPool, async (client) => {
+      const original = await ledger.get(input.deliveryId, client);
+      if (!original) throw ApplicationFailure.nonRetryable(`delivery ${input.deliveryId} does not exist`, FailureTypes.notFound);
+      const existing = await ledger.findOwn(client, input.workflowId, original.windowStart);
+      if (existing) return summarize(existing, true);
+      if (original.purgedAt) {
+        throw ApplicationFailure.nonRetryable(`delivery ${original.id}: its file was purged at ${original.purgedAt.toISOString()} (retention)`, FailureTypes.invalidConfiguration);
+      }
+      if (original.partCount === 0) {
+        throw ApplicationFailure.nonRetryable(`delivery ${original.id} has no file (status ${original.status})`, FailureTypes.invalidConfiguration);
+      }
+      const iface = await lockInterface(client, original.interfaceId);
+      const deliveryId = await ledger.insert(client, {
+        interfaceId: iface.id,
+        kind: 'resend',
+        windowStart: original.windowStart,
+        windowEnd: original.windowEnd,
+        recipients: iface.recipients,
+        originalDeliveryId: original.id,
+        workflowId: input.workflowId,
+      });
+      const key: DeliveryKey = { id: deliveryId, interfaceId: iface.id, kind: 'resend', windowStart: original.windowStart, windowEnd: original.windowEnd };
+      await ledger.copyParts(client, original.id, deliveryId, (part, parts) => partMessageId(key, part, parts, domain));
+      return summarize((await ledger.get(deliveryId, client))!, false);
+    });
+  }
+
+  async function lockInterface(client: pg.PoolClient, interfaceId: number) {
+    const iface = await store.lockForWindow(client, interfaceId);
+    if (!iface) throw ApplicationFailure.nonRetryable(`interface ${interfaceId} does not exist`, FailureTypes.notFound);
+    return iface;
+  }
+
+  /** Renders the window's tickets into stored parts inside the freezing transaction. */
+  async function renderAndStore(client: pg.PoolClient, iface: ExportInterface, spec: FormatSpec, delivery: DeliveryKey): Promise<void> {
+    const context = Context.current();
+    const sink = ledger.partSink(client, delivery.id, () => context.heartbeat());
+    const rows = source.streamWindow({ contacts: iface.contacts, channels: iface.channels, from: delivery.windowStart, to: delivery.windowEnd });
+    let rendered;
+    try {
+      rendered = await renderWindow(rows, spec, { interfaceName: iface.name, timeZone: iface.timeZone, windowStart: delivery.windowStart, windowEnd: delivery.windowEnd }, sink);
+    } catch (error) {
+      if (error instanceof FormatError) throw ApplicationFailure.nonRetryable(error.message, FailureTypes.format);
+      throw error;
+    }
+    const parts = rendered.parts.map((part) => ({ ...part, messageId: partMessageId(delivery, part.index, rendered.parts.length, domain) }));
+    await faults.reach('after-render');
+    await ledger.completeFreeze(client, delivery.id, { ticketCount: rendered.ticketCount, parts, sha256: sink.sha256() });
+  }
+
+  return { freezeWindow, freezeBackfillWindow, prepareResend };
+}
+
+function requireMappings(iface: ExportInterface): void {
+  if (iface.contacts.length === 0 && iface.channels.length === 0) {
+    throw ApplicationFailure.nonRetryable(`interface ${iface.id} has no contact or sales channel mapping`, FailureTypes.invalidConfiguration);
+  }
+}
+
+function formatOf(iface: ExportInterface): FormatSpec {
+  if (!iface.format) return DEFAULT_FORMAT_SPEC;
+  try {
+    return parseFormatSpec(iface.format);
+  } catch (error) {
+    throw ApplicationFailure.nonRetryable(`interface ${iface.id}: stored format is invalid: ${(error as Error).message}`, FailureTypes.invalidConfiguration);
+  }
+}
+
+/** The fields every log line about a window carries. */
+export function windowFields(delivery: Pick<Delivery, 'id' | 'interfaceId' | 'kind' | 'windowStart' | 'windowEnd'>) {
+  return {
+    interfaceId: delivery.interfaceId,
+    deliveryId: delivery.id,
+    kind: delivery.kind,
+    windowStart: delivery.windowStart.toISOString(),
+    windowEnd: delivery.windowEnd.toISOString(),
+  };
+}
+
+export function summarize(delivery: Delivery, resumed: boolean): WindowSummary {
+  return {
+    interfaceId: delivery.interfaceId,
+    deliveryId: delivery.id,
+    kind: delivery.kind,
+    windowStart: delivery.windowStart.toISOString(),
+    windowEnd: delivery.windowEnd.toISOString(),
+    ticketCount: delivery.ticketCount,
+    partCount: delivery.partCount,
+    status: delivery.status,
+    resumed,
+  };
+}
+
+function nothingDue(interfaceId: number, watermark: Date, kind: DeliveryKind): WindowSummary {
+  return {
+    interfaceId,
+    deliveryId: null,
+    kind,
+    windowStart: watermark.toISOString(),
+    windowEnd: watermark.toISOString(),
+    ticketCount: 0,
+    partCount: 0,
+    status: 'nothing-due',
+    resumed: false,
+  };
+}

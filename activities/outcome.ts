@@ -1,0 +1,61 @@
+import { Context } from '@temporalio/activity';
+import { createWindowMetrics } from '../lib/metrics';
+import type { ActivityDeps } from './deps';
+import type { WindowOutcomeInput } from './types';
+
+export function createOutcomeActivities(deps: ActivityDeps) {
+  const { store, ledger } = deps;
+
+  /**
+   * Records how a run ended. A delivered window ends a run of failures. A failed one stays frozen
+   * in the ledger for the next run; a permanent failure (bad address, SMTP 5xx, invalid
+   * configuration) counts toward pausing the interface, a transient one (an SMTP outage) never does.
+   */
+  async function recordWindowOutcome(input: WindowOutcomeInput): Promise<{ paused: boolean }> {
+    const context = Context.current();
+    const metrics = createWindowMetrics(context.metricMeter);
+    if (input.windowEnd) metrics.watermark(input.interfaceId, new Date(input.windowEnd));
+    if (!input.failure) {
+      await store.recordSuccess(input.interfaceId);
+      return { paused: false };
+    }
+    const { failure } = input;
+    metrics.failed(input.interfaceId, failure.type, failure.permanent);
+    if (input.deliveryId !== null) await ledger.markFailed(input.deliveryId, `${failure.type}: ${failure.message}`.slice(0, 1000));
+    const fields = { interfaceId: input.interfaceId, deliveryId: input.deliveryId, failureType: failure.type, permanent: failure.permanent };
+    if (!failure.permanent) {
+      context.log.warn('window not delivered (transient failure); the next run sends it unchanged', fields);
+      return { paused: false };
+    }
+    const record = await store.recordPermanentFailure(input.interfaceId, `${failure.type}: ${failure.message}`, deps.pauseAfterFailures);
+    if (!record) return { paused: false };
+    context.log.error('window failed permanently', { ...fields, consecutiveFailures: record.consecutiveFailures, failingSince: record.failingSince.toISOString() });
+    if (!record.pausedNow) return { paused: false };
+    const note = record.iface.pausedReason ?? 'paused itself after repeated permanent failures';
+    await deps.schedules.pause(input.interfaceId, note);
+    context.log.error('interface paused itself', { ...fields, reason: note });
+    try {
+      const to = await deps.alerter.send({
+        interfaceId: input.interfaceId,
+        interfaceName: record.iface.name,
+        interfaceAlertEmail: record.iface.alertEmail,
+        subject: `paused after ${record.consecutiveFailures} failed windows`,
+        text: [
+          `Interface ${input.interfaceId} (${record.iface.name}) has paused itself.`,
+          `Failing since: ${record.failingSince.toISOString()} (${record.consecutiveFailures} consecutive windows failed for a permanent reason)`,
+          `Last failure: ${failure.type}: ${failure.message}`,
+          '',
+          'Its watermark is kept: nothing is lost while it is paused. Fix the cause, then',
+          `  barcodes interface enable ${input.interfaceId}`,
+          'and the next run delivers everything since the watermark.',
+        ].join('\n'),
+      });
+      if (!to) context.log.error('no alert address: set --alert-email on the interface or BARCODES_ALERT_EMAIL', fields);
+    } catch (error) {
+      context.log.error('could not send the pause alert', { ...fields, error: (error as Error).message });
+    }
+    return { paused: true };
+  }
+
+  return { recordWindowOutcome };
+}

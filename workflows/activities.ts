@@ -1,0 +1,23 @@
+import { proxyActivities } from '@temporalio/workflow';
+import type { Activities } from '../activities';
+
+// Freezing streams a whole window (up to millions of rows) into the ledger: generous time, but a
+// heartbeat every stored chunk so a dead worker is noticed in a minute, not at the timeout.
+export const { freezeWindow, freezeBackfillWindow, prepareResend } = proxyActivities<Activities>({
+  startToCloseTimeout: '30 minutes',
+  heartbeatTimeout: '60 seconds',
+  retry: { initialInterval: '2 seconds', backoffCoefficient: 2, maximumInterval: '1 minute', maximumAttempts: 10 },
+});
+
+// Sending retries transient SMTP faults with backoff for about an hour; after that the run fails,
+// the window stays frozen in the ledger, and the next scheduled run sends it unchanged.
+export const { sendDelivery } = proxyActivities<Activities>({
+  startToCloseTimeout: '15 minutes',
+  heartbeatTimeout: '60 seconds',
+  retry: { initialInterval: '5 seconds', backoffCoefficient: 2, maximumInterval: '5 minutes', maximumAttempts: 16 },
+});
+
+export const { recordWindowOutcome } = proxyActivities<Activities>({
+  startToCloseTimeout: '1 minute',
+  retry: { initialInterval: '2 seconds', backoffCoefficient: 2, maximumInterval: '1 minute', maximumAttempts: 20 },
+});
