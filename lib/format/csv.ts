@@ -1,0 +1,51 @@
+/**
+ * Field quoting, hand-written rather than csv-stringify for two reasons:
+ * - speed: the renderer calls it for every field of up to millions of rows; on 100,000 rows of the
+ *   default columns csv-stringify took 1.3 to 2.1 s, this 0.2 to 0.3 s (lib/format/README.md);
+ * - correctness: csv-stringify only quotes a line break equal to its record delimiter, so with
+ *   `\n` rows a lone `\r` in a value goes out unquoted and breaks readers that accept CR line
+ *   ends. RFC 4180 quotes any CR or LF.
+ * test/format-csv.test.ts proves the output identical to csv-stringify configured to quote CR and
+ * LF too, on adversarial values.
+ */
+
+import type { Quoting, Separator } from './spec';
+
+/** Characters that force quoting: the separator, the quote, CR, LF. */
+export function specialCharacters(separator: Separator): RegExp {
+  switch (separator) {
+    case ';':
+      return /[;"\r\n]/;
+    case ',':
+      return /[,"\r\n]/;
+    case '\t':
+      return /[\t"\r\n]/;
+    case '|':
+      return /[|"\r\n]/;
+  }
+}
+
+const QUOTES = /"/g;
+
+/** Wraps a value in quotes, doubling the quotes inside (RFC 4180). */
+export function quote(value: string): string {
+  return `"${value.indexOf('"') === -1 ? value : value.replace(QUOTES, '""')}"`;
+}
+
+/** The quoting function of a spec: value in, field text out. `none` is handled by the row encoder, which must refuse instead. */
+export function createQuoter(quoting: Exclude<Quoting, 'none'>, separator: Separator): (value: string) => string {
+  if (quoting === 'all') return quote;
+  const special = specialCharacters(separator);
+  return (value) => (special.test(value) ? quote(value) : value);
+}
+
+/** Values a spreadsheet would run as a formula (OWASP "CSV injection"), including the full-width forms Apple Numbers folds. */
+const FORMULA_START = new Set([
+  0x3d /* = */, 0x2b /* + */, 0x2d /* - */, 0x40 /* @ */, 0x09 /* tab */, 0x0d /* CR */,
+  0xff1d, 0xff0b, 0xff0d, 0xff20,
+]);
+
+/** Prefixes `'` to a value a spreadsheet would take for a formula. */
+export function guardFormula(value: string): string {
+  return value.length > 0 && FORMULA_START.has(value.charCodeAt(0)) ? `'${value}` : value;
+}

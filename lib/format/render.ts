@@ -1,0 +1,259 @@
+/**
+ * renderWindow: streams the tickets of one window into files (parts), never holding more than one
+ * batch of rows (~64 KiB of text) plus, for zip, one compressed part.
+ */
+
+import { createHash, type Hash } from 'node:crypto';
+import { FormatError } from '../errors';
+import type { TicketRow } from '../tickets';
+import { isValidTimeZone } from './datetime';
+import { fileNameValues, parseFileNameTemplate, partFileName, zipEntryName, type FileNameTemplate, type FileNameValues } from './filename';
+import { openPartOutput, type PartOutput } from './output';
+import { parseFormatSpec } from './parse';
+import { compileFormat, type CompiledFormat } from './row-encoder';
+import type { FormatSpec } from './spec';
+import type { FilePart, PartSink, RenderContext, RenderResult } from './types';
+
+/** Text collected before it is encoded and written: large enough that per-write costs vanish, small enough to never matter for memory. */
+const BATCH_CHARS = 64 * 1024;
+
+/**
+ * Renders the tickets of one window with `spec`, writing each part's bytes to `sink`.
+ *
+ * `rows` yields tickets one by one, or in arrays (e.g. one per pg-cursor read): every step of an
+ * async iterator costs a promise, which is most of the cost of a row when async hooks are on (an
+ * AsyncLocalStorage such as Temporal's activity context, on Node 20), so batches are much faster.
+ *
+ * A part begins with the first row, so an empty window with emptyWindow `skip` calls nothing on
+ * the sink and returns no parts. A part that would grow past maxFileSize (before compression) is
+ * ended and the next begins with its own header; a row is never split, and a row larger than the
+ * limit on its own makes a part of one row. File names are decided at the end, when the part
+ * count is known.
+ *
+ * Throws FormatError when a ticket cannot be written under the spec's "fail" encoding policy or
+ * "none" quoting (naming the ticket id, the column and the character, never the bar code), or
+ * when the context is invalid. Rows are rendered before their batch is written, so an error on
+ * the first rows of a window comes before any write; later ones come after some: either way the
+ * window failed as a whole and everything the sink got must be discarded.
+ */
+export async function renderWindow(
+  rows: AsyncIterable<TicketRow | readonly TicketRow[]>,
+  spec: FormatSpec,
+  ctx: RenderContext,
+  sink: PartSink,
+): Promise<RenderResult> {
+  const timeZone = ctx.timeZone || 'UTC';
+  checkContext(ctx, timeZone);
+  spec = revalidate(spec);
+  const template = parseFileNameTemplate(spec.fileName);
+  if ('error' in template) throw new FormatError(`format: fileName ${template.error}`);
+  const names = fileNameValues(ctx.interfaceName, ctx.windowStart, ctx.windowEnd, timeZone);
+  const format = compileFormat(spec, timeZone);
+  const writer = new PartWriter(format, spec, ctx, template, names, sink);
+
+  let ticketCount = 0;
+  const encodeRow = format.encodeRow;
+  try {
+    for await (const item of rows) {
+      if (isBatch(item)) {
+        for (const row of item) {
+          const line = encodeRow(row);
+          if (!writer.tryAppend(line)) await writer.append(line);
+        }
+        ticketCount += item.length;
+      } else {
+        const line = encodeRow(item);
+        if (!writer.tryAppend(line)) await writer.append(line);
+        ticketCount += 1;
+      }
+    }
+    if (ticketCount === 0 && spec.emptyWindow === 'header-only') await writer.beginPart();
+    await writer.endPart(true);
+  } catch (error) {
+    writer.abandon();
+    throw error;
+  }
+
+  const done = writer.finished;
+  const contentType = contentTypeOf(spec, template);
+  const parts: FilePart[] = done.map((part) => ({
+    index: part.index,
+    fileName: partFileName(template, names, part.index, done.length, spec.compression),
+    contentType,
+    byteCount: part.byteCount,
+    rowCount: part.rowCount,
+    sha256: part.sha256,
+  }));
+  return { ticketCount, parts };
+}
+
+/**
+ * Parses the spec again (microseconds): a spec read back from the database and cast, or written by
+ * hand, fails here before anything is written rather than in the middle of a file.
+ */
+function revalidate(spec: FormatSpec): FormatSpec {
+  try {
+    return parseFormatSpec(spec);
+  } catch (error) {
+    throw new FormatError(error instanceof Error ? error.message : String(error), { cause: error });
+  }
+}
+
+function isBatch(item: TicketRow | readonly TicketRow[]): item is readonly TicketRow[] {
+  return Array.isArray(item);
+}
+
+function checkContext(ctx: RenderContext, timeZone: string): void {
+  if (typeof ctx.interfaceName !== 'string') throw new FormatError('format: interfaceName must be a string');
+  if (!isValidTimeZone(timeZone)) throw new FormatError(`format: unknown time zone ${JSON.stringify(timeZone)}`);
+  for (const key of ['windowStart', 'windowEnd'] as const) {
+    const value: unknown = ctx[key];
+    if (!(value instanceof Date) || Number.isNaN(value.getTime())) {
+      throw new FormatError(`format: ${key} is not a valid date`);
+    }
+  }
+}
+
+const TEXT_TYPES: Readonly<Record<string, string>> = {
+  '.csv': 'text/csv',
+  '.tsv': 'text/tab-separated-values',
+};
+
+function contentTypeOf(spec: FormatSpec, template: FileNameTemplate): string {
+  switch (spec.compression) {
+    case 'gzip':
+      return 'application/gzip';
+    case 'zip':
+      return 'application/zip';
+    case 'none': {
+      const type = TEXT_TYPES[template.extension.toLowerCase()] ?? 'text/plain';
+      const charset = spec.encoding === 'utf-8-bom' ? 'utf-8' : spec.encoding;
+      return `${type}; charset=${charset}`;
+    }
+  }
+}
+
+interface FinishedPart {
+  readonly index: number;
+  readonly rowCount: number;
+  readonly byteCount: number;
+  readonly sha256: string;
+}
+
+/** Cuts the stream of lines into parts and batches. Sizes are counted before compression. */
+class PartWriter {
+  readonly finished: FinishedPart[] = [];
+  private output: PartOutput | null = null;
+  private index = 0;
+  private rowCount = 0;
+  /** Bytes of the part already encoded: BOM, header and flushed rows. */
+  private committed = 0;
+  /** Lines not encoded yet, and a bound on their size in bytes (exact where measured). */
+  private batch = '';
+  private batchBytes = 0;
+  /** BOM and header, written together with the part's first bytes. */
+  private prefix: Buffer | null = null;
+  private dataHash: Hash | null = null;
+  private readonly maxBytesPerUnit: number;
+  private readonly limit: number;
+
+  constructor(
+    private readonly format: CompiledFormat,
+    private readonly spec: FormatSpec,
+    private readonly ctx: RenderContext,
+    private readonly template: FileNameTemplate,
+    private readonly names: FileNameValues,
+    private readonly sink: PartSink,
+  ) {
+    this.maxBytesPerUnit = format.charset.maxBytesPerUnit;
+    // The trailer is written last, so its room is kept from the start.
+    this.limit = spec.maxFileSize - format.trailerReserve;
+  }
+
+  /** Appends without waiting when the line fits and no write is due: the path of almost every row. */
+  tryAppend(line: string): boolean {
+    const bound = line.length * this.maxBytesPerUnit;
+    if (this.output === null || this.committed + this.batchBytes + bound > this.limit || this.batch.length + line.length >= BATCH_CHARS) {
+      return false;
+    }
+    this.batch += line;
+    this.batchBytes += bound;
+    this.rowCount += 1;
+    return true;
+  }
+
+  async append(line: string): Promise<void> {
+    if (this.output === null) await this.beginPart();
+    let size = line.length * this.maxBytesPerUnit;
+    if (this.committed + this.batchBytes + size > this.limit) {
+      // Near the limit: encode what is pending to know the exact size, then measure this line.
+      await this.flush();
+      if (this.committed + size > this.limit) {
+        size = this.format.charset.byteLength(line);
+        if (this.committed + size > this.limit && this.rowCount > 0) {
+          await this.endPart(false);
+          await this.beginPart();
+        }
+      }
+    }
+    this.batch += line;
+    this.batchBytes += size;
+    this.rowCount += 1;
+    if (this.batch.length >= BATCH_CHARS) await this.flush();
+  }
+
+  async beginPart(): Promise<void> {
+    this.index += 1;
+    await this.sink.beginPart(this.index);
+    this.output = openPartOutput(this.spec.compression, this.sink, this.ctx.windowEnd);
+    this.rowCount = 0;
+    // The rows' own hash is only for the trailer; hashing costs as much as rendering the text.
+    this.dataHash = this.spec.trailer === null ? null : createHash('sha256');
+    const header = this.format.headerLine === null ? Buffer.alloc(0) : this.format.charset.encode(this.format.headerLine);
+    this.prefix = Buffer.concat([this.format.charset.bom, header]);
+    this.committed = this.prefix.length;
+  }
+
+  /** Ends the open part, if any; `last` when no row follows (the zip entry's name depends on it). */
+  async endPart(last: boolean): Promise<void> {
+    const output = this.output;
+    if (output === null) return;
+    await this.flush();
+    if (this.dataHash !== null) {
+      const trailer = this.format.trailerLine(this.rowCount, this.ctx.windowStart, this.ctx.windowEnd, this.index, this.dataHash.digest('hex'));
+      await this.writeOut(this.format.charset.encode(trailer!));
+    }
+    await this.writeOut(Buffer.alloc(0));
+    const index = this.index;
+    const onlyPart = last && index === 1;
+    const { byteCount, sha256 } = await output.finish(() => zipEntryName(this.template, this.names, index, onlyPart));
+    await this.sink.endPart();
+    this.finished.push({ index, rowCount: this.rowCount, byteCount, sha256 });
+    this.output = null;
+  }
+
+  /** Frees zlib after a failure. The sink keeps what it got; the caller discards it. */
+  abandon(): void {
+    this.output?.destroy();
+    this.output = null;
+  }
+
+  private async flush(): Promise<void> {
+    if (this.batch.length === 0) return;
+    const bytes = this.format.charset.encode(this.batch);
+    this.batch = '';
+    this.batchBytes = 0;
+    this.dataHash?.update(bytes);
+    this.committed += bytes.length;
+    await this.writeOut(bytes);
+  }
+
+  private async writeOut(bytes: Buffer): Promise<void> {
+    let chunk = bytes;
+    if (this.prefix !== null) {
+      chunk = this.prefix.length === 0 ? bytes : Buffer.concat([this.prefix, bytes]);
+      this.prefix = null;
+    }
+    if (chunk.length > 0) await this.output!.write(chunk);
+  }
+}

@@ -1,0 +1,141 @@
+import { DEFAULT_COLUMNS } from '../tickets';
+import type { FieldName } from './fields';
+
+/**
+ * The validated, normalised format specification of an interface. Every field is present (defaults
+ * filled in by parseFormatSpec), so the object is stored as JSON with the interface and read back
+ * with parseFormatSpec unchanged. The defaults render CONTRACT.md §3 exactly.
+ */
+export interface FormatSpec {
+  /** Shape version of this object, so a later change can migrate stored specs. */
+  readonly version: 1;
+  /** The file's columns, in order: ticket fields (optionally renamed) and constant columns. */
+  readonly columns: readonly ColumnSpec[];
+  /** Field separator. */
+  readonly separator: Separator;
+  /** Whether the file starts with a line of column headers. */
+  readonly header: boolean;
+  /** `minimal`: RFC 4180, only fields that need it; `all`: every field; `none`: never, and refuse values that would break the line. */
+  readonly quoting: Quoting;
+  /** Line ending of every line, the last one included. */
+  readonly lineEnding: LineEnding;
+  /** Character encoding of the file. */
+  readonly encoding: Encoding;
+  /** What to do with a character the encoding cannot hold (ignored for UTF-8). */
+  readonly unmappable: UnmappablePolicy;
+  /** Rendering of VALIDITY_DATE, tokens YYYY YY MM DD. */
+  readonly dateFormat: string;
+  /** Rendering of ORDER_DATE and CREATED_AT in the interface's time zone, tokens YYYY YY MM DD HH mm ss SSS. */
+  readonly dateTimeFormat: string;
+  /** Decimal separator of PRICE. */
+  readonly decimalSeparator: DecimalSeparator;
+  /** Number of decimals of PRICE (0 to 4), rounded half away from zero. */
+  readonly decimals: number;
+  /** File name template, placeholders {interface} {start} {end} {date} {part} {parts}; must end with an extension such as `.csv`. */
+  readonly fileName: string;
+  /** Compression of each file: `gzip` appends `.gz`, `zip` puts the file in a `.zip` of its own. */
+  readonly compression: Compression;
+  /** Maximum size in bytes of one file before compression; a larger window is split into parts. */
+  readonly maxFileSize: number;
+  /** `skip`: a window without tickets sends nothing; `header-only`: it sends a file with no rows. */
+  readonly emptyWindow: EmptyWindowPolicy;
+  /** When set, each file ends with a trailer line (label, row count, window, part, SHA-256 of the rows). */
+  readonly trailer: TrailerSpec | null;
+  /** Prefix `'` to values starting with = + - @ tab or CR, so spreadsheets never run them as formulas. */
+  readonly injectionGuard: boolean;
+}
+
+/** A column showing a ticket field, under a header (the field's name unless renamed). */
+export interface FieldColumnSpec {
+  readonly field: FieldName;
+  readonly header: string;
+}
+
+/** A column with the same value on every row. */
+export interface ConstantColumnSpec {
+  readonly constant: string;
+  readonly header: string;
+}
+
+export type ColumnSpec = FieldColumnSpec | ConstantColumnSpec;
+
+export interface TrailerSpec {
+  /** First field of the trailer line, telling it apart from the data rows. */
+  readonly label: string;
+}
+
+export const SEPARATORS = [';', ',', '\t', '|'] as const;
+export type Separator = (typeof SEPARATORS)[number];
+export const QUOTINGS = ['minimal', 'all', 'none'] as const;
+export type Quoting = (typeof QUOTINGS)[number];
+export const LINE_ENDINGS = ['LF', 'CRLF'] as const;
+export type LineEnding = (typeof LINE_ENDINGS)[number];
+export const ENCODINGS = ['utf-8', 'utf-8-bom', 'iso-8859-1', 'windows-1252'] as const;
+export type Encoding = (typeof ENCODINGS)[number];
+export const UNMAPPABLE_POLICIES = ['fail', 'replace', 'transliterate'] as const;
+export type UnmappablePolicy = (typeof UNMAPPABLE_POLICIES)[number];
+export const DECIMAL_SEPARATORS = ['.', ','] as const;
+export type DecimalSeparator = (typeof DECIMAL_SEPARATORS)[number];
+export const COMPRESSIONS = ['none', 'gzip', 'zip'] as const;
+export type Compression = (typeof COMPRESSIONS)[number];
+export const EMPTY_WINDOW_POLICIES = ['skip', 'header-only'] as const;
+export type EmptyWindowPolicy = (typeof EMPTY_WINDOW_POLICIES)[number];
+
+/** Bounds of the validated values, in one place. */
+export const LIMITS = {
+  maxColumns: 64,
+  maxHeaderLength: 100,
+  maxConstantLength: 1000,
+  maxDecimals: 4,
+  maxFormatLength: 40,
+  maxFileNameTemplateLength: 200,
+  /**
+   * A part must always have room for its header and trailer plus rows; 64 KiB is far above the
+   * largest header the other limits allow.
+   */
+  minFileSize: 64 * 1024,
+  /** Files are attachments: beyond this no mail server would take them anyway. */
+  maxFileSize: 256 * 1024 * 1024,
+  maxTrailerLabelLength: 32,
+} as const;
+
+/**
+ * 5 MiB before compression: base64 makes it about 6.8 MB, well under the 10 to 25 MB limits of
+ * common SMTP servers, with room for the rest of the message.
+ */
+export const DEFAULT_MAX_FILE_SIZE = 5 * 1024 * 1024;
+
+export const DEFAULT_FILE_NAME_TEMPLATE = 'barcodes_{interface}_{start}_{end}.csv';
+
+export const DEFAULT_TRAILER_LABEL = 'TRAILER';
+
+/** Specs are shared between windows and callers: frozen, so none can change another's. */
+export function deepFreeze<T>(value: T): T {
+  if (value !== null && typeof value === 'object') {
+    for (const inner of Object.values(value)) deepFreeze(inner);
+    Object.freeze(value);
+  }
+  return value;
+}
+
+/** CONTRACT.md §3: the SecuTix file. Every default of the specification lives here. */
+export const DEFAULT_FORMAT_SPEC: FormatSpec = deepFreeze({
+  version: 1,
+  columns: DEFAULT_COLUMNS.map((field) => ({ field, header: field })),
+  separator: ';',
+  header: true,
+  quoting: 'minimal',
+  lineEnding: 'LF',
+  encoding: 'utf-8',
+  unmappable: 'fail',
+  dateFormat: 'YYYY-MM-DD',
+  dateTimeFormat: 'YYYY-MM-DD HH:mm:ss',
+  decimalSeparator: '.',
+  decimals: 2,
+  fileName: DEFAULT_FILE_NAME_TEMPLATE,
+  compression: 'none',
+  maxFileSize: DEFAULT_MAX_FILE_SIZE,
+  emptyWindow: 'skip',
+  trailer: null,
+  injectionGuard: false,
+});
