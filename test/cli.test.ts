@@ -1,0 +1,127 @@
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { TestStack } from './support/stack';
+import { barcodes, cliEnv } from './support/cli';
+import { insertSale } from '../devstack/sales-simulator';
+
+let stack: TestStack;
+let env: NodeJS.ProcessEnv;
+
+before(async () => {
+  stack = await TestStack.start();
+  env = cliEnv(stack.config);
+});
+after(async () => {
+  await stack?.close();
+});
+
+async function interfaceCount(): Promise<number> {
+  const { rows } = await stack.pool.query(`SELECT count(*)::int AS n FROM ${stack.config.exporterSchema}.interface`);
+  return rows[0].n;
+}
+
+/** Bad input: exit status, one line on stderr naming the value, nothing changed. */
+async function assertRefused(args: string[], code: number, mentions: string) {
+  const before = await interfaceCount();
+  const result = await barcodes(args, env);
+  assert.equal(result.code, code, `exit status of barcodes ${args.join(' ')}: ${result.stderr}`);
+  const lines = result.stderr.trim().split('\n');
+  assert.ok(lines.some((line) => line.includes(mentions)), `stderr names ${mentions}: ${result.stderr}`);
+  assert.ok(lines.length <= 2, `a short error, not a stack trace: ${result.stderr}`);
+  assert.equal(await interfaceCount(), before, 'nothing changed');
+}
+
+test('migrate is idempotent', async () => {
+  const result = await barcodes(['migrate', '--with-source', '--json'], env);
+  assert.equal(result.code, 0, result.stderr);
+  assert.deepEqual(JSON.parse(result.stdout).applied, []);
+});
+
+test('bad input is refused with one line naming the value, and changes nothing', async () => {
+  const base = ['interface', 'create', '--name', 'Bad one', '--contact', 'C-1001'];
+  await assertRefused([...base, '--email', 'not-an-address'], 2, '"not-an-address"');
+  await assertRefused([...base, '--email', 'ok@reseller.test', '--every', 'often'], 2, '"often"');
+  await assertRefused([...base, '--email', 'ok@reseller.test', '--timezone', 'Mars/Olympus'], 2, '"Mars/Olympus"');
+  await assertRefused([...base, '--email', 'ok@reseller.test', '--start', 'tomorrow'], 2, '"tomorrow"');
+  await assertRefused([...base, '--email', 'ok@reseller.test', '--format', '/nonexistent/format.json'], 2, '/nonexistent/format.json');
+  await assertRefused(['interface', 'show', '424242424'], 3, 'interface 424242424 does not exist');
+  await assertRefused(['interface', 'show', 'abc'], 2, '"abc"');
+  await assertRefused(['interface', 'create', '--email', 'ok@reseller.test'], 2, '--name');
+  const noShort = await barcodes([...base, '--email', 'ok@reseller.test', '--every', '10s'], { ...env, BARCODES_ALLOW_SHORT_INTERVALS: '' });
+  assert.equal(noShort.code, 2);
+  assert.match(noShort.stderr, /below one minute/);
+});
+
+test('interfaces are created, listed, shown and mapped from the command line, and scheduled at once', async () => {
+  const created = await barcodes(['interface', 'create', '--name', 'Barcodes for CLI Reseller', '--email', 'cli@reseller.test', '--contact', 'C-1001', '--every', '15m', '--json'], env);
+  assert.equal(created.code, 0, created.stderr);
+  const iface = JSON.parse(created.stdout);
+  assert.ok(Number.isInteger(iface.id));
+  assert.equal(iface.every, '15m');
+  assert.match(created.stderr, new RegExp(`schedule barcodes-${iface.id}: created`));
+
+  const list = JSON.parse((await barcodes(['interface', 'list', '--json'], env)).stdout);
+  assert.ok(Array.isArray(list) && list.some((entry: { id: number }) => entry.id === iface.id));
+
+  const added = await barcodes(['mapping', 'add', String(iface.id), '--channel', 'RESELLER-WEB', '--json'], env);
+  assert.equal(added.code, 0, added.stderr);
+  assert.deepEqual(JSON.parse(added.stdout).channels, ['RESELLER-WEB']);
+  const duplicate = await barcodes(['mapping', 'add', String(iface.id), '--channel', 'RESELLER-WEB'], env);
+  assert.equal(duplicate.code, 2);
+  assert.match(duplicate.stderr, /already mapped/);
+  const removed = await barcodes(['mapping', 'remove', String(iface.id), '--channel', 'RESELLER-WEB', '--json'], env);
+  assert.deepEqual(JSON.parse(removed.stdout).channels, []);
+
+  const shown = await barcodes(['interface', 'show', String(iface.id)], env);
+  assert.equal(shown.code, 0, shown.stderr);
+  assert.match(shown.stdout, /cli@reseller\.test/);
+  assert.match(shown.stdout, new RegExp(`barcodes-${iface.id} active`));
+});
+
+test('schedules sync is idempotent and leaves interfaces without mappings unscheduled, saying why', async () => {
+  await stack.store.create(
+    { name: 'No mappings yet', recipients: ['none@reseller.test'], intervalSeconds: 900, lagSeconds: 30, timeZone: 'UTC', format: null, startAt: new Date(), enabled: true, alertEmail: null },
+    { contacts: [], channels: [] },
+    'test',
+  );
+  await barcodes(['schedules', 'sync'], env);
+  const second = await barcodes(['schedules', 'sync'], env);
+  assert.equal(second.code, 0, second.stderr);
+  assert.match(second.stdout, /nothing to do/);
+  assert.match(second.stdout, /not scheduled: it has no contact or sales channel mapping/);
+});
+
+test('run refuses an interface without mappings, and says so when no worker picks the run up', async () => {
+  const bare = await stack.store.create(
+    { name: 'Bare', recipients: ['bare@reseller.test'], intervalSeconds: 900, lagSeconds: 0, timeZone: 'UTC', format: null, startAt: new Date(), enabled: true, alertEmail: null },
+    { contacts: [], channels: [] },
+    'test',
+  );
+  const refused = await barcodes(['run', String(bare.id)], env);
+  assert.equal(refused.code, 2);
+  assert.match(refused.stderr, /no contact or sales channel mapping/);
+
+  const mapped = await stack.createInterface({ recipients: ['noworker@reseller.test'], contacts: ['C-2001'] });
+  const noWorker = await barcodes(['run', String(mapped.id), '--timeout', '20s'], env);
+  assert.equal(noWorker.code, 4, noWorker.stderr);
+  assert.match(noWorker.stderr, /no worker/);
+});
+
+test('run delivers the next window and prints it; deliveries lists it', async () => {
+  await stack.startWorker();
+  const iface = await stack.createInterface({ recipients: ['run@reseller.test'], contacts: ['C-1002'] });
+  const sold = await insertSale(stack.pool, stack.config.ticketingSchema, { contactNumber: 'C-1002', salesChannelCode: 'WEB', ticketCount: 3 });
+  const ran = await barcodes(['run', String(iface.id), '--json'], env);
+  assert.equal(ran.code, 0, ran.stderr);
+  const delivery = JSON.parse(ran.stdout);
+  assert.equal(delivery.status, 'sent');
+  assert.equal(delivery.kind, 'run');
+  assert.equal(delivery.ticketCount, sold.length);
+  const listed = JSON.parse((await barcodes(['deliveries', String(iface.id), '--json'], env)).stdout);
+  assert.equal(listed[0].id, delivery.id);
+  for (const key of ['id', 'windowStart', 'windowEnd', 'ticketCount', 'status', 'kind', 'fileName', 'sha256']) assert.ok(key in listed[0], key);
+  const preview = await barcodes(['preview', String(iface.id), '--from', delivery.windowStart, '--to', delivery.windowEnd], env);
+  assert.equal(preview.code, 0, preview.stderr);
+  const { createHash } = await import('node:crypto');
+  assert.equal(createHash('sha256').update(preview.stdout).digest('hex'), delivery.sha256, 'preview renders the same bytes');
+});

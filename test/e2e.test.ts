@@ -1,0 +1,141 @@
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { TestStack } from './support/stack';
+import { deliveredBarCodes, filesFor } from './support/mail';
+import { insertSale, type SoldTicket } from '../devstack/sales-simulator';
+
+let stack: TestStack;
+const schema = () => stack.config.ticketingSchema;
+
+before(async () => {
+  stack = await TestStack.start();
+  await stack.startWorker();
+});
+after(async () => {
+  await stack?.close();
+});
+
+async function sell(contactNumber: string | null, salesChannelCode: string, ticketCount = 2): Promise<SoldTicket[]> {
+  return insertSale(stack.pool, schema(), { contactNumber, salesChannelCode, ticketCount });
+}
+
+function sorted(values: string[]) {
+  return [...values].sort();
+}
+
+test('every matching ticket arrives exactly once, with its values, and no other interface gets it', async () => {
+  const a = await stack.createInterface({ name: 'Barcodes for Reseller A', recipients: ['a@reseller-a.test'], contacts: ['C-1001'], channels: ['RESELLER-WEB'] });
+  const b = await stack.createInterface({ name: 'Barcodes for Agency B', recipients: ['b@agency-b.test'], channels: ['AGENCY'] });
+
+  const forA1 = [...(await sell('C-1001', 'WEB')), ...(await sell(null, 'RESELLER-WEB')), ...(await sell('C-1001', 'RESELLER-WEB', 1))];
+  const forB1 = await sell('C-2001', 'AGENCY', 3);
+  const forNobody = await sell('C-2001', 'BOX');
+  const first = await stack.runNow(a.id);
+  assert.equal(first.result.windows.length, 1);
+  assert.equal(first.result.windows[0]!.status, 'sent');
+  assert.equal(first.result.windows[0]!.ticketCount, forA1.length);
+  await stack.runNow(b.id);
+
+  const forA2 = await sell('C-1001', 'AGENCY'); // matches A by contact and B by channel: both get it
+  const forNobody2 = await sell(null, 'WEB');
+  const second = await stack.runNow(a.id);
+  await stack.runNow(b.id);
+  assert.equal(second.result.windows[0]!.windowStart, first.result.windows[0]!.windowEnd, 'consecutive windows share their bound');
+
+  const empty = await stack.runNow(a.id);
+  assert.ok(['empty', 'nothing-due'].includes(empty.result.windows[0]?.status ?? 'nothing-due'));
+
+  const expectedA = [...forA1, ...forA2].map((ticket) => ticket.barCode);
+  const expectedB = [...forB1, ...forA2].map((ticket) => ticket.barCode);
+  await stack.sink.waitFor((mail) => mail.envelope.to.includes('b@agency-b.test'), 10_000, 2);
+  assert.deepEqual(sorted(deliveredBarCodes(stack.sink, 'a@reseller-a.test')), sorted(expectedA));
+  assert.deepEqual(sorted(deliveredBarCodes(stack.sink, 'b@agency-b.test')), sorted(expectedB));
+  const everything = new Set([...deliveredBarCodes(stack.sink, 'a@reseller-a.test'), ...deliveredBarCodes(stack.sink, 'b@agency-b.test')]);
+  for (const ticket of [...forNobody, ...forNobody2]) assert.ok(!everything.has(ticket.barCode), 'a ticket of no interface leaked');
+  assert.equal(filesFor(stack.sink, 'a@reseller-a.test').length, 2, 'the empty window sent nothing');
+
+  // The file is the contract's: header, columns, values, name, type, subject, Message-ID.
+  const [file] = filesFor(stack.sink, 'a@reseller-a.test');
+  assert.deepEqual(file!.header, ['BAR_CODE', 'TICKET_STATE', 'FILE_NUMBER', 'PRODUCT_CODE', 'PRODUCT_NAME', 'VALIDITY_DATE', 'TARIFF_CODE', 'TARIFF_NAME', 'PRICE', 'ORDER_DATE', 'CONTACT_NUMBER']);
+  assert.match(file!.contentType, /^text\/csv/);
+  assert.match(file!.fileName, /^barcodes_barcodes-for-reseller-a_\d{8}T\d{6}Z_\d{8}T\d{6}Z\.csv$/);
+  assert.match(file!.mail.parsed.subject ?? '', /Barcodes for Reseller A.*5 tickets/);
+  assert.match(file!.mail.parsed.messageId ?? '', new RegExp(`^<barcodes\\.i${a.id}\\.\\d{8}T\\d{6}Z-\\d{8}T\\d{6}Z\\.p1of1@exporter\\.test>$`));
+  const { rows } = await stack.pool.query(
+    `SELECT t.bar_code, t.state, o.file_number, p.code AS product_code, p.name AS product_name,
+            coalesce(to_char(t.validity_date, 'YYYY-MM-DD'), '') AS validity_date, ta.code AS tariff_code, ta.name AS tariff_name,
+            t.price::text AS price, to_char(o.order_date AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS') AS order_date,
+            coalesce(o.contact_number, '') AS contact_number
+       FROM ${schema()}.ticket t JOIN ${schema()}.ticket_order o ON o.id = t.order_id
+       JOIN ${schema()}.product p ON p.code = t.product_code JOIN ${schema()}.tariff ta ON ta.code = t.tariff_code
+      WHERE t.bar_code = ANY($1)`,
+    [file!.records.map((record) => record.BAR_CODE)],
+  );
+  for (const row of rows) {
+    const record = file!.records.find((candidate) => candidate.BAR_CODE === row.bar_code)!;
+    assert.deepEqual(record, {
+      BAR_CODE: row.bar_code,
+      TICKET_STATE: row.state,
+      FILE_NUMBER: row.file_number,
+      PRODUCT_CODE: row.product_code,
+      PRODUCT_NAME: row.product_name,
+      VALIDITY_DATE: row.validity_date,
+      TARIFF_CODE: row.tariff_code,
+      TARIFF_NAME: row.tariff_name,
+      PRICE: row.price,
+      ORDER_DATE: row.order_date,
+      CONTACT_NUMBER: row.contact_number,
+    });
+  }
+
+  const deliveries = await stack.ledger.list(a.id);
+  assert.deepEqual(deliveries.map((delivery) => delivery.status).filter((status) => status === 'sent').length, 2);
+  assert.ok(deliveries.every((delivery) => delivery.kind === 'run'));
+});
+
+test('a worker restarted between windows loses nothing and repeats nothing', async () => {
+  const iface = await stack.createInterface({ recipients: ['restart@reseller.test'], contacts: ['C-1002'] });
+  const before = await sell('C-1002', 'WEB', 3);
+  await stack.runNow(iface.id);
+  await stack.workers.pop()!.shutdown();
+  const during = await sell('C-1002', 'BOX', 2); // sold while no worker runs
+  await stack.startWorker();
+  const after = await sell('C-1002', 'WEB', 1);
+  await stack.runNow(iface.id);
+  assert.deepEqual(sorted(deliveredBarCodes(stack.sink, 'restart@reseller.test')), sorted([...before, ...during, ...after].map((ticket) => ticket.barCode)));
+});
+
+test('a ticket whose transaction commits after its window was read is delivered once, later', async () => {
+  const iface = await stack.createInterface({ recipients: ['late@reseller.test'], channels: ['WEB'] });
+  const early = await sell(null, 'WEB', 1);
+  const writer = await stack.pool.connect();
+  let late: SoldTicket[];
+  try {
+    await writer.query('BEGIN');
+    late = await insertSale(writer, schema(), { contactNumber: null, salesChannelCode: 'WEB', ticketCount: 2 }); // created_at = now, invisible
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    const afterStart = await sell(null, 'WEB', 1); // committed, created after the open transaction began
+    const held = await stack.runNow(iface.id);
+    const window = held.result.windows[0]!;
+    const { rows } = await writer.query<{ started: Date }>('SELECT now() AS started');
+    assert.ok(new Date(window.windowEnd) <= rows[0]!.started, 'the window end is held at the open transaction start');
+    await writer.query('COMMIT');
+    await stack.runNow(iface.id);
+    const delivered = deliveredBarCodes(stack.sink, 'late@reseller.test');
+    assert.deepEqual(sorted(delivered), sorted([...early, ...late, ...afterStart].map((ticket) => ticket.barCode)));
+    const heldDelivery = await stack.ledger.get(window.deliveryId!);
+    assert.ok(heldDelivery?.heldBack, 'the ledger records what held the window back');
+  } finally {
+    await writer.query('ROLLBACK').catch(() => {});
+    writer.release();
+  }
+});
+
+test('the schedule delivers on its own, every interval', async () => {
+  const iface = await stack.createInterface({ recipients: ['scheduled@reseller.test'], contacts: ['C-2001'], intervalSeconds: 2 });
+  const sold = await sell('C-2001', 'WEB', 2);
+  await stack.sink.waitFor((mail) => mail.envelope.to.includes('scheduled@reseller.test'), 30_000);
+  await stack.store.update(iface.id, { enabled: false }, 'test');
+  await stack.syncSchedules();
+  assert.deepEqual(sorted(deliveredBarCodes(stack.sink, 'scheduled@reseller.test')), sorted(sold.map((ticket) => ticket.barCode)));
+});
