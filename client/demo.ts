@@ -22,6 +22,8 @@ export interface DemoOptions {
   mailDir: string;
   /** Orders the simulator writes per second. */
   salesPerSecond: number;
+  /** One JSON object per line instead of text. */
+  json: boolean;
 }
 
 const DEMO_DATABASE = 'barcodes_demo';
@@ -30,7 +32,9 @@ const DEMO_UI_PORT = 8233;
 const DEMO_STATE_DIR = '.barcodes';
 const DEMO_METRICS_ADDRESS = '127.0.0.1:9464';
 
-const log = (line: string) => process.stdout.write(`[demo] ${line}\n`);
+let json = false;
+const log = (line: string, fields: Record<string, unknown> = {}) =>
+  process.stdout.write(json ? JSON.stringify({ time: new Date().toISOString(), message: line, ...fields }) + '\n' : `[demo] ${line}\n`);
 
 /**
  * The whole product on one machine with local defaults: uses or starts PostgreSQL and Temporal,
@@ -39,6 +43,7 @@ const log = (line: string) => process.stdout.write(`[demo] ${line}\n`);
  * Ctrl-C stops everything it started.
  */
 export async function runDemo(options: DemoOptions): Promise<void> {
+  json = options.json;
   const stops: (() => Promise<void>)[] = [];
   const stopAll = async () => {
     for (const stop of stops.reverse()) await stop().catch((error) => log(`while stopping: ${(error as Error).message}`));
@@ -105,7 +110,13 @@ export async function runDemo(options: DemoOptions): Promise<void> {
     sink?.onMessage((mail) => {
       const attachment = mail.parsed.attachments[0];
       const rows = attachment ? attachment.content.toString('utf8').split('\n').filter(Boolean).length - 1 : 0;
-      log(`delivered to ${mail.envelope.to.join(', ')}: ${attachment?.filename ?? '(no file)'} (${rows} tickets) → ${mail.file ?? ''}`);
+      log(`delivered to ${mail.envelope.to.join(', ')}: ${attachment?.filename ?? '(no file)'} (${rows} tickets) → ${mail.file ?? ''}`, {
+        event: 'delivered',
+        to: mail.envelope.to,
+        fileName: attachment?.filename ?? null,
+        tickets: rows,
+        eml: mail.file ?? null,
+      });
     });
 
     const simulator = simulateSales(pool, config.ticketingSchema, options.salesPerSecond);

@@ -39,6 +39,10 @@ export function interfaceJson(iface: ExportInterface) {
     alertEmail: iface.alertEmail,
     createdAt: iface.createdAt.toISOString(),
     updatedAt: iface.updatedAt.toISOString(),
+    consecutiveFailures: iface.consecutiveFailures,
+    failingSince: iface.failingSince?.toISOString() ?? null,
+    lastFailure: iface.lastFailure,
+    pausedReason: iface.pausedReason,
   };
 }
 
@@ -50,7 +54,9 @@ export function interfaceText(iface: ExportInterface): string {
     `  channels:   ${iface.channels.join(', ') || '-'}`,
     `  every ${formatDuration(iface.intervalSeconds * 1000)}, lag ${formatDuration(iface.lagSeconds * 1000)}, time zone ${iface.timeZone}`,
     `  format:     ${iface.format ? JSON.stringify(iface.format) : 'default (SecuTix barcodes CSV)'}`,
-    `  first window starts ${iface.startAt.toISOString()}`,
+    `  first window starts ${iface.startAt.toISOString()}${iface.alertEmail ? `, alerts to ${iface.alertEmail}` : ''}`,
+    ...(iface.pausedReason ? [`  PAUSED:     ${iface.pausedReason}`] : []),
+    ...(iface.consecutiveFailures > 0 ? [`  failing:    ${iface.consecutiveFailures} window(s) in a row since ${iface.failingSince?.toISOString()}: ${iface.lastFailure}`] : []),
   ].join('\n');
 }
 

@@ -58,6 +58,7 @@ export function interfaceCommand(run: Runner): Command {
     .command('list')
     .description('list interfaces')
     .option('--json', 'print JSON (an array)')
+    .addHelpText('after', '\nExample:\n  barcodes interface list --json')
     .action(run(async (context, output) => {
       const all = await context.store.list();
       output.result(all.map(interfaceJson), () =>
@@ -141,6 +142,10 @@ export function interfaceCommand(run: Runner): Command {
       const pending = await context.ledger.pendingChainDelivery(context.pool, iface.id);
       if (pending) {
         throw new InputError(`interface ${iface.id} has a window in flight (delivery ${pending.id}, ${pending.status}): disable it and let the window finish first`);
+      }
+      const schedule = await scheduleState(context, iface);
+      if (schedule.running) {
+        throw new InputError(`interface ${iface.id} has a run in progress (${schedule.lastWorkflowId}): disable it and let the run finish first`);
       }
       await context.store.delete(iface.id, options.actor ?? currentActor());
       await applyToTemporal(context, output, { deletedId: iface.id });

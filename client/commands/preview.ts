@@ -2,19 +2,48 @@ import { Command } from 'commander';
 import { once } from 'node:events';
 import { parseInstant } from '../../lib/duration';
 import { InputError } from '../../lib/errors';
-import { DEFAULT_FORMAT_SPEC, parseFormatSpec, renderWindow, type PartSink } from '../../lib/format';
+import { buffer } from 'node:stream/consumers';
+import { DEFAULT_FORMAT_SPEC, MemorySink, parseFormatSpec, renderWindow, type FilePart, type PartSink } from '../../lib/format';
 import { planWindow } from '../../lib/window';
+import type { CommandContext } from '../context';
+import type { ExportInterface } from '../../lib/interfaces/store';
+import type { Delivery } from '../../lib/ledger/ledger';
 import { parseId, type Runner } from './common';
 
 /** Writes rendered parts to stdout, honouring backpressure so a large window stays flat in memory. */
-function stdoutSink(): PartSink {
-  return {
-    async beginPart() {},
-    async write(chunk: Buffer) {
-      if (!process.stdout.write(chunk)) await once(process.stdout, 'drain');
-    },
-    async endPart() {},
-  };
+const stdoutSink: PartSink = {
+  async beginPart() {},
+  async write(chunk: Buffer) {
+    if (!process.stdout.write(chunk)) await once(process.stdout, 'drain');
+  },
+  async endPart() {},
+};
+
+/** The range to preview: the given one, or the pending window as the next run would see it now. */
+async function previewRange(
+  context: CommandContext,
+  iface: ExportInterface,
+  options: { from?: string; to?: string },
+): Promise<{ from: Date; to: Date; frozen?: Delivery } | null> {
+  if ((options.from === undefined) !== (options.to === undefined)) throw new InputError('preview: give both --from and --to, or neither');
+  if (options.from !== undefined) {
+    const from = parseInstant(options.from, '--from');
+    const to = parseInstant(options.to!, '--to');
+    if (to <= from) throw new InputError(`--to: ${JSON.stringify(options.to)} is not after --from`);
+    return { from, to };
+  }
+  const pending = await context.ledger.pendingChainDelivery(context.pool, iface.id);
+  // A frozen window is sent as its stored file, whatever changed since: preview shows that file.
+  if (pending) return { from: pending.windowStart, to: pending.windowEnd, frozen: pending };
+  const from = (await context.ledger.chainWatermark(context.pool, iface.id)) ?? iface.startAt;
+  const plan = planWindow({
+    start: from,
+    scheduledAt: new Date(),
+    lagMillis: iface.lagSeconds * 1000,
+    horizon: await context.source.horizon(),
+    maxHoldbackMillis: context.config.maxHoldbackMillis,
+  });
+  return plan && { from, to: plan.end };
 }
 
 export function previewCommand(run: Runner): Command {
@@ -23,44 +52,51 @@ export function previewCommand(run: Runner): Command {
     .description('print the file that would be sent (default: the pending window); sends nothing, moves nothing')
     .option('--from <time>', 'start of the range (ISO 8601 with offset)')
     .option('--to <time>', 'end of the range (exclusive)')
-    .addHelpText('after', '\nExample:\n  barcodes preview 3\n  barcodes preview 3 --from 2026-11-29T10:00:00Z --to 2026-11-29T10:15:00Z > window.csv\n\nThe window and ticket count go to stderr, the file to stdout.')
+    .option('--json', 'print the window, ticket count and files (text, or base64 when compressed) as JSON')
+    .addHelpText('after', '\nExample:\n  barcodes preview 3\n  barcodes preview 3 --from 2026-11-29T10:00:00Z --to 2026-11-29T10:15:00Z > window.csv\n\nThe file goes to stdout, its window and ticket count to stderr.')
     .action(run(async (context, output, options: { from?: string; to?: string }, idText: string) => {
       const iface = await context.store.get(parseId(idText));
-      if ((options.from === undefined) !== (options.to === undefined)) throw new InputError('preview: give both --from and --to, or neither');
       const spec = iface.format ? parseFormatSpec(iface.format) : DEFAULT_FORMAT_SPEC;
-      let from: Date;
-      let to: Date;
-      if (options.from !== undefined) {
-        from = parseInstant(options.from, '--from');
-        to = parseInstant(options.to!, '--to');
-        if (to <= from) throw new InputError(`--to: ${JSON.stringify(options.to)} is not after --from`);
-      } else {
-        const pending = await context.ledger.pendingChainDelivery(context.pool, iface.id);
-        if (pending) {
-          output.note(`pending frozen window ${pending.windowStart.toISOString()} .. ${pending.windowEnd.toISOString()}, ${pending.ticketCount} tickets (delivery ${pending.id}, stored file)`);
-          for (const part of await context.ledger.parts(pending.id)) {
-            for await (const chunk of context.ledger.readPart(pending.id, part.index)) {
-              if (!process.stdout.write(chunk)) await once(process.stdout, 'drain');
-            }
-          }
-          return;
-        }
-        from = (await context.ledger.chainWatermark(context.pool, iface.id)) ?? iface.startAt;
-        const plan = planWindow({
-          start: from,
-          scheduledAt: new Date(),
-          lagMillis: iface.lagSeconds * 1000,
-          horizon: await context.source.horizon(),
-          maxHoldbackMillis: context.config.maxHoldbackMillis,
-        });
-        if (!plan) {
-          output.note(`nothing pending yet: the next window starts at ${from.toISOString()}`);
-          return;
-        }
-        to = plan.end;
+      const range = await previewRange(context, iface, options);
+      if (!range) {
+        const watermark = (await context.ledger.chainWatermark(context.pool, iface.id)) ?? iface.startAt;
+        output.result({ interfaceId: iface.id, windowStart: watermark.toISOString(), windowEnd: watermark.toISOString(), ticketCount: 0, files: [] }, () => '');
+        output.note(`nothing pending yet: the next window starts at ${watermark.toISOString()}`);
+        return;
       }
-      const rows = context.source.streamWindow({ contacts: iface.contacts, channels: iface.channels, from, to });
-      const result = await renderWindow(rows, spec, { interfaceName: iface.name, timeZone: iface.timeZone, windowStart: from, windowEnd: to }, stdoutSink());
-      output.note(`window ${from.toISOString()} .. ${to.toISOString()}: ${result.ticketCount} tickets, ${result.parts.length} file(s)${result.parts.length ? ': ' + result.parts.map((part) => part.fileName).join(', ') : ''}`);
+      const summary = `window ${range.from.toISOString()} .. ${range.to.toISOString()}`;
+      let ticketCount: number;
+      let parts: (FilePart & { bytes?: Buffer })[];
+      if (range.frozen) {
+        ticketCount = range.frozen.ticketCount;
+        parts = await context.ledger.parts(range.frozen.id);
+        for (const part of parts) {
+          if (output.json) part.bytes = await buffer(context.ledger.readPart(range.frozen.id, part.index));
+          else for await (const chunk of context.ledger.readPart(range.frozen.id, part.index)) await stdoutSink.write(chunk);
+        }
+      } else {
+        const rows = context.source.streamWindow({ contacts: iface.contacts, channels: iface.channels, from: range.from, to: range.to });
+        const renderContext = { interfaceName: iface.name, timeZone: iface.timeZone, windowStart: range.from, windowEnd: range.to };
+        const memory = new MemorySink();
+        const result = await renderWindow(rows, spec, renderContext, output.json ? memory : stdoutSink);
+        ticketCount = result.ticketCount;
+        parts = result.parts.map((part, index) => ({ ...part, bytes: memory.parts[index] }));
+      }
+      output.note(`${summary}${range.frozen ? ` (frozen, delivery ${range.frozen.id})` : ''}: ${ticketCount} tickets, ${parts.length} file(s)${parts.length ? ': ' + parts.map((part) => part.fileName).join(', ') : ''}`);
+      if (!output.json) return;
+      output.result(
+        {
+          interfaceId: iface.id,
+          windowStart: range.from.toISOString(),
+          windowEnd: range.to.toISOString(),
+          ticketCount,
+          frozenDeliveryId: range.frozen?.id ?? null,
+          files: parts.map(({ bytes, ...part }) => {
+            const utf8 = /charset=utf-8/i.test(part.contentType);
+            return { ...part, encoding: utf8 ? 'utf-8' : 'base64', content: utf8 ? bytes!.toString('utf8') : bytes!.toString('base64') };
+          }),
+        },
+        () => '',
+      );
     }));
 }

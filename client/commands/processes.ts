@@ -6,7 +6,8 @@ import { parseDuration } from '../../lib/duration';
 export function workerCommand(): Command {
   return new Command('worker')
     .description('run a Temporal worker (workflows and activities) until SIGINT/SIGTERM, then drain')
-    .addHelpText('after', '\nExample:\n  TEMPORAL_ADDRESS=127.0.0.1:7233 barcodes worker')
+    .option('--json', 'accepted for symmetry: the worker always logs one JSON object per line on stderr')
+    .addHelpText('after', '\nExample:\n  TEMPORAL_ADDRESS=127.0.0.1:7233 BARCODES_METRICS_ADDRESS=127.0.0.1:9464 barcodes worker')
     .action(async () => {
       await runWorkerUntilSignal();
     });
@@ -18,9 +19,11 @@ export function demoCommand(): Command {
     .option('--every <duration>', 'interval of the demo interfaces', '20s')
     .option('--mail-dir <folder>', 'where the SMTP sink keeps each received email as .eml', 'demo-mail')
     .option('--sales-per-second <n>', 'orders the simulator writes per second', '2')
+    .option('--json', 'print one JSON object per line instead of text')
     .addHelpText('after', '\nExample:\n  barcodes demo --every 30s\n\nCtrl-C stops everything the demo started.')
-    .action(async (options: { every: string; mailDir: string; salesPerSecond: string }) => {
+    .action(async (options: { every: string; mailDir: string; salesPerSecond: string; json?: boolean }) => {
       await runDemo({
+        json: Boolean(options.json),
         everyMillis: parseDuration(options.every, '--every'),
         mailDir: options.mailDir,
         salesPerSecond: Number(options.salesPerSecond) || 2,
