@@ -3,6 +3,7 @@
  * 127.0.0.1:5432, else a throwaway cluster (`initdb` + `pg_ctl`) on a free port. Tests get a
  * fresh database per run (`createTestDatabase`) and drop it afterwards.
  */
+import { maskUrl } from '../lib/config';
 import { spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { promises as fs, readFileSync, rmSync } from 'node:fs';
@@ -212,24 +213,6 @@ export async function createTestDatabase(adminUrl: string, prefix = 'barcodes_te
   };
 }
 
-/**
- * The URL with its password (and any `password` query parameter) replaced by `***`, for logs and
- * messages. Works for postgres:, smtp: and other URLs; strings that are not URLs are masked by pattern.
- */
-export function maskUrl(url: string): string {
-  const MASK = '***';
-  let parsed: URL;
-  try {
-    parsed = new URL(url);
-  } catch {
-    return url.replace(/(\/\/[^/@:]*:)[^/@]*@/, `$1${MASK}@`).replace(/(password=)[^&\s]*/gi, `$1${MASK}`);
-  }
-  if (parsed.password) parsed.password = MASK;
-  for (const key of [...parsed.searchParams.keys()]) {
-    if (/password/i.test(key)) parsed.searchParams.set(key, MASK);
-  }
-  return parsed.toString();
-}
 
 // ---------------------------------------------------------------------------------------------
 // Private helpers
@@ -495,3 +478,6 @@ function reasonOf(err: unknown): string {
   if (err instanceof AggregateError && err.errors.length > 0) return reasonOf(err.errors[0]);
   return err instanceof Error ? err.message || (err as NodeJS.ErrnoException).code || err.name : String(err);
 }
+
+// One masking rule for the whole product (lib/config.ts); re-exported for the dev stack's users.
+export { maskUrl };

@@ -92,15 +92,23 @@ function checkHostPort(text: string, what: string): string {
   return text;
 }
 
-/** Replaces the password of a URL (`postgres://u:secret@h/db`) by `***` for printing. */
+/**
+ * The URL with its password (and any `password` query parameter) replaced by `***`, for logs and
+ * messages. Works for postgres:, smtp: and other URLs; strings that are not URLs are masked by pattern.
+ */
 export function maskUrl(url: string): string {
+  const MASK = '***';
+  let parsed: URL;
   try {
-    const parsed = new URL(url);
-    if (parsed.password) parsed.password = '***';
-    return parsed.toString();
+    parsed = new URL(url);
   } catch {
-    return url.replace(/\/\/([^:/@]+):[^@]*@/, '//$1:***@');
+    return url.replace(/(\/\/[^/@:]*:)[^/@]*@/, `$1${MASK}@`).replace(/(password=)[^&\s]*/gi, `$1${MASK}`);
   }
+  if (parsed.password) parsed.password = MASK;
+  for (const key of [...parsed.searchParams.keys()]) {
+    if (/password/i.test(key)) parsed.searchParams.set(key, MASK);
+  }
+  return parsed.toString();
 }
 
 /** Who made a configuration change, for the audit trail. */
