@@ -4,19 +4,26 @@ import { inTransaction } from '../db/pool';
 
 export type MappingKind = 'contact' | 'channel';
 
-/** An interface as configured by the operator's staff (CONTRACT.md §1). */
-export interface ExportInterface {
-  id: number;
+/** What an operator sets on an interface (CONTRACT.md §1), mappings aside. */
+export interface InterfaceFields {
   name: string;
   recipients: string[];
   intervalSeconds: number;
   lagSeconds: number;
+  /** IANA time zone of the file's dates. */
   timeZone: string;
   /** The stored format specification, null for the CONTRACT.md §3 default. */
   format: Record<string, unknown> | null;
+  /** Where the first window starts. */
   startAt: Date;
   enabled: boolean;
+  /** Who hears about a self-pause or a refused recipient (else BARCODES_ALERT_EMAIL). */
   alertEmail: string | null;
+}
+
+/** An interface as stored: its fields, its mappings and its health. */
+export interface ExportInterface extends InterfaceFields {
+  id: number;
   contacts: string[];
   channels: string[];
   createdAt: Date;
@@ -36,18 +43,6 @@ export interface FailureRecord {
   /** True when this failure reached the threshold and the interface paused itself now. */
   pausedNow: boolean;
   iface: ExportInterface;
-}
-
-export interface InterfaceFields {
-  name: string;
-  recipients: string[];
-  intervalSeconds: number;
-  lagSeconds: number;
-  timeZone: string;
-  format: Record<string, unknown> | null;
-  startAt: Date;
-  enabled: boolean;
-  alertEmail: string | null;
 }
 
 interface InterfaceRow {
