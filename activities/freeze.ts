@@ -67,6 +67,8 @@ export function createFreezeActivities(deps: ActivityDeps) {
         const fields = { interfaceId: iface.id, pid: plan.heldBack.pid, transactionStart: plan.heldBack.xactStart.toISOString(), windowEnd: plan.end.toISOString() };
         if (plan.heldBack.beyondBound) {
           log.error('an open source transaction is older than BARCODES_MAX_HOLDBACK: the window closes past it; tickets it commits later need a backfill', fields);
+          const previous = await ledger.lastChainDelivery(client, iface.id);
+          if (previous?.heldBack?.transactionStart !== fields.transactionStart) await alertForgottenTransaction(iface, fields);
         } else {
           log.info('window end held back by an open source transaction', fields);
         }
@@ -146,6 +148,27 @@ export function createFreezeActivities(deps: ActivityDeps) {
       await ledger.copyParts(client, original.id, deliveryId, (part, parts) => partMessageId(key, part, parts, domain));
       return summarize((await ledger.get(deliveryId, client))!, false);
     });
+  }
+
+  /** Once per forgotten transaction and interface: the operator must close it and backfill. */
+  async function alertForgottenTransaction(iface: ExportInterface, fields: { pid: number; transactionStart: string; windowEnd: string }) {
+    try {
+      await deps.alerter.send({
+        interfaceId: iface.id,
+        interfaceName: iface.name,
+        interfaceAlertEmail: iface.alertEmail,
+        subject: `source transaction open since ${fields.transactionStart}`,
+        text: [
+          `A transaction in the ticket source database (backend pid ${fields.pid}) has been open since ${fields.transactionStart},`,
+          `longer than BARCODES_MAX_HOLDBACK. Windows no longer wait for it: they close past it (now up to ${fields.windowEnd}).`,
+          'Tickets that transaction inserts and commits later carry its start time and fall behind the watermark:',
+          `after it ends, deliver them with  barcodes backfill ${iface.id} --from ${fields.transactionStart} --to <its commit time>.`,
+          'Find it with: SELECT * FROM pg_stat_activity WHERE pid = ' + fields.pid + ';',
+        ].join('\n'),
+      });
+    } catch (error) {
+      Context.current().log.error('could not send the forgotten-transaction alert', { interfaceId: iface.id, error: (error as Error).message });
+    }
   }
 
   async function lockInterface(client: pg.PoolClient, interfaceId: number) {

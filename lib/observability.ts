@@ -9,8 +9,8 @@ export interface ObservabilityOptions {
   metricsAddress: string | null;
 }
 
-/** Keys that never belong in a log line, whatever a caller passes (defence in depth). */
-const REDACTED_KEYS = new Set(['smtpUrl', 'databaseUrl', 'password', 'content', 'barCode']);
+/** Keys that never belong in a log line (defence in depth), and the SDK's opaque task token (noise). */
+const REDACTED_KEYS = new Set(['smtpUrl', 'databaseUrl', 'password', 'content', 'barCode', 'taskToken']);
 
 /**
  * Installs the worker process's Temporal runtime: structured JSON logs (one object per line, with

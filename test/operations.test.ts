@@ -10,7 +10,7 @@ let stack: TestStack;
 let env: NodeJS.ProcessEnv;
 
 before(async () => {
-  stack = await TestStack.start({ env: { BARCODES_PAUSE_AFTER_FAILURES: '2' } });
+  stack = await TestStack.start({ env: { BARCODES_PAUSE_AFTER_FAILURES: '2', BARCODES_MAX_HOLDBACK: '3s' } });
   await stack.startWorker();
   env = cliEnv(stack.config);
 });
@@ -157,6 +157,35 @@ test('every run of an interface can be found in Temporal by its search attribute
   const run = found.find((execution) => execution.workflowId === workflowId)!;
   assert.equal(run.searchAttributes.BarcodesTicketCount, 3);
   assert.ok(run.searchAttributes.BarcodesWindowEnd instanceof Date);
+});
+
+test('a transaction open longer than the bound stops holding windows back, is alerted once, and its tickets are recoverable by backfill', async () => {
+  const iface = await stack.createInterface({ recipients: ['bound@reseller.test'], alertEmail: 'ops3@operator.test', channels: ['RESELLER-WEB'] });
+  const writer = await stack.pool.connect();
+  try {
+    await writer.query('BEGIN');
+    const forgotten = await insertSale(writer, stack.config.ticketingSchema, { contactNumber: null, salesChannelCode: 'RESELLER-WEB', ticketCount: 1 });
+    await new Promise((resolve) => setTimeout(resolve, 4_000));
+    const meanwhile = await sell(null, 'RESELLER-WEB', 2);
+    const first = await stack.runNow(iface.id);
+    const held = await stack.ledger.get(first.result.windows[0]!.deliveryId!);
+    assert.equal(held?.heldBack?.beyondBound, true, 'the window closed past the forgotten transaction');
+    await stack.sink.waitFor((mail) => mail.envelope.to.includes('ops3@operator.test'), 10_000);
+    await new Promise((resolve) => setTimeout(resolve, 1_100));
+    await stack.runNow(iface.id);
+    assert.equal(stack.sink.messages.filter((mail) => mail.envelope.to.includes('ops3@operator.test')).length, 1, 'alerted once per transaction');
+    await writer.query('COMMIT');
+    await stack.runNow(iface.id);
+    const scheduled = deliveredBarCodes(stack.sink, 'bound@reseller.test');
+    assert.deepEqual(sorted(scheduled), sorted(meanwhile.map((ticket) => ticket.barCode)), 'beyond the bound, the schedule does not deliver it (documented)');
+    const { rows } = await stack.pool.query<{ created_at: Date }>(`SELECT created_at FROM ${stack.config.ticketingSchema}.ticket WHERE bar_code = $1`, [forgotten[0]!.barCode]);
+    const backfill = await barcodes(['backfill', String(iface.id), '--from', rows[0]!.created_at.toISOString(), '--to', new Date(Date.now() - 1000).toISOString(), '--json'], env);
+    assert.equal(backfill.code, 0, backfill.stderr);
+    assert.ok(deliveredBarCodes(stack.sink, 'bound@reseller.test').includes(forgotten[0]!.barCode), 'the backfill recovers it');
+  } finally {
+    await writer.query('ROLLBACK').catch(() => {});
+    writer.release();
+  }
 });
 
 async function waitUntil(condition: () => Promise<boolean>, timeoutMillis: number): Promise<void> {

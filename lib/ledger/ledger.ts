@@ -69,14 +69,19 @@ export class DeliveryLedger {
     private readonly schema: string,
   ) {}
 
-  /** End of the interface's last chain window, or null before its first window. */
-  async chainWatermark(client: Queryable, interfaceId: number): Promise<Date | null> {
-    const { rows } = await client.query<{ window_end: Date }>(
-      `SELECT window_end FROM ${this.schema}.delivery
+  /** The interface's latest chain window, whatever its status. */
+  async lastChainDelivery(client: Queryable, interfaceId: number): Promise<Delivery | undefined> {
+    const { rows } = await client.query(
+      `SELECT * FROM ${this.schema}.delivery
         WHERE interface_id = $1 AND kind IN ${CHAIN_KINDS} ORDER BY window_end DESC LIMIT 1`,
       [interfaceId],
     );
-    return rows[0]?.window_end ?? null;
+    return rows[0] && toDelivery(rows[0]);
+  }
+
+  /** End of the interface's last chain window (the watermark), or null before its first window. */
+  async chainWatermark(client: Queryable, interfaceId: number): Promise<Date | null> {
+    return (await this.lastChainDelivery(client, interfaceId))?.windowEnd ?? null;
   }
 
   /** The chain window frozen but not yet sent, which must be finished before a new one opens. */
