@@ -12,6 +12,8 @@ import { previewCommand } from './commands/preview';
 import { workerCommand, demoCommand } from './commands/processes';
 import { doctorCommand } from './commands/doctor';
 import { backfillCommand, resendCommand } from './commands/repair';
+import { purgeCommand } from './commands/purge';
+import { codecServerCommand } from './commands/codec-server';
 
 /** Exit statuses, documented in the README. */
 export const ExitCode = {
@@ -40,6 +42,8 @@ export function buildProgram(): Command {
   program.addCommand(doctorCommand(run));
   program.addCommand(workerCommand());
   program.addCommand(demoCommand());
+  program.addCommand(purgeCommand(run));
+  program.addCommand(codecServerCommand());
   // Every subcommand reports usage errors through the same exit path.
   const override = (command: Command) => {
     command.exitOverride();

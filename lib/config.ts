@@ -2,6 +2,7 @@ import os from 'node:os';
 import { InputError } from './errors';
 import { parseDuration } from './duration';
 import { checkEmail } from './interfaces/validate';
+import { withSecretFiles } from './security/secrets';
 
 /** Everything the product reads from the environment (CONTRACT.md §5), parsed once. */
 export interface Config {
@@ -62,6 +63,8 @@ export function checkIdentifier(value: string, what: string): string {
 }
 
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
+  // DATABASE_URL_FILE, SOURCE_DATABASE_URL_FILE, SMTP_URL_FILE: secrets kept out of the environment.
+  env = withSecretFiles(env);
   const databaseUrl = env.DATABASE_URL || DEFAULTS.databaseUrl;
   return {
     databaseUrl,

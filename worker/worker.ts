@@ -1,6 +1,7 @@
 import { Worker, type WorkerOptions } from '@temporalio/worker';
 import type { Config } from '../lib/config';
 import { connectWorkerConnection } from '../lib/temporal/connection';
+import { dataConverterOption } from '../lib/security/data-converter';
 import { createActivities } from '../activities';
 import { buildDependencies, type DependencyOverrides } from './dependencies';
 
@@ -40,6 +41,8 @@ export async function startWorker(config: Config, options: StartWorkerOptions = 
     taskQueue: config.taskQueue,
     ...(options.workflowBundle ? { workflowBundle: options.workflowBundle } : { workflowsPath: WORKFLOWS_PATH }),
     activities: createActivities(deps),
+    // Encrypts every payload when BARCODES_PAYLOAD_KEYS is set (README "Security").
+    ...dataConverterOption(),
     maxConcurrentActivityTaskExecutions: maxConcurrentActivities,
     maxConcurrentWorkflowTaskExecutions: options.maxConcurrentWorkflowTasks ?? 40,
     ...(options.identity ? { identity: options.identity } : {}),

@@ -1,6 +1,7 @@
 import type { Readable } from 'node:stream';
 import nodemailer from 'nodemailer';
 import { BarcodesError } from '../errors';
+import { smtpTransportOptions } from '../security/smtp-transport';
 
 export interface OutgoingAttachment {
   filename: string;
@@ -66,7 +67,9 @@ export function classifySmtpError(error: unknown): SmtpError {
   const responseCode = failure.responseCode ?? failure.rejectedErrors?.[0]?.responseCode;
   const permanent = (responseCode !== undefined && responseCode >= 500) || failure.code === 'EAUTH';
   // The server's response can quote recipients, never file content: safe to show operators.
-  const detail = failure.response ?? failure.message;
+  // A failed STARTTLS upgrade hides its reason in the cause; say it rather than the server's echo.
+  const tlsCause = (failure.cause as Error | undefined)?.message;
+  const detail = tlsCause && /STARTTLS|TLS|certificate/i.test(tlsCause) ? tlsCause : (failure.response ?? failure.message);
   return new SmtpError(`SMTP ${permanent ? 'refused' : 'failed'}: ${detail}`.slice(0, 500), permanent, responseCode, {
     cause: error,
   });
@@ -84,11 +87,14 @@ export class NodemailerMailer implements Mailer {
 
   constructor(options: NodemailerMailerOptions) {
     const timeout = options.socketTimeoutMillis ?? 60_000;
-    this.transport = nodemailer.createTransport(options.smtpUrl, {
+    // STARTTLS and certificate verification for non-loopback relays (README "Security").
+    // Timeouts are connection options (the second argument would only be message defaults).
+    this.transport = nodemailer.createTransport({
+      ...smtpTransportOptions(options.smtpUrl),
       connectionTimeout: Math.min(timeout, 30_000),
       greetingTimeout: Math.min(timeout, 30_000),
       socketTimeout: timeout,
-    } as nodemailer.TransportOptions);
+    });
   }
 
   async send(mail: OutgoingMail): Promise<SendResult> {

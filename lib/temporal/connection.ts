@@ -3,6 +3,7 @@ import { loadClientConnectConfig } from '@temporalio/envconfig';
 import { NativeConnection } from '@temporalio/worker';
 import type { Config } from '../config';
 import { UnavailableError } from '../errors';
+import { dataConverterOption } from '../security/data-converter';
 
 /**
  * Connection settings: the standard Temporal client variables (TEMPORAL_API_KEY, TEMPORAL_TLS_*,
@@ -18,9 +19,11 @@ function connectOptions(config: Config) {
 }
 
 export async function connectClient(config: Config, connectTimeoutMillis = 10_000): Promise<Client> {
+  // Outside the try: a bad key setting is the operator's input, not an unreachable server.
+  const converter = dataConverterOption();
   try {
     const connection = await Connection.connect({ ...connectOptions(config), connectTimeout: connectTimeoutMillis });
-    return new Client({ connection, namespace: config.temporalNamespace });
+    return new Client({ connection, namespace: config.temporalNamespace, ...converter });
   } catch (error) {
     throw new UnavailableError(`Temporal is not reachable at ${config.temporalAddress}: ${(error as Error).message}`, { cause: error });
   }
