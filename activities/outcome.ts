@@ -1,7 +1,8 @@
 import { Context } from '@temporalio/activity';
 import { createWindowMetrics } from '../lib/metrics';
 import type { ActivityDeps } from './deps';
-import type { WindowOutcomeInput } from './types';
+import type { ExportInterface } from '../lib/interfaces/store';
+import { FailureTypes, type WindowOutcomeInput } from './types';
 
 export function createOutcomeActivities(deps: ActivityDeps) {
   const { store, ledger } = deps;
@@ -30,31 +31,41 @@ export function createOutcomeActivities(deps: ActivityDeps) {
     const record = await store.recordPermanentFailure(input.interfaceId, `${failure.type}: ${failure.message}`, deps.pauseAfterFailures);
     if (!record) return { paused: false };
     context.log.error('window failed permanently', { ...fields, consecutiveFailures: record.consecutiveFailures, failingSince: record.failingSince.toISOString() });
-    if (!record.pausedNow) return { paused: false };
+    if (!record.pausedNow) {
+      // A file the format cannot hold needs the operator now (change the policy or the data), not after N windows.
+      if (failure.type === FailureTypes.format) {
+        await alert(record.iface, 'a window cannot be rendered in its format', [
+          `Interface ${input.interfaceId} (${record.iface.name}): ${failure.message}`,
+          'Nothing was sent for this window; it is retried unchanged by every run until it can be rendered.',
+          'Change the format (e.g. "unmappable": "transliterate") with  barcodes interface update ' + input.interfaceId + ' --format F.json',
+        ]);
+      }
+      return { paused: false };
+    }
     const note = record.iface.pausedReason ?? 'paused itself after repeated permanent failures';
     await deps.schedules.pause(input.interfaceId, note);
     context.log.error('interface paused itself', { ...fields, reason: note });
-    try {
-      const to = await deps.alerter.send({
-        interfaceId: input.interfaceId,
-        interfaceName: record.iface.name,
-        interfaceAlertEmail: record.iface.alertEmail,
-        subject: `paused after ${record.consecutiveFailures} failed windows`,
-        text: [
-          `Interface ${input.interfaceId} (${record.iface.name}) has paused itself.`,
-          `Failing since: ${record.failingSince.toISOString()} (${record.consecutiveFailures} consecutive windows failed for a permanent reason)`,
-          `Last failure: ${failure.type}: ${failure.message}`,
-          '',
-          'Its watermark is kept: nothing is lost while it is paused. Fix the cause, then',
-          `  barcodes interface enable ${input.interfaceId}`,
-          'and the next run delivers everything since the watermark.',
-        ].join('\n'),
-      });
-      if (!to) context.log.error('no alert address: set --alert-email on the interface or BARCODES_ALERT_EMAIL', fields);
-    } catch (error) {
-      context.log.error('could not send the pause alert', { ...fields, error: (error as Error).message });
-    }
+    await alert(record.iface, `paused after ${record.consecutiveFailures} failed windows`, [
+      `Interface ${input.interfaceId} (${record.iface.name}) has paused itself.`,
+      `Failing since: ${record.failingSince.toISOString()} (${record.consecutiveFailures} consecutive windows failed for a permanent reason)`,
+      `Last failure: ${failure.type}: ${failure.message}`,
+      '',
+      'Its watermark is kept: nothing is lost while it is paused. Fix the cause, then',
+      `  barcodes interface enable ${input.interfaceId}`,
+      'and the next run delivers everything since the watermark.',
+    ]);
     return { paused: true };
+  }
+
+  /** Emails the operator; an alert that cannot be sent is logged, never fails the run. */
+  async function alert(iface: ExportInterface, subject: string, lines: string[]): Promise<void> {
+    const log = Context.current().log;
+    try {
+      const to = await deps.alerter.send({ interfaceId: iface.id, interfaceName: iface.name, interfaceAlertEmail: iface.alertEmail, subject, text: lines.join('\n') });
+      if (!to) log.error('no alert address: set --alert-email on the interface or BARCODES_ALERT_EMAIL', { interfaceId: iface.id, alert: subject });
+    } catch (error) {
+      log.error('could not send an alert', { interfaceId: iface.id, alert: subject, error: (error as Error).message });
+    }
   }
 
   return { recordWindowOutcome };

@@ -3,6 +3,8 @@ import assert from 'node:assert/strict';
 import { TestStack } from './support/stack';
 import { deliveredBarCodes, filesFor } from './support/mail';
 import { insertSale, type SoldTicket } from '../devstack/sales-simulator';
+import { parseFormatSpec } from '../lib/format';
+import { parse } from 'csv-parse/sync';
 
 let stack: TestStack;
 const schema = () => stack.config.ticketingSchema;
@@ -138,4 +140,44 @@ test('the schedule delivers on its own, every interval', async () => {
   await stack.store.update(iface.id, { enabled: false }, 'test');
   await stack.syncSchedules();
   assert.deepEqual(sorted(deliveredBarCodes(stack.sink, 'scheduled@reseller.test')), sorted(sold.map((ticket) => ticket.barCode)));
+});
+
+test('a custom format reaches the reseller as specified: encoding, separator, line ends, parts with one email each', async () => {
+  const format = parseFormatSpec({
+    columns: ['BAR_CODE', { field: 'PRODUCT_NAME', header: 'Produit' }, 'PRICE', { constant: 'ACME', header: 'VENDOR' }],
+    separator: ',',
+    encoding: 'iso-8859-1',
+    unmappable: 'replace',
+    lineEnding: 'CRLF',
+    decimalSeparator: ',',
+    maxFileSize: 64 * 1024,
+    trailer: true,
+  }) as unknown as Record<string, unknown>;
+  const iface = await stack.createInterface({ recipients: ['legacy@reseller.test'], contacts: ['C-1002'], format });
+  const sold: SoldTicket[] = [];
+  for (let order = 0; order < 60; order++) sold.push(...(await insertSale(stack.pool, schema(), { contactNumber: 'C-1002', salesChannelCode: 'BOX', ticketCount: 50 })));
+  const run = await stack.runNow(iface.id);
+  const window = run.result.windows[0]!;
+  assert.ok(window.partCount > 1, 'a 3,000-ticket window is split at 64 KiB');
+  const mails = await stack.sink.waitFor((mail) => mail.envelope.to.includes('legacy@reseller.test'), 20_000, window.partCount);
+  assert.equal(mails.length, window.partCount, 'one email per part');
+  const barCodes: string[] = [];
+  for (const [index, mail] of mails.entries()) {
+    assert.match(mail.parsed.subject ?? '', new RegExp(`part ${index + 1}/${window.partCount}$`));
+    const attachment = mail.parsed.attachments[0]!;
+    assert.ok(attachment.content.length <= 64 * 1024);
+    assert.match(attachment.contentType, /text\/csv/);
+    const text = attachment.content.toString('latin1');
+    assert.ok(text.includes('\r\n') && !/[^\r]\n/.test(text), 'CRLF line ends only');
+    const rows = parse(text, { delimiter: ',', relax_column_count: true }) as string[][]; // the trailer has its own fields
+    assert.deepEqual(rows[0], ['BAR_CODE', 'Produit', 'PRICE', 'VENDOR']);
+    assert.match(rows.at(-1)![0]!, /^TRAILER/);
+    for (const row of rows.slice(1, -1)) {
+      assert.match(row[2]!, /^\d+,\d{2}$/, 'decimal comma');
+      assert.equal(row[3], 'ACME');
+      barCodes.push(row[0]!);
+    }
+  }
+  assert.ok(mails.some((mail) => mail.parsed.attachments[0]!.content.includes(Buffer.from('Th\xe9\xe2tre', 'latin1'))), 'accents in ISO-8859-1');
+  assert.deepEqual(sorted(barCodes), sorted(sold.map((ticket) => ticket.barCode)));
 });
