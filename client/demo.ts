@@ -85,7 +85,9 @@ export async function runDemo(options: DemoOptions): Promise<void> {
       BARCODES_ALLOW_SHORT_INTERVALS: '1',
       BARCODES_METRICS_ADDRESS: process.env.BARCODES_METRICS_ADDRESS ?? DEMO_METRICS_ADDRESS,
     });
-    const pool = createPool(config.databaseUrl, { max: 4 });
+    // Not the exporter's application name: the simulated sales are source writers, and the window
+    // horizon must see their open transactions (lib/source/ticket-source.ts ignores the exporter's own).
+    const pool = createPool(config.databaseUrl, { max: 4, applicationName: 'barcodes-demo-sales' });
     stops.push(() => pool.end());
     const migrated = await migrate(pool, pool, { exporterSchema: config.exporterSchema, ticketingSchema: config.ticketingSchema, withSource: true });
     log(migrated.applied.length ? `migrated ${maskUrl(config.databaseUrl)}: ${migrated.applied.join('; ')}` : `database ${maskUrl(config.databaseUrl)} up to date`);
