@@ -11,6 +11,9 @@ import { planWindow } from '../lib/window';
 import type { ActivityDeps } from './deps';
 import { FailureTypes, type FreezeBackfillInput, type FreezeWindowInput, type PrepareResendInput, type WindowSummary } from './types';
 
+/** Heartbeats this often, well inside the workflows' heartbeat timeout. */
+export const HEARTBEAT_MILLIS = 5_000;
+
 type DeliveryKey = Pick<Delivery, 'id' | 'interfaceId' | 'kind' | 'windowStart' | 'windowEnd'>;
 
 /** Activities that freeze a window: select its tickets, render and store the file, fix its Message-IDs. */
@@ -180,7 +183,9 @@ export function createFreezeActivities(deps: ActivityDeps) {
   /** Renders the window's tickets into stored parts inside the freezing transaction. */
   async function renderAndStore(client: pg.PoolClient, iface: ExportInterface, spec: FormatSpec, delivery: DeliveryKey): Promise<void> {
     const context = Context.current();
+    // A heartbeat on a timer too: a slow first row must not look like a dead worker.
     const sink = ledger.partSink(client, delivery.id, () => context.heartbeat());
+    const heartbeat = setInterval(() => context.heartbeat(), HEARTBEAT_MILLIS);
     const rows = source.streamWindow({ contacts: iface.contacts, channels: iface.channels, from: delivery.windowStart, to: delivery.windowEnd });
     let rendered;
     try {
@@ -188,6 +193,8 @@ export function createFreezeActivities(deps: ActivityDeps) {
     } catch (error) {
       if (error instanceof FormatError) throw ApplicationFailure.nonRetryable(error.message, FailureTypes.format);
       throw error;
+    } finally {
+      clearInterval(heartbeat);
     }
     const parts = rendered.parts.map((part) => ({ ...part, messageId: partMessageId(delivery, part.index, rendered.parts.length, domain) }));
     await faults.reach('after-render');

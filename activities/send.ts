@@ -5,10 +5,9 @@ import { SmtpError } from '../lib/mail/mailer';
 import { bodyFor, subjectFor } from '../lib/mail/message';
 import { createWindowMetrics } from '../lib/metrics';
 import type { ActivityDeps } from './deps';
-import { windowFields } from './freeze';
+import { HEARTBEAT_MILLIS, windowFields } from './freeze';
 import { FailureTypes, type SendDeliveryInput, type SendDeliveryResult } from './types';
 
-const HEARTBEAT_MILLIS = 5_000;
 
 export function createSendActivities(deps: ActivityDeps) {
   const { store, ledger, mailer } = deps;

@@ -44,6 +44,9 @@ export function planWindow(input: WindowPlanInput): WindowPlan | null {
     end = Math.max(open.xactStart.getTime(), floor);
     heldBack = { ...open, beyondBound: open.xactStart.getTime() < floor };
   }
+  // Whole seconds: file names and Message-IDs carry the bounds to the second (CONTRACT.md §3), and
+  // a held-back window can be shorter than a second; two windows must never share a name.
+  end = Math.floor(end / 1000) * 1000;
   if (end <= start.getTime()) return null;
   return { start, end: new Date(end), heldBack };
 }

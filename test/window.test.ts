@@ -44,3 +44,11 @@ test('a transaction that started after the target end does not hold anything bac
   assert.equal(plan?.end.toISOString(), at('10:15:00').toISOString());
   assert.equal(plan?.heldBack, null);
 });
+
+test('window ends fall on whole seconds, so two windows never share a file name or Message-ID', () => {
+  const horizon: SourceHorizon = { dbNow: at('10:20:00'), oldestOpen: { pid: 9, xactStart: new Date('2026-11-29T10:07:30.456Z'), applicationName: '' }, hiddenSessions: 0 };
+  const plan = planWindow({ start: at('10:00:00'), scheduledAt: at('10:15:00'), lagMillis: 0, horizon, maxHoldbackMillis: 60 * MINUTE });
+  assert.equal(plan?.end.toISOString(), '2026-11-29T10:07:30.000Z');
+  const sameSecond: SourceHorizon = { ...horizon, oldestOpen: { ...horizon.oldestOpen!, xactStart: new Date('2026-11-29T10:07:30.900Z') } };
+  assert.equal(planWindow({ start: plan!.end, scheduledAt: at('10:15:00'), lagMillis: 0, horizon: sameSecond, maxHoldbackMillis: 60 * MINUTE }), null, 'nothing due within the same second');
+});

@@ -1,11 +1,11 @@
 import { proxyActivities } from '@temporalio/workflow';
 import type { Activities } from '../activities';
 
-// Freezing streams a whole window (up to millions of rows) into the ledger: generous time, but a
-// heartbeat every stored chunk so a dead worker is noticed in a minute, not at the timeout.
+// Freezing streams a whole window (up to millions of rows) into the ledger: generous time, but the
+// activities heartbeat every 5 s, so a dead worker is noticed within 20 s, not at the timeout.
 export const { freezeWindow, freezeBackfillWindow, prepareResend } = proxyActivities<Activities>({
   startToCloseTimeout: '30 minutes',
-  heartbeatTimeout: '60 seconds',
+  heartbeatTimeout: '20 seconds',
   retry: { initialInterval: '2 seconds', backoffCoefficient: 2, maximumInterval: '1 minute', maximumAttempts: 10 },
 });
 
@@ -13,7 +13,7 @@ export const { freezeWindow, freezeBackfillWindow, prepareResend } = proxyActivi
 // the window stays frozen in the ledger, and the next scheduled run sends it unchanged.
 export const { sendDelivery } = proxyActivities<Activities>({
   startToCloseTimeout: '15 minutes',
-  heartbeatTimeout: '60 seconds',
+  heartbeatTimeout: '20 seconds',
   retry: { initialInterval: '5 seconds', backoffCoefficient: 2, maximumInterval: '5 minutes', maximumAttempts: 16 },
 });
 

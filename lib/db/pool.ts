@@ -38,6 +38,10 @@ export function createPool(connectionString: string, options: PoolOptions = {}):
   // An idle client losing its connection (server restart) must not crash the process; the next
   // query gets a fresh connection and the activity retry handles the one that failed.
   pool.on('error', () => {});
+  // pg-pool detaches its listener while a client is checked out (a freeze transaction between
+  // queries); a server restart then emits 'error' on the client, which would kill the worker.
+  // The client's next query fails instead, and the activity retries.
+  pool.on('connect', (client) => client.on('error', () => {}));
   return pool;
 }
 

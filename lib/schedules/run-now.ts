@@ -31,7 +31,9 @@ export async function runNow(client: Client, options: RunNowOptions): Promise<Ru
   if (!before) throw new UnavailableError(`schedule ${scheduleId} does not exist: run \`barcodes schedules sync\``);
   const seen = new Set(before.info.recentActions.map((action) => action.action.workflow.workflowId));
   for (const running of before.info.runningActions) seen.add(running.workflow.workflowId);
-  await waitForNextSecond(before.info.recentActions.map((action) => action.scheduledAt));
+  // Windows end on whole seconds (lib/window.ts): let the current second pass, so the run covers
+  // everything committed before it was asked for.
+  await waitForNextSecond([new Date(), ...before.info.recentActions.map((action) => action.scheduledAt)]);
   await options.beforeTrigger?.();
   const deadline = Date.now() + options.timeoutMillis;
   await client.schedule.getHandle(scheduleId).trigger();
