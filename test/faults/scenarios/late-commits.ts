@@ -68,7 +68,8 @@ export const lateCommits: Scenario = {
       // Evidence that the scenario did what it says; otherwise it proves nothing and must fail. (Not
       // every late transaction sees a window read while it is open: an older one may hold them all.)
       if (overtaken === 0) problems.push(`none of the ${longOnes.length} late transactions committed after a window of their interface was read`);
-      if (burstHolding === 0) problems.push('no transaction of the same-second burst held a window back');
+      // Not a problem when 0: windows end on whole seconds, so a burst inside one second may hold
+      // nothing new (the window is simply not due yet). Its note still says what happened.
       if (held === 0) problems.push('no window was held back by an open transaction');
       return [
         await scenarioRow(stack, 'late commits', interfaces, startedAt, {
