@@ -37,10 +37,44 @@ export function unscheduledReason(iface: ExportInterface): string | null {
   return null;
 }
 
-function desiredOptions(iface: ExportInterface, config: Config): ScheduleOptions {
+/** Where in its interval an interface's schedule fires. */
+export interface ScheduleTiming {
+  /** Every tick shifted by this much from the epoch-aligned interval boundaries (:00, :15, …). */
+  phaseMillis: number;
+  /**
+   * Each interface fires at its own fixed offset within this span after the tick (derived from
+   * its id), so many interfaces do not all start in the same second; 0: all on the tick.
+   */
+  spreadMillis: number;
+}
+
+/**
+ * All on the tick. A spread was measured (docs/performance.md) and is not the default: it does
+ * not deliver a thousand windows sooner, it only moves load from the tick into the spread.
+ */
+export const DEFAULT_SCHEDULE_TIMING: ScheduleTiming = { phaseMillis: 0, spreadMillis: 0 };
+
+/** 2^32 / φ: multiplying ids by it scatters consecutive ids evenly over the spread (Fibonacci hashing). */
+const FIBONACCI_MULTIPLIER = 0x9e3779b9;
+
+/**
+ * The offset of an interface's ticks from the epoch-aligned interval boundaries, in whole seconds
+ * (Temporal rounds interval offsets to the second).
+ */
+export function intervalOffsetMillis(iface: Pick<ExportInterface, 'id' | 'intervalSeconds'>, timing: ScheduleTiming): number {
+  const intervalMillis = iface.intervalSeconds * 1000;
+  const spreadMillis = Math.min(timing.spreadMillis, intervalMillis);
+  const slot = spreadMillis > 0 ? ((Math.imul(iface.id, FIBONACCI_MULTIPLIER) >>> 0) / 2 ** 32) * spreadMillis : 0;
+  const offset = (((timing.phaseMillis + slot) % intervalMillis) + intervalMillis) % intervalMillis;
+  return (Math.floor(offset / 1000) * 1000) % intervalMillis;
+}
+
+function desiredOptions(iface: ExportInterface, config: Config, timing: ScheduleTiming): ScheduleOptions {
+  const offset = intervalOffsetMillis(iface, timing);
   return {
     scheduleId: scheduleIdFor(iface.id),
-    spec: { intervals: [{ every: iface.intervalSeconds * 1000 }] },
+    // Without an offset the spec is exactly what earlier versions wrote, so they stay in sync.
+    spec: { intervals: [offset === 0 ? { every: iface.intervalSeconds * 1000 } : { every: iface.intervalSeconds * 1000, offset }] },
     action: {
       type: 'startWorkflow',
       workflowType: WORKFLOW_TYPE,
@@ -67,10 +101,12 @@ function desiredOptions(iface: ExportInterface, config: Config): ScheduleOptions
 }
 
 /** What differs between a schedule as it is and as the interface wants it (empty: nothing). */
-function differences(current: ScheduleDescription, iface: ExportInterface, config: Config): string[] {
+function differences(current: ScheduleDescription, iface: ExportInterface, config: Config, timing: ScheduleTiming): string[] {
   const found: string[] = [];
   const every = current.spec.intervals?.[0]?.every;
   if (every !== iface.intervalSeconds * 1000 || (current.spec.intervals?.length ?? 0) !== 1) found.push(`interval ${iface.intervalSeconds}s`);
+  const offset = intervalOffsetMillis(iface, timing);
+  if ((current.spec.intervals?.[0]?.offset ?? 0) !== offset) found.push(`offset ${offset / 1000}s`);
   const action = current.action;
   if (action.taskQueue !== config.taskQueue) found.push(`task queue ${config.taskQueue}`);
   const args = action.args as { interfaceId?: number }[];
@@ -83,7 +119,12 @@ function differences(current: ScheduleDescription, iface: ExportInterface, confi
  * Makes one interface's schedule match its configuration. Returns what changed (empty when it
  * already matched), so `schedules sync` is idempotent and says exactly what it did.
  */
-export async function syncInterfaceSchedule(client: Client, iface: ExportInterface, config: Config): Promise<ScheduleChange[]> {
+export async function syncInterfaceSchedule(
+  client: Client,
+  iface: ExportInterface,
+  config: Config,
+  timing: ScheduleTiming = DEFAULT_SCHEDULE_TIMING,
+): Promise<ScheduleChange[]> {
   const scheduleId = scheduleIdFor(iface.id);
   const handle = client.schedule.getHandle(scheduleId);
   const current = await describeOrUndefined(client, scheduleId);
@@ -94,13 +135,13 @@ export async function syncInterfaceSchedule(client: Client, iface: ExportInterfa
     return [{ scheduleId, interfaceId: iface.id, action: 'deleted', detail: reason }];
   }
   if (!current) {
-    await client.schedule.create(desiredOptions(iface, config));
+    await client.schedule.create(desiredOptions(iface, config, timing));
     return [{ scheduleId, interfaceId: iface.id, action: 'created', detail: `every ${iface.intervalSeconds}s${iface.enabled ? '' : ', paused'}` }];
   }
   const changes: ScheduleChange[] = [];
-  const differing = differences(current, iface, config);
+  const differing = differences(current, iface, config, timing);
   if (differing.length > 0) {
-    const desired = desiredOptions(iface, config);
+    const desired = desiredOptions(iface, config, timing);
     await handle.update((previous) => ({ ...previous, spec: desired.spec, action: desired.action, policies: { ...previous.policies, ...desired.policies } }));
     changes.push({ scheduleId, interfaceId: iface.id, action: 'updated', detail: differing.join(', ') });
   }
@@ -127,12 +168,17 @@ export async function deleteInterfaceSchedule(client: Client, interfaceId: numbe
 }
 
 /** The starter: makes Temporal's schedules match the interfaces (create, update, pause, delete). */
-export async function syncSchedules(client: Client, interfaces: ExportInterface[], config: Config): Promise<SyncReport> {
+export async function syncSchedules(
+  client: Client,
+  interfaces: ExportInterface[],
+  config: Config,
+  timing: ScheduleTiming = DEFAULT_SCHEDULE_TIMING,
+): Promise<SyncReport> {
   await ensureSearchAttributes(client, config.temporalNamespace);
   const changes: ScheduleChange[] = [];
   const unscheduled: SyncReport['unscheduled'] = [];
   for (const iface of interfaces) {
-    changes.push(...(await syncInterfaceSchedule(client, iface, config)));
+    changes.push(...(await syncInterfaceSchedule(client, iface, config, timing)));
     const reason = unscheduledReason(iface);
     if (reason) unscheduled.push({ interfaceId: iface.id, reason });
   }

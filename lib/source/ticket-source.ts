@@ -1,7 +1,7 @@
 import pg from 'pg';
-import QueryStream from 'pg-query-stream';
 import type { TicketRow } from '../tickets';
 import { APPLICATION_NAME } from '../db/pool';
+import { WINDOW_ROW_TYPES, packedSelectList, packedTicketId, plainSelectList, toTicketRow, unpackTicketRow } from './row-decoding';
 
 /** Which tickets a window holds: created in [from, to) and bought by a mapped contact or channel. */
 export interface WindowSelection {
@@ -32,10 +32,16 @@ export interface SourceHorizon {
   hiddenSessions: number;
 }
 
+/** Tickets of a window as the source reads them: one batch per fetch, never the whole window. */
+export type TicketBatch = readonly TicketRow[];
+
 /** The narrow interface between the exporter and the ticketing data. */
 export interface TicketSource {
-  /** Streams the window's tickets in (created_at, id) order; never holds them all in memory. */
-  streamWindow(selection: WindowSelection): AsyncIterable<TicketRow>;
+  /**
+   * Streams the window's tickets in (created_at, id) order, a batch at a time (renderWindow takes
+   * batches: a promise per row would cost more than rendering the row); never holds them all.
+   */
+  streamWindow(selection: WindowSelection): AsyncIterable<TicketBatch>;
   /** Counts the window's tickets (preview summaries, checks) without reading them. */
   countWindow(selection: WindowSelection): Promise<number>;
   horizon(): Promise<SourceHorizon>;
@@ -50,7 +56,14 @@ export interface PostgresTicketSourceOptions {
   batchSize?: number;
 }
 
-const DEFAULT_BATCH_SIZE = 2000;
+/**
+ * Rows per FETCH. Measured on a million-ticket window (docs/performance.md): 1000 used the least
+ * CPU; 5000 kept two batches alive across the prefetch and spent a fifth of the time in GC.
+ */
+export const DEFAULT_BATCH_SIZE = 1000;
+
+/** The cursor's name: one window per session at a time, so a fixed name never collides. */
+const CURSOR = 'barcodes_window';
 
 export class PostgresTicketSource implements TicketSource {
   private readonly schema: string;
@@ -64,55 +77,109 @@ export class PostgresTicketSource implements TicketSource {
     this.batchSize = options.batchSize ?? DEFAULT_BATCH_SIZE;
   }
 
-  /** The window query: the range on ticket(created_at, id) drives it, so its cost follows the window, not the table. */
-  windowSql(columns = 'full'): string {
-    const s = this.schema;
-    const select =
-      columns === 'count'
-        ? 'count(*)::int AS count'
-        : `t.id::text AS "id", t.bar_code AS "barCode", t.state AS "state", o.file_number AS "fileNumber",
-       t.product_code AS "productCode", p.name AS "productName", t.validity_date AS "validityDate",
-       t.tariff_code AS "tariffCode", ta.name AS "tariffName", t.price::text AS "price",
-       o.order_date AS "orderDate", o.contact_number AS "contactNumber", c.name AS "contactName",
-       o.sales_channel_code AS "salesChannelCode", o.id::text AS "orderId", t.created_at AS "createdAt"`;
+  /**
+   * The window query: the range on ticket(created_at, id) drives it, so its cost follows the window,
+   * not the table. `full`: one column per TicketRow field (the logical query, also the benchmark's
+   * COPY); `packed`: the same rows as one text column each (see row-decoding.ts); `count`.
+   */
+  windowSql(columns: 'full' | 'packed' | 'count' = 'full'): string {
+    const select = columns === 'count' ? 'count(*)::int AS count' : columns === 'packed' ? packedSelectList() : plainSelectList();
     return `SELECT ${select}
-  FROM ${s}.ticket t
+${this.fromSql()}
+ WHERE t.created_at >= $1 AND t.created_at < $2
+   AND (o.contact_number = ANY($3::text[]) OR o.sales_channel_code = ANY($4::text[]))${columns === 'count' ? '' : '\n ORDER BY t.created_at, t.id'}`;
+  }
+
+  private fromSql(): string {
+    const s = this.schema;
+    return `  FROM ${s}.ticket t
   JOIN ${s}.ticket_order o ON o.id = t.order_id
   JOIN ${s}.product p ON p.code = t.product_code
   JOIN ${s}.tariff ta ON ta.code = t.tariff_code
-  LEFT JOIN ${s}.contact c ON c.contact_number = o.contact_number
- WHERE t.created_at >= $1 AND t.created_at < $2
-   AND (o.contact_number = ANY($3::text[]) OR o.sales_channel_code = ANY($4::text[]))${
-     columns === 'count' ? '' : '\n ORDER BY t.created_at, t.id'
-   }`;
+  LEFT JOIN ${s}.contact c ON c.contact_number = o.contact_number`;
   }
 
-  async *streamWindow(selection: WindowSelection): AsyncIterable<TicketRow> {
+  /**
+   * A server-side cursor (DECLARE … FETCH) in a read-only repeatable-read transaction (the rows
+   * re-read by id see the cursor's snapshot). Each choice was measured
+   * on a million-ticket window (docs/performance.md):
+   * - DECLARE lets the planner pick a plan that streams from the first row (cursor_tuple_fraction)
+   *   instead of sorting the whole window first, so PostgreSQL and the renderer work in parallel;
+   * - the next FETCH is sent before the current batch is handed on (the client queues it), so the
+   *   server reads ahead one batch instead of waiting for each round trip;
+   * - rows come packed into one text column (row-decoding.ts): 16 decodes a row became one;
+   * - JIT is off for this query: compiling it took seconds and saved nothing on a streamed scan;
+   *   DateStyle is ISO, the only form dates are read in.
+   */
+  async *streamWindow(selection: WindowSelection): AsyncIterable<TicketBatch> {
     const client = await this.pool.connect();
-    let failed = false;
+    let next: Promise<pg.QueryResult<[string]>> | undefined;
+    let finished = false;
     try {
-      const stream = client.query(
-        new QueryStream(this.windowSql(), [selection.from, selection.to, selection.contacts, selection.channels], {
-          batchSize: this.batchSize,
-        }),
-      );
-      for await (const row of stream) yield row as TicketRow;
-    } catch (error) {
-      failed = true;
-      throw error;
+      await this.beginWindowTransaction(client);
+      await client.query(`DECLARE ${CURSOR} NO SCROLL CURSOR FOR ${this.windowSql('packed')}`, windowParameters(selection));
+      const fetch = () => client.query<[string]>({ text: `FETCH FORWARD ${this.batchSize} FROM ${CURSOR}`, rowMode: 'array' });
+      next = fetch();
+      for (;;) {
+        const { rows } = await next;
+        next = undefined;
+        if (rows.length === 0) break;
+        next = fetch();
+        yield await this.unpack(client, rows);
+      }
+      await client.query('COMMIT');
+      finished = true;
     } finally {
-      // A client abandoned mid-cursor (consumer stopped early or failed) is not safe to reuse.
-      client.release(failed ? true : undefined);
+      // A consumer that stopped early (or a failure) leaves a transaction and maybe a FETCH in
+      // flight: the connection is closed rather than reused, which also ends the transaction.
+      next?.catch(() => {});
+      client.release(finished ? undefined : true);
     }
   }
 
+  /** Unpacks a fetched batch; rows that do not unpack are read again by id, in the same snapshot. */
+  private async unpack(client: pg.PoolClient, rows: [string][]): Promise<TicketRow[]> {
+    const tickets = new Array<TicketRow>(rows.length);
+    let missing: Map<string, number> | undefined;
+    for (let i = 0; i < rows.length; i++) {
+      const ticket = unpackTicketRow(rows[i]![0]);
+      if (ticket) tickets[i] = ticket;
+      else (missing ??= new Map()).set(packedTicketId(rows[i]![0]), i);
+    }
+    if (missing) {
+      const { rows: plain } = await client.query<unknown[]>({
+        text: `SELECT ${plainSelectList()}\n${this.fromSql()}\n WHERE t.id = ANY($1::bigint[])`,
+        values: [[...missing.keys()]],
+        rowMode: 'array',
+        types: WINDOW_ROW_TYPES,
+      });
+      for (const row of plain) tickets[missing.get(row[0] as string)!] = toTicketRow(row);
+      if (plain.length !== missing.size) throw new Error(`window cursor: ${missing.size - plain.length} ticket(s) vanished within one snapshot`);
+    }
+    return tickets;
+  }
+
+  /** The plan PostgreSQL chooses for the window's cursor, as streamWindow opens it (EXPLAIN DECLARE). */
+  async windowPlan(selection: WindowSelection): Promise<string[]> {
+    const client = await this.pool.connect();
+    try {
+      await this.beginWindowTransaction(client);
+      const { rows } = await client.query<{ 'QUERY PLAN': string }>(`EXPLAIN DECLARE ${CURSOR} NO SCROLL CURSOR FOR ${this.windowSql('packed')}`, windowParameters(selection));
+      return rows.map((row) => row['QUERY PLAN']);
+    } finally {
+      await client.query('ROLLBACK').catch(() => {});
+      client.release();
+    }
+  }
+
+  private async beginWindowTransaction(client: pg.PoolClient): Promise<void> {
+    await client.query('BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY');
+    await client.query(`SET LOCAL jit = off`);
+    await client.query(`SET LOCAL datestyle = 'ISO'`);
+  }
+
   async countWindow(selection: WindowSelection): Promise<number> {
-    const { rows } = await this.pool.query<{ count: number }>(this.windowSql('count'), [
-      selection.from,
-      selection.to,
-      selection.contacts,
-      selection.channels,
-    ]);
+    const { rows } = await this.pool.query<{ count: number }>(this.windowSql('count'), windowParameters(selection));
     return rows[0]!.count;
   }
 
@@ -159,4 +226,8 @@ export class PostgresTicketSource implements TicketSource {
     );
     return rows.map((row) => row.code);
   }
+}
+
+function windowParameters(selection: WindowSelection): unknown[] {
+  return [selection.from, selection.to, selection.contacts, selection.channels];
 }

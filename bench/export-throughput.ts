@@ -1,0 +1,203 @@
+/**
+ * Export throughput: one window of N matching tickets rendered in the default format by
+ * (1) PostgreSQL's own COPY of the same select (the ceiling), (2) the export path in this process,
+ * (3) `barcodes preview` to a pipe, (4) a real `barcodes worker` freezing and sending it, triggered
+ * with `barcodes run`. Rows per second, ratio to COPY, and the memory of (3) and (4).
+ */
+import pg from 'pg';
+import { PostgresTicketSource, type WindowSelection } from '../lib/source/ticket-source';
+import { DEFAULT_FORMAT_SPEC } from '../lib/format';
+import type { Log } from '../devstack/log';
+import { sleep } from '../devstack/log';
+import { EXPORT_MAPPING, newestWindow } from './dataset';
+import { EXPORTER_SCHEMA, type BenchDatabase } from './database';
+import { expectSuccess, runBarcodes, runChild, startWorkerProcess, type ChildRun } from './children';
+import { startCountingSmtp } from './counting-smtp';
+import { discardDelivery, runExportPath, type ExportPathResult } from './export-path';
+import { activityTimings } from './history';
+import type { BenchOptions } from './options';
+import { cpuMillisOf, loadAverage, medianRssMib, peakRssMib, toMib } from './proc';
+import type { Report } from './report';
+import { benchEnv, runTag, startBenchTemporal } from './stack';
+import { count, mib, rate, ratio, seconds } from './stats';
+
+/** The issue's targets. */
+const TARGETS = { copyRatio: 0.5, previewPeakMib: 256, workerGrowthMib: 128 } as const;
+/** How long the idle worker is sampled for its level. */
+const IDLE_SAMPLE_MILLIS = 3_000;
+
+export async function exportThroughputPhase(db: BenchDatabase, options: BenchOptions, report: Report, log: Log): Promise<void> {
+  const section = report.section(`Export throughput: window of ${count(options.windowTickets)} matching tickets, default format`);
+  const tag = runTag();
+  const window = await newestWindow(db.pool, db.large, EXPORT_MAPPING, options.windowTickets);
+  const inRange = await ticketsInRange(db.pool, db.large.schema, window);
+  const iface = await db.store.create(
+    {
+      name: `Bench big reseller ${tag}`,
+      recipients: ['reseller@bench.test'],
+      intervalSeconds: 900,
+      lagSeconds: 30,
+      timeZone: 'UTC',
+      format: null,
+      startAt: window.from,
+      enabled: true,
+      alertEmail: null,
+    },
+    { contacts: [...window.contacts], channels: [...window.channels] },
+    'bench',
+  );
+  log(`export window ${window.from.toISOString()} .. ${window.to.toISOString()}: ${count(options.windowTickets)} matching of ${count(inRange)} tickets in range (interface ${iface.id})`);
+  const source = new PostgresTicketSource(db.exporterPool, { schema: db.large.schema });
+
+  // 1. PostgreSQL's COPY of the very same select, to a pipe this process counts.
+  const copySql = `COPY (${inlineParameters(source.windowSql(), [window.from, window.to, window.contacts, window.channels])}) TO STDOUT (FORMAT csv, DELIMITER ';')`;
+  const copy = async () => expectSuccess(await runChild('psql', ['-X', '-q', '-v', 'ON_ERROR_STOP=1', '-d', db.url, '-c', copySql], { env: process.env }), 'psql COPY');
+  log('COPY: warm-up');
+  const warm = await copy();
+  if (warm.stdoutLines !== options.windowTickets) throw new Error(`COPY gave ${warm.stdoutLines} rows, expected ${options.windowTickets}`);
+  const copies: ChildRun[] = [];
+  const paths: ExportPathResult[] = [];
+  const previews: ChildRun[] = [];
+  const env = benchEnv({ databaseUrl: db.url, ticketingSchema: db.large.schema, temporalAddress: '127.0.0.1:1', smtpUrl: 'smtp://127.0.0.1:1' });
+  // Interleaved, so a burst of load from elsewhere on the machine hits every contender alike.
+  for (let i = 0; i < options.exportRepeats; i++) {
+    log(`round ${i + 1}/${options.exportRepeats}: COPY`);
+    copies.push(await copy());
+    log(`round ${i + 1}/${options.exportRepeats}: export path (select, render, store)`);
+    const path = await runExportPath({ exporterPool: db.exporterPool, ledger: db.ledger, source, interfaceId: iface.id, interfaceName: iface.name, window });
+    await discardDelivery(db.pool, EXPORTER_SCHEMA, path.deliveryId);
+    paths.push(path);
+    log(`round ${i + 1}/${options.exportRepeats}: barcodes preview`);
+    previews.push(
+      expectSuccess(await runBarcodes(['preview', String(iface.id), '--from', window.from.toISOString(), '--to', window.to.toISOString()], { env }), 'barcodes preview'),
+    );
+  }
+  const bestCopy = fastest(copies, (run) => run.wallMillis);
+  const bestPath = fastest(paths, (run) => run.millis);
+  const bestPreview = fastest(previews, (run) => run.wallMillis);
+  if (bestPath.ticketCount !== options.windowTickets) throw new Error(`export path rendered ${bestPath.ticketCount} tickets, expected ${options.windowTickets}`);
+  if (bestPreview.stdoutSha256 !== bestPath.sha256) throw new Error('preview printed other bytes than the export path stored');
+  const previewPeak = Math.max(...previews.map((run) => toMib(run.peakRssBytes)));
+
+  section.rows.push(
+    { metric: 'tickets in the window range / matching', value: `${count(inRange)} / ${count(options.windowTickets)}` },
+    { metric: 'file size (default format)', value: `${mib(toMib(bestPath.bytes))} in ${bestPath.parts} parts of ≤ ${mib(toMib(DEFAULT_FORMAT_SPEC.maxFileSize))}` },
+    { metric: 'COPY … TO STDOUT (csv, ;) via psql', value: `${seconds(bestCopy.wallMillis)}, ${rate(options.windowTickets, bestCopy.wallMillis)}` },
+    {
+      metric: 'export path in-process (select, render, store)',
+      value: `${seconds(bestPath.millis)}, ${rate(options.windowTickets, bestPath.millis)}`,
+      target: `≥ ${TARGETS.copyRatio} of COPY's rate`,
+      met: bestCopy.wallMillis / bestPath.millis >= TARGETS.copyRatio,
+    },
+    { metric: '  rate ratio to COPY', value: ratio(bestCopy.wallMillis / bestPath.millis) },
+    {
+      metric: 'barcodes preview > pipe',
+      value: `${seconds(bestPreview.wallMillis)}, ${rate(options.windowTickets, bestPreview.wallMillis)}`,
+      target: `≥ ${TARGETS.copyRatio} of COPY's rate`,
+      met: bestCopy.wallMillis / bestPreview.wallMillis >= TARGETS.copyRatio,
+    },
+    { metric: '  rate ratio to COPY', value: ratio(bestCopy.wallMillis / bestPreview.wallMillis) },
+    { metric: '  preview peak RSS (VmHWM)', value: mib(previewPeak), target: `≤ ${TARGETS.previewPeakMib} MiB`, met: previewPeak <= TARGETS.previewPeakMib },
+  );
+  section.notes.push(
+    `fastest of ${options.exportRepeats} interleaved round(s); load average ${loadAverage().toFixed(1)} at the end. ` +
+      `preview and the export path produced the same ${count(bestPath.bytes)} bytes (same SHA-256).`,
+  );
+
+  await workerRun(db, iface.id, window, options, section, log, bestCopy.wallMillis);
+}
+
+/** A real worker process freezes and sends the window, triggered by `barcodes run`. */
+async function workerRun(
+  db: BenchDatabase,
+  interfaceId: number,
+  window: WindowSelection,
+  options: BenchOptions,
+  section: Report['sections'][number],
+  log: Log,
+  copyMillis: number,
+): Promise<void> {
+  const temporal = await startBenchTemporal(log);
+  const smtp = await startCountingSmtp();
+  const env = benchEnv({ databaseUrl: db.url, ticketingSchema: db.large.schema, temporalAddress: temporal.server.address, smtpUrl: smtp.url });
+  try {
+    // A small interface first: the worker's idle level is measured after it has run one window.
+    const warmup = await db.store.create(
+      {
+        name: `Bench warm-up ${runTag()}`,
+        recipients: ['reseller@bench.test'],
+        intervalSeconds: 900,
+        lagSeconds: 30,
+        timeZone: 'UTC',
+        format: null,
+        startAt: new Date(window.to.getTime() - 10_000),
+        enabled: true,
+        alertEmail: null,
+      },
+      { contacts: [], channels: ['BOX'] },
+      'bench',
+    );
+    log('worker: starting `barcodes worker`');
+    const worker = await startWorkerProcess(env);
+    try {
+      expectSuccess(await runBarcodes(['run', String(warmup.id), '--timeout', '2m', '--json'], { env }), 'barcodes run (warm-up)');
+      const idleFrom = Date.now();
+      await sleep(IDLE_SAMPLE_MILLIS);
+      const idleMib = medianRssMib(worker.monitor.between(idleFrom));
+      log(`worker idle at ${mib(idleMib)}; barcodes run ${interfaceId} --timeout 10m`);
+      const runFrom = Date.now();
+      const run = expectSuccess(await runBarcodes(['run', String(interfaceId), '--timeout', '10m', '--json'], { env, keepStdout: true }), 'barcodes run');
+      const during = worker.monitor.between(runFrom);
+      const delivery = JSON.parse(run.stdoutText) as { ticketCount: number; status: string; parts: number; bytes: number; workflowId: string };
+      if (delivery.ticketCount !== options.windowTickets || delivery.status !== 'sent') {
+        throw new Error(`barcodes run: ${delivery.status} with ${delivery.ticketCount} tickets, expected sent with ${options.windowTickets}`);
+      }
+      const timings = await activityTimings(temporal.client, delivery.workflowId);
+      const freeze = timings.find((timing) => timing.activityType === 'freezeWindow');
+      const send = timings.find((timing) => timing.activityType === 'sendDelivery');
+      const peakMib = peakRssMib(during);
+      const growthMib = peakMib - idleMib;
+      const peakWhile = (timing: typeof freeze) => (timing ? mib(peakRssMib(worker.monitor.between(timing.startedAtMillis, timing.completedAtMillis))) : 'n/a');
+      const mails = smtp.accepted.filter((mail) => mail.messageId.includes(`.i${interfaceId}.`));
+      section.rows.push(
+        {
+          metric: 'worker: freezeWindow (select, render, store)',
+          value: freeze ? `${seconds(freeze.millis)}, ${rate(options.windowTickets, freeze.millis)}` : 'n/a',
+          target: `≥ ${TARGETS.copyRatio} of COPY's rate`,
+          met: freeze ? copyMillis / freeze.millis >= TARGETS.copyRatio : false,
+        },
+        { metric: '  rate ratio to COPY', value: freeze ? ratio(copyMillis / freeze.millis) : 'n/a' },
+        { metric: 'worker: sendDelivery (SMTP, loopback)', value: send ? `${seconds(send.millis)} for ${mails.length} emails, ${mib(toMib(mails.reduce((sum, mail) => sum + mail.bytes, 0)))}` : 'n/a' },
+        { metric: 'worker: barcodes run, trigger to result', value: seconds(run.wallMillis) },
+        { metric: 'worker RSS idle → peak while exporting', value: `${mib(idleMib)} → ${mib(peakMib)}` },
+        { metric: '  peak during freezeWindow / sendDelivery', value: `${peakWhile(freeze)} / ${peakWhile(send)}` },
+        { metric: '  growth over idle', value: mib(growthMib), target: `≤ ${TARGETS.workerGrowthMib} MiB`, met: growthMib <= TARGETS.workerGrowthMib },
+        { metric: '  worker CPU during the run', value: seconds(cpuMillisOf(during)) },
+      );
+    } finally {
+      await worker.stop();
+    }
+  } finally {
+    await smtp.close();
+    await temporal.stop();
+  }
+}
+
+async function ticketsInRange(pool: pg.Pool, schema: string, window: WindowSelection): Promise<number> {
+  const { rows } = await pool.query<{ n: string }>(`SELECT count(*) AS n FROM ${schema}.ticket WHERE created_at >= $1 AND created_at < $2`, [window.from, window.to]);
+  return Number(rows[0]!.n);
+}
+
+function fastest<T>(runs: T[], millisOf: (run: T) => number): T {
+  return runs.reduce((best, run) => (millisOf(run) < millisOf(best) ? run : best));
+}
+
+/**
+ * The window query with its parameters written in as literals, for psql's COPY: $1, $2 are
+ * timestamps, $3, $4 text arrays (the casts stay in the query text).
+ */
+export function inlineParameters(sql: string, values: [Date, Date, readonly string[], readonly string[]]): string {
+  const literal = (value: Date | readonly string[]): string =>
+    value instanceof Date ? pg.escapeLiteral(value.toISOString()) : `ARRAY[${value.map((item) => pg.escapeLiteral(item)).join(',')}]::text[]`;
+  return sql.replace(/\$([1-4])(::text\[\])?/g, (_match, index: string) => literal(values[Number(index) - 1]!));
+}

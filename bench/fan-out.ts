@@ -1,0 +1,258 @@
+/**
+ * Fan-out: N interfaces with 15-minute schedules on one `barcodes worker`, all due at the same
+ * tick, each with a small window, SMTP on loopback. The schedules get an interval offset that puts
+ * their next tick a minute or so ahead (lib/schedules/sync.ts ScheduleTiming.phaseMillis), so the
+ * benchmark waits for a real scheduled tick instead of triggering runs one by one. Each round runs
+ * on a fresh Temporal dev server with its own dynamic configuration; the interfaces (and their
+ * ledger watermarks) carry over from round to round.
+ */
+import pg from 'pg';
+import type { Client } from '@temporalio/client';
+import type { ExportInterface } from '../lib/interfaces/store';
+import { intervalOffsetMillis, syncInterfaceSchedule, type ScheduleTiming } from '../lib/schedules/sync';
+import type { Log } from '../devstack/log';
+import { sleep } from '../devstack/log';
+import { expectSuccess, runBarcodes, startWorkerProcess } from './children';
+import { startCountingSmtp } from './counting-smtp';
+import { EXPORTER_SCHEMA, type BenchDatabase } from './database';
+import type { BenchOptions, FanoutRound } from './options';
+import { cpuMillisOf, medianRssMib, peakRssMib, readMachineCpu, readProc } from './proc';
+import type { Report, ReportSection } from './report';
+import { benchEnv, configOf, runTag, startBenchTemporal } from './stack';
+import { count, mib, quantile, seconds } from './stats';
+
+const TARGET_SECONDS = 60;
+const INTERVAL_SECONDS = 15 * 60;
+/** Schedules created at once: the dev server took ~50 creations a second at 16. */
+const CREATE_CONCURRENCY = 16;
+/** Time allowed per schedule creation when choosing the tick (measured ~20 ms, with margin). */
+const CREATE_MILLIS_EACH = 40;
+/** Slack between the last creation and the tick, and between the tickets and the window end. */
+const TICK_MARGIN_MILLIS = 15_000;
+/** How long a round may take after its tick before it is reported as unfinished. */
+const ROUND_TIMEOUT_MILLIS = 6 * 60_000;
+const POLL_MILLIS = 250;
+
+const START_RPS_KEY = 'worker.schedulerNamespaceStartWorkflowRPS';
+
+interface RoundResult {
+  round: FanoutRound;
+  delivered: number;
+  /** From the tick to the last delivery recorded as sent. */
+  lastMillis: number;
+  /** Per window: its own scheduled time → delivery recorded as sent. */
+  latencies: number[];
+  /** Per window: scheduled time → workflow started (the scheduler's share). */
+  startDelays: number[];
+  /** Per window: workflow start → close. */
+  runTimes: number[];
+  workerCpuMillis: number;
+  temporalCpuMillis: number;
+  machineBusyMillis: number;
+  machineTotalMillis: number;
+  idleRssMib: number;
+  peakRssMib: number;
+  spreadMillis: number;
+  startRps: number | null;
+}
+
+export async function fanoutPhase(db: BenchDatabase, options: BenchOptions, report: Report, log: Log): Promise<void> {
+  const n = options.fanoutInterfaces;
+  const section = report.section(`Fan-out: ${count(n)} interfaces every 15 min on one worker, all due at one tick, ${options.fanoutTicketsPerInterface} tickets each`);
+  const tag = runTag();
+  // The last contact is the warm-up interface's.
+  const contacts = Array.from({ length: n + 1 }, (_, i) => `FAN-${tag}-${String(i).padStart(5, '0')}`);
+  await db.pool.query(`INSERT INTO ${db.large.schema}.contact (contact_number, name) SELECT code, 'Fan-out reseller ' || code FROM unnest($1::text[]) code`, [contacts]);
+  log(`fan-out: creating ${n} interfaces`);
+  const interfaces = await mapConcurrently(contacts, 8, (contact, i) =>
+    db.store.create(
+      {
+        name: `Bench fan-out ${tag} ${i}`,
+        recipients: [`reseller${i}@bench.test`],
+        intervalSeconds: INTERVAL_SECONDS,
+        // The warm-up window must hold the ticket inserted just before it runs.
+        lagSeconds: i === n ? 0 : options.fanoutLagSeconds,
+        timeZone: 'UTC',
+        format: null,
+        startAt: new Date(),
+        enabled: true,
+        alertEmail: null,
+      },
+      { contacts: [contact], channels: [] },
+      'bench',
+    ),
+  );
+  const warmup = interfaces.pop()!;
+  const results: RoundResult[] = [];
+  for (const round of options.fanoutRounds) {
+    results.push(await fanoutRound(db, interfaces, warmup, round, options, log));
+  }
+  for (const result of results) addRound(section, result, n);
+  section.notes.push(
+    `Each round: a fresh Temporal dev server (SQLite in memory), one \`barcodes worker\` process, SMTP sink on loopback; ` +
+      `every interface's window holds its own ${options.fanoutTicketsPerInterface} new tickets and its lag is ${options.fanoutLagSeconds} s. ` +
+      `The tick is a real scheduled one: each schedule's interval offset puts it a minute ahead. ` +
+      `"latency" is a window's scheduled time → its delivery recorded as sent (ledger sent_at); "start delay" is scheduled time → workflow started (the scheduler's share).`,
+  );
+}
+
+function addRound(section: ReportSection, result: RoundResult, n: number): void {
+  const label = `${result.round}: start limit ${result.startRps === null ? '30/s (default)' : `${result.startRps}/s`}${result.spreadMillis ? `, spread over ${seconds(result.spreadMillis)}` : ', no spread'}`;
+  const spanMillis = Math.max(1, result.lastMillis);
+  section.rows.push(
+    {
+      metric: `${label}: tick → last of ${count(n)} delivered`,
+      value: result.delivered === n ? seconds(result.lastMillis) : `${result.delivered}/${n} after ${seconds(result.lastMillis)}`,
+      target: `all within ${TARGET_SECONDS} s`,
+      met: result.delivered === n && result.lastMillis <= TARGET_SECONDS * 1000,
+    },
+    { metric: '  per window latency p50 / p99', value: `${seconds(quantile(result.latencies, 0.5))} / ${seconds(quantile(result.latencies, 0.99))}` },
+    {
+      metric: '  start delay p50 / p99 / max',
+      value: `${seconds(quantile(result.startDelays, 0.5))} / ${seconds(quantile(result.startDelays, 0.99))} / ${seconds(quantile(result.startDelays, 1))}`,
+    },
+    { metric: '  workflow run time p50 / p99', value: `${seconds(quantile(result.runTimes, 0.5))} / ${seconds(quantile(result.runTimes, 0.99))}` },
+    {
+      metric: '  worker CPU / Temporal server CPU',
+      value: `${seconds(result.workerCpuMillis)} (${(result.workerCpuMillis / spanMillis).toFixed(2)} cores) / ${seconds(result.temporalCpuMillis)} (${(result.temporalCpuMillis / spanMillis).toFixed(2)} cores)`,
+    },
+    { metric: '  machine busy (all processes)', value: `${Math.round((100 * result.machineBusyMillis) / Math.max(1, result.machineTotalMillis))}% of all cores` },
+    { metric: '  worker RSS idle → peak', value: `${mib(result.idleRssMib)} → ${mib(result.peakRssMib)}` },
+  );
+}
+
+async function fanoutRound(
+  db: BenchDatabase,
+  interfaces: ExportInterface[],
+  warmup: ExportInterface,
+  round: FanoutRound,
+  options: BenchOptions,
+  log: Log,
+): Promise<RoundResult> {
+  const startRps = round === 'default' ? null : options.tunedStartRps;
+  const spreadMillis = round === 'rps+spread' ? options.spreadMillis : 0;
+  log(`fan-out round ${round}: starting a dev server${startRps === null ? '' : ` with ${START_RPS_KEY}=${startRps}`}`);
+  const temporal = await startBenchTemporal(log, startRps === null ? {} : { [START_RPS_KEY]: startRps });
+  const smtp = await startCountingSmtp();
+  const env = benchEnv({ databaseUrl: db.url, ticketingSchema: db.large.schema, temporalAddress: temporal.server.address, smtpUrl: smtp.url });
+  const config = configOf(env);
+  const worker = await startWorkerProcess(env, 200);
+  try {
+    // One window through the whole path first: the worker's first workflow task and activities warm up.
+    await insertTickets(db.pool, db.large.schema, [warmup.contacts[0]!], 1);
+    expectSuccess(await runBarcodes(['run', String(warmup.id), '--timeout', '2m'], { env }), 'barcodes run (warm-up)');
+
+    await insertTickets(db.pool, db.large.schema, interfaces.map((iface) => iface.contacts[0]!), options.fanoutTicketsPerInterface);
+    const lagMillis = options.fanoutLagSeconds * 1000;
+    const now = Date.now();
+    // The tick: after every schedule exists, and late enough that the new tickets are before its window end.
+    const tick = alignUp(Math.max(now + lagMillis + TICK_MARGIN_MILLIS, now + interfaces.length * CREATE_MILLIS_EACH + TICK_MARGIN_MILLIS), 5_000);
+    const timing: ScheduleTiming = { phaseMillis: tick % (INTERVAL_SECONDS * 1000), spreadMillis };
+    log(`fan-out round ${round}: creating ${interfaces.length} schedules for the tick at ${new Date(tick).toISOString()}`);
+    const createStart = Date.now();
+    await mapConcurrently(interfaces, CREATE_CONCURRENCY, (iface) => syncInterfaceSchedule(temporal.client, iface, config, timing));
+    log(`fan-out round ${round}: ${interfaces.length} schedules created in ${seconds(Date.now() - createStart)}`);
+    if (Date.now() > tick - 1_000) throw new Error(`creating the schedules took past the tick (${new Date(tick).toISOString()}): raise CREATE_MILLIS_EACH in bench/fan-out.ts`);
+    const idleFrom = Date.now();
+    await sleep(tick - Date.now());
+    const idleRss = medianRssMib(worker.monitor.between(idleFrom));
+    const before = { temporal: readProc(temporal.server.pid!), machine: readMachineCpu() };
+    const scheduledAt = new Map(interfaces.map((iface) => [iface.id, tick + ((intervalOffsetMillis(iface, timing) - timing.phaseMillis + INTERVAL_SECONDS * 1000) % (INTERVAL_SECONDS * 1000))]));
+    const sent = await waitForDeliveries(db.pool, interfaces, tick - lagMillis - 1_000, tick + spreadMillis + ROUND_TIMEOUT_MILLIS);
+    const end = Date.now();
+    const after = { temporal: readProc(temporal.server.pid!), machine: readMachineCpu() };
+    const during = worker.monitor.between(tick, end);
+    const lastMillis = Math.max(0, ...[...sent.values()].map((at) => at - tick));
+    log(
+      `fan-out round ${round}: ${sent.size}/${interfaces.length} delivered, the last ${seconds(lastMillis)} after the tick; ` +
+        `worker CPU ${seconds(cpuMillisOf(during))} over ${during.length} samples`,
+    );
+    const runs = await workflowRuns(temporal.client, new Set(interfaces.map((iface) => iface.id)));
+    return {
+      round,
+      delivered: sent.size,
+      lastMillis,
+      latencies: [...sent.entries()].map(([id, at]) => at - scheduledAt.get(id)!),
+      startDelays: runs.map((run) => run.startedAt - scheduledAt.get(run.interfaceId)!),
+      runTimes: runs.filter((run) => run.closedAt !== null).map((run) => run.closedAt! - run.startedAt),
+      workerCpuMillis: cpuMillisOf(during),
+      temporalCpuMillis: (after.temporal?.cpuMillis ?? 0) - (before.temporal?.cpuMillis ?? 0),
+      machineBusyMillis: after.machine.busyMillis - before.machine.busyMillis,
+      machineTotalMillis: after.machine.totalMillis - before.machine.totalMillis,
+      idleRssMib: idleRss,
+      peakRssMib: peakRssMib(during),
+      spreadMillis,
+      startRps,
+    };
+  } finally {
+    await worker.stop();
+    await smtp.close();
+    await temporal.stop();
+  }
+}
+
+/** One order of `perContact` tickets for each contact, created now, in one statement. */
+async function insertTickets(pool: pg.Pool, schema: string, contacts: string[], perContact: number): Promise<void> {
+  await pool.query(
+    `WITH orders AS (
+       INSERT INTO ${schema}.ticket_order (file_number, contact_number, sales_channel_code, order_date)
+       SELECT 'FAN-' || contact, contact, 'BOX', now() FROM unnest($1::text[]) contact
+       RETURNING id, contact_number)
+     INSERT INTO ${schema}.ticket (bar_code, order_id, product_code, tariff_code, price, validity_date, state)
+     SELECT '9' || lpad(o.id::text, 12, '0') || lpad(k::text, 3, '0'), o.id, 'P-0001', 'T-01', 42.50, NULL, 'NOT_PRINTED'
+       FROM orders o, generate_series(1, $2::int) k`,
+    [contacts, perContact],
+  );
+}
+
+/** Waits until every interface has its scheduled window (ending after `windowEndFrom`) sent; returns interface id → sent time. */
+async function waitForDeliveries(pool: pg.Pool, interfaces: ExportInterface[], windowEndFrom: number, deadline: number): Promise<Map<number, number>> {
+  const ids = interfaces.map((iface) => iface.id);
+  for (;;) {
+    const { rows } = await pool.query<{ interface_id: string; sent_at: Date }>(
+      `SELECT interface_id, sent_at FROM ${EXPORTER_SCHEMA}.delivery
+        WHERE interface_id = ANY($1::bigint[]) AND kind = 'scheduled' AND window_end >= $2 AND status = 'sent'`,
+      [ids, new Date(windowEndFrom)],
+    );
+    if (rows.length >= ids.length || Date.now() > deadline) {
+      return new Map(rows.map((row) => [Number(row.interface_id), row.sent_at.getTime()]));
+    }
+    await sleep(POLL_MILLIS);
+  }
+}
+
+interface WorkflowRun {
+  interfaceId: number;
+  startedAt: number;
+  closedAt: number | null;
+}
+
+/** The exportWindow runs of the given interfaces on this (fresh) server, from its visibility store. */
+async function workflowRuns(client: Client, ids: Set<number>): Promise<WorkflowRun[]> {
+  const runs: WorkflowRun[] = [];
+  for await (const execution of client.workflow.list({ query: `WorkflowType = 'exportWindow'` })) {
+    const interfaceId = Number(/^barcodes-(\d+)-/.exec(execution.workflowId)?.[1]);
+    if (!ids.has(interfaceId)) continue;
+    runs.push({ interfaceId, startedAt: execution.startTime.getTime(), closedAt: execution.closeTime?.getTime() ?? null });
+  }
+  return runs;
+}
+
+function alignUp(millis: number, step: number): number {
+  return Math.ceil(millis / step) * step;
+}
+
+/** Maps with at most `concurrency` calls in flight; results in input order. */
+async function mapConcurrently<T, R>(items: T[], concurrency: number, map: (item: T, index: number) => Promise<R>): Promise<R[]> {
+  const results = new Array<R>(items.length);
+  let next = 0;
+  await Promise.all(
+    Array.from({ length: Math.min(concurrency, items.length) }, async () => {
+      while (next < items.length) {
+        const index = next++;
+        results[index] = await map(items[index]!, index);
+      }
+    }),
+  );
+  return results;
+}
