@@ -13,6 +13,7 @@ import { insertSale } from '../devstack/sales-simulator';
 import { loadConfig } from '../lib/config';
 import { readSecret, withSecretFiles } from '../lib/security/secrets';
 import { InputError } from '../lib/errors';
+import { withCredentials } from './support/credentials';
 
 const BIN = path.join(__dirname, '..', '..', 'bin', 'barcodes.js');
 // PostgreSQL here trusts loopback connections (the password is sent but not checked); the SMTP
@@ -26,13 +27,6 @@ let databaseUrl: string;
 let smtpUrl: string;
 let env: NodeJS.ProcessEnv;
 let tmp: string;
-
-function withCredentials(url: string, user: string, password: string): string {
-  const parsed = new URL(url);
-  parsed.username = user;
-  parsed.password = password;
-  return parsed.toString();
-}
 
 before(async () => {
   stack = await TestStack.start();

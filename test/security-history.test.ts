@@ -7,6 +7,7 @@ import { dumpTemporal, occurrences } from './support/history-dump';
 import { insertSale, type SoldTicket } from '../devstack/sales-simulator';
 import { startWorker } from '../worker/worker';
 import { scheduleIdFor } from '../lib/schedules/sync';
+import { withCredentials } from './support/credentials';
 
 // Credentials the worker really uses: PostgreSQL here trusts loopback connections and ignores the
 // password; the development SMTP sink advertises AUTH PLAIN/LOGIN and accepts any password, so
@@ -16,13 +17,6 @@ const SMTP_USER = 'barcodes-relay-user';
 const SMTP_PASSWORD = `smtp-pw-${randomBytes(8).toString('hex')}`;
 
 let stack: TestStack;
-
-function withCredentials(url: string, user: string, password: string): string {
-  const parsed = new URL(url);
-  parsed.username = user;
-  parsed.password = password;
-  return parsed.toString();
-}
 
 before(async () => {
   stack = await TestStack.start();
