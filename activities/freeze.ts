@@ -1,12 +1,14 @@
 import { Context, ApplicationFailure } from '@temporalio/activity';
 import type pg from 'pg';
 import { inTransaction } from '../lib/db/pool';
-import { FormatError } from '../lib/errors';
+import { FormatError, InputError } from '../lib/errors';
 import { noFaultPoints } from '../lib/fault-points';
 import { DEFAULT_FORMAT_SPEC, parseFormatSpec, renderWindow, type FormatSpec } from '../lib/format';
 import type { ExportInterface } from '../lib/interfaces/store';
+import type { PartEncryption } from '../lib/format/types';
 import type { Delivery, DeliveryKind } from '../lib/ledger/ledger';
 import { messageIdDomain, partMessageId } from '../lib/mail/message';
+import { pgpPartEncryption, readRecipientKey } from '../lib/security/openpgp';
 import { planWindow } from '../lib/window';
 import type { ActivityDeps } from './deps';
 import { FailureTypes, type FreezeBackfillInput, type FreezeWindowInput, type PrepareResendInput, type WindowSummary } from './types';
@@ -180,8 +182,12 @@ export function createFreezeActivities(deps: ActivityDeps) {
     return iface;
   }
 
-  /** Renders the window's tickets into stored parts inside the freezing transaction. */
+  /**
+   * Renders the window's tickets into stored parts inside the freezing transaction, encrypted when
+   * the interface has a PGP key: the stored part is the attachment, sent as is by every retry.
+   */
   async function renderAndStore(client: pg.PoolClient, iface: ExportInterface, spec: FormatSpec, delivery: DeliveryKey): Promise<void> {
+    const encryption = await encryptionOf(iface);
     const context = Context.current();
     // A heartbeat on a timer too: a slow first row must not look like a dead worker.
     const sink = ledger.partSink(client, delivery.id, () => context.heartbeat());
@@ -189,14 +195,20 @@ export function createFreezeActivities(deps: ActivityDeps) {
     const rows = source.streamWindow({ contacts: iface.contacts, channels: iface.channels, from: delivery.windowStart, to: delivery.windowEnd });
     let rendered;
     try {
-      rendered = await renderWindow(rows, spec, { interfaceName: iface.name, timeZone: iface.timeZone, windowStart: delivery.windowStart, windowEnd: delivery.windowEnd }, sink);
+      rendered = await renderWindow(
+        rows,
+        spec,
+        { interfaceName: iface.name, timeZone: iface.timeZone, windowStart: delivery.windowStart, windowEnd: delivery.windowEnd, encryption: encryption?.encryption },
+        sink,
+      );
     } catch (error) {
       if (error instanceof FormatError) throw ApplicationFailure.nonRetryable(error.message, FailureTypes.format);
       throw error;
     } finally {
       clearInterval(heartbeat);
     }
-    const parts = rendered.parts.map((part) => ({ ...part, messageId: partMessageId(delivery, part.index, rendered.parts.length, domain) }));
+    const encryptedTo = encryption?.fingerprint ?? null;
+    const parts = rendered.parts.map((part) => ({ ...part, messageId: partMessageId(delivery, part.index, rendered.parts.length, domain), encryptedTo }));
     await faults.reach('after-render');
     await ledger.completeFreeze(client, delivery.id, { ticketCount: rendered.ticketCount, parts, sha256: sink.sha256() });
   }
@@ -207,6 +219,25 @@ export function createFreezeActivities(deps: ActivityDeps) {
 function requireMappings(iface: ExportInterface): void {
   if (iface.contacts.length === 0 && iface.channels.length === 0) {
     throw ApplicationFailure.nonRetryable(`interface ${iface.id} has no contact or sales channel mapping`, FailureTypes.invalidConfiguration);
+  }
+}
+
+/**
+ * The encryption of the interface's files, or null for plain files. The stored key is read again
+ * at every freeze: one that expired since fails the window (permanently, so the interface pauses
+ * itself and its operator is told) rather than sending a file its reseller may no longer read.
+ */
+async function encryptionOf(iface: ExportInterface): Promise<{ encryption: PartEncryption; fingerprint: string } | null> {
+  if (!iface.pgpPublicKey) return null;
+  try {
+    const recipient = await readRecipientKey(iface.pgpPublicKey, `interface ${iface.id}: its reseller's key`);
+    return { encryption: pgpPartEncryption(recipient), fingerprint: recipient.fingerprint };
+  } catch (error) {
+    if (!(error instanceof InputError)) throw error;
+    throw ApplicationFailure.nonRetryable(
+      `${error.message}: no file was made; give a current key with \`barcodes interface update ${iface.id} --pgp-key FILE\``,
+      FailureTypes.invalidConfiguration,
+    );
   }
 }
 

@@ -43,6 +43,11 @@ export function interfaceJson(iface: ExportInterface) {
     failingSince: iface.failingSince?.toISOString() ?? null,
     lastFailure: iface.lastFailure,
     pausedReason: iface.pausedReason,
+    pgpKey: iface.pgpKey && {
+      fingerprint: iface.pgpKey.fingerprint,
+      userIds: iface.pgpKey.userIds,
+      expiresAt: iface.pgpKey.expiresAt?.toISOString() ?? null,
+    },
   };
 }
 
@@ -55,9 +60,19 @@ export function interfaceText(iface: ExportInterface): string {
     `  every ${formatDuration(iface.intervalSeconds * 1000)}, lag ${formatDuration(iface.lagSeconds * 1000)}, time zone ${iface.timeZone}`,
     `  format:     ${iface.format ? JSON.stringify(iface.format) : 'default (SecuTix barcodes CSV)'}`,
     `  first window starts ${iface.startAt.toISOString()}${iface.alertEmail ? `, alerts to ${iface.alertEmail}` : ''}`,
+    `  pgp key:    ${pgpKeyText(iface)}`,
     ...(iface.pausedReason ? [`  PAUSED:     ${iface.pausedReason}`] : []),
     ...(iface.consecutiveFailures > 0 ? [`  failing:    ${iface.consecutiveFailures} window(s) in a row since ${iface.failingSince?.toISOString()}: ${iface.lastFailure}`] : []),
   ].join('\n');
+}
+
+/** The key files are encrypted to, in one line: fingerprint, user ids, expiry. */
+function pgpKeyText(iface: ExportInterface): string {
+  const key = iface.pgpKey;
+  if (!key) return 'none (files are sent unencrypted)';
+  // User ids come from the reseller's key: no control character reaches the terminal.
+  const userIds = key.userIds.length ? ` ${key.userIds.join(', ').replace(/[\u0000-\u001f\u007f]/g, (c) => `\\x${c.charCodeAt(0).toString(16).padStart(2, '0')}`)}` : '';
+  return `${key.fingerprint}${userIds}, ${key.expiresAt ? `expires ${key.expiresAt.toISOString()}` : 'does not expire'} (files are encrypted to it)`;
 }
 
 export function deliveryJson(delivery: Delivery) {

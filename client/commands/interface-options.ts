@@ -4,6 +4,7 @@ import { parseDuration, parseInstant } from '../../lib/duration';
 import { InputError } from '../../lib/errors';
 import { parseFormatSpec } from '../../lib/format';
 import type { InterfaceFields } from '../../lib/interfaces/store';
+import { readRecipientKey } from '../../lib/security/openpgp';
 import {
   checkCode,
   checkEmail,
@@ -26,6 +27,8 @@ export interface InterfaceOptions {
   start?: string;
   disabled?: boolean;
   alertEmail?: string;
+  /** A key file; `false` from `--no-pgp-key` (update): remove the key. */
+  pgpKey?: string | false;
 }
 
 export const DEFAULT_EVERY = '15m';
@@ -36,7 +39,7 @@ export const DEFAULT_LAG = '30s';
  * Validates every given option before anything is written, so bad input changes nothing.
  * Returns only the fields that were given (update) — create fills in the defaults.
  */
-export function parseInterfaceOptions(options: InterfaceOptions, config: Config): Partial<InterfaceFields> & { contacts?: string[]; channels?: string[] } {
+export async function parseInterfaceOptions(options: InterfaceOptions, config: Config): Promise<Partial<InterfaceFields> & { contacts?: string[]; channels?: string[] }> {
   const fields: Partial<InterfaceFields> & { contacts?: string[]; channels?: string[] } = {};
   if (options.name !== undefined) fields.name = checkName(options.name);
   if (options.email !== undefined) fields.recipients = unique(options.email.map((address) => checkEmail(address)));
@@ -50,7 +53,22 @@ export function parseInterfaceOptions(options: InterfaceOptions, config: Config)
   if (options.format !== undefined) fields.format = readFormatFile(options.format);
   if (options.start !== undefined) fields.startAt = parseInstant(options.start, '--start');
   if (options.alertEmail !== undefined) fields.alertEmail = checkEmail(options.alertEmail, '--alert-email');
+  if (options.pgpKey !== undefined) fields.pgpPublicKey = options.pgpKey === false ? null : await readPgpKeyFile(options.pgpKey);
   return fields;
+}
+
+/**
+ * Reads the reseller's OpenPGP public key from a file (armored or binary) and checks that files
+ * can be encrypted to it; returns it armored, as stored.
+ */
+export async function readPgpKeyFile(path: string): Promise<string> {
+  let bytes: Buffer;
+  try {
+    bytes = fs.readFileSync(path);
+  } catch (error) {
+    throw new InputError(`--pgp-key: cannot read ${JSON.stringify(path)}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`);
+  }
+  return (await readRecipientKey(bytes, `--pgp-key: ${JSON.stringify(path)}`)).armored;
 }
 
 /** Reads and validates a format specification file; the stored value is the normalised spec. */

@@ -25,13 +25,14 @@ export function interfaceCommand(run: Runner): Command {
     .option('--format <file.json>', 'format specification (default: the SecuTix CSV)')
     .option('--start <time>', 'start of the first window (default: now)')
     .option('--alert-email <address>', 'who is told when the interface pauses itself')
+    .option('--pgp-key <file>', "encrypt the files to this OpenPGP public key (the reseller's; armored or binary)")
     .option('--disabled', 'create it paused')
     .option('--strict', 'refuse unknown contacts or channels instead of warning')
     .option('--actor <name>', 'who makes the change, for the audit trail (default: OS user)')
     .option('--json', 'print JSON')
-    .addHelpText('after', '\nExample:\n  barcodes interface create --name "Barcodes for Acme" --email tickets@acme.example --contact 100234 --channel WEB')
+    .addHelpText('after', '\nExample:\n  barcodes interface create --name "Barcodes for Acme" --email tickets@acme.example --contact 100234 --channel WEB\n  barcodes interface create --name "Barcodes for Acme" --email tickets@acme.example --contact 100234 --pgp-key acme-public.asc')
     .action(run(async (context, output, options: InterfaceOptions & { strict?: boolean; actor?: string }) => {
-      const fields = parseInterfaceOptions(options, context.config);
+      const fields = await parseInterfaceOptions(options, context.config);
       if (!fields.recipients || fields.recipients.length === 0) throw new InputError('--email: at least one recipient is required');
       await checkMappingsKnown(context, output, fields.contacts ?? [], fields.channels ?? [], options.strict);
       const created = await context.store.create(
@@ -45,6 +46,7 @@ export function interfaceCommand(run: Runner): Command {
           startAt: fields.startAt ?? new Date(),
           enabled: !options.disabled,
           alertEmail: fields.alertEmail ?? null,
+          pgpPublicKey: fields.pgpPublicKey ?? null,
         },
         { contacts: fields.contacts ?? [], channels: fields.channels ?? [] },
         options.actor ?? currentActor(),
@@ -106,12 +108,14 @@ export function interfaceCommand(run: Runner): Command {
     .option('--timezone <zone>', 'IANA time zone of the file dates')
     .option('--format <file.json>', 'format specification')
     .option('--alert-email <address>', 'who is told when the interface pauses itself')
+    .option('--pgp-key <file>', "encrypt the files to this OpenPGP public key (the reseller's; armored or binary)")
+    .option('--no-pgp-key', 'stop encrypting: send plain files')
     .option('--actor <name>', 'who makes the change (default: OS user)')
     .option('--json', 'print JSON')
-    .addHelpText('after', '\nExample:\n  barcodes interface update 3 --every 5m --email a@acme.example --email b@acme.example\n\nMappings change with `barcodes mapping add|remove`.')
+    .addHelpText('after', '\nExample:\n  barcodes interface update 3 --every 5m --email a@acme.example --email b@acme.example\n  barcodes interface update 3 --pgp-key acme-public.asc\n\nMappings change with `barcodes mapping add|remove`.')
     .action(run(async (context, output, options: InterfaceOptions & { actor?: string }, idText: string) => {
       const id = parseId(idText);
-      const fields = parseInterfaceOptions(options, context.config);
+      const fields = await parseInterfaceOptions(options, context.config);
       const updated = await context.store.update(id, fields, options.actor ?? currentActor());
       await applyToTemporal(context, output, updated);
       output.result(interfaceJson(updated), () => interfaceText(updated));

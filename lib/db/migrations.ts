@@ -188,4 +188,21 @@ CREATE UNIQUE INDEX delivery_workflow_window ON {schema}.delivery (workflow_id, 
   WHERE kind IN ('backfill','resend');
 `,
   },
+  {
+    version: 3,
+    name: 'OpenPGP encryption of the files to the reseller\'s key',
+    sql: `
+-- The reseller's OpenPGP public key (ASCII-armored), null for plain files; its fingerprint, user
+-- ids and expiry are kept beside it for display, as read when it was set.
+ALTER TABLE {schema}.interface
+  ADD COLUMN pgp_public_key text NULL,
+  ADD COLUMN pgp_key_fingerprint text NULL,
+  ADD COLUMN pgp_key_user_ids text[] NULL,
+  ADD COLUMN pgp_key_expires_at timestamptz NULL,
+  ADD CONSTRAINT interface_pgp_key_complete CHECK ((pgp_public_key IS NULL) = (pgp_key_fingerprint IS NULL));
+-- Fingerprint of the key a stored part was encrypted to (null: plain): the email says so.
+ALTER TABLE {schema}.delivery_part
+  ADD COLUMN encrypted_to text NULL;
+`,
+  },
 ];

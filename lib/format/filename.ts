@@ -181,3 +181,29 @@ export function zipEntryName(template: FileNameTemplate, values: FileNameValues,
   if (!onlyPart && !template.hasPart) stem += `_part${pad(part, 2)}`;
   return stem + template.extension;
 }
+
+/**
+ * The name of the plain file inside encrypted part `part` (OpenPGP literal data). Like a zip
+ * entry, it is written when its part ends, before the part count is known: a window of one part
+ * holds exactly its attachment's name without the encryption suffix, the parts of a longer window
+ * `<stem>_partII<ext>` (plus `.gz`, or `.zip` in place of the extension), where a {parts} of the
+ * template is empty.
+ */
+export function encryptedPlainFileName(
+  template: FileNameTemplate,
+  values: FileNameValues,
+  part: number,
+  onlyPart: boolean,
+  compression: Compression,
+): string {
+  if (onlyPart) return partFileName(template, values, 1, 1, compression);
+  const entry = zipEntryName(template, values, part, false);
+  switch (compression) {
+    case 'none':
+      return entry;
+    case 'gzip':
+      return `${entry}.gz`;
+    case 'zip':
+      return `${entry.slice(0, entry.length - template.extension.length)}.zip`;
+  }
+}

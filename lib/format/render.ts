@@ -1,13 +1,13 @@
 /**
  * renderWindow: streams the tickets of one window into files (parts), never holding more than one
- * batch of rows (~64 KiB of text) plus, for zip, one compressed part.
+ * batch of rows (~64 KiB of text) plus, for zip or encryption, one (compressed) part.
  */
 
 import { createHash, type Hash } from 'node:crypto';
 import { FormatError } from '../errors';
 import type { TicketRow } from '../tickets';
 import { isValidTimeZone } from './datetime';
-import { fileNameValues, parseFileNameTemplate, partFileName, zipEntryName, type FileNameTemplate, type FileNameValues } from './filename';
+import { encryptedPlainFileName, fileNameValues, parseFileNameTemplate, partFileName, zipEntryName, type FileNameTemplate, type FileNameValues } from './filename';
 import { openPartOutput, type PartOutput } from './output';
 import { parseFormatSpec } from './parse';
 import { compileFormat, type CompiledFormat } from './row-encoder';
@@ -28,7 +28,8 @@ const BATCH_CHARS = 64 * 1024;
  * the sink and returns no parts. A part that would grow past maxFileSize (before compression) is
  * ended and the next begins with its own header; a row is never split, and a row larger than the
  * limit on its own makes a part of one row. File names are decided at the end, when the part
- * count is known.
+ * count is known. With `ctx.encryption`, each part is encrypted after compression: its name gets
+ * the encryption's suffix, and its byteCount and sha256 are those of the encrypted bytes.
  *
  * Throws FormatError when a ticket cannot be written under the spec's "fail" encoding policy or
  * "none" quoting (naming the ticket id, the column and the character, never the bar code), or
@@ -75,10 +76,11 @@ export async function renderWindow(
   }
 
   const done = writer.finished;
-  const contentType = contentTypeOf(spec, template);
+  const contentType = ctx.encryption?.contentType ?? contentTypeOf(spec, template);
+  const suffix = ctx.encryption?.fileNameSuffix ?? '';
   const parts: FilePart[] = done.map((part) => ({
     index: part.index,
-    fileName: partFileName(template, names, part.index, done.length, spec.compression),
+    fileName: partFileName(template, names, part.index, done.length, spec.compression) + suffix,
     contentType,
     byteCount: part.byteCount,
     rowCount: part.rowCount,
@@ -105,6 +107,7 @@ function isBatch(item: TicketRow | readonly TicketRow[]): item is readonly Ticke
 
 function checkContext(ctx: RenderContext, timeZone: string): void {
   if (typeof ctx.interfaceName !== 'string') throw new FormatError('format: interfaceName must be a string');
+  if (ctx.encryption !== undefined && typeof ctx.encryption?.encrypt !== 'function') throw new FormatError('format: encryption has no encrypt function');
   if (!isValidTimeZone(timeZone)) throw new FormatError(`format: unknown time zone ${JSON.stringify(timeZone)}`);
   for (const key of ['windowStart', 'windowEnd'] as const) {
     const value: unknown = ctx[key];
@@ -205,7 +208,7 @@ class PartWriter {
   async beginPart(): Promise<void> {
     this.index += 1;
     await this.sink.beginPart(this.index);
-    this.output = openPartOutput(this.spec.compression, this.sink, this.ctx.windowEnd);
+    this.output = openPartOutput(this.spec.compression, this.sink, this.ctx.windowEnd, this.ctx.encryption);
     this.rowCount = 0;
     // The rows' own hash is only for the trailer; hashing costs as much as rendering the text.
     this.dataHash = this.spec.trailer === null ? null : createHash('sha256');
@@ -226,7 +229,10 @@ class PartWriter {
     await this.writeOut(Buffer.alloc(0));
     const index = this.index;
     const onlyPart = last && index === 1;
-    const { byteCount, sha256 } = await output.finish(() => zipEntryName(this.template, this.names, index, onlyPart));
+    const { byteCount, sha256 } = await output.finish({
+      zipEntryName: () => zipEntryName(this.template, this.names, index, onlyPart),
+      plainFileName: () => encryptedPlainFileName(this.template, this.names, index, onlyPart, this.spec.compression),
+    });
     await this.sink.endPart();
     this.finished.push({ index, rowCount: this.rowCount, byteCount, sha256 });
     this.output = null;

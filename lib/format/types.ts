@@ -9,6 +9,25 @@ export interface RenderContext {
   windowStart: Date;
   /** End of the window (exclusive). */
   windowEnd: Date;
+  /** Encrypts every part as its last layer (after compression); absent: plain files. */
+  encryption?: PartEncryption;
+}
+
+/**
+ * The encryption of an interface's files (OpenPGP to the reseller's key: lib/security/openpgp.ts).
+ * The renderer applies it to each part after compression and before the sink, so the part the
+ * sink stores, counts and hashes is the encrypted file, i.e. the attachment.
+ */
+export interface PartEncryption {
+  /** Appended to each part's file name (`.pgp`). */
+  readonly fileNameSuffix: string;
+  /** MIME type of an encrypted part. */
+  readonly contentType: string;
+  /**
+   * Encrypts one part: `plain` yields its bytes (after compression) as they are pulled, the result
+   * yields the encrypted bytes. `literal` is the plain file inside: its name and date.
+   */
+  encrypt(plain: AsyncIterable<Uint8Array>, literal: { fileName: string; date: Date }): AsyncIterable<Uint8Array>;
 }
 
 /** One file of a rendered window: a window is one part unless it exceeds the spec's maxFileSize. */
@@ -17,9 +36,9 @@ export interface FilePart {
   index: number;
   /** Decided once the part count is known (names may contain it). */
   fileName: string;
-  /** MIME type for the attachment, e.g. `text/csv; charset=utf-8`, `application/gzip`. */
+  /** MIME type for the attachment, e.g. `text/csv; charset=utf-8`, `application/gzip` (`application/octet-stream` when encrypted). */
   contentType: string;
-  /** Bytes the sink was given for this part (after compression). */
+  /** Bytes the sink was given for this part (after compression and encryption). */
   byteCount: number;
   /** Tickets in this part. */
   rowCount: number;

@@ -1,6 +1,7 @@
 import pg from 'pg';
 import { NotFoundError, InputError } from '../errors';
 import { inTransaction } from '../db/pool';
+import { readRecipientKey } from '../security/openpgp';
 
 export type MappingKind = 'contact' | 'channel';
 
@@ -19,11 +20,28 @@ export interface InterfaceFields {
   enabled: boolean;
   /** Who hears about a self-pause or a refused recipient (else BARCODES_ALERT_EMAIL). */
   alertEmail: string | null;
+  /**
+   * The reseller's OpenPGP public key (armored): files are encrypted to it. Null or absent: plain
+   * files. The store reads it again and refuses a key files cannot be encrypted to.
+   */
+  pgpPublicKey?: string | null;
+}
+
+/** What was read from an interface's OpenPGP key when it was set, for display. */
+export interface PgpKeySummary {
+  /** Upper-case hex fingerprint of the primary key. */
+  fingerprint: string;
+  userIds: string[];
+  /** When it stops being usable for encryption; null: never. */
+  expiresAt: Date | null;
 }
 
 /** An interface as stored: its fields, its mappings and its health. */
 export interface ExportInterface extends InterfaceFields {
   id: number;
+  pgpPublicKey: string | null;
+  /** Null when the interface sends plain files. */
+  pgpKey: PgpKeySummary | null;
   contacts: string[];
   channels: string[];
   createdAt: Date;
@@ -64,6 +82,18 @@ interface InterfaceRow {
   failing_since: Date | null;
   last_failure: string | null;
   paused_reason: string | null;
+  pgp_public_key: string | null;
+  pgp_key_fingerprint: string | null;
+  pgp_key_user_ids: string[] | null;
+  pgp_key_expires_at: Date | null;
+}
+
+/** The key's columns, and what the audit trail records of it (its fingerprint, never the key). */
+interface PgpKeyColumns {
+  pgp_public_key: string | null;
+  pgp_key_fingerprint: string | null;
+  pgp_key_user_ids: string[] | null;
+  pgp_key_expires_at: Date | null;
 }
 
 const UNIQUE_VIOLATION = '23505';
@@ -79,13 +109,15 @@ export class InterfaceStore {
   ) {}
 
   async create(fields: InterfaceFields, mappings: { contacts: string[]; channels: string[] }, actor: string): Promise<ExportInterface> {
+    const key = await pgpKeyColumns(fields.pgpPublicKey ?? null);
     const id = await inTransaction(this.pool, async (client) => {
       let inserted: pg.QueryResult<{ id: string }>;
       try {
         inserted = await client.query<{ id: string }>(
           `INSERT INTO ${this.schema}.interface
-             (name, recipients, interval_seconds, lag_seconds, time_zone, format, start_at, enabled, alert_email)
-           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING id`,
+             (name, recipients, interval_seconds, lag_seconds, time_zone, format, start_at, enabled, alert_email,
+              pgp_public_key, pgp_key_fingerprint, pgp_key_user_ids, pgp_key_expires_at)
+           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) RETURNING id`,
           [
             fields.name,
             fields.recipients,
@@ -96,6 +128,10 @@ export class InterfaceStore {
             fields.startAt,
             fields.enabled,
             fields.alertEmail,
+            key.pgp_public_key,
+            key.pgp_key_fingerprint,
+            key.pgp_key_user_ids,
+            key.pgp_key_expires_at,
           ],
         );
       } catch (error) {
@@ -107,7 +143,8 @@ export class InterfaceStore {
       const newId = Number(inserted.rows[0]!.id);
       for (const code of mappings.contacts) await this.insertMapping(client, newId, 'contact', code);
       for (const code of mappings.channels) await this.insertMapping(client, newId, 'channel', code);
-      await this.audit(client, newId, actor, 'create', { ...fields, ...mappings });
+      const { pgpPublicKey: _key, ...audited } = fields;
+      await this.audit(client, newId, actor, 'create', { ...audited, ...mappings, pgpKeyFingerprint: key.pgp_key_fingerprint });
       return newId;
     });
     return this.get(id);
@@ -131,7 +168,7 @@ export class InterfaceStore {
 
   /** Applies the given fields; returns the interface as it is now. */
   async update(id: number, changes: Partial<InterfaceFields>, actor: string, action = 'update'): Promise<ExportInterface> {
-    const columns: Record<keyof InterfaceFields, string> = {
+    const columns: Record<Exclude<keyof InterfaceFields, 'pgpPublicKey'>, string> = {
       name: 'name',
       recipients: 'recipients',
       intervalSeconds: 'interval_seconds',
@@ -142,17 +179,25 @@ export class InterfaceStore {
       enabled: 'enabled',
       alertEmail: 'alert_email',
     };
-    const entries = Object.entries(changes).filter(([, value]) => value !== undefined) as [keyof InterfaceFields, unknown][];
+    const { pgpPublicKey, ...plainChanges } = changes;
+    const key = pgpPublicKey === undefined ? undefined : await pgpKeyColumns(pgpPublicKey);
+    const entries = Object.entries(plainChanges).filter(([, value]) => value !== undefined) as [keyof typeof columns, unknown][];
+    const assigned: [string, unknown][] = [...entries.map(([name, value]): [string, unknown] => [columns[name], value]), ...Object.entries(key ?? {})];
+    const audited: Record<string, unknown> = Object.fromEntries(entries);
     await inTransaction(this.pool, async (client) => {
-      await this.lock(client, id);
-      if (entries.length > 0) {
-        const assignments = entries.map(([key], index) => `${columns[key]} = $${index + 2}`);
+      const previous = await this.lock(client, id);
+      if (key !== undefined) {
+        audited.pgpKeyFingerprint = key.pgp_key_fingerprint;
+        audited.previousPgpKeyFingerprint = previous.pgp_key_fingerprint;
+      }
+      if (assigned.length > 0) {
+        const assignments = assigned.map(([column], index) => `${column} = $${index + 2}`);
         // An operator enabling the interface takes it out of its self-pause and starts counting anew.
         if (changes.enabled === true) assignments.push('paused_reason = NULL', 'consecutive_failures = 0', 'failing_since = NULL');
         try {
           await client.query(
             `UPDATE ${this.schema}.interface SET ${assignments.join(', ')}, updated_at = now() WHERE id = $1`,
-            [id, ...entries.map(([, value]) => value)],
+            [id, ...assigned.map(([, value]) => value)],
           );
         } catch (error) {
           if ((error as { code?: string }).code === UNIQUE_VIOLATION) {
@@ -161,7 +206,7 @@ export class InterfaceStore {
           throw error;
         }
       }
-      await this.audit(client, id, actor, action, Object.fromEntries(entries));
+      await this.audit(client, id, actor, action, audited);
     });
     return this.get(id);
   }
@@ -263,9 +308,14 @@ export class InterfaceStore {
     return rows;
   }
 
-  private async lock(client: pg.PoolClient, id: number): Promise<void> {
-    const { rowCount } = await client.query(`SELECT 1 FROM ${this.schema}.interface WHERE id = $1 FOR UPDATE`, [id]);
-    if (rowCount === 0) throw new NotFoundError(`interface ${id} does not exist`);
+  /** Locks the interface's row for the transaction; returns its key's fingerprint (for the audit trail). */
+  private async lock(client: pg.PoolClient, id: number): Promise<{ pgp_key_fingerprint: string | null }> {
+    const { rows } = await client.query<{ pgp_key_fingerprint: string | null }>(
+      `SELECT pgp_key_fingerprint FROM ${this.schema}.interface WHERE id = $1 FOR UPDATE`,
+      [id],
+    );
+    if (rows.length === 0) throw new NotFoundError(`interface ${id} does not exist`);
+    return rows[0]!;
   }
 
   private async insertMapping(client: pg.PoolClient, id: number, kind: MappingKind, code: string): Promise<boolean> {
@@ -311,5 +361,17 @@ function toInterface(row: InterfaceRow): ExportInterface {
     failingSince: row.failing_since,
     lastFailure: row.last_failure,
     pausedReason: row.paused_reason,
+    pgpPublicKey: row.pgp_public_key,
+    pgpKey:
+      row.pgp_key_fingerprint === null
+        ? null
+        : { fingerprint: row.pgp_key_fingerprint, userIds: row.pgp_key_user_ids ?? [], expiresAt: row.pgp_key_expires_at },
   };
+}
+
+/** Reads the key (refusing one files cannot be encrypted to) into its columns; null clears them. */
+async function pgpKeyColumns(armored: string | null): Promise<PgpKeyColumns> {
+  if (armored === null) return { pgp_public_key: null, pgp_key_fingerprint: null, pgp_key_user_ids: null, pgp_key_expires_at: null };
+  const key = await readRecipientKey(armored, 'pgpPublicKey');
+  return { pgp_public_key: key.armored, pgp_key_fingerprint: key.fingerprint, pgp_key_user_ids: key.userIds, pgp_key_expires_at: key.expiresAt };
 }

@@ -33,6 +33,8 @@ export interface Delivery {
 export interface StoredPart extends FilePart {
   messageId: string;
   sentAt: Date | null;
+  /** Fingerprint of the OpenPGP key the part is encrypted to; null: a plain file. */
+  encryptedTo: string | null;
 }
 
 export interface RecipientResult {
@@ -160,14 +162,14 @@ export class DeliveryLedger {
   async completeFreeze(
     client: pg.ClientBase,
     deliveryId: number,
-    summary: { ticketCount: number; parts: (FilePart & { messageId: string })[]; sha256: string | null },
+    summary: { ticketCount: number; parts: (FilePart & { messageId: string; encryptedTo?: string | null })[]; sha256: string | null },
   ): Promise<void> {
     for (const part of summary.parts) {
       await client.query(
         `UPDATE ${this.schema}.delivery_part
-            SET file_name = $3, content_type = $4, byte_count = $5, row_count = $6, sha256 = $7, message_id = $8
+            SET file_name = $3, content_type = $4, byte_count = $5, row_count = $6, sha256 = $7, message_id = $8, encrypted_to = $9
           WHERE delivery_id = $1 AND part = $2`,
-        [deliveryId, part.index, part.fileName, part.contentType, part.byteCount, part.rowCount, part.sha256, part.messageId],
+        [deliveryId, part.index, part.fileName, part.contentType, part.byteCount, part.rowCount, part.sha256, part.messageId, part.encryptedTo ?? null],
       );
     }
     const empty = summary.parts.length === 0;
@@ -203,8 +205,8 @@ export class DeliveryLedger {
    */
   async copyParts(client: Queryable, fromDeliveryId: number, toDeliveryId: number, messageIdOf: (part: number, parts: number) => string): Promise<void> {
     const { rows } = await client.query<{ part: number }>(
-      `INSERT INTO ${this.schema}.delivery_part (delivery_id, part, file_name, content_type, byte_count, row_count, sha256)
-       SELECT $2, part, file_name, content_type, byte_count, row_count, sha256 FROM ${this.schema}.delivery_part WHERE delivery_id = $1
+      `INSERT INTO ${this.schema}.delivery_part (delivery_id, part, file_name, content_type, byte_count, row_count, sha256, encrypted_to)
+       SELECT $2, part, file_name, content_type, byte_count, row_count, sha256, encrypted_to FROM ${this.schema}.delivery_part WHERE delivery_id = $1
        RETURNING part`,
       [fromDeliveryId, toDeliveryId],
     );
@@ -267,6 +269,7 @@ export class DeliveryLedger {
       sha256: row.sha256,
       messageId: row.message_id,
       sentAt: row.sent_at,
+      encryptedTo: row.encrypted_to ?? null,
     }));
   }
 

@@ -50,13 +50,22 @@ export function subjectFor(input: SubjectInput): string {
   return `${label}Barcodes ${input.interfaceName}: ${formatUtc(input.windowStart)} to ${formatUtc(input.windowEnd)}, ${tickets}${part}`;
 }
 
-export function bodyFor(input: SubjectInput & { fileName: string; sha256: string; rowCount: number }): string {
+/**
+ * The text of one part's email. `encryptedTo`: the fingerprint of the OpenPGP key the attachment
+ * is encrypted to (null or absent: a plain file); the SHA-256 is always the attachment's.
+ */
+export function bodyFor(input: SubjectInput & { fileName: string; sha256: string; rowCount: number; encryptedTo?: string | null }): string {
   const lines = [
     `Interface: ${input.interfaceName}`,
     `Window: ${input.windowStart.toISOString()} (inclusive) to ${input.windowEnd.toISOString()} (exclusive)`,
     `Tickets in this window: ${input.ticketCount}`,
     `File: ${input.fileName}${input.partCount > 1 ? ` (part ${input.part} of ${input.partCount}, ${input.rowCount} tickets)` : ''}`,
-    `SHA-256 of the file: ${input.sha256}`,
+    ...(input.encryptedTo
+      ? [
+          `Encrypted with OpenPGP to the key with fingerprint ${input.encryptedTo}: decrypt it with its private key (e.g. gpg --decrypt).`,
+          `SHA-256 of the attachment (encrypted, as sent): ${input.sha256}`,
+        ]
+      : [`SHA-256 of the file: ${input.sha256}`]),
   ];
   if (input.kind === 'backfill') lines.push('', 'This is a backfill: these tickets may already have been delivered in earlier files.');
   if (input.kind === 'resend') lines.push('', 'This is a resend of a file delivered before.');
