@@ -11,6 +11,7 @@ import { messageIdDomain, partMessageId } from '../lib/mail/message';
 import { pgpPartEncryption, readRecipientKey } from '../lib/security/openpgp';
 import { planWindow } from '../lib/window';
 import type { ActivityDeps } from './deps';
+import { recordProgress } from './outcome';
 import { FailureTypes, type FreezeBackfillInput, type FreezeWindowInput, type PrepareResendInput, type WindowSummary } from './types';
 
 /** Heartbeats this often, well inside the workflows' heartbeat timeout. */
@@ -29,6 +30,15 @@ export function createFreezeActivities(deps: ActivityDeps) {
    * that one unchanged instead, so a window is only ever sent as the file it was frozen with.
    */
   async function freezeWindow(input: FreezeWindowInput): Promise<WindowSummary> {
+    const summary = await openAndFreeze(input);
+    // No sendDelivery follows a window with nothing to send: it is finished here.
+    if (summary.status === 'empty' || summary.status === 'nothing-due') {
+      await recordProgress(store, Context.current().metricMeter, summary.interfaceId, new Date(summary.windowEnd));
+    }
+    return summary;
+  }
+
+  async function openAndFreeze(input: FreezeWindowInput): Promise<WindowSummary> {
     const log = Context.current().log;
     return inTransaction(exporterPool, async (client) => {
       const iface = await lockInterface(client, input.interfaceId);

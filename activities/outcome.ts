@@ -1,7 +1,8 @@
 import { Context } from '@temporalio/activity';
+import type { MetricMeter } from '@temporalio/common';
 import { createWindowMetrics } from '../lib/metrics';
 import type { ActivityDeps } from './deps';
-import type { ExportInterface } from '../lib/interfaces/store';
+import type { ExportInterface, InterfaceStore } from '../lib/interfaces/store';
 import { FailureTypes, type WindowOutcomeInput } from './types';
 
 export function createOutcomeActivities(deps: ActivityDeps) {
@@ -14,12 +15,13 @@ export function createOutcomeActivities(deps: ActivityDeps) {
    */
   async function recordWindowOutcome(input: WindowOutcomeInput): Promise<{ paused: boolean }> {
     const context = Context.current();
-    const metrics = createWindowMetrics(context.metricMeter);
-    if (input.windowEnd) metrics.watermark(input.interfaceId, new Date(input.windowEnd));
     if (!input.failure) {
-      await store.recordSuccess(input.interfaceId);
+      // Only runs started before the SUCCESS_RECORDED_BY_ACTIVITIES patch come here on success.
+      if (input.windowEnd) await recordProgress(store, context.metricMeter, input.interfaceId, new Date(input.windowEnd));
       return { paused: false };
     }
+    const metrics = createWindowMetrics(context.metricMeter);
+    if (input.windowEnd) metrics.watermark(input.interfaceId, new Date(input.windowEnd));
     const { failure } = input;
     metrics.failed(input.interfaceId, failure.type, failure.permanent);
     if (input.deliveryId !== null) await ledger.markFailed(input.deliveryId, `${failure.type}: ${failure.message}`.slice(0, 1000));
@@ -69,4 +71,14 @@ export function createOutcomeActivities(deps: ActivityDeps) {
   }
 
   return { recordWindowOutcome };
+}
+
+/**
+ * An interface's watermark moved (a window delivered, or found empty): the window-lag metric
+ * follows it and a run of failures ends. Called by the activity that finished the window, so a
+ * successful run needs no activity of its own for it.
+ */
+export async function recordProgress(store: InterfaceStore, meter: MetricMeter, interfaceId: number, windowEnd: Date): Promise<void> {
+  createWindowMetrics(meter).watermark(interfaceId, windowEnd);
+  await store.recordSuccess(interfaceId);
 }

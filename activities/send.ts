@@ -6,6 +6,7 @@ import { bodyFor, subjectFor } from '../lib/mail/message';
 import { createWindowMetrics } from '../lib/metrics';
 import type { ActivityDeps } from './deps';
 import { HEARTBEAT_MILLIS, windowFields } from './freeze';
+import { recordProgress } from './outcome';
 import { FailureTypes, type SendDeliveryInput, type SendDeliveryResult } from './types';
 
 
@@ -70,6 +71,7 @@ export function createSendActivities(deps: ActivityDeps) {
     }
     await ledger.markSent(delivery.id);
     createWindowMetrics(context.metricMeter).delivered(delivery.interfaceId, delivery.kind, 'sent', delivery.ticketCount);
+    if (delivery.kind === 'scheduled' || delivery.kind === 'run') await recordProgress(store, context.metricMeter, delivery.interfaceId, delivery.windowEnd);
     context.log.info('delivery sent', { ...fields, parts: parts.length, ticketCount: delivery.ticketCount, refusedRecipients: refused.length });
     if (refused.length > 0) await alertRefusedRecipients(delivery.interfaceId, delivery.id, refused);
     return { deliveryId: delivery.id, status: 'sent', refusedRecipients: refused.length };

@@ -91,6 +91,17 @@ test('schedules sync is idempotent and leaves interfaces without mappings unsche
   assert.match(second.stdout, /not scheduled: it has no contact or sales channel mapping/);
 });
 
+test('schedules sync moves a schedule written by an earlier release to the current workflow input', async () => {
+  const iface = await stack.createInterface({ recipients: ['upgrade@reseller.test'], contacts: ['C-2101'] });
+  const handle = stack.client.schedule.getHandle(`barcodes-${iface.id}`);
+  // What releases before input version 2 wrote.
+  await handle.update((current) => ({ ...current, action: { ...current.action, args: [{ interfaceId: iface.id }] } }));
+  const synced = await barcodes(['schedules', 'sync'], env);
+  assert.equal(synced.code, 0, synced.stderr);
+  assert.match(synced.stdout, /workflow input version 2/);
+  assert.deepEqual((await handle.describe()).action.args, [{ interfaceId: iface.id, version: 2 }]);
+});
+
 test('run refuses an interface without mappings, and says so when no worker picks the run up', async () => {
   const bare = await stack.store.create(
     { name: 'Bare', recipients: ['bare@reseller.test'], intervalSeconds: 900, lagSeconds: 0, timeZone: 'UTC', format: null, startAt: new Date(), enabled: true, alertEmail: null },

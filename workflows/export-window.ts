@@ -2,11 +2,10 @@ import { workflowInfo, upsertSearchAttributes } from '@temporalio/workflow';
 import type { WindowSummary } from '../activities/types';
 import { freezeWindow, recordWindowOutcome, sendDelivery } from './activities';
 import { describeFailure } from './failures';
-import { DeliveryStatusKey, ScheduledStartTimeKey, TicketCountKey, WindowEndKey, WindowStartKey } from './search-attributes';
+import type { ExportWindowInput } from './export-window-input';
 
-export interface ExportWindowInput {
-  interfaceId: number;
-}
+export type { ExportWindowInput } from './export-window-input';
+import { DeliveryStatusKey, ScheduledStartTimeKey, TicketCountKey, WindowEndKey, WindowStartKey } from './search-attributes';
 
 /** What a run returns; the next run of the schedule reads it as workflowInfo().lastResult. */
 export interface ExportWindowResult {
@@ -53,7 +52,9 @@ export async function exportWindow(input: ExportWindowInput): Promise<ExportWind
     await recordWindowOutcome({ interfaceId: input.interfaceId, deliveryId: current?.deliveryId ?? null, windowEnd, failure });
     throw error;
   }
-  if (windows.length > 0 || windowEnd) await recordWindowOutcome({ interfaceId: input.interfaceId, deliveryId: null, windowEnd });
+  if ((input.version ?? 1) < 2 && (windows.length > 0 || windowEnd)) {
+    await recordWindowOutcome({ interfaceId: input.interfaceId, deliveryId: null, windowEnd });
+  }
   return { interfaceId: input.interfaceId, windows, windowEnd };
 }
 

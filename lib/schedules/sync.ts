@@ -1,6 +1,7 @@
 import { Client, ScheduleNotFoundError, ScheduleOverlapPolicy, type ScheduleDescription, type ScheduleOptions } from '@temporalio/client';
 import type { Config } from '../config';
 import type { ExportInterface } from '../interfaces/store';
+import { EXPORT_WINDOW_INPUT_VERSION, type ExportWindowInput } from '../../workflows/export-window-input';
 import { ALL_SEARCH_ATTRIBUTES, InterfaceIdKey } from '../../workflows/search-attributes';
 import { temporal } from '@temporalio/proto';
 
@@ -81,7 +82,7 @@ function desiredOptions(iface: ExportInterface, config: Config, timing: Schedule
       // The server appends the scheduled time, so every run has a unique, sortable id.
       workflowId: scheduleIdFor(iface.id),
       taskQueue: config.taskQueue,
-      args: [{ interfaceId: iface.id }],
+      args: [{ interfaceId: iface.id, version: EXPORT_WINDOW_INPUT_VERSION } satisfies ExportWindowInput],
       typedSearchAttributes: [{ key: InterfaceIdKey, value: String(iface.id) }],
       staticSummary: `Barcodes for ${iface.name}`,
     },
@@ -109,8 +110,9 @@ function differences(current: ScheduleDescription, iface: ExportInterface, confi
   if ((current.spec.intervals?.[0]?.offset ?? 0) !== offset) found.push(`offset ${offset / 1000}s`);
   const action = current.action;
   if (action.taskQueue !== config.taskQueue) found.push(`task queue ${config.taskQueue}`);
-  const args = action.args as { interfaceId?: number }[];
+  const args = action.args as Partial<ExportWindowInput>[];
   if (action.workflowType !== WORKFLOW_TYPE || args?.[0]?.interfaceId !== iface.id) found.push('workflow');
+  else if (args[0].version !== EXPORT_WINDOW_INPUT_VERSION) found.push(`workflow input version ${EXPORT_WINDOW_INPUT_VERSION}`);
   if (current.policies.overlap !== ScheduleOverlapPolicy.BUFFER_ONE) found.push('overlap policy');
   return found;
 }
