@@ -1,8 +1,10 @@
-import v8 from 'node:v8';
 import { Worker, type WorkerOptions } from '@temporalio/worker';
 import type { Config } from '../lib/config';
 import { connectWorkerConnection } from '../lib/temporal/connection';
 import { dataConverterOption } from '../lib/security/data-converter';
+import { DEFAULT_HEAP_GROWING_PERCENT, limitHeapGrowth } from '../lib/heap-growth';
+
+export { DEFAULT_HEAP_GROWING_PERCENT } from '../lib/heap-growth';
 import { createActivities } from '../activities';
 import { buildDependencies, type DependencyOverrides } from './dependencies';
 
@@ -23,14 +25,6 @@ export interface StartWorkerOptions extends DependencyOverrides {
 }
 
 export const DEFAULT_MAX_CONCURRENT_ACTIVITIES = 20;
-/**
- * Streaming a large window promotes short-lived rows to V8's old generation at ~15 MB/s. V8 lets
- * that generation grow to about four times its live size before a full collection, and a worker's
- * live heap is ~60 MB (workflow bundle, SDK), so a million-ticket window raised the worker's RSS
- * by 170 MB of garbage; at 50% it rose by ~20 MB, at no measurable cost in time
- * (docs/performance.md). An operator's own --heap-growing-percent / heap flags win.
- */
-export const DEFAULT_HEAP_GROWING_PERCENT = 50;
 export const WORKFLOWS_PATH = require.resolve('../workflows');
 
 export interface RunningWorker {
@@ -79,14 +73,3 @@ export async function startWorker(config: Config, options: StartWorkerOptions = 
   };
 }
 
-/**
- * Sets V8's heap growing factor for this process. V8 reads it each time it recomputes the heap
- * limit, so setting it after start takes effect from the next collection (verified on Node 20).
- * Skipped when the process was started with heap-sizing flags of its own.
- */
-function limitHeapGrowth(percent: number | null): void {
-  if (percent === null) return;
-  const given = [...process.execArgv, process.env.NODE_OPTIONS ?? ''].join(' ');
-  if (/--(heap[-_]growing[-_]percent|max[-_]old[-_]space[-_]size|optimize[-_]for[-_]size)/.test(given)) return;
-  v8.setFlagsFromString(`--heap-growing-percent=${percent}`);
-}

@@ -4,6 +4,7 @@ import { parseInstant } from '../../lib/duration';
 import { InputError } from '../../lib/errors';
 import { buffer } from 'node:stream/consumers';
 import { DEFAULT_FORMAT_SPEC, MemorySink, parseFormatSpec, renderWindow, type FilePart, type PartSink } from '../../lib/format';
+import { DEFAULT_HEAP_GROWING_PERCENT, limitHeapGrowth } from '../../lib/heap-growth';
 import { planWindow } from '../../lib/window';
 import type { CommandContext } from '../context';
 import type { ExportInterface } from '../../lib/interfaces/store';
@@ -55,6 +56,7 @@ export function previewCommand(run: Runner): Command {
     .option('--json', 'print the window, ticket count and files (text, or base64 when compressed) as JSON')
     .addHelpText('after', '\nExample:\n  barcodes preview 3\n  barcodes preview 3 --from 2026-11-29T10:00:00Z --to 2026-11-29T10:15:00Z > window.csv\n\nThe file goes to stdout, its window and ticket count to stderr.')
     .action(run(async (context, output, options: { from?: string; to?: string }, idText: string) => {
+      limitHeapGrowth(DEFAULT_HEAP_GROWING_PERCENT);
       const iface = await context.store.get(parseId(idText));
       const spec = iface.format ? parseFormatSpec(iface.format) : DEFAULT_FORMAT_SPEC;
       const range = await previewRange(context, iface, options);
