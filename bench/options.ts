@@ -52,6 +52,12 @@ export interface BenchOptions {
 
 type Sizes = Omit<BenchOptions, 'phases' | 'fanoutRounds' | 'database' | 'keep' | 'markdownFile'>;
 
+/** Fan-out rounds run unless --fanout-rounds says otherwise: quick skips the one that shows the least. */
+const PRESET_FANOUT_ROUNDS: Record<'full' | 'quick', FanoutRound[]> = {
+  full: [...FANOUT_ROUNDS],
+  quick: ['default', 'rps+spread'],
+};
+
 export const PRESETS: Record<'full' | 'quick', Sizes> = {
   full: {
     largeTickets: 10_000_000,
@@ -64,7 +70,7 @@ export const PRESETS: Record<'full' | 'quick', Sizes> = {
     fanoutTicketsPerInterface: 3,
     fanoutLagSeconds: 30,
     tunedStartRps: 1_000,
-    spreadMillis: 120_000,
+    spreadMillis: 45_000,
     latencySalesMillis: 90_000,
     latencyIntervalSeconds: 15,
   },
@@ -80,8 +86,8 @@ export const PRESETS: Record<'full' | 'quick', Sizes> = {
     fanoutLagSeconds: 5,
     tunedStartRps: 1_000,
     spreadMillis: 20_000,
-    latencySalesMillis: 25_000,
-    latencyIntervalSeconds: 10,
+    latencySalesMillis: 15_000,
+    latencyIntervalSeconds: 5,
   },
 };
 
@@ -127,7 +133,8 @@ export function parseBenchOptions(argv: readonly string[], env: NodeJS.ProcessEn
     }
   }
   if (switches.has('help')) throw new UsageError('');
-  const sizes: Sizes = { ...PRESETS[switches.has('quick') || env.BENCH_QUICK === '1' ? 'quick' : 'full'] };
+  const preset = switches.has('quick') || env.BENCH_QUICK === '1' ? 'quick' : 'full';
+  const sizes: Sizes = { ...PRESETS[preset] };
   for (const [flag, key] of Object.entries(NUMERIC_FLAGS)) {
     const text = flags.get(flag) ?? env[`BENCH_${flag.replaceAll('-', '_').toUpperCase()}`];
     flags.delete(flag);
@@ -137,7 +144,8 @@ export function parseBenchOptions(argv: readonly string[], env: NodeJS.ProcessEn
     sizes[key] = value;
   }
   const phases = listOf(flags.get('phases') ?? env.BENCH_PHASES, PHASES, 'phases');
-  const fanoutRounds = listOf(flags.get('fanout-rounds') ?? env.BENCH_FANOUT_ROUNDS, FANOUT_ROUNDS, 'fanout-rounds');
+  const roundsText = flags.get('fanout-rounds') ?? env.BENCH_FANOUT_ROUNDS;
+  const fanoutRounds = roundsText === undefined ? PRESET_FANOUT_ROUNDS[preset] : listOf(roundsText, FANOUT_ROUNDS, 'fanout-rounds');
   const database = flags.get('database') ?? env.BENCH_DATABASE ?? null;
   const markdownFile = flags.get('markdown') ?? env.BENCH_MARKDOWN ?? null;
   for (const known of ['phases', 'fanout-rounds', 'database', 'markdown']) flags.delete(known);

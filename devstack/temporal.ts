@@ -18,6 +18,9 @@ import { locateTemporalCli } from './temporal-cli';
 export { TEMPORAL_CLI_VERSION, TEMPORAL_CLI_PYPI_PACKAGE, locateTemporalCli, temporalCliCacheDir } from './temporal-cli';
 export type { LocateTemporalCliOptions } from './temporal-cli';
 
+/** A dynamic configuration value: start-dev takes each as JSON (maps, e.g. worker.perNamespaceWorkerOptions). */
+export type DynamicConfigValue = string | number | boolean | { readonly [key: string]: DynamicConfigValue };
+
 /** Value types `temporal server start-dev --search-attribute Name=Type` accepts. */
 export type SearchAttributeType = 'Keyword' | 'Int' | 'Datetime' | 'Text' | 'Bool' | 'Double' | 'KeywordList';
 
@@ -66,7 +69,7 @@ export interface TemporalDevServerOptions {
   /** Custom search attributes to register at start, name → type. */
   searchAttributes?: Record<string, SearchAttributeType>;
   /** Dynamic configuration values, key → value (passed as JSON). */
-  dynamicConfig?: Record<string, string | number | boolean>;
+  dynamicConfig?: Record<string, DynamicConfigValue>;
   /**
    * File the server's stdout and stderr are appended to; default: `server.log` in a new temp folder,
    * which `stop()` deletes (a failed start or `kill()` keeps it for the post-mortem).
@@ -237,7 +240,7 @@ interface DevServerSettings {
   dbFile: string | undefined;
   namespace: string;
   searchAttributes: Record<string, SearchAttributeType>;
-  dynamicConfig: Record<string, string | number | boolean>;
+  dynamicConfig: Record<string, DynamicConfigValue>;
   logFile: string;
   /** Temp folder created for the default log file; deleted by stop(). */
   ownedLogDir: string | undefined;
