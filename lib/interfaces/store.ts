@@ -63,7 +63,7 @@ export interface FailureRecord {
   iface: ExportInterface;
 }
 
-interface InterfaceRow {
+interface InterfaceRow extends PgpKeyColumns {
   id: string;
   name: string;
   recipients: string[];
@@ -82,10 +82,6 @@ interface InterfaceRow {
   failing_since: Date | null;
   last_failure: string | null;
   paused_reason: string | null;
-  pgp_public_key: string | null;
-  pgp_key_fingerprint: string | null;
-  pgp_key_user_ids: string[] | null;
-  pgp_key_expires_at: Date | null;
 }
 
 /** The key's columns, and what the audit trail records of it (its fingerprint, never the key). */
