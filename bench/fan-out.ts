@@ -39,13 +39,15 @@ const START_RPS_KEY = 'worker.schedulerNamespaceStartWorkflowRPS';
  * The scheduler tuning of the tuned rounds: a raised start limit, and more pollers for the
  * server's own per-namespace worker that runs every schedule (its SDK default is 2 workflow task
  * pollers; Temporal's guidance is one per 4 starts a second wanted). The limit alone changed
- * nothing measurable; with the pollers the last delivery came 57-73 s after the tick instead of
- * 70-78 s, the machine then being CPU-bound (docs/performance.md).
+ * nothing measurable; with the pollers the last delivery came 52-73 s after the tick instead of
+ * 67-78 s, the machine then being CPU-bound (docs/performance.md).
  */
+const TUNED_SCHEDULER_POLLERS = 25;
+
 function tunedScheduler(startRps: number) {
   return {
     [START_RPS_KEY]: startRps,
-    'worker.perNamespaceWorkerOptions': { MaxConcurrentWorkflowTaskPollers: 25, MaxConcurrentActivityTaskPollers: 10 },
+    'worker.perNamespaceWorkerOptions': { MaxConcurrentWorkflowTaskPollers: TUNED_SCHEDULER_POLLERS, MaxConcurrentActivityTaskPollers: 10 },
   };
 }
 
@@ -111,7 +113,7 @@ export async function fanoutPhase(db: BenchDatabase, options: BenchOptions, repo
 }
 
 function addRound(section: ReportSection, result: RoundResult, n: number): void {
-  const label = `${result.round}: start limit ${result.startRps === null ? '30/s (default)' : `${result.startRps}/s, 25 scheduler pollers`}${result.spreadMillis ? `, spread over ${seconds(result.spreadMillis)}` : ', no spread'}`;
+  const label = `${result.round}: start limit ${result.startRps === null ? '30/s (default)' : `${result.startRps}/s, ${TUNED_SCHEDULER_POLLERS} scheduler pollers`}${result.spreadMillis ? `, spread over ${seconds(result.spreadMillis)}` : ', no spread'}`;
   const spanMillis = Math.max(1, result.lastMillis);
   section.rows.push(
     {

@@ -3,8 +3,6 @@ import type { Config } from '../lib/config';
 import { connectWorkerConnection } from '../lib/temporal/connection';
 import { dataConverterOption } from '../lib/security/data-converter';
 import { DEFAULT_HEAP_GROWING_PERCENT, limitHeapGrowth } from '../lib/heap-growth';
-
-export { DEFAULT_HEAP_GROWING_PERCENT } from '../lib/heap-growth';
 import { createActivities } from '../activities';
 import { buildDependencies, type DependencyOverrides } from './dependencies';
 
