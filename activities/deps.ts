@@ -23,8 +23,12 @@ export interface ActivityDeps {
   pauseAfterFailures: number;
   /** Operator alerts (self-pause, refused recipients). */
   alerter: Alerter;
-  /** Pauses a schedule when its interface pauses itself. */
+  /** Puts an interface's schedule in line with the database (self-pause, refused runs). */
   schedules: ScheduleControl;
+  /** This deployment's id (read once from the exporter's database). */
+  deploymentId(): Promise<string>;
+  /** Whether a workflow run is still open in Temporal: a window's claim outlives a dead run only. */
+  isRunOpen(workflowId: string): Promise<boolean>;
   /** Where the fault suite may stop a worker (no-op in production). */
   faultPoints?: FaultPoints;
 }

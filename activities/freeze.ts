@@ -10,6 +10,7 @@ import type { Delivery, DeliveryKind } from '../lib/ledger/ledger';
 import { messageIdDomain, partMessageId } from '../lib/mail/message';
 import { pgpPartEncryption, readRecipientKey } from '../lib/security/openpgp';
 import { planWindow } from '../lib/window';
+import { refusalReason, unscheduledReason } from '../lib/interfaces/schedulability';
 import type { ActivityDeps } from './deps';
 import { recordProgress } from './outcome';
 import { FailureTypes, type FreezeBackfillInput, type FreezeWindowInput, type PrepareResendInput, type WindowSummary } from './types';
@@ -30,7 +31,9 @@ export function createFreezeActivities(deps: ActivityDeps) {
    * that one unchanged instead, so a window is only ever sent as the file it was frozen with.
    */
   async function freezeWindow(input: FreezeWindowInput): Promise<WindowSummary> {
+    await requireOwnDeployment(input);
     const summary = await openAndFreeze(input);
+    if (summary.status === 'refused') await refuse(summary);
     // No sendDelivery follows a window with nothing to send: it is finished here.
     if (summary.status === 'empty' || summary.status === 'nothing-due') {
       await recordProgress(store, Context.current().metricMeter, summary.interfaceId, new Date(summary.windowEnd));
@@ -42,12 +45,19 @@ export function createFreezeActivities(deps: ActivityDeps) {
     const log = Context.current().log;
     return inTransaction(exporterPool, async (client) => {
       const iface = await lockInterface(client, input.interfaceId);
+      // The last line of defence: whoever started this run, it exports only what the database allows.
+      const refusal = refusalReason(iface, input);
+      if (refusal) return withoutWindow(iface.id, 'refused', refusal);
       const pending = await ledger.pendingChainDelivery(client, iface.id);
       if (pending) {
+        if (pending.claimedBy && pending.claimedBy !== input.workflowId && (await deps.isRunOpen(pending.claimedBy))) {
+          log.warn('another run holds the frozen window; this run sends nothing', { ...windowFields(pending), holder: pending.claimedBy });
+          return withoutWindow(iface.id, 'busy', `run ${pending.claimedBy} holds window ${pending.id}`);
+        }
+        await ledger.claim(client, pending.id, input.workflowId);
         log.info('finishing the window frozen by an earlier run', windowFields(pending));
         return summarize(pending, true);
       }
-      requireMappings(iface);
       const spec = formatOf(iface);
       const start = (await ledger.chainWatermark(client, iface.id)) ?? iface.startAt;
       if (input.lastWindowEnd && new Date(input.lastWindowEnd).getTime() !== start.getTime()) {
@@ -97,6 +107,7 @@ export function createFreezeActivities(deps: ActivityDeps) {
         windowEnd: plan.end,
         recipients: iface.recipients,
         workflowId: input.workflowId,
+        claimedBy: input.workflowId,
         heldBack: plan.heldBack && {
           pid: plan.heldBack.pid,
           transactionStart: plan.heldBack.xactStart.toISOString(),
@@ -165,6 +176,35 @@ export function createFreezeActivities(deps: ActivityDeps) {
     });
   }
 
+  /**
+   * A run of another deployment can reach this worker when deployments share a namespace and task
+   * queue: it is failed retryably, so Temporal hands the retry to another worker, never exported here.
+   */
+  async function requireOwnDeployment(input: FreezeWindowInput): Promise<void> {
+    const own = await deps.deploymentId();
+    if (input.deploymentId === undefined || input.deploymentId === own) return;
+    throw ApplicationFailure.retryable(
+      `run of deployment ${input.deploymentId} reached a worker of deployment ${own}: give each deployment its own TEMPORAL_TASK_QUEUE`,
+      FailureTypes.wrongDeployment,
+    );
+  }
+
+  /**
+   * A refused run says so where operators look (interface show/list, the log) and puts the
+   * schedule back in line with the database: paused again for a disabled interface, rewritten for
+   * a stale one. A failure to reach Temporal here is logged; the next refused run tries again.
+   */
+  async function refuse(summary: WindowSummary): Promise<void> {
+    const log = Context.current().log;
+    log.warn('run refused: nothing exported', { interfaceId: summary.interfaceId, reason: summary.reason });
+    await store.recordRefusedRun(summary.interfaceId, summary.reason ?? 'refused');
+    try {
+      await deps.schedules.realign(summary.interfaceId);
+    } catch (error) {
+      log.error('could not put the schedule back in line with the database', { interfaceId: summary.interfaceId, error: (error as Error).message });
+    }
+  }
+
   /** Once per forgotten transaction and interface: the operator must close it and backfill. */
   async function alertForgottenTransaction(iface: ExportInterface, fields: { pid: number; transactionStart: string; windowEnd: string }) {
     try {
@@ -227,9 +267,8 @@ export function createFreezeActivities(deps: ActivityDeps) {
 }
 
 function requireMappings(iface: ExportInterface): void {
-  if (iface.contacts.length === 0 && iface.channels.length === 0) {
-    throw ApplicationFailure.nonRetryable(`interface ${iface.id} has no contact or sales channel mapping`, FailureTypes.invalidConfiguration);
-  }
+  const reason = unscheduledReason(iface);
+  if (reason) throw ApplicationFailure.nonRetryable(`interface ${iface.id}: ${reason}`, FailureTypes.invalidConfiguration);
 }
 
 /**
@@ -283,6 +322,11 @@ export function summarize(delivery: Delivery, resumed: boolean): WindowSummary {
     status: delivery.status,
     resumed,
   };
+}
+
+/** A run that opened no window: refused, or another run holds the interface's window. */
+function withoutWindow(interfaceId: number, status: 'refused' | 'busy', reason: string): WindowSummary {
+  return { interfaceId, deliveryId: null, kind: 'scheduled', windowStart: '', windowEnd: '', ticketCount: 0, partCount: 0, status, resumed: false, reason };
 }
 
 function nothingDue(interfaceId: number, watermark: Date, kind: DeliveryKind): WindowSummary {

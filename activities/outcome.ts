@@ -45,7 +45,7 @@ export function createOutcomeActivities(deps: ActivityDeps) {
       return { paused: false };
     }
     const note = record.iface.pausedReason ?? 'paused itself after repeated permanent failures';
-    await deps.schedules.pause(input.interfaceId, note);
+    await deps.schedules.realign(input.interfaceId);
     context.log.error('interface paused itself', { ...fields, reason: note });
     await alert(record.iface, `paused after ${record.consecutiveFailures} failed windows`, [
       `Interface ${input.interfaceId} (${record.iface.name}) has paused itself.`,

@@ -24,6 +24,9 @@ export function createSendActivities(deps: ActivityDeps) {
     const delivery = await ledger.get(input.deliveryId);
     if (!delivery) throw ApplicationFailure.nonRetryable(`delivery ${input.deliveryId} does not exist`, FailureTypes.notFound);
     if (delivery.status === 'sent' || delivery.status === 'empty') return { deliveryId: delivery.id, status: 'sent', refusedRecipients: 0 };
+    if (input.workflowId && delivery.claimedBy && delivery.claimedBy !== input.workflowId) {
+      throw ApplicationFailure.nonRetryable(`delivery ${delivery.id} is now held by run ${delivery.claimedBy}`, FailureTypes.claimLost);
+    }
     const iface = await store.find(delivery.interfaceId);
     if (!iface) throw ApplicationFailure.nonRetryable(`interface ${delivery.interfaceId} does not exist`, FailureTypes.notFound);
     const fields = windowFields(delivery);

@@ -9,9 +9,17 @@ export interface FreezeWindowInput {
   /** Window end the previous run returned (workflowInfo().lastResult), if any: checked against the ledger. */
   lastWindowEnd: string | null;
   workflowId: string;
+  /** The deployment the run's schedule belongs to (absent in runs of older schedules). */
+  deploymentId?: string;
+  /** The configuration version the run's schedule was written from (absent likewise). */
+  configVersion?: number;
 }
 
-export type WindowStatus = 'pending' | 'sent' | 'empty' | 'failed' | 'nothing-due';
+/**
+ * `refused`: the worker exported nothing because the interface may not run (disabled, no mapping,
+ * stale schedule). `busy`: another run holds the interface's frozen window; this one sent nothing.
+ */
+export type WindowStatus = 'pending' | 'sent' | 'empty' | 'failed' | 'nothing-due' | 'refused' | 'busy';
 
 export interface WindowSummary {
   interfaceId: number;
@@ -25,10 +33,14 @@ export interface WindowSummary {
   status: WindowStatus;
   /** True when this run finished a window frozen by an earlier run. */
   resumed: boolean;
+  /** Why nothing was exported, for `refused` and `busy`. */
+  reason?: string;
 }
 
 export interface SendDeliveryInput {
   deliveryId: number;
+  /** The run sending it: a chain window is sent only by the run that holds its claim. */
+  workflowId?: string;
 }
 
 export interface SendDeliveryResult {
@@ -69,4 +81,10 @@ export const FailureTypes = {
   format: 'FormatError',
   smtpPermanent: 'SmtpPermanentFailure',
   notFound: 'NotFound',
+  /** The worker refused the run: nothing was exported (README "Exactly once"). */
+  runRefused: 'RunRefused',
+  /** Another run took the window over (its holder had ended); this one must not send it. */
+  claimLost: 'WindowClaimedByAnotherRun',
+  /** A run of another deployment reached this worker (shared task queue): retried elsewhere. */
+  wrongDeployment: 'WrongDeployment',
 } as const;

@@ -11,6 +11,7 @@ import type { Client } from '@temporalio/client';
 import type { ExportInterface } from '../lib/interfaces/store';
 import { intervalOffsetMillis, syncInterfaceSchedule, type ScheduleTiming } from '../lib/schedules/sync';
 import type { Log } from '../devstack/log';
+import { readDeploymentId } from '../lib/deployment';
 import { sleep } from '../devstack/log';
 import { expectSuccess, runBarcodes, startWorkerProcess } from './children';
 import { startCountingSmtp } from './counting-smtp';
@@ -166,7 +167,8 @@ async function fanoutRound(
     const timing: ScheduleTiming = { phaseMillis: tick % (INTERVAL_SECONDS * 1000), spreadMillis };
     log(`fan-out round ${round}: creating ${interfaces.length} schedules for the tick at ${new Date(tick).toISOString()}`);
     const createStart = Date.now();
-    await mapConcurrently(interfaces, CREATE_CONCURRENCY, (iface) => syncInterfaceSchedule(temporal.client, iface, config, timing));
+    const scope = { client: temporal.client, config, deploymentId: await readDeploymentId(db.pool, EXPORTER_SCHEMA), timing };
+    await mapConcurrently(interfaces, CREATE_CONCURRENCY, (iface) => syncInterfaceSchedule(scope, iface));
     log(`fan-out round ${round}: ${interfaces.length} schedules created in ${seconds(Date.now() - createStart)}`);
     if (Date.now() > tick - 1_000) throw new Error(`creating the schedules took past the tick (${new Date(tick).toISOString()}): raise CREATE_MILLIS_EACH in bench/fan-out.ts`);
     const idleFrom = Date.now();

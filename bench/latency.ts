@@ -11,6 +11,7 @@ import { DEFAULT_EVERY, DEFAULT_LAG } from '../client/commands/interface-options
 import { parseDuration } from '../lib/duration';
 import { syncInterfaceSchedule } from '../lib/schedules/sync';
 import type { Log } from '../devstack/log';
+import { readDeploymentId } from '../lib/deployment';
 import { sleep } from '../devstack/log';
 import { startSmtpSink, type ReceivedMail } from '../devstack/smtp-sink';
 import { startWorkerProcess } from './children';
@@ -55,7 +56,8 @@ export async function latencyPhase(db: BenchDatabase, options: BenchOptions, rep
   const seller = new pg.Client({ connectionString: db.url, application_name: 'barcodes-bench-sales' });
   await seller.connect();
   try {
-    await syncInterfaceSchedule(temporal.client, iface, configOf(env));
+    const config = configOf(env);
+    await syncInterfaceSchedule({ client: temporal.client, config, deploymentId: await readDeploymentId(db.pool, config.exporterSchema) }, iface);
     log(`latency: selling for ${seconds(options.latencySalesMillis)} while interface ${iface.id} exports every ${seconds(intervalMillis)}`);
     const committed = new Map<string, number>();
     const salesEnd = Date.now() + options.latencySalesMillis;

@@ -6,6 +6,8 @@ import { InterfaceStore } from '../lib/interfaces/store';
 import { DeliveryLedger } from '../lib/ledger/ledger';
 import { PostgresTicketSource } from '../lib/source/ticket-source';
 import { connectClient } from '../lib/temporal/connection';
+import { readDeploymentId } from '../lib/deployment';
+import type { ScheduleScope } from '../lib/schedules/sync';
 
 /**
  * What a command needs, opened lazily (a `--help` or an input error opens nothing) and closed
@@ -16,6 +18,7 @@ export class CommandContext {
   private exporterPool?: pg.Pool;
   private sourcePoolValue?: pg.Pool;
   private temporal?: Promise<Client>;
+  private deployment?: Promise<string>;
 
   constructor(env: NodeJS.ProcessEnv = process.env) {
     this.config = loadConfig(env);
@@ -47,6 +50,18 @@ export class CommandContext {
   temporalClient(connectTimeoutMillis?: number): Promise<Client> {
     this.temporal ??= connectClient(this.config, connectTimeoutMillis);
     return this.temporal;
+  }
+
+  /** This deployment's id, from the exporter's database (part of every schedule id). */
+  deploymentId(): Promise<string> {
+    this.deployment ??= readDeploymentId(this.pool, this.config.exporterSchema);
+    return this.deployment;
+  }
+
+  /** Where this deployment's schedules are written; connects to Temporal. */
+  async scheduleScope(connectTimeoutMillis?: number): Promise<ScheduleScope> {
+    const [client, deploymentId] = await Promise.all([this.temporalClient(connectTimeoutMillis), this.deploymentId()]);
+    return { client, config: this.config, deploymentId };
   }
 
   async close(): Promise<void> {

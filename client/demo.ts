@@ -8,6 +8,7 @@ import { migrate } from '../lib/db/migrate';
 import { InterfaceStore } from '../lib/interfaces/store';
 import { connectClient } from '../lib/temporal/connection';
 import { syncSchedules } from '../lib/schedules/sync';
+import { readDeploymentId } from '../lib/deployment';
 import { devServerSearchAttributes } from '../lib/schedules/dev-search-attributes';
 import { startWorker } from '../worker/worker';
 import { useOrStartPostgres } from '../devstack/postgres';
@@ -104,10 +105,11 @@ export async function runDemo(options: DemoOptions): Promise<void> {
 
     const client = await connectClient(config);
     stops.push(() => client.connection.close());
-    const report = await syncSchedules(client, await store.list(), config);
+    const deploymentId = await readDeploymentId(pool, config.exporterSchema);
+    const report = await syncSchedules({ client, config, deploymentId }, store);
     for (const change of report.changes) log(`schedule ${change.scheduleId}: ${change.action} (${change.detail})`);
     for (const iface of interfaces) log(`interface ${iface.id} "${iface.name}" → ${iface.recipients.join(', ')} every ${options.everyMillis / 1000}s`);
-    if (temporal.uiUrl || !temporal.started) log(`Temporal UI: ${temporal.uiUrl ?? `(your server at ${temporal.address})`} (schedules: barcodes-<id>)`);
+    if (temporal.uiUrl || !temporal.started) log(`Temporal UI: ${temporal.uiUrl ?? `(your server at ${temporal.address})`} (schedules: barcodes-${deploymentId}-<id>)`);
 
     sink?.onMessage((mail) => {
       const attachment = mail.parsed.attachments[0];

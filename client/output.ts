@@ -43,6 +43,8 @@ export function interfaceJson(iface: ExportInterface) {
     failingSince: iface.failingSince?.toISOString() ?? null,
     lastFailure: iface.lastFailure,
     pausedReason: iface.pausedReason,
+    configVersion: iface.configVersion,
+    refusedRun: iface.refusedRun && { at: iface.refusedRun.at.toISOString(), reason: iface.refusedRun.reason },
     pgpKey: iface.pgpKey && {
       fingerprint: iface.pgpKey.fingerprint,
       userIds: iface.pgpKey.userIds,
@@ -62,6 +64,7 @@ export function interfaceText(iface: ExportInterface): string {
     `  first window starts ${iface.startAt.toISOString()}${iface.alertEmail ? `, alerts to ${iface.alertEmail}` : ''}`,
     `  pgp key:    ${pgpKeyText(iface)}`,
     ...(iface.pausedReason ? [`  PAUSED:     ${iface.pausedReason}`] : []),
+    ...(iface.refusedRun ? [`  refused:    a run at ${iface.refusedRun.at.toISOString()} exported nothing: ${iface.refusedRun.reason}`] : []),
     ...(iface.consecutiveFailures > 0 ? [`  failing:    ${iface.consecutiveFailures} window(s) in a row since ${iface.failingSince?.toISOString()}: ${iface.lastFailure}`] : []),
   ].join('\n');
 }

@@ -58,7 +58,7 @@ test('interfaces are created, listed, shown and mapped from the command line, an
   const iface = JSON.parse(created.stdout);
   assert.ok(Number.isInteger(iface.id));
   assert.equal(iface.every, '15m');
-  assert.match(created.stderr, new RegExp(`schedule barcodes-${iface.id}: created`));
+  assert.match(created.stderr, new RegExp(`schedule ${stack.scheduleId(iface.id)}: created`));
 
   const list = JSON.parse((await barcodes(['interface', 'list', '--json'], env)).stdout);
   assert.ok(Array.isArray(list) && list.some((entry: { id: number }) => entry.id === iface.id));
@@ -75,7 +75,7 @@ test('interfaces are created, listed, shown and mapped from the command line, an
   const shown = await barcodes(['interface', 'show', String(iface.id)], env);
   assert.equal(shown.code, 0, shown.stderr);
   assert.match(shown.stdout, /cli@reseller\.test/);
-  assert.match(shown.stdout, new RegExp(`barcodes-${iface.id} active`));
+  assert.match(shown.stdout, new RegExp(`${stack.scheduleId(iface.id)} active`));
 });
 
 test('schedules sync is idempotent and leaves interfaces without mappings unscheduled, saying why', async () => {
@@ -93,13 +93,39 @@ test('schedules sync is idempotent and leaves interfaces without mappings unsche
 
 test('schedules sync moves a schedule written by an earlier release to the current workflow input', async () => {
   const iface = await stack.createInterface({ recipients: ['upgrade@reseller.test'], contacts: ['C-2101'] });
-  const handle = stack.client.schedule.getHandle(`barcodes-${iface.id}`);
+  const handle = stack.client.schedule.getHandle(stack.scheduleId(iface.id));
   // What releases before input version 2 wrote.
   await handle.update((current) => ({ ...current, action: { ...current.action, args: [{ interfaceId: iface.id }] } }));
   const synced = await barcodes(['schedules', 'sync'], env);
   assert.equal(synced.code, 0, synced.stderr);
-  assert.match(synced.stdout, /workflow input version 2/);
-  assert.deepEqual((await handle.describe()).action.args, [{ interfaceId: iface.id, version: 2 }]);
+  assert.match(synced.stdout, /workflow input version 3/);
+  assert.deepEqual((await handle.describe()).action.args, [
+    { interfaceId: iface.id, version: 3, deploymentId: stack.deploymentId, configVersion: iface.configVersion },
+  ]);
+});
+
+test('schedules sync moves a barcodes-<id> schedule of a release before deployment ids to its deployment id, and leaves others alone', async () => {
+  const iface = await stack.createInterface({ recipients: ['legacy@reseller.test'], contacts: ['C-2101'] });
+  const legacyOptions = (interfaceId: number, taskQueue: string) => ({
+    scheduleId: `barcodes-${interfaceId}`,
+    spec: { intervals: [{ every: 3_600_000 }] },
+    action: { type: 'startWorkflow' as const, workflowType: 'exportWindow', workflowId: `barcodes-${interfaceId}`, taskQueue, args: [{ interfaceId, version: 2 }] },
+    state: { paused: true },
+  });
+  await stack.client.schedule.create(legacyOptions(iface.id, stack.config.taskQueue));
+  // Another deployment's schedule on the same namespace (another task queue, an id this database does not have).
+  const foreignId = iface.id + 999_999;
+  await stack.client.schedule.create(legacyOptions(foreignId, 'someone-else'));
+  try {
+    const synced = await barcodes(['schedules', 'sync'], env);
+    assert.equal(synced.code, 0, synced.stderr);
+    assert.match(synced.stdout, new RegExp(`barcodes-${iface.id}: deleted \\(moved to ${stack.scheduleId(iface.id)}\\)`));
+    await assert.rejects(stack.client.schedule.getHandle(`barcodes-${iface.id}`).describe(), /not found/);
+    assert.equal((await stack.client.schedule.getHandle(stack.scheduleId(iface.id)).describe()).state.paused, false);
+    assert.equal((await stack.client.schedule.getHandle(`barcodes-${foreignId}`).describe()).action.taskQueue, 'someone-else', 'not ours: untouched');
+  } finally {
+    await stack.client.schedule.getHandle(`barcodes-${foreignId}`).delete().catch(() => {});
+  }
 });
 
 test('run refuses an interface without mappings, and says so when no worker picks the run up', async () => {

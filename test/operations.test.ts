@@ -4,7 +4,6 @@ import { TestStack } from './support/stack';
 import { deliveredBarCodes, filesFor } from './support/mail';
 import { barcodes, cliEnv } from './support/cli';
 import { insertSale } from '../devstack/sales-simulator';
-import { scheduleIdFor } from '../lib/schedules/sync';
 
 let stack: TestStack;
 let env: NodeJS.ProcessEnv;
@@ -34,7 +33,7 @@ test('permanent refusals pause the interface after the threshold, alert once, an
   current = await stack.store.get(iface.id);
   assert.equal(current.enabled, false, 'paused itself at the threshold');
   assert.match(current.pausedReason ?? '', /2 consecutive failed windows/);
-  const schedule = await stack.client.schedule.getHandle(scheduleIdFor(iface.id)).describe();
+  const schedule = await stack.client.schedule.getHandle(stack.scheduleId(iface.id)).describe();
   assert.equal(schedule.state.paused, true);
   assert.match(schedule.state.note ?? '', /paused itself/);
   const [alert] = await stack.sink.waitFor((mail) => mail.envelope.to.includes('ops@operator.test'), 10_000);
@@ -129,14 +128,14 @@ test('schedules follow the configuration: disable pauses, enable resumes, a dele
   await stack.runNow(iface.id);
   const disabled = await barcodes(['interface', 'disable', String(iface.id)], env);
   assert.equal(disabled.code, 0, disabled.stderr);
-  assert.equal((await stack.client.schedule.getHandle(scheduleIdFor(iface.id)).describe()).state.paused, true);
+  assert.equal((await stack.client.schedule.getHandle(stack.scheduleId(iface.id)).describe()).state.paused, true);
   await barcodes(['interface', 'enable', String(iface.id)], env);
-  assert.equal((await stack.client.schedule.getHandle(scheduleIdFor(iface.id)).describe()).state.paused, false);
+  assert.equal((await stack.client.schedule.getHandle(stack.scheduleId(iface.id)).describe()).state.paused, false);
 
-  await stack.client.schedule.getHandle(scheduleIdFor(iface.id)).delete();
+  await stack.client.schedule.getHandle(stack.scheduleId(iface.id)).delete();
   const sync = await barcodes(['schedules', 'sync', '--json'], env);
   const changes = JSON.parse(sync.stdout).changes;
-  assert.ok(changes.some((change: { scheduleId: string; action: string }) => change.scheduleId === scheduleIdFor(iface.id) && change.action === 'created'));
+  assert.ok(changes.some((change: { scheduleId: string; action: string }) => change.scheduleId === stack.scheduleId(iface.id) && change.action === 'created'));
   const after = await sell(null, 'BOX', 1);
   await stack.runNow(iface.id);
   assert.deepEqual(sorted(deliveredBarCodes(stack.sink, 'lifecycle@reseller.test')), sorted([...before, ...after].map((ticket) => ticket.barCode)));

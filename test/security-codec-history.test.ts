@@ -6,7 +6,6 @@ import { defaultPayloadConverter, type Payload } from '@temporalio/common';
 import { TestStack } from './support/stack';
 import { dumpTemporal, occurrences } from './support/history-dump';
 import { insertSale } from '../devstack/sales-simulator';
-import { scheduleIdFor } from '../lib/schedules/sync';
 import { AesGcmPayloadCodec, ENCRYPTED_ENCODING } from '../lib/security/payload-codec';
 import { loadPayloadKeyring } from '../lib/security/payload-keys';
 import { startCodecServer } from '../lib/security/codec-server';
@@ -50,7 +49,7 @@ test('with BARCODES_PAYLOAD_KEYS every payload in history is encrypted; only the
   assert.ok(userPayloads.length >= 4, `input, activity inputs and results, workflow result: found ${userPayloads.length}`);
   for (const { path, payload } of userPayloads) assert.equal(encodingOf(payload), ENCRYPTED_ENCODING, `${path} is encrypted`);
 
-  const dump = await dumpTemporal(stack.client, { taskQueue: stack.config.taskQueue, scheduleIds: [scheduleIdFor(iface.id)] });
+  const dump = await dumpTemporal(stack.client, { taskQueue: stack.config.taskQueue, scheduleIds: [stack.scheduleId(iface.id)] });
   assert.ok(dump.text.includes(ENCRYPTED_ENCODING));
   assert.deepEqual(occurrences(dump.text, ['"interfaceId":', '"windowEnd":', '"deliveryId":', 'Encrypted history']), [], 'no payload readable in clear');
   assert.deepEqual(occurrences(dump.text, sold.map((ticket) => ticket.barCode)), []);

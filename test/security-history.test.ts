@@ -6,7 +6,6 @@ import { TestStack, workflowBundle } from './support/stack';
 import { dumpTemporal, occurrences } from './support/history-dump';
 import { insertSale, type SoldTicket } from '../devstack/sales-simulator';
 import { startWorker } from '../worker/worker';
-import { scheduleIdFor } from '../lib/schedules/sync';
 import { withCredentials } from './support/credentials';
 
 // Credentials the worker really uses: PostgreSQL here trusts loopback connections and ignores the
@@ -73,7 +72,7 @@ test('no barcode, file line or credential reaches Temporal, in sent and in faile
   assert.ok(fileLines.length > barCodes.length, 'the stored files were read (header and ticket lines)');
   assert.equal(stack.sink.messages.length, 3, 'A twice (the second after its failure), B once');
 
-  const dump = await dumpTemporal(stack.client, { taskQueue: stack.config.taskQueue, scheduleIds: [a.id, b.id].map(scheduleIdFor) });
+  const dump = await dumpTemporal(stack.client, { taskQueue: stack.config.taskQueue, scheduleIds: [a.id, b.id].map((id) => stack.scheduleId(id)) });
   assert.equal(dump.workflowIds.length, 4, 'every run was fetched');
   // The dump really shows payload contents, so the searches below could find a leak.
   assert.ok(dump.text.includes(`"windowEnd":"${sent.result.windowEnd}"`), 'workflow results are readable in the dump');

@@ -9,6 +9,7 @@ import pg from 'pg';
 import { faultPointsFromEnv } from '../lib/fault-points';
 import { createAlerter } from '../lib/alerts';
 import { createScheduleControl } from '../lib/schedules/control';
+import { readDeploymentId } from '../lib/deployment';
 
 export interface Dependencies extends ActivityDeps {
   sourcePool: pg.Pool;
@@ -28,11 +29,19 @@ export function buildDependencies(config: Config, overrides: DependencyOverrides
   const sourcePool =
     config.sourceDatabaseUrl === config.databaseUrl ? exporterPool : createPool(config.sourceDatabaseUrl, { max: overrides.poolSize });
   const mailer = overrides.mailer ?? new NodemailerMailer({ smtpUrl: config.smtpUrl });
-  const schedules = createScheduleControl(config);
+  const store = new InterfaceStore(exporterPool, config.exporterSchema);
+  let deployment: Promise<string> | undefined;
+  const deploymentId = () => (deployment ??= readDeploymentId(exporterPool, config.exporterSchema).catch((error) => {
+    deployment = undefined;
+    throw error;
+  }));
+  const schedules = createScheduleControl(config, store, deploymentId);
   return {
     exporterPool,
     sourcePool,
-    store: new InterfaceStore(exporterPool, config.exporterSchema),
+    store,
+    deploymentId,
+    isRunOpen: (workflowId) => schedules.isRunOpen(workflowId),
     ledger: new DeliveryLedger(exporterPool, config.exporterSchema),
     source: new PostgresTicketSource(sourcePool, { schema: config.ticketingSchema }),
     mailer,

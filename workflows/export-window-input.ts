@@ -9,11 +9,18 @@
  * upgrade, a recorded history) keeps the version 1 steps. The input versions the workflow instead
  * of patched(), whose marker and TemporalChangeVersion search attribute would cost every run a
  * history event and a visibility update, and whose marker the payload codec cannot encrypt.
+ * From version 3 on, the input names the deployment and configuration version it was written
+ * from (the worker refuses a run made from another), and a run that fails marks itself failed in
+ * the UI's search attributes even before it reached a window.
  */
-export const EXPORT_WINDOW_INPUT_VERSION = 2;
+export const EXPORT_WINDOW_INPUT_VERSION = 3;
 
 export interface ExportWindowInput {
   interfaceId: number;
   /** Absent: version 1. */
   version?: number;
+  /** The deployment whose schedule made the run (version 3 on). */
+  deploymentId?: string;
+  /** The interface's configuration version the schedule was written from (version 3 on). */
+  configVersion?: number;
 }

@@ -1,11 +1,12 @@
-import { workflowInfo, upsertSearchAttributes } from '@temporalio/workflow';
+import { ApplicationFailure, workflowInfo, upsertSearchAttributes } from '@temporalio/workflow';
 import type { WindowSummary } from '../activities/types';
+import { FailureTypes } from '../activities/types';
 import { freezeWindow, recordWindowOutcome, sendDelivery } from './activities';
 import { describeFailure } from './failures';
 import type { ExportWindowInput } from './export-window-input';
 
 export type { ExportWindowInput } from './export-window-input';
-import { DeliveryStatusKey, ScheduledStartTimeKey, TicketCountKey, WindowEndKey, WindowStartKey } from './search-attributes';
+import { DeliveryStatusKey, InterfaceIdKey, ScheduledStartTimeKey, TicketCountKey, WindowEndKey, WindowStartKey } from './search-attributes';
 
 /** What a run returns; the next run of the schedule reads it as workflowInfo().lastResult. */
 export interface ExportWindowResult {
@@ -25,20 +26,28 @@ export async function exportWindow(input: ExportWindowInput): Promise<ExportWind
   const info = workflowInfo();
   const previous = info.lastResult as ExportWindowResult | undefined;
   const scheduledAt = info.typedSearchAttributes.get(ScheduledStartTimeKey) ?? new Date(info.startTime);
+  const version = input.version ?? 1;
   const windows: WindowSummary[] = [];
   let windowEnd = previous?.windowEnd ?? null;
   let current: WindowSummary | undefined;
   try {
     // At most two rounds: the pending frozen window, then a fresh one.
     for (let round = 0; round < 2; round++) {
-      current = await freezeWindow({ interfaceId: input.interfaceId, scheduledAt: scheduledAt.toISOString(), lastWindowEnd: windowEnd, workflowId: info.workflowId });
+      current = await freezeWindow({
+        interfaceId: input.interfaceId,
+        scheduledAt: scheduledAt.toISOString(),
+        lastWindowEnd: windowEnd,
+        workflowId: info.workflowId,
+        ...(version >= 3 ? { deploymentId: input.deploymentId, configVersion: input.configVersion } : {}),
+      });
       if (current.status === 'nothing-due') {
         windowEnd = current.windowEnd;
         break;
       }
+      if (current.status === 'refused' || current.status === 'busy') break;
       publish(current);
       if (current.status === 'pending' || current.status === 'failed') {
-        await sendDelivery({ deliveryId: current.deliveryId! });
+        await sendDelivery({ deliveryId: current.deliveryId!, ...(version >= 3 ? { workflowId: info.workflowId } : {}) });
         current = { ...current, status: 'sent' };
         publish(current);
       }
@@ -48,14 +57,31 @@ export async function exportWindow(input: ExportWindowInput): Promise<ExportWind
     }
   } catch (error) {
     const failure = describeFailure(error);
-    if (current && current.status !== 'nothing-due') publish({ ...current, status: 'failed' });
+    if (current && current.deliveryId !== null) publish({ ...current, status: 'failed' });
+    // A run that failed before it reached a window is found by the README's UI query all the same.
+    else if (version >= 3) publishStatus(input.interfaceId, 'failed');
     await recordWindowOutcome({ interfaceId: input.interfaceId, deliveryId: current?.deliveryId ?? null, windowEnd, failure });
     throw error;
   }
-  if ((input.version ?? 1) < 2 && (windows.length > 0 || windowEnd)) {
+  if (current?.status === 'refused') {
+    // Visible as a failed run in the UI and to `barcodes run`; not a window failure: it counts
+    // toward nothing, and the worker has already put the schedule back in line.
+    publishStatus(input.interfaceId, 'refused');
+    throw ApplicationFailure.nonRetryable(`run refused, nothing exported: ${current.reason}`, FailureTypes.runRefused);
+  }
+  if (current?.status === 'busy') publishStatus(input.interfaceId, 'busy');
+  if (version < 2 && (windows.length > 0 || windowEnd)) {
     await recordWindowOutcome({ interfaceId: input.interfaceId, deliveryId: null, windowEnd });
   }
   return { interfaceId: input.interfaceId, windows, windowEnd };
+}
+
+/** The interface and a run's status alone, for a run that has no window to show. */
+function publishStatus(interfaceId: number, status: string): void {
+  upsertSearchAttributes([
+    { key: InterfaceIdKey, value: String(interfaceId) },
+    { key: DeliveryStatusKey, value: status },
+  ]);
 }
 
 /** Window, ticket count and status as search attributes: visible in the Temporal UI without opening payloads. */

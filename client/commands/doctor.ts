@@ -1,6 +1,7 @@
 import { Command } from 'commander';
 import { maskUrl } from '../../lib/config';
 import { NodemailerMailer } from '../../lib/mail/mailer';
+import { findScheduleDrift } from '../../lib/schedules/drift';
 import type { CommandContext } from '../context';
 import type { Runner } from './common';
 
@@ -11,6 +12,8 @@ interface Check {
 }
 
 const CHECK_TIMEOUT_MILLIS = 5_000;
+/** A poller Temporal has not heard from for this long is a worker that is gone. */
+const WORKER_GONE_MILLIS = 90_000;
 
 /** Each check answers in one line; a check that hangs counts as failed after a few seconds. */
 async function check(name: string, probe: () => Promise<string>): Promise<Check> {
@@ -63,9 +66,35 @@ async function runChecks(context: CommandContext): Promise<Check[]> {
           client.workflowService.describeTaskQueue({ namespace: config.temporalNamespace, taskQueue: { name: config.taskQueue }, taskQueueType }),
         ),
       );
-      const pollers = new Set([...(workflows!.pollers ?? []), ...(activities!.pollers ?? [])].map((poller) => poller.identity));
-      if (pollers.size === 0) throw new Error(`no worker polls task queue ${config.taskQueue}: start \`barcodes worker\``);
-      return `${pollers.size} worker(s) on task queue ${config.taskQueue}: ${[...pollers].join(', ')}`;
+      const lastSeen = new Map<string, number>();
+      for (const poller of [...(workflows!.pollers ?? []), ...(activities!.pollers ?? [])]) {
+        const seconds = Number(poller.lastAccessTime?.seconds ?? 0) * 1000;
+        lastSeen.set(poller.identity ?? '?', Math.max(lastSeen.get(poller.identity ?? '?') ?? 0, seconds));
+      }
+      const now = Date.now();
+      const alive = [...lastSeen].filter(([, at]) => now - at <= WORKER_GONE_MILLIS).map(([identity]) => identity);
+      const gone = [...lastSeen].filter(([, at]) => now - at > WORKER_GONE_MILLIS).map(([identity, at]) => `${identity} (last seen ${Math.round((now - at) / 1000)}s ago)`);
+      if (alive.length === 0) throw new Error(`no worker polls task queue ${config.taskQueue}: start \`barcodes worker\`${gone.length ? `; gone: ${gone.join(', ')}` : ''}`);
+      return `${alive.length} worker(s) on task queue ${config.taskQueue}: ${alive.join(', ')}${gone.length ? `; gone: ${gone.join(', ')}` : ''}`;
+    }),
+  );
+  checks.push(
+    await check('schedules', async () => {
+      const interfaces = await context.store.list();
+      const drift = await findScheduleDrift(await context.scheduleScope(CHECK_TIMEOUT_MILLIS), interfaces);
+      if (drift.length > 0) {
+        throw new Error(`${drift.map((entry) => `interface ${entry.interfaceId} (${entry.scheduleId}): ${entry.differences.join(', ')}`).join('; ')}: run \`barcodes schedules sync\``);
+      }
+      return `${interfaces.length} interface(s), every schedule matches the database`;
+    }),
+  );
+  checks.push(
+    await check('interfaces', async () => {
+      const interfaces = await context.store.list();
+      const paused = interfaces.filter((iface) => iface.pausedReason);
+      if (paused.length > 0) throw new Error(paused.map((iface) => `interface ${iface.id} ${iface.pausedReason} (enable it once fixed)`).join('; '));
+      const failing = interfaces.filter((iface) => iface.consecutiveFailures > 0).map((iface) => `${iface.id}`);
+      return `${interfaces.length} interface(s), none paused itself${failing.length ? `; failing now: ${failing.join(', ')}` : ''}`;
     }),
   );
   checks.push(

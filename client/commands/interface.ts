@@ -2,7 +2,8 @@ import { Command } from 'commander';
 import { currentActor } from '../../lib/config';
 import { InputError } from '../../lib/errors';
 import type { ExportInterface } from '../../lib/interfaces/store';
-import { describeOrUndefined, scheduleIdFor } from '../../lib/schedules/sync';
+import { describeOrUndefined } from '../../lib/schedules/sync';
+import { scheduleIdFor } from '../../lib/schedules/schedule-id';
 import type { CommandContext } from '../context';
 import { deliveryJson, deliveryLine, interfaceJson, interfaceText, type Output } from '../output';
 import { applyToTemporal } from './apply';
@@ -52,7 +53,7 @@ export function interfaceCommand(run: Runner): Command {
         options.actor ?? currentActor(),
       );
       warnIfUnscheduled(output, created);
-      await applyToTemporal(context, output, created);
+      await applyToTemporal(context, output, created.id);
       output.result(interfaceJson(created), () => interfaceText(created));
     }));
 
@@ -117,7 +118,7 @@ export function interfaceCommand(run: Runner): Command {
       const id = parseId(idText);
       const fields = await parseInterfaceOptions(options, context.config);
       const updated = await context.store.update(id, fields, options.actor ?? currentActor());
-      await applyToTemporal(context, output, updated);
+      await applyToTemporal(context, output, id);
       output.result(interfaceJson(updated), () => interfaceText(updated));
     }));
 
@@ -130,7 +131,7 @@ export function interfaceCommand(run: Runner): Command {
       .addHelpText('after', `\nExample:\n  barcodes interface ${name} 3`)
       .action(run(async (context, output, options: { actor?: string }, idText: string) => {
         const updated = await context.store.update(parseId(idText), { enabled }, options.actor ?? currentActor(), name);
-        await applyToTemporal(context, output, updated);
+        await applyToTemporal(context, output, updated.id);
         output.result(interfaceJson(updated), () => `interface ${updated.id} ${enabled ? 'enabled' : 'disabled'}`);
       }));
   }
@@ -152,7 +153,7 @@ export function interfaceCommand(run: Runner): Command {
         throw new InputError(`interface ${iface.id} has a run in progress (${schedule.lastWorkflowId}): disable it and let the run finish first`);
       }
       await context.store.delete(iface.id, options.actor ?? currentActor());
-      await applyToTemporal(context, output, { deletedId: iface.id });
+      await applyToTemporal(context, output, iface.id);
       output.result({ id: iface.id, deleted: true }, () => `interface ${iface.id} deleted`);
     }));
 
@@ -184,14 +185,16 @@ function warnIfUnscheduled(output: Output, iface: ExportInterface) {
 }
 
 async function scheduleState(context: CommandContext, iface: ExportInterface) {
+  let scheduleId = '';
   try {
-    const client = await context.temporalClient(3_000);
-    const description = await describeOrUndefined(client, scheduleIdFor(iface.id));
-    if (!description) return { scheduleId: scheduleIdFor(iface.id), exists: false, text: 'none (run `barcodes schedules sync`)' };
+    const { client, deploymentId } = await context.scheduleScope(3_000);
+    scheduleId = scheduleIdFor(deploymentId, iface.id);
+    const description = await describeOrUndefined(client, scheduleId);
+    if (!description) return { scheduleId, exists: false, text: 'none (run `barcodes schedules sync`)' };
     const last = description.info.recentActions.at(-1);
     const next = description.info.nextActionTimes[0];
     return {
-      scheduleId: scheduleIdFor(iface.id),
+      scheduleId,
       exists: true,
       paused: description.state.paused,
       note: description.state.note,
@@ -199,9 +202,9 @@ async function scheduleState(context: CommandContext, iface: ExportInterface) {
       lastRun: last?.takenAt.toISOString() ?? null,
       lastWorkflowId: last?.action.workflow.workflowId ?? null,
       running: description.info.runningActions.length,
-      text: `${scheduleIdFor(iface.id)} ${description.state.paused ? 'paused' : 'active'}, next run ${next?.toISOString() ?? '-'}, last run ${last?.takenAt.toISOString() ?? 'never'}${description.info.runningActions.length ? ', running now' : ''}`,
+      text: `${scheduleId} ${description.state.paused ? 'paused' : 'active'}, next run ${next?.toISOString() ?? '-'}, last run ${last?.takenAt.toISOString() ?? 'never'}${description.info.runningActions.length ? ', running now' : ''}`,
     };
   } catch (error) {
-    return { scheduleId: scheduleIdFor(iface.id), exists: null, text: `unknown (${(error as Error).message})` };
+    return { scheduleId, exists: null, text: `unknown (${(error as Error).message})` };
   }
 }

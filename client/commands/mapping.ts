@@ -46,8 +46,8 @@ export function mappingCommand(run: Runner): Command {
         } else {
           await context.store.removeMapping(id, mapping.kind, mapping.code, options.actor ?? currentActor());
         }
+        await applyToTemporal(context, output, id);
         const updated = await context.store.get(id);
-        await applyToTemporal(context, output, updated);
         output.result(interfaceJson(updated), () => interfaceText(updated));
       }));
   }

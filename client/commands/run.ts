@@ -2,7 +2,9 @@ import { Command } from 'commander';
 import { parseDuration } from '../../lib/duration';
 import { InputError } from '../../lib/errors';
 import { runNow } from '../../lib/schedules/run-now';
-import { syncInterfaceSchedule, unscheduledReason } from '../../lib/schedules/sync';
+import { unscheduledReason } from '../../lib/interfaces/schedulability';
+import { scheduleIdFor } from '../../lib/schedules/schedule-id';
+import { applyToTemporal } from './apply';
 import { deliveryJson, deliveryLine } from '../output';
 import { parseId, type Runner } from './common';
 
@@ -20,11 +22,11 @@ export function runCommand(run: Runner): Command {
       const reason = unscheduledReason(iface);
       if (reason) throw new InputError(`interface ${id} cannot run: ${reason}`);
       if (!iface.enabled) throw new InputError(`interface ${id} is disabled: enable it first (barcodes interface enable ${id})`);
-      const client = await context.temporalClient();
+      const { client, deploymentId } = await context.scheduleScope();
       // A missing or stale schedule is repaired first, so the run shares its overlap policy and chain.
-      await syncInterfaceSchedule(client, iface, context.config);
+      await applyToTemporal(context, output, id);
       const { workflowId, result } = await runNow(client, {
-        interfaceId: id,
+        scheduleId: scheduleIdFor(deploymentId, id),
         taskQueue: context.config.taskQueue,
         timeoutMillis,
         beforeTrigger: () => context.store.requestRun(id),

@@ -10,8 +10,7 @@ export function schedulesCommand(run: Runner): Command {
     .option('--json', 'print JSON')
     .addHelpText('after', '\nExample:\n  barcodes schedules sync')
     .action(run(async (context, output) => {
-      const client = await context.temporalClient();
-      const report = await syncSchedules(client, await context.store.list(), context.config);
+      const report = await syncSchedules(await context.scheduleScope(), context.store);
       output.result(report, () =>
         [
           ...report.changes.map((change) => `${change.scheduleId}: ${change.action} (${change.detail})`),

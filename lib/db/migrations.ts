@@ -221,4 +221,31 @@ END
 $$;
 `,
   },
+  {
+    version: 5,
+    name: 'deployment id, configuration versions, run claims',
+    sql: `
+-- One row: this deployment's id. It goes into every schedule id and memo, so two deployments
+-- sharing one Temporal namespace never touch each other's schedules.
+CREATE TABLE {schema}.deployment (
+  id text PRIMARY KEY CHECK (id ~ '^[a-z0-9]{4,16}$'),
+  singleton boolean NOT NULL DEFAULT true UNIQUE CHECK (singleton),
+  created_at timestamptz NOT NULL DEFAULT now()
+);
+INSERT INTO {schema}.deployment (id) VALUES (substr(md5(random()::text || clock_timestamp()::text), 1, 8));
+-- Bumped by every committed change of an interface (fields, mappings, enable, disable, self-pause):
+-- schedules are written with the version they were made from, and a run made from an older one
+-- is refused by the worker (the schedule is then put back in line with the database).
+ALTER TABLE {schema}.interface
+  ADD COLUMN config_version bigint NOT NULL DEFAULT 1,
+  -- the last run the worker refused (disabled, no mapping, stale schedule), shown by interface show
+  ADD COLUMN refused_run_at timestamptz NULL,
+  ADD COLUMN refused_run_reason text NULL;
+-- The run (workflow id) that holds a frozen chain window: only it may send the window; another
+-- run takes the window over only once the holder has ended.
+ALTER TABLE {schema}.delivery
+  ADD COLUMN claimed_by text NULL;
+UPDATE {schema}.delivery SET claimed_by = workflow_id WHERE status IN ('pending','failed');
+`,
+  },
 ];

@@ -52,6 +52,13 @@ export interface ExportInterface extends InterfaceFields {
   lastFailure: string | null;
   /** Why the interface paused itself, until an operator enables it again. */
   pausedReason: string | null;
+  /**
+   * Bumped by every committed change (fields, mappings, enable/disable, self-pause). A schedule
+   * carries the version it was written from; the worker refuses a run made from another one.
+   */
+  configVersion: number;
+  /** The last run the worker refused to export (disabled, no mapping, stale schedule), if any. */
+  refusedRun: { at: Date; reason: string } | null;
 }
 
 /** What recording a permanent failure led to. */
@@ -82,6 +89,9 @@ interface InterfaceRow extends PgpKeyColumns {
   failing_since: Date | null;
   last_failure: string | null;
   paused_reason: string | null;
+  config_version: string;
+  refused_run_at: Date | null;
+  refused_run_reason: string | null;
 }
 
 /** The key's columns, and what the audit trail records of it (its fingerprint, never the key). */
@@ -93,6 +103,8 @@ interface PgpKeyColumns {
 }
 
 const UNIQUE_VIOLATION = '23505';
+/** The one way a committed change marks the interface's configuration as new. */
+const BUMP_VERSION = 'config_version = config_version + 1, updated_at = now()';
 
 /**
  * Interfaces and their mappings in the exporter's schema. Every change is recorded in
@@ -190,9 +202,10 @@ export class InterfaceStore {
         const assignments = assigned.map(([column], index) => `${column} = $${index + 2}`);
         // An operator enabling the interface takes it out of its self-pause and starts counting anew.
         if (changes.enabled === true) assignments.push('paused_reason = NULL', 'consecutive_failures = 0', 'failing_since = NULL');
+        assignments.push(BUMP_VERSION);
         try {
           await client.query(
-            `UPDATE ${this.schema}.interface SET ${assignments.join(', ')}, updated_at = now() WHERE id = $1`,
+            `UPDATE ${this.schema}.interface SET ${assignments.join(', ')} WHERE id = $1`,
             [id, ...assigned.map(([, value]) => value)],
           );
         } catch (error) {
@@ -220,6 +233,7 @@ export class InterfaceStore {
       await this.lock(client, id);
       const added = await this.insertMapping(client, id, kind, code);
       if (!added) throw new InputError(`--${kind}: ${JSON.stringify(code)} is already mapped to interface ${id}`);
+      await this.bumpVersion(client, id);
       await this.audit(client, id, actor, 'mapping add', { kind, code });
     });
   }
@@ -232,6 +246,7 @@ export class InterfaceStore {
         [id, kind, code],
       );
       if (removed.rowCount === 0) throw new InputError(`--${kind}: ${JSON.stringify(code)} is not mapped to interface ${id}`);
+      await this.bumpVersion(client, id);
       await this.audit(client, id, actor, 'mapping remove', { kind, code });
     });
   }
@@ -274,7 +289,7 @@ export class InterfaceStore {
       const pausedNow = row.enabled && row.consecutive_failures >= pauseThreshold;
       if (pausedNow) {
         const pausedReason = `paused itself after ${row.consecutive_failures} consecutive failed windows since ${row.failing_since.toISOString()}: ${reason}`;
-        await client.query(`UPDATE ${this.schema}.interface SET enabled = false, paused_reason = $2, updated_at = now() WHERE id = $1`, [id, pausedReason]);
+        await client.query(`UPDATE ${this.schema}.interface SET enabled = false, paused_reason = $2, ${BUMP_VERSION} WHERE id = $1`, [id, pausedReason]);
         await this.audit(client, id, 'barcodes', 'auto-pause', { reason: pausedReason });
       }
       const { rows: current } = await client.query<InterfaceRow>(`${this.selectSql()} WHERE i.id = $1`, [id]);
@@ -289,6 +304,36 @@ export class InterfaceStore {
         WHERE id = $1 AND consecutive_failures > 0`,
       [id],
     );
+  }
+
+  /**
+   * Runs `apply` with the interface as committed now (undefined once deleted), holding a lock that
+   * serialises every apply of this interface's schedule. Each apply thus pushes a configuration at
+   * least as new as any apply before it, and the last one pushes the latest. An advisory lock, not
+   * the row lock: a window being frozen never waits for Temporal.
+   */
+  async withScheduleLock<T>(id: number, apply: (iface: ExportInterface | undefined) => Promise<T>): Promise<T> {
+    const client = await this.pool.connect();
+    const key = `${this.schema}:schedule:${id}`;
+    try {
+      await client.query('SELECT pg_advisory_lock(hashtextextended($1, 0))', [key]);
+      try {
+        const { rows } = await client.query<InterfaceRow>(`${this.selectSql()} WHERE i.id = $1`, [id]);
+        return await apply(rows[0] && toInterface(rows[0]));
+      } finally {
+        await client.query('SELECT pg_advisory_unlock(hashtextextended($1, 0))', [key]);
+      }
+    } finally {
+      client.release();
+    }
+  }
+
+  /**
+   * Records a run the worker refused to export, so `interface show` and `list` say why nothing
+   * was delivered (the run also ends visibly in the Temporal UI).
+   */
+  async recordRefusedRun(id: number, reason: string): Promise<void> {
+    await this.pool.query(`UPDATE ${this.schema}.interface SET refused_run_at = now(), refused_run_reason = $2 WHERE id = $1`, [id, reason]);
   }
 
   /** Marks that the next window of this interface was asked for by `barcodes run`. */
@@ -312,6 +357,10 @@ export class InterfaceStore {
     );
     if (rows.length === 0) throw new NotFoundError(`interface ${id} does not exist`);
     return rows[0]!;
+  }
+
+  private async bumpVersion(client: pg.PoolClient, id: number): Promise<void> {
+    await client.query(`UPDATE ${this.schema}.interface SET ${BUMP_VERSION} WHERE id = $1`, [id]);
   }
 
   private async insertMapping(client: pg.PoolClient, id: number, kind: MappingKind, code: string): Promise<boolean> {
@@ -357,6 +406,8 @@ function toInterface(row: InterfaceRow): ExportInterface {
     failingSince: row.failing_since,
     lastFailure: row.last_failure,
     pausedReason: row.paused_reason,
+    configVersion: Number(row.config_version),
+    refusedRun: row.refused_run_at && { at: row.refused_run_at, reason: row.refused_run_reason ?? '' },
     pgpPublicKey: row.pgp_public_key,
     pgpKey:
       row.pgp_key_fingerprint === null

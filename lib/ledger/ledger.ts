@@ -22,6 +22,8 @@ export interface Delivery {
   recipients: string[];
   originalDeliveryId: number | null;
   workflowId: string | null;
+  /** The run that may send this chain window (run claims: never two runs on one window). */
+  claimedBy: string | null;
   attempts: number;
   lastError: string | null;
   heldBack: Record<string, unknown> | null;
@@ -51,6 +53,7 @@ export interface NewDelivery {
   recipients: string[];
   originalDeliveryId?: number | null;
   workflowId?: string | null;
+  claimedBy?: string | null;
   heldBack?: Record<string, unknown> | null;
 }
 
@@ -99,8 +102,8 @@ export class DeliveryLedger {
   async insert(client: pg.ClientBase, delivery: NewDelivery): Promise<number> {
     const { rows } = await client.query<{ id: string }>(
       `INSERT INTO ${this.schema}.delivery
-         (interface_id, kind, window_start, window_end, status, recipients, original_delivery_id, workflow_id, held_back)
-       VALUES ($1, $2, $3, $4, 'pending', $5, $6, $7, $8) RETURNING id`,
+         (interface_id, kind, window_start, window_end, status, recipients, original_delivery_id, workflow_id, held_back, claimed_by)
+       VALUES ($1, $2, $3, $4, 'pending', $5, $6, $7, $8, $9) RETURNING id`,
       [
         delivery.interfaceId,
         delivery.kind,
@@ -110,9 +113,15 @@ export class DeliveryLedger {
         delivery.originalDeliveryId ?? null,
         delivery.workflowId ?? null,
         delivery.heldBack ? JSON.stringify(delivery.heldBack) : null,
+        delivery.claimedBy ?? null,
       ],
     );
     return Number(rows[0]!.id);
+  }
+
+  /** Gives a frozen window to the run that will send it (its previous holder has ended). */
+  async claim(client: pg.ClientBase, deliveryId: number, workflowId: string): Promise<void> {
+    await client.query(`UPDATE ${this.schema}.delivery SET claimed_by = $2 WHERE id = $1`, [deliveryId, workflowId]);
   }
 
   /**
@@ -362,6 +371,7 @@ function toDelivery(row: Record<string, any>): Delivery {
     recipients: row.recipients,
     originalDeliveryId: row.original_delivery_id === null ? null : Number(row.original_delivery_id),
     workflowId: row.workflow_id,
+    claimedBy: row.claimed_by ?? null,
     attempts: row.attempts,
     lastError: row.last_error,
     heldBack: row.held_back,

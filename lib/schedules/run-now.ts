@@ -1,14 +1,15 @@
-import { WorkflowFailedError, type Client } from '@temporalio/client';
+import { ScheduleOverlapPolicy, WorkflowFailedError, type Client } from '@temporalio/client';
 import { BarcodesError, UnavailableError } from '../errors';
 import type { ExportWindowResult } from '../../workflows/export-window';
-import { describeOrUndefined, scheduleIdFor } from './sync';
+import { describeOrUndefined } from './sync';
 
 const POLL_MILLIS = 250;
 /** How long a triggered run may wait before we check that any worker polls the task queue. */
 const NO_WORKER_GRACE_MILLIS = 5_000;
 
 export interface RunNowOptions {
-  interfaceId: number;
+  /** The interface's schedule (lib/schedules/schedule-id.ts). */
+  scheduleId: string;
   taskQueue: string;
   /** Overall time allowed for the run to be started, picked up and finished. */
   timeoutMillis: number;
@@ -26,7 +27,7 @@ export interface RunNowResult {
  * schedule's overlap policy (never two windows at once) and last-result chain, then waits for it.
  */
 export async function runNow(client: Client, options: RunNowOptions): Promise<RunNowResult> {
-  const scheduleId = scheduleIdFor(options.interfaceId);
+  const { scheduleId } = options;
   const before = await describeOrUndefined(client, scheduleId);
   if (!before) throw new UnavailableError(`schedule ${scheduleId} does not exist: run \`barcodes schedules sync\``);
   const seen = new Set(before.info.recentActions.map((action) => action.action.workflow.workflowId));
@@ -36,7 +37,9 @@ export async function runNow(client: Client, options: RunNowOptions): Promise<Ru
   await waitForNextSecond([new Date(), ...before.info.recentActions.map((action) => action.scheduledAt)]);
   await options.beforeTrigger?.();
   const deadline = Date.now() + options.timeoutMillis;
-  await client.schedule.getHandle(scheduleId).trigger();
+  // The schedule's own overlap policy: a run asked for while another runs waits behind it, so two
+  // `barcodes run` (or a run and a scheduled tick) never work on one interface at once.
+  await client.schedule.getHandle(scheduleId).trigger(ScheduleOverlapPolicy.BUFFER_ONE);
   const workflowId = await waitForStartedRun(client, scheduleId, seen, deadline, options.taskQueue);
   const result = await waitForResult(client, workflowId, deadline, options.taskQueue);
   return { workflowId, result };

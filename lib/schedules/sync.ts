@@ -1,20 +1,37 @@
 import { Client, ScheduleNotFoundError, ScheduleOverlapPolicy, type ScheduleDescription, type ScheduleOptions } from '@temporalio/client';
+import { temporal } from '@temporalio/proto';
 import type { Config } from '../config';
-import type { ExportInterface } from '../interfaces/store';
+import { UnavailableError } from '../errors';
+import { unscheduledReason } from '../interfaces/schedulability';
+import type { ExportInterface, InterfaceStore } from '../interfaces/store';
 import { EXPORT_WINDOW_INPUT_VERSION, type ExportWindowInput } from '../../workflows/export-window-input';
 import { ALL_SEARCH_ATTRIBUTES, InterfaceIdKey } from '../../workflows/search-attributes';
-import { temporal } from '@temporalio/proto';
+import { interfaceIdOf, scheduleIdFor } from './schedule-id';
 
-export const SCHEDULE_PREFIX = 'barcodes-';
+export { unscheduledReason } from '../interfaces/schedulability';
+
 export const WORKFLOW_TYPE = 'exportWindow';
 /**
  * After an outage of the Temporal server (or of every worker), one missed run is started at once
  * if it is younger than this; since a run covers everything since the watermark, one is enough.
  */
 export const CATCHUP_WINDOW = '7 days';
+const DISABLED_NOTE = 'interface disabled (barcodes interface enable ID resumes it)';
 
-export function scheduleIdFor(interfaceId: number): string {
-  return `${SCHEDULE_PREFIX}${interfaceId}`;
+/** Where one deployment's schedules live: its Temporal client and namespace, task queue, id. */
+export interface ScheduleScope {
+  client: Client;
+  config: Pick<Config, 'taskQueue' | 'temporalNamespace'>;
+  /** This deployment's id (lib/deployment.ts): part of every schedule id and memo. */
+  deploymentId: string;
+  timing?: ScheduleTiming;
+}
+
+/** What a schedule's memo says about whose it is (written at creation). */
+export interface ScheduleMemo {
+  deploymentId: string;
+  interfaceId: number;
+  interfaceName: string;
 }
 
 export type ScheduleAction = 'created' | 'updated' | 'paused' | 'resumed' | 'deleted';
@@ -30,12 +47,6 @@ export interface SyncReport {
   changes: ScheduleChange[];
   /** Interfaces left without a schedule, and why (not a change: said on every run). */
   unscheduled: { interfaceId: number; reason: string }[];
-}
-
-/** Why an interface gets no schedule, or null when it should have one. */
-export function unscheduledReason(iface: ExportInterface): string | null {
-  if (iface.contacts.length === 0 && iface.channels.length === 0) return 'it has no contact or sales channel mapping';
-  return null;
 }
 
 /** Where in its interval an interface's schedule fires. */
@@ -70,19 +81,20 @@ export function intervalOffsetMillis(iface: Pick<ExportInterface, 'id' | 'interv
   return (Math.floor(offset / 1000) * 1000) % intervalMillis;
 }
 
-function desiredOptions(iface: ExportInterface, config: Config, timing: ScheduleTiming): ScheduleOptions {
-  const offset = intervalOffsetMillis(iface, timing);
+function desiredOptions(scope: ScheduleScope, iface: ExportInterface): ScheduleOptions {
+  const offset = intervalOffsetMillis(iface, scope.timing ?? DEFAULT_SCHEDULE_TIMING);
+  const scheduleId = scheduleIdFor(scope.deploymentId, iface.id);
   return {
-    scheduleId: scheduleIdFor(iface.id),
+    scheduleId,
     // Without an offset the spec is exactly what earlier versions wrote, so they stay in sync.
     spec: { intervals: [offset === 0 ? { every: iface.intervalSeconds * 1000 } : { every: iface.intervalSeconds * 1000, offset }] },
     action: {
       type: 'startWorkflow',
       workflowType: WORKFLOW_TYPE,
       // The server appends the scheduled time, so every run has a unique, sortable id.
-      workflowId: scheduleIdFor(iface.id),
-      taskQueue: config.taskQueue,
-      args: [{ interfaceId: iface.id, version: EXPORT_WINDOW_INPUT_VERSION } satisfies ExportWindowInput],
+      workflowId: scheduleId,
+      taskQueue: scope.config.taskQueue,
+      args: [inputFor(scope, iface)],
       typedSearchAttributes: [{ key: InterfaceIdKey, value: String(iface.id) }],
       staticSummary: `Barcodes for ${iface.name}`,
     },
@@ -92,42 +104,57 @@ function desiredOptions(iface: ExportInterface, config: Config, timing: Schedule
       catchupWindow: CATCHUP_WINDOW,
       pauseOnFailure: false,
     },
-    memo: { interfaceName: iface.name },
+    memo: { deploymentId: scope.deploymentId, interfaceId: iface.id, interfaceName: iface.name } satisfies ScheduleMemo,
     typedSearchAttributes: [{ key: InterfaceIdKey, value: String(iface.id) }],
-    state: {
-      paused: !iface.enabled,
-      note: iface.enabled ? undefined : 'interface disabled (barcodes interface enable ID resumes it)',
-    },
+    state: { paused: !iface.enabled, note: iface.enabled ? undefined : pauseNote(iface) },
   };
 }
 
+/** The workflow input a schedule gives its runs: who they are for, and from which configuration. */
+function inputFor(scope: ScheduleScope, iface: ExportInterface): ExportWindowInput {
+  return { interfaceId: iface.id, version: EXPORT_WINDOW_INPUT_VERSION, deploymentId: scope.deploymentId, configVersion: iface.configVersion };
+}
+
+function pauseNote(iface: ExportInterface): string {
+  return iface.pausedReason ?? DISABLED_NOTE;
+}
+
 /** What differs between a schedule as it is and as the interface wants it (empty: nothing). */
-function differences(current: ScheduleDescription, iface: ExportInterface, config: Config, timing: ScheduleTiming): string[] {
+export function scheduleDrift(scope: ScheduleScope, current: ScheduleDescription, iface: ExportInterface): string[] {
   const found: string[] = [];
   const every = current.spec.intervals?.[0]?.every;
   if (every !== iface.intervalSeconds * 1000 || (current.spec.intervals?.length ?? 0) !== 1) found.push(`interval ${iface.intervalSeconds}s`);
-  const offset = intervalOffsetMillis(iface, timing);
+  const offset = intervalOffsetMillis(iface, scope.timing ?? DEFAULT_SCHEDULE_TIMING);
   if ((current.spec.intervals?.[0]?.offset ?? 0) !== offset) found.push(`offset ${offset / 1000}s`);
+  if (current.spec.timezone && current.spec.timezone !== 'UTC') found.push('time zone UTC');
   const action = current.action;
-  if (action.taskQueue !== config.taskQueue) found.push(`task queue ${config.taskQueue}`);
+  if (action.taskQueue !== scope.config.taskQueue) found.push(`task queue ${scope.config.taskQueue}`);
   const args = action.args as Partial<ExportWindowInput>[];
+  const wanted = inputFor(scope, iface);
   if (action.workflowType !== WORKFLOW_TYPE || args?.[0]?.interfaceId !== iface.id) found.push('workflow');
-  else if (args[0].version !== EXPORT_WINDOW_INPUT_VERSION) found.push(`workflow input version ${EXPORT_WINDOW_INPUT_VERSION}`);
+  else if (args[0].version !== wanted.version) found.push(`workflow input version ${wanted.version}`);
+  else if (args[0].deploymentId !== wanted.deploymentId) found.push(`deployment ${wanted.deploymentId}`);
+  else if (args[0].configVersion !== wanted.configVersion) found.push(`configuration version ${wanted.configVersion}`);
   if (current.policies.overlap !== ScheduleOverlapPolicy.BUFFER_ONE) found.push('overlap policy');
   return found;
 }
 
+/** Whether the schedule's paused state differs from the interface's enabled state. */
+export function pauseDrift(current: ScheduleDescription, iface: ExportInterface): string | null {
+  if (current.state.paused && iface.enabled) return 'schedule paused, interface enabled';
+  if (!current.state.paused && !iface.enabled) return 'schedule active, interface disabled';
+  return null;
+}
+
 /**
- * Makes one interface's schedule match its configuration. Returns what changed (empty when it
- * already matched), so `schedules sync` is idempotent and says exactly what it did.
+ * Makes one interface's schedule match the given snapshot of it. Returns what changed (empty when
+ * it already matched), so `schedules sync` is idempotent and says exactly what it did. Callers
+ * that may race with configuration changes use applyInterfaceSchedule, which reads the snapshot
+ * fresh under a lock.
  */
-export async function syncInterfaceSchedule(
-  client: Client,
-  iface: ExportInterface,
-  config: Config,
-  timing: ScheduleTiming = DEFAULT_SCHEDULE_TIMING,
-): Promise<ScheduleChange[]> {
-  const scheduleId = scheduleIdFor(iface.id);
+export async function syncInterfaceSchedule(scope: ScheduleScope, iface: ExportInterface): Promise<ScheduleChange[]> {
+  const { client } = scope;
+  const scheduleId = scheduleIdFor(scope.deploymentId, iface.id);
   const handle = client.schedule.getHandle(scheduleId);
   const current = await describeOrUndefined(client, scheduleId);
   const reason = unscheduledReason(iface);
@@ -137,13 +164,13 @@ export async function syncInterfaceSchedule(
     return [{ scheduleId, interfaceId: iface.id, action: 'deleted', detail: reason }];
   }
   if (!current) {
-    await client.schedule.create(desiredOptions(iface, config, timing));
+    await client.schedule.create(desiredOptions(scope, iface));
     return [{ scheduleId, interfaceId: iface.id, action: 'created', detail: `every ${iface.intervalSeconds}s${iface.enabled ? '' : ', paused'}` }];
   }
   const changes: ScheduleChange[] = [];
-  const differing = differences(current, iface, config, timing);
+  const differing = scheduleDrift(scope, current, iface);
   if (differing.length > 0) {
-    const desired = desiredOptions(iface, config, timing);
+    const desired = desiredOptions(scope, iface);
     await handle.update((previous) => ({ ...previous, spec: desired.spec, action: desired.action, policies: { ...previous.policies, ...desired.policies } }));
     changes.push({ scheduleId, interfaceId: iface.id, action: 'updated', detail: differing.join(', ') });
   }
@@ -151,45 +178,86 @@ export async function syncInterfaceSchedule(
     await handle.unpause('interface enabled');
     changes.push({ scheduleId, interfaceId: iface.id, action: 'resumed', detail: 'interface enabled' });
   } else if (!current.state.paused && !iface.enabled) {
-    await handle.pause('interface disabled (barcodes interface enable ID resumes it)');
-    changes.push({ scheduleId, interfaceId: iface.id, action: 'paused', detail: 'interface disabled' });
+    await handle.pause(pauseNote(iface));
+    changes.push({ scheduleId, interfaceId: iface.id, action: 'paused', detail: iface.pausedReason ? 'interface paused itself' : 'interface disabled' });
   }
   return changes;
 }
 
+/**
+ * Applies the interface as it is committed now to its schedule. Applies of one interface are
+ * serialised by a database lock and each reads the interface afresh under it, so concurrent
+ * `interface update/enable/disable` commands (or a worker realigning a schedule) end with the
+ * schedule equal to the last committed configuration, never an older snapshot.
+ */
+export async function applyInterfaceSchedule(scope: ScheduleScope, store: InterfaceStore, interfaceId: number): Promise<ScheduleChange[]> {
+  return store.withScheduleLock(interfaceId, async (iface) => {
+    const changes = iface ? await syncInterfaceSchedule(scope, iface) : await deleteInterfaceSchedule(scope, interfaceId);
+    return [...changes, ...(await retireLegacySchedule(scope, interfaceId))];
+  });
+}
+
 /** Deletes the schedule of an interface that no longer exists. */
-export async function deleteInterfaceSchedule(client: Client, interfaceId: number): Promise<ScheduleChange[]> {
-  const scheduleId = scheduleIdFor(interfaceId);
+export async function deleteInterfaceSchedule(scope: ScheduleScope, interfaceId: number): Promise<ScheduleChange[]> {
+  return deleteSchedule(scope.client, scheduleIdFor(scope.deploymentId, interfaceId), interfaceId, 'interface deleted');
+}
+
+async function deleteSchedule(client: Client, scheduleId: string, interfaceId: number, detail: string): Promise<ScheduleChange[]> {
   try {
     await client.schedule.getHandle(scheduleId).delete();
-    return [{ scheduleId, interfaceId, action: 'deleted', detail: 'interface deleted' }];
+    return [{ scheduleId, interfaceId, action: 'deleted', detail }];
   } catch (error) {
     if (error instanceof ScheduleNotFoundError) return [];
     throw error;
   }
 }
 
-/** The starter: makes Temporal's schedules match the interfaces (create, update, pause, delete). */
-export async function syncSchedules(
-  client: Client,
-  interfaces: ExportInterface[],
-  config: Config,
-  timing: ScheduleTiming = DEFAULT_SCHEDULE_TIMING,
-): Promise<SyncReport> {
-  await ensureSearchAttributes(client, config.temporalNamespace);
+/**
+ * Deletes the `barcodes-<id>` schedule an earlier release wrote for this interface, once its
+ * successor exists: the ledger keeps the interface's progress, so the new schedule carries on
+ * with no gap, and a run of the old one still in flight cannot send a window twice (run claims).
+ * Only a schedule that is provably this deployment's is touched: same interface id in its input,
+ * same task queue, and no other deployment's id in its memo.
+ */
+async function retireLegacySchedule(scope: ScheduleScope, interfaceId: number): Promise<ScheduleChange[]> {
+  const legacyId = `barcodes-${interfaceId}`;
+  const legacy = await describeOrUndefined(scope.client, legacyId);
+  if (!legacy || !isOurLegacySchedule(scope, legacy, interfaceId)) return [];
+  return deleteSchedule(scope.client, legacyId, interfaceId, `moved to ${scheduleIdFor(scope.deploymentId, interfaceId)}`);
+}
+
+function isOurLegacySchedule(scope: ScheduleScope, description: ScheduleDescription, interfaceId: number): boolean {
+  const args = description.action.args as Partial<ExportWindowInput>[] | undefined;
+  const memo = (description.memo ?? {}) as Partial<ScheduleMemo>;
+  return (
+    description.action.workflowType === WORKFLOW_TYPE &&
+    args?.[0]?.interfaceId === interfaceId &&
+    description.action.taskQueue === scope.config.taskQueue &&
+    (memo.deploymentId === undefined || memo.deploymentId === scope.deploymentId)
+  );
+}
+
+/**
+ * The starter: makes this deployment's schedules match its interfaces (create, update, pause,
+ * delete) and moves schedules of earlier releases to the current ids. Schedules of other
+ * deployments on the same namespace are never touched.
+ */
+export async function syncSchedules(scope: ScheduleScope, store: InterfaceStore): Promise<SyncReport> {
+  await ensureSearchAttributes(scope.client, scope.config.temporalNamespace);
   const changes: ScheduleChange[] = [];
   const unscheduled: SyncReport['unscheduled'] = [];
+  const interfaces = await store.list();
   for (const iface of interfaces) {
-    changes.push(...(await syncInterfaceSchedule(client, iface, config, timing)));
+    changes.push(...(await applyInterfaceSchedule(scope, store, iface.id)));
     const reason = unscheduledReason(iface);
     if (reason) unscheduled.push({ interfaceId: iface.id, reason });
   }
-  const known = new Set(interfaces.map((iface) => scheduleIdFor(iface.id)));
-  for await (const summary of client.schedule.list()) {
-    if (!summary.scheduleId.startsWith(SCHEDULE_PREFIX) || known.has(summary.scheduleId)) continue;
-    const id = Number(summary.scheduleId.slice(SCHEDULE_PREFIX.length));
-    if (!Number.isInteger(id)) continue;
-    changes.push(...(await deleteInterfaceSchedule(client, id)));
+  const known = new Set(interfaces.map((iface) => iface.id));
+  for await (const summary of scope.client.schedule.list()) {
+    const own = interfaceIdOf(summary.scheduleId, scope.deploymentId);
+    // Another id (another deployment's, or an earlier release's for an interface this database
+    // does not have) is not provably ours: it is left alone.
+    if (own !== null && !known.has(own)) changes.push(...(await applyInterfaceSchedule(scope, store, own)));
   }
   return { changes, unscheduled };
 }
@@ -210,23 +278,26 @@ const INDEXED_TYPE: Record<string, temporal.api.enums.v1.IndexedValueType> = {
 };
 
 /**
- * Registers the custom search attributes when they are missing. Works on a dev server and a
- * self-hosted cluster; on Temporal Cloud they are added in the Cloud UI (the error says so).
+ * Registers the custom search attributes when they are missing; returns the names it registered.
+ * Works on a dev server and a self-hosted cluster; on Temporal Cloud they are added with its own
+ * tools (the error says so).
  */
-export async function ensureSearchAttributes(client: Client, namespace: string): Promise<void> {
+export async function ensureSearchAttributes(client: Client, namespace: string): Promise<string[]> {
   const operator = client.connection.operatorService;
   const existing = await operator.listSearchAttributes({ namespace });
   const missing = ALL_SEARCH_ATTRIBUTES.filter((key) => !(key.name in (existing.customAttributes ?? {})));
-  if (missing.length === 0) return;
+  if (missing.length === 0) return [];
   try {
     await operator.addSearchAttributes({
       namespace,
       searchAttributes: Object.fromEntries(missing.map((key) => [key.name, INDEXED_TYPE[key.type]!])),
     });
   } catch (error) {
-    throw new Error(
-      `cannot register search attributes ${missing.map((key) => key.name).join(', ')} in namespace ${namespace} (add them with \`temporal operator search-attribute create\` or the Cloud UI): ${(error as Error).message}`,
+    const list = missing.map((key) => `${key.name} (${key.type})`).join(', ');
+    throw new UnavailableError(
+      `namespace ${namespace} lacks search attributes ${list} and this role cannot add them: add them with \`temporal operator search-attribute create\` (self-hosted) or \`tcld namespace search-attributes add\` / the Cloud UI (Temporal Cloud), then run \`barcodes schedules sync\` (${(error as Error).message})`,
       { cause: error },
     );
   }
+  return missing.map((key) => key.name);
 }

@@ -8,7 +8,9 @@ import { migrate } from '../../lib/db/migrate';
 import { InterfaceStore, type ExportInterface, type InterfaceFields } from '../../lib/interfaces/store';
 import { DeliveryLedger } from '../../lib/ledger/ledger';
 import { connectClient } from '../../lib/temporal/connection';
-import { syncSchedules, ensureSearchAttributes } from '../../lib/schedules/sync';
+import { syncSchedules, ensureSearchAttributes, type ScheduleScope } from '../../lib/schedules/sync';
+import { scheduleIdFor } from '../../lib/schedules/schedule-id';
+import { readDeploymentId } from '../../lib/deployment';
 import { devServerSearchAttributes } from '../../lib/schedules/dev-search-attributes';
 import { runNow } from '../../lib/schedules/run-now';
 import { installObservability } from '../../lib/observability';
@@ -52,6 +54,7 @@ export class TestStack {
     readonly sink: SmtpSink,
     readonly pool: pg.Pool,
     readonly client: Client,
+    readonly deploymentId: string,
   ) {}
 
   static async start(options: TestStackOptions = {}): Promise<TestStack> {
@@ -74,7 +77,7 @@ export class TestStack {
     await pool.query(`ALTER TABLE ${config.exporterSchema}.interface ALTER COLUMN id RESTART WITH ${randomInt(1, 1_000_000) * 1000}`);
     const client = await connectClient(config);
     await ensureSearchAttributes(client, config.temporalNamespace);
-    return new TestStack(config, postgres, database, temporal, sink, pool, client);
+    return new TestStack(config, postgres, database, temporal, sink, pool, client, await readDeploymentId(pool, config.exporterSchema));
   }
 
   get store(): InterfaceStore {
@@ -114,19 +117,28 @@ export class TestStack {
     return iface;
   }
 
+  /** Where this stack's schedules live. */
+  get scope(): ScheduleScope {
+    return { client: this.client, config: this.config, deploymentId: this.deploymentId };
+  }
+
+  scheduleId(interfaceId: number): string {
+    return scheduleIdFor(this.deploymentId, interfaceId);
+  }
+
   async syncSchedules() {
-    return syncSchedules(this.client, await this.store.list(), this.config);
+    return syncSchedules(this.scope, this.store);
   }
 
   /** Runs the interface's next window now through its schedule, as `barcodes run` does. */
   runNow(interfaceId: number, timeoutMillis = 60_000) {
-    return runNow(this.client, { interfaceId, taskQueue: this.config.taskQueue, timeoutMillis, beforeTrigger: () => this.store.requestRun(interfaceId) });
+    return runNow(this.client, { scheduleId: this.scheduleId(interfaceId), taskQueue: this.config.taskQueue, timeoutMillis, beforeTrigger: () => this.store.requestRun(interfaceId) });
   }
 
   async close(): Promise<void> {
     for (const worker of this.workers) await worker.shutdown().catch(() => {});
     for (const iface of await this.store.list().catch(() => [])) {
-      await this.client.schedule.getHandle(`barcodes-${iface.id}`).delete().catch(() => {});
+      await this.client.schedule.getHandle(this.scheduleId(iface.id)).delete().catch(() => {});
     }
     await this.client.connection.close().catch(() => {});
     await this.pool.end().catch(() => {});

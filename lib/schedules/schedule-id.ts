@@ -1,0 +1,25 @@
+/**
+ * Schedule ids. Each deployment (one exporter database) names its schedules
+ * `barcodes-<deployment id>-<interface id>`, so two deployments sharing one Temporal namespace
+ * never touch each other's schedules; names people read go into memos and summaries, not ids.
+ * Releases before deployment ids wrote `barcodes-<interface id>`: `schedules sync` moves those.
+ */
+export const SCHEDULE_PREFIX = 'barcodes-';
+
+export function scheduleIdFor(deploymentId: string, interfaceId: number): string {
+  return `${SCHEDULE_PREFIX}${deploymentId}-${interfaceId}`;
+}
+
+/** The interface id of one of this deployment's schedule ids, or null for any other id. */
+export function interfaceIdOf(scheduleId: string, deploymentId: string): number | null {
+  const own = `${SCHEDULE_PREFIX}${deploymentId}-`;
+  if (!scheduleId.startsWith(own)) return null;
+  const rest = scheduleId.slice(own.length);
+  return /^\d{1,15}$/.test(rest) ? Number(rest) : null;
+}
+
+/** The interface id of a schedule id written before deployment ids existed, or null. */
+export function legacyInterfaceIdOf(scheduleId: string): number | null {
+  const match = /^barcodes-(\d{1,15})$/.exec(scheduleId);
+  return match ? Number(match[1]) : null;
+}
