@@ -7,6 +7,11 @@ import { barcodes, cliEnv } from './support/cli';
 import { insertSale } from '../devstack/sales-simulator';
 import { msToTs } from '@temporalio/common/lib/time';
 import { ALL_SEARCH_ATTRIBUTES } from '../workflows/search-attributes';
+import { migrate } from '../lib/db/migrate';
+import { InterfaceStore } from '../lib/interfaces/store';
+import { readDeploymentId } from '../lib/deployment';
+import { scheduleIdFor } from '../lib/schedules/schedule-id';
+import { syncSchedules } from '../lib/schedules/sync';
 
 // The promise on the paths operators use every day, beyond the fault suite's crashes: run-now,
 // the Temporal UI's buttons, disable, configuration races, failures before a window exists.
@@ -193,6 +198,46 @@ test('interface create on a namespace without the search attributes registers th
   assert.ok(described.schedule, 'scheduled in the bare namespace');
   await stack.client.connection.workflowService.deleteSchedule({ namespace, scheduleId: stack.scheduleId(id) });
   await stack.store.delete(id, 'test');
+});
+
+test('two deployments on one namespace never touch each other\'s schedules, and a worker exports nothing of the other\'s runs', async () => {
+  const ours = await stack.createInterface({ recipients: ['ours@reseller.test'], contacts: ['C-1001'] });
+  // A second deployment: its own exporter tables (here a schema of their own), the same namespace and task queue.
+  const otherSchema = `barcode_export_other_${Date.now() % 100_000}`;
+  await migrate(stack.pool, stack.pool, { exporterSchema: otherSchema, ticketingSchema: stack.config.ticketingSchema, withSource: false });
+  await stack.pool.query(`ALTER TABLE ${otherSchema}.interface ALTER COLUMN id RESTART WITH ${ours.id}`);
+  const otherStore = new InterfaceStore(stack.pool, otherSchema);
+  const theirs = await otherStore.create(
+    { name: 'Other deployment', recipients: ['theirs@reseller.test'], intervalSeconds: 3600, lagSeconds: 0, timeZone: 'UTC', format: null, startAt: new Date(), enabled: true, alertEmail: null },
+    { contacts: ['C-1001'], channels: [] },
+    'test',
+  );
+  assert.equal(theirs.id, ours.id, 'the same interface id in both deployments');
+  const otherScope = { ...stack.scope, deploymentId: await readDeploymentId(stack.pool, otherSchema) };
+  assert.notEqual(otherScope.deploymentId, stack.deploymentId);
+  await syncSchedules(otherScope, otherStore);
+  const otherScheduleId = scheduleIdFor(otherScope.deploymentId, theirs.id);
+  try {
+    const report = await stack.syncSchedules();
+    assert.ok(!report.changes.some((change) => change.scheduleId === otherScheduleId), JSON.stringify(report.changes));
+    assert.equal(((await stack.client.schedule.getHandle(otherScheduleId).describe()).memo as { deploymentId: string }).deploymentId, otherScope.deploymentId);
+    assert.equal(((await schedule(ours.id).describe()).memo as { deploymentId: string }).deploymentId, stack.deploymentId);
+
+    // The other deployment's run reaches our worker (shared task queue): nothing is exported here.
+    await sell('C-1001', 'WEB', 1);
+    await stack.client.schedule.getHandle(otherScheduleId).trigger();
+    await waitUntil(async () => (await stack.client.schedule.getHandle(otherScheduleId).describe()).info.recentActions.length > 0, 20_000);
+    const runId = (await stack.client.schedule.getHandle(otherScheduleId).describe()).info.recentActions[0]!.action.workflow.workflowId;
+    await waitUntil(async () => {
+      const history = await stack.client.workflow.getHandle(runId).fetchHistory();
+      return JSON.stringify(history).includes('WrongDeployment');
+    }, 30_000);
+    assert.equal((await stack.ledger.list(ours.id)).length, 0, 'no window of ours was opened for their run');
+    assert.equal(filesFor(stack.sink, 'ours@reseller.test').length + filesFor(stack.sink, 'theirs@reseller.test').length, 0);
+    await stack.client.workflow.getHandle(runId).terminate('test over');
+  } finally {
+    await stack.client.schedule.getHandle(otherScheduleId).delete().catch(() => {});
+  }
 });
 
 function scheduleView(description: ScheduleDescription) {
