@@ -229,8 +229,9 @@ test('two deployments on one namespace never touch each other\'s schedules, and 
     await waitUntil(async () => (await stack.client.schedule.getHandle(otherScheduleId).describe()).info.recentActions.length > 0, 20_000);
     const runId = (await stack.client.schedule.getHandle(otherScheduleId).describe()).info.recentActions[0]!.action.workflow.workflowId;
     await waitUntil(async () => {
-      const history = await stack.client.workflow.getHandle(runId).fetchHistory();
-      return JSON.stringify(history).includes('WrongDeployment');
+      // A retried activity's failure is on the pending activity, not yet in the history.
+      const description = await stack.client.workflow.getHandle(runId).describe();
+      return JSON.stringify(description.raw.pendingActivities ?? []).includes('WrongDeployment');
     }, 30_000);
     assert.equal((await stack.ledger.list(ours.id)).length, 0, 'no window of ours was opened for their run');
     assert.equal(filesFor(stack.sink, 'ours@reseller.test').length + filesFor(stack.sink, 'theirs@reseller.test').length, 0);
