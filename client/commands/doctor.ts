@@ -1,6 +1,7 @@
 import { Command } from 'commander';
 import { maskUrl } from '../../lib/config';
 import { NodemailerMailer } from '../../lib/mail/mailer';
+import { describeSmtpTls } from '../../lib/security/smtp-transport';
 import type { CommandContext } from '../context';
 import type { Runner } from './common';
 
@@ -76,7 +77,7 @@ async function runChecks(context: CommandContext): Promise<Check[]> {
       } finally {
         mailer.close();
       }
-      return `${maskUrl(config.smtpUrl)} answers`;
+      return `${maskUrl(config.smtpUrl)} answers; ${describeSmtpTls(config.smtpUrl)}`;
     }),
   );
   return checks;
