@@ -1,6 +1,6 @@
 import os from 'node:os';
 import { InputError } from './errors';
-import { parseDuration } from './duration';
+import { DURATION_LIMITS, parseDuration } from './duration';
 import { checkEmail } from './interfaces/validate';
 import { withSecretFiles } from './security/secrets';
 
@@ -77,7 +77,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     smtpUrl: env.SMTP_URL || DEFAULTS.smtpUrl,
     mailFrom: env.MAIL_FROM || DEFAULTS.mailFrom,
     allowShortIntervals: env.BARCODES_ALLOW_SHORT_INTERVALS === '1',
-    maxHoldbackMillis: parseDuration(env.BARCODES_MAX_HOLDBACK || DEFAULTS.maxHoldback, 'BARCODES_MAX_HOLDBACK'),
+    maxHoldbackMillis: parseDuration(env.BARCODES_MAX_HOLDBACK || DEFAULTS.maxHoldback, 'BARCODES_MAX_HOLDBACK', DURATION_LIMITS.holdback),
     pauseAfterFailures: positiveInteger(env.BARCODES_PAUSE_AFTER_FAILURES, DEFAULTS.pauseAfterFailures, 'BARCODES_PAUSE_AFTER_FAILURES'),
     alertEmail: env.BARCODES_ALERT_EMAIL ? checkEmail(env.BARCODES_ALERT_EMAIL, 'BARCODES_ALERT_EMAIL') : null,
     metricsAddress: env.BARCODES_METRICS_ADDRESS ? checkHostPort(env.BARCODES_METRICS_ADDRESS, 'BARCODES_METRICS_ADDRESS') : null,

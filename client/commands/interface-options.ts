@@ -1,6 +1,6 @@
 import fs from 'node:fs';
 import type { Config } from '../../lib/config';
-import { parseDuration, parseInstant } from '../../lib/duration';
+import { DURATION_LIMITS, parseDuration, parseInstant } from '../../lib/duration';
 import { InputError } from '../../lib/errors';
 import { parseFormatSpec } from '../../lib/format';
 import type { InterfaceFields } from '../../lib/interfaces/store';
@@ -46,9 +46,9 @@ export async function parseInterfaceOptions(options: InterfaceOptions, config: C
   if (options.contact !== undefined) fields.contacts = unique(options.contact.map((code) => checkCode(code, '--contact')));
   if (options.channel !== undefined) fields.channels = unique(options.channel.map((code) => checkCode(code, '--channel')));
   if (options.every !== undefined) {
-    fields.intervalSeconds = checkIntervalSeconds(parseDuration(options.every, '--every') / 1000, config.allowShortIntervals, options.every);
+    fields.intervalSeconds = checkIntervalSeconds(parseDuration(options.every, '--every', DURATION_LIMITS.interval) / 1000, config.allowShortIntervals, options.every);
   }
-  if (options.lag !== undefined) fields.lagSeconds = checkLagSeconds(parseDuration(options.lag, '--lag') / 1000, options.lag);
+  if (options.lag !== undefined) fields.lagSeconds = checkLagSeconds(parseDuration(options.lag, '--lag', DURATION_LIMITS.lag) / 1000, options.lag);
   if (options.timezone !== undefined) fields.timeZone = checkTimeZone(options.timezone);
   if (options.format !== undefined) fields.format = readFormatFile(options.format);
   if (options.start !== undefined) fields.startAt = parseInstant(options.start, '--start');

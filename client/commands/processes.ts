@@ -1,7 +1,7 @@
 import { Command } from 'commander';
 import { runWorkerUntilSignal } from '../../worker/main';
 import { runDemo } from '../demo';
-import { parseDuration } from '../../lib/duration';
+import { DURATION_LIMITS, parseDuration } from '../../lib/duration';
 
 export function workerCommand(): Command {
   return new Command('worker')
@@ -24,7 +24,7 @@ export function demoCommand(): Command {
     .action(async (options: { every: string; mailDir: string; salesPerSecond: string; json?: boolean }) => {
       await runDemo({
         json: Boolean(options.json),
-        everyMillis: parseDuration(options.every, '--every'),
+        everyMillis: parseDuration(options.every, '--every', DURATION_LIMITS.interval),
         mailDir: options.mailDir,
         salesPerSecond: Number(options.salesPerSecond) || 2,
       });
