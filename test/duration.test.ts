@@ -4,7 +4,7 @@ import { DURATION_LIMITS, formatDuration, parseDuration, parseInstant } from '..
 import { fileRetentionMillis } from '../lib/ledger/retention';
 import { loadConfig } from '../lib/config';
 import { InputError } from '../lib/errors';
-import { checkEmail, checkName } from '../lib/interfaces/validate';
+import { checkActor, checkCode, checkEmail, checkName } from '../lib/interfaces/validate';
 import { maskUrl } from '../lib/config';
 
 test('durations parse in the CLI form and refuse anything else, naming the value', () => {
@@ -63,6 +63,26 @@ test('addresses and names that could inject headers are refused', () => {
     assert.throws(() => checkEmail(bad), InputError);
   }
   assert.throws(() => checkName('Reseller\r\nBcc: x@evil.example'), InputError);
+});
+
+test('names, codes and actors refuse control and bidirectional characters with one rule, naming the option', () => {
+  const unsafe = ['\u0000', '\u0007', '\r', '\n', '\u001b', '\u007f', '\u0085', '\u009b', '\u2028', '\u2029', '\u202a', '\u202b', '\u202c', '\u202d', '\u202e', '\u2066', '\u2067', '\u2068', '\u2069', '\u200e', '\u200f', '\u061c'];
+  const checks: [string, (text: string) => string][] = [
+    ['--name', checkName],
+    ['--contact', (text) => checkCode(text, '--contact')],
+    ['--actor', (text) => checkActor(text)],
+  ];
+  for (const [what, check] of checks) {
+    for (const character of unsafe) {
+      const text = `Reseller${character}gpj.exe`;
+      assert.throws(() => check(text), (error: unknown) => error instanceof InputError && error.message.startsWith(`${what}: `) && !/[\r\n]/.test(error.message), `${what} refuses U+${character.codePointAt(0)!.toString(16)}`);
+    }
+  }
+  // Letters of any script, accents, emoji stay allowed.
+  assert.equal(checkName('Billets für Zürich – الموزع 🎟'), 'Billets für Zürich – الموزع 🎟');
+  assert.equal(checkActor('jdoe'), 'jdoe');
+  assert.throws(() => checkActor('  '), /--actor: invalid actor/);
+  assert.throws(() => checkActor('x'.repeat(101)), /--actor: invalid actor/);
 });
 
 test('passwords in URLs are masked', () => {
