@@ -1,7 +1,7 @@
-import fs from 'node:fs';
 import type { Config } from '../../lib/config';
 import { DURATION_LIMITS, parseDuration, parseInstant } from '../../lib/duration';
 import { InputError } from '../../lib/errors';
+import { checkJsonDepth, INPUT_FILE_LIMITS, readBoundedFile } from '../../lib/input-files';
 import { parseFormatSpec } from '../../lib/format';
 import type { InterfaceFields } from '../../lib/interfaces/store';
 import { readRecipientKey } from '../../lib/security/openpgp';
@@ -62,23 +62,14 @@ export async function parseInterfaceOptions(options: InterfaceOptions, config: C
  * can be encrypted to it; returns it armored, as stored.
  */
 export async function readPgpKeyFile(path: string): Promise<string> {
-  let bytes: Buffer;
-  try {
-    bytes = fs.readFileSync(path);
-  } catch (error) {
-    throw new InputError(`--pgp-key: cannot read ${JSON.stringify(path)}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`);
-  }
+  const bytes = readBoundedFile(path, '--pgp-key', INPUT_FILE_LIMITS.pgpKeyFileBytes);
   return (await readRecipientKey(bytes, `--pgp-key: ${JSON.stringify(path)}`)).armored;
 }
 
 /** Reads and validates a format specification file; the stored value is the normalised spec. */
 export function readFormatFile(path: string): Record<string, unknown> {
-  let text: string;
-  try {
-    text = fs.readFileSync(path, 'utf8');
-  } catch (error) {
-    throw new InputError(`--format: cannot read ${JSON.stringify(path)}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`);
-  }
+  const text = readBoundedFile(path, '--format', INPUT_FILE_LIMITS.formatFileBytes).toString('utf8');
+  checkJsonDepth(text, INPUT_FILE_LIMITS.formatJsonDepth, `--format: ${JSON.stringify(path)}`);
   let json: unknown;
   try {
     json = JSON.parse(text);
