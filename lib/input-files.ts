@@ -11,6 +11,8 @@ export const INPUT_FILE_LIMITS = {
   formatFileBytes: 256 * 1024,
   /** An OpenPGP public key, armored, with a generous number of certifications. */
   pgpKeyFileBytes: 1024 * 1024,
+  /** A PEM bundle of the CAs that sign the SMTP relay's certificate (SMTP_TLS_CA_FILE). */
+  caFileBytes: 1024 * 1024,
   /** Objects and arrays inside one another in a format file (a real one nests 3 deep). */
   formatJsonDepth: 16,
 } as const;
@@ -26,7 +28,7 @@ export function readBoundedFile(path: string, what: string, maxBytes: number): B
   try {
     descriptor = fs.openSync(path, 'r');
   } catch (error) {
-    throw new InputError(`${what}: cannot read ${JSON.stringify(path)}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`, { cause: error });
+    throw new InputError(`${what}: cannot read ${JSON.stringify(path)} (${(error as NodeJS.ErrnoException).code ?? 'unreadable'})`, { cause: error });
   }
   try {
     const chunks: Buffer[] = [];
@@ -42,7 +44,7 @@ export function readBoundedFile(path: string, what: string, maxBytes: number): B
     return Buffer.concat(chunks, total);
   } catch (error) {
     if (error instanceof InputError) throw error;
-    throw new InputError(`${what}: cannot read ${JSON.stringify(path)}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`, { cause: error });
+    throw new InputError(`${what}: cannot read ${JSON.stringify(path)} (${(error as NodeJS.ErrnoException).code ?? 'unreadable'})`, { cause: error });
   } finally {
     fs.closeSync(descriptor);
   }

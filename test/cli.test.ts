@@ -169,6 +169,7 @@ test('out-of-range durations and times, and header-unsafe text, are refused by e
   await assertRefused(['preview', id, '--from', '2026-02-30T00:00:00Z', '--to', '2026-03-01T00:00:00Z'], 2, '--from: invalid time');
   await assertRefused(['backfill', id, '--from', '0001-01-01T00:00:00Z', '--to', '2026-01-01T00:00:00Z'], 2, '--from: time');
   await assertRefused(['purge', '--older-than', '99999999999999999999d'], 2, '--older-than: duration');
+  await assertRefused(['deliveries', id, '--limit', '0'], 2, '--limit: invalid count "0"');
   assert.equal((await stack.store.get(iface.id)).enabled, true, 'disable with a bad --actor changed nothing');
 });
 

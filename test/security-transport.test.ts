@@ -139,6 +139,10 @@ test('SMTP_TLS_CA_FILE adds a private CA instead of turning verification off', (
   assert.equal(options.tls?.rejectUnauthorized, true);
   assert.deepEqual(options.tls?.ca, pem);
   assert.throws(() => smtpTransportOptions('smtp://relay.internal.example:587', { ...quiet, env: { SMTP_TLS_CA_FILE: '/nonexistent/ca.pem' } }), /cannot read "\/nonexistent\/ca.pem" \(ENOENT\)/);
+  // A wrong path (a device, a huge file) fails at its cap instead of being read whole.
+  if (fs.existsSync('/dev/zero')) {
+    assert.throws(() => smtpTransportOptions('smtp://relay.internal.example:587', { ...quiet, env: { SMTP_TLS_CA_FILE: '/dev/zero' } }), /^InputError: SMTP_TLS_CA_FILE: "\/dev\/zero" is larger than 1 MiB$/);
+  }
 });
 
 // --- Against real SMTP servers --------------------------------------------------------------

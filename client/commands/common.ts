@@ -19,6 +19,13 @@ export function actorOf(options: { actor?: string }): string {
   return options.actor === undefined ? currentActor() : checkActor(options.actor);
 }
 
+/** A whole number within [min, max] (`--limit`, `--sales-per-second`), refused naming the option otherwise. */
+export function parseCount(text: string, what: string, min: number, max: number): number {
+  const value = /^\d{1,9}$/.test(text) ? Number(text) : NaN;
+  if (!(value >= min && value <= max)) throw new InputError(`${what}: invalid count ${JSON.stringify(text)} (a whole number from ${min} to ${max})`);
+  return value;
+}
+
 type Handler<O> = (context: CommandContext, output: Output, options: O, ...args: string[]) => Promise<void>;
 export type Runner = <O extends object>(handler: Handler<O>) => (...commanderArgs: unknown[]) => Promise<void>;
 
