@@ -122,7 +122,7 @@ export function smtpTransportOptions(smtpUrl: string, settings: SmtpTransportSet
  */
 export function describeSmtpTls(smtpUrl: string, env: NodeJS.ProcessEnv = process.env): string {
   const decision = decideSmtpTls(smtpUrl, env);
-  if (decision.loopback) return decision.options.secure ? 'loopback: TLS (smtps), certificate not required' : 'loopback: plain';
+  if (decision.loopback) return decision.options.secure ? 'loopback: TLS (smtps)' : 'loopback: plain';
   if (decision.mode === 'off') return `TLS off (${decision.optOutSource})`;
   const how = decision.options.secure ? 'implicit TLS' : 'STARTTLS';
   const verified = decision.caFile ? `certificate verified against ${SMTP_TLS_CA_FILE_VARIABLE}` : 'certificate verified';
