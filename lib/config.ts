@@ -1,8 +1,9 @@
 import os from 'node:os';
 import { InputError } from './errors';
-import { parseDuration } from './duration';
+import { DURATION_LIMITS, parseDuration } from './duration';
 import { checkEmail } from './interfaces/validate';
 import { withSecretFiles } from './security/secrets';
+import { fileRetentionMillis } from './ledger/retention';
 
 /** Everything the product reads from the environment (CONTRACT.md §5), parsed once. */
 export interface Config {
@@ -37,7 +38,13 @@ export interface Config {
   alertEmail: string | null;
   /** host:port of the worker's Prometheus endpoint; null: no metrics endpoint. */
   metricsAddress: string | null;
+  /** Lowest level the worker logs (BARCODES_LOG_LEVEL). */
+  logLevel: LogLevel;
 }
+
+/** The levels of the Temporal SDK's logger, which the worker's log uses. */
+export const LOG_LEVELS = ['TRACE', 'DEBUG', 'INFO', 'WARN', 'ERROR'] as const;
+export type LogLevel = (typeof LOG_LEVELS)[number];
 
 export const DEFAULTS = {
   databaseUrl: 'postgres://postgres@127.0.0.1:5432/barcodes',
@@ -50,6 +57,7 @@ export const DEFAULTS = {
   mailFrom: 'barcodes@localhost',
   maxHoldback: '1h',
   pauseAfterFailures: 3,
+  logLevel: 'INFO',
 } as const;
 
 const IDENTIFIER = /^[a-z_][a-z0-9_]{0,62}$/;
@@ -65,23 +73,65 @@ export function checkIdentifier(value: string, what: string): string {
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   // DATABASE_URL_FILE, SOURCE_DATABASE_URL_FILE, SMTP_URL_FILE: secrets kept out of the environment.
   env = withSecretFiles(env);
-  const databaseUrl = env.DATABASE_URL || DEFAULTS.databaseUrl;
+  // Read where purge runs, but checked here too, so a typo fails at start, not at the first purge.
+  fileRetentionMillis(env);
+  const databaseUrl = checkUrl(env.DATABASE_URL || DEFAULTS.databaseUrl, 'DATABASE_URL', POSTGRES_SCHEMES);
   return {
     databaseUrl,
-    sourceDatabaseUrl: env.SOURCE_DATABASE_URL || databaseUrl,
+    sourceDatabaseUrl: env.SOURCE_DATABASE_URL ? checkUrl(env.SOURCE_DATABASE_URL, 'SOURCE_DATABASE_URL', POSTGRES_SCHEMES) : databaseUrl,
     ticketingSchema: checkIdentifier(env.TICKETING_SCHEMA || DEFAULTS.ticketingSchema, 'TICKETING_SCHEMA'),
     exporterSchema: checkIdentifier(env.BARCODES_SCHEMA || DEFAULTS.exporterSchema, 'BARCODES_SCHEMA'),
-    temporalAddress: env.TEMPORAL_ADDRESS || DEFAULTS.temporalAddress,
+    temporalAddress: env.TEMPORAL_ADDRESS ? checkHostPort(env.TEMPORAL_ADDRESS, 'TEMPORAL_ADDRESS') : DEFAULTS.temporalAddress,
     temporalNamespace: env.TEMPORAL_NAMESPACE || DEFAULTS.temporalNamespace,
     taskQueue: env.TEMPORAL_TASK_QUEUE || DEFAULTS.taskQueue,
-    smtpUrl: env.SMTP_URL || DEFAULTS.smtpUrl,
-    mailFrom: env.MAIL_FROM || DEFAULTS.mailFrom,
-    allowShortIntervals: env.BARCODES_ALLOW_SHORT_INTERVALS === '1',
-    maxHoldbackMillis: parseDuration(env.BARCODES_MAX_HOLDBACK || DEFAULTS.maxHoldback, 'BARCODES_MAX_HOLDBACK'),
+    smtpUrl: env.SMTP_URL ? checkUrl(env.SMTP_URL, 'SMTP_URL', SMTP_SCHEMES) : DEFAULTS.smtpUrl,
+    // A plain address, like every recipient: it is also the domain of every Message-ID.
+    mailFrom: env.MAIL_FROM ? checkEmail(env.MAIL_FROM, 'MAIL_FROM') : DEFAULTS.mailFrom,
+    allowShortIntervals: flag(env.BARCODES_ALLOW_SHORT_INTERVALS, 'BARCODES_ALLOW_SHORT_INTERVALS'),
+    maxHoldbackMillis: parseDuration(env.BARCODES_MAX_HOLDBACK || DEFAULTS.maxHoldback, 'BARCODES_MAX_HOLDBACK', DURATION_LIMITS.holdback),
     pauseAfterFailures: positiveInteger(env.BARCODES_PAUSE_AFTER_FAILURES, DEFAULTS.pauseAfterFailures, 'BARCODES_PAUSE_AFTER_FAILURES'),
     alertEmail: env.BARCODES_ALERT_EMAIL ? checkEmail(env.BARCODES_ALERT_EMAIL, 'BARCODES_ALERT_EMAIL') : null,
     metricsAddress: env.BARCODES_METRICS_ADDRESS ? checkHostPort(env.BARCODES_METRICS_ADDRESS, 'BARCODES_METRICS_ADDRESS') : null,
+    logLevel: checkLogLevel(env.BARCODES_LOG_LEVEL || DEFAULTS.logLevel),
   };
+}
+
+const POSTGRES_SCHEMES = ['postgres:', 'postgresql:', 'socket:'];
+const SMTP_SCHEMES = ['smtp:', 'smtps:'];
+
+/**
+ * Refuses a URL that does not parse or has another scheme, naming the variable. The value is
+ * printed masked: a malformed URL still holds its password.
+ */
+function checkUrl(text: string, what: string, schemes: string[]): string {
+  let parsed: URL;
+  try {
+    parsed = new URL(text);
+  } catch (error) {
+    throw new InputError(`${what}: invalid URL ${JSON.stringify(maskUrl(text))} (expected ${schemes[0]}//…)`, { cause: error });
+  }
+  if (!schemes.includes(parsed.protocol)) {
+    throw new InputError(`${what}: unsupported scheme ${JSON.stringify(parsed.protocol)} in ${JSON.stringify(maskUrl(text))} (expected ${schemes.join(' or ')})`);
+  }
+  if (parsed.protocol === 'smtp:' || parsed.protocol === 'smtps:') {
+    if (!parsed.hostname) throw new InputError(`${what}: no host in ${JSON.stringify(maskUrl(text))}`);
+  }
+  return text;
+}
+
+function checkLogLevel(text: string): LogLevel {
+  const level = text.toUpperCase();
+  if (!(LOG_LEVELS as readonly string[]).includes(level)) {
+    throw new InputError(`BARCODES_LOG_LEVEL: invalid level ${JSON.stringify(text)} (expected one of ${LOG_LEVELS.join(', ')})`);
+  }
+  return level as LogLevel;
+}
+
+/** `1` on, `0` or unset off; anything else is refused rather than read as off. */
+function flag(text: string | undefined, what: string): boolean {
+  if (text === undefined || text === '' || text === '0') return false;
+  if (text === '1') return true;
+  throw new InputError(`${what}: invalid value ${JSON.stringify(text)} (expected 1 or 0)`);
 }
 
 function positiveInteger(text: string | undefined, fallback: number, what: string): number {
@@ -90,8 +140,11 @@ function positiveInteger(text: string | undefined, fallback: number, what: strin
   return Number(text);
 }
 
+/** `host:port`, `1.2.3.4:port` or `[v6]:port`, the port 1 to 65535. */
 function checkHostPort(text: string, what: string): string {
-  if (!/^[A-Za-z0-9.\-:\[\]]+:\d{1,5}$/.test(text)) throw new InputError(`${what}: invalid address ${JSON.stringify(text)} (expected host:port)`);
+  const match = /^(?:\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9][A-Za-z0-9.-]{0,252}):(\d{1,5})$/.exec(text);
+  const port = Number(match?.[1]);
+  if (!match || port < 1 || port > 65535) throw new InputError(`${what}: invalid address ${JSON.stringify(text)} (expected host:port, port 1-65535)`);
   return text;
 }
 

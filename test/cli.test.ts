@@ -162,3 +162,55 @@ test('run delivers the next window and prints it; deliveries lists it', async ()
   const { createHash } = await import('node:crypto');
   assert.equal(createHash('sha256').update(preview.stdout).digest('hex'), delivery.sha256, 'preview renders the same bytes');
 });
+
+test('--strict refuses an unknown sales channel as it does an unknown contact; without it, both are warned about', async () => {
+  const iface = await stack.createInterface({ recipients: ['strict@reseller.test'], contacts: ['C-1001'] });
+  const id = String(iface.id);
+  await assertRefused(['mapping', 'add', id, '--channel', 'TYPO-CHANNEL', '--strict'], 2, '"TYPO-CHANNEL"');
+  await assertRefused(['mapping', 'add', id, '--contact', 'TYPO-CONTACT', '--strict'], 2, '"TYPO-CONTACT"');
+  await assertRefused(['interface', 'create', '--name', 'Strict', '--email', 'strict@reseller.test', '--channel', 'TYPO-CHANNEL', '--strict'], 2, '"TYPO-CHANNEL"');
+  assert.deepEqual((await stack.store.get(iface.id)).channels, [], 'the refused mapping was not added');
+  const known = await barcodes(['mapping', 'add', id, '--channel', 'WEB', '--strict', '--json'], env);
+  assert.equal(known.code, 0, known.stderr);
+  const warned = await barcodes(['mapping', 'add', id, '--channel', 'TYPO-CHANNEL', '--json'], env);
+  assert.equal(warned.code, 0, warned.stderr);
+  assert.match(warned.stderr, /warning: --channel: unknown channel "TYPO-CHANNEL"/);
+});
+
+test('out-of-range durations and times, and header-unsafe text, are refused by every command naming the option', async () => {
+  const iface = await stack.createInterface({ recipients: ['edges@reseller.test'], contacts: ['C-1001'] });
+  const id = String(iface.id);
+  const base = ['interface', 'create', '--name', 'Edges', '--email', 'ok@reseller.test', '--contact', 'C-1001'];
+  await assertRefused([...base, '--every', '24856d'], 2, '--every: duration "24856d" is out of range');
+  await assertRefused([...base, '--lag', '99999999999999999999d'], 2, '--lag: duration');
+  await assertRefused([...base, '--start', '2026-02-30T00:00:00Z'], 2, '--start: invalid time "2026-02-30T00:00:00Z"');
+  await assertRefused([...base, '--start', '0001-01-01T00:00:00Z'], 2, '--start: time "0001-01-01T00:00:00Z" is out of range');
+  await assertRefused([...base, '--start', '9999-12-31T00:00:00Z'], 2, '--start: time');
+  await assertRefused(['interface', 'create', '--name', 'Invoice\u202egpj.exe', '--email', 'ok@reseller.test', '--contact', 'C-1001'], 2, '--name: ');
+  await assertRefused([...base, '--actor', 'ops\u2066admin'], 2, '--actor: ');
+  await assertRefused(['interface', 'update', id, '--every', '32d'], 2, '--every: ');
+  await assertRefused(['interface', 'disable', id, '--actor', 'ops\r\nadmin'], 2, '--actor: ');
+  await assertRefused(['mapping', 'add', id, '--channel', 'WEB\u200f'], 2, '--channel: ');
+  await assertRefused(['run', id, '--timeout', '25d'], 2, '--timeout: duration "25d" is out of range');
+  await assertRefused(['preview', id, '--from', '2026-02-30T00:00:00Z', '--to', '2026-03-01T00:00:00Z'], 2, '--from: invalid time');
+  await assertRefused(['backfill', id, '--from', '0001-01-01T00:00:00Z', '--to', '2026-01-01T00:00:00Z'], 2, '--from: time');
+  await assertRefused(['purge', '--older-than', '99999999999999999999d'], 2, '--older-than: duration');
+  await assertRefused(['deliveries', id, '--limit', '0'], 2, '--limit: invalid count "0"');
+  assert.equal((await stack.store.get(iface.id)).enabled, true, 'disable with a bad --actor changed nothing');
+});
+
+test('a bad environment is refused at start in one line naming the variable, before anything runs', async () => {
+  for (const [variable, value, mentions] of [
+    ['MAIL_FROM', 'Barcodes <barcodes@exporter.test>', 'MAIL_FROM: invalid email address'],
+    ['BARCODES_LOG_LEVEL', 'chatty', 'BARCODES_LOG_LEVEL: invalid level "chatty"'],
+    ['TEMPORAL_ADDRESS', 'localhost', 'TEMPORAL_ADDRESS: invalid address'],
+    ['SMTP_URL', 'smtp//user:hunter2@relay.example', 'SMTP_URL: invalid URL'],
+    ['BARCODES_FILE_RETENTION', '99999999999999999999d', 'BARCODES_FILE_RETENTION: duration'],
+  ] as const) {
+    const result = await barcodes(['interface', 'list'], { ...env, [variable]: value });
+    assert.equal(result.code, 2, `${variable}=${value}: ${result.stderr}`);
+    assert.equal(result.stderr.trim().split('\n').length, 1, result.stderr);
+    assert.ok(result.stderr.includes(mentions), result.stderr);
+    assert.ok(!result.stderr.includes('hunter2'), result.stderr);
+  }
+});

@@ -7,7 +7,7 @@ import type { AddressInfo } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { SMTPServer, type SMTPServerOptions } from 'smtp-server';
-import { isLoopbackHost, smtpTransportOptions } from '../lib/security/smtp-transport';
+import { describeSmtpTls, isLoopbackHost, smtpTransportOptions } from '../lib/security/smtp-transport';
 import { NodemailerMailer } from '../lib/mail/mailer';
 import { InputError } from '../lib/errors';
 
@@ -69,13 +69,54 @@ test('?tls=off in SMTP_URL does the same, and is not passed on to nodemailer', (
   assert.equal(smtpTransportOptions('smtp://relay.example.com:587?tls=required', quiet).requireTLS, true);
 });
 
-test('a URL that weakens TLS without the opt-out is refused, naming the fix but not the password', () => {
-  for (const url of ['smtp://u:hunter2@relay.example.com:587?ignoreTLS=true', 'smtp://u:hunter2@relay.example.com:587?tls.rejectUnauthorized=false']) {
-    assert.throws(
-      () => smtpTransportOptions(url, quiet),
-      (error: Error) => error instanceof InputError && /SMTP_TLS=off/.test(error.message) && !error.message.includes('hunter2'),
-    );
+test('a URL that weakens TLS without the opt-out is refused in any spelling, naming the parameter but not the password', () => {
+  // Every spelling parseConnectionUrl turns into a truthy/falsy value, and every option that
+  // touches TLS: an allow-list refuses them all, including ones nobody thought of yet.
+  const weakening = [
+    'ignoreTLS=true', 'ignoreTLS=1', 'ignoreTLS=yes', 'ignoreTLS=on', 'ignoreTLS=', 'IgnoreTLS=1',
+    'secured=1', 'requireTLS=false', 'requireTLS=0', 'opportunisticTLS=true',
+    'tls.rejectUnauthorized=false', 'tls.rejectUnauthorized=0', 'tls.rejectUnauthorized=no', 'tls.rejectUnauthorized=',
+    'tls.minVersion=TLSv1', 'tls.maxVersion=TLSv1', 'tls.ciphers=NULL', 'tls.secureProtocol=TLSv1_method',
+    'tls.ca=x', 'tls.checkServerIdentity=x', 'tls.servername=other.example', 'tls.=1',
+    'proxy=http://proxy.example:3128', 'debug=true', 'logger=true',
+    // percent-encoded key: nodemailer decodes it to ignoreTLS
+    'ignore%54LS=1',
+  ];
+  for (const query of weakening) {
+    const parameter = decodeURIComponent(query.split('=')[0]!);
+    for (const base of ['smtp://u:hunter2@relay.example.com:587', 'smtps://u:hunter2@relay.example.com']) {
+      assert.throws(
+        () => smtpTransportOptions(`${base}?${query}`, quiet),
+        (error: Error) =>
+          error instanceof InputError && error.message.includes(`?${parameter} `) && /SMTP_TLS=off/.test(error.message) && !error.message.includes('hunter2') && !error.message.includes('\n'),
+        `${base}?${query} is refused naming ${parameter}`,
+      );
+    }
   }
+});
+
+test('connection tuning parameters stay allowed for a remote relay, TLS still required', () => {
+  const options = smtpTransportOptions('smtp://relay.example.com:587?name=exporter.example&pool=true&maxConnections=2&connectionTimeout=10000&authMethod=PLAIN', quiet);
+  assert.equal(options.requireTLS, true);
+  assert.equal(options.name, 'exporter.example');
+  assert.deepEqual(options.tls, { rejectUnauthorized: true, minVersion: 'TLSv1.2' });
+});
+
+test('the opt-out lets weakening parameters through, and a loopback sink is not checked', () => {
+  const off = smtpTransportOptions('smtp://legacy-relay.example:25?ignoreTLS=1&tls=off', quiet);
+  assert.equal(off.requireTLS, false);
+  assert.equal(smtpTransportOptions('smtp://127.0.0.1:2525?ignoreTLS=1', quiet).requireTLS, undefined);
+  // ?tls= twice could be read two ways: refused.
+  assert.throws(() => smtpTransportOptions('smtp://relay.example.com?tls=required&tls=off', quiet), /given 2 times/);
+});
+
+test('the TLS mode is described in one line for doctor', () => {
+  assert.equal(describeSmtpTls('smtp://u:p@relay.example.com:587', {}), 'TLS required (STARTTLS, certificate verified, TLSv1.2 or later)');
+  assert.equal(describeSmtpTls('smtps://relay.example.com', {}), 'TLS required (implicit TLS, certificate verified, TLSv1.2 or later)');
+  assert.match(describeSmtpTls('smtp://relay.example.com', { SMTP_TLS_CA_FILE: '/ca.pem' }), /verified against SMTP_TLS_CA_FILE/);
+  assert.equal(describeSmtpTls('smtp://relay.example.com', { SMTP_TLS: 'off' }), 'TLS off (SMTP_TLS=off)');
+  assert.equal(describeSmtpTls('smtp://relay.example.com?tls=off', {}), 'TLS off (?tls=off in SMTP_URL)');
+  assert.equal(describeSmtpTls('smtp://127.0.0.1:2525', {}), 'loopback: plain');
 });
 
 test('bad settings are refused with one line', () => {
@@ -98,6 +139,10 @@ test('SMTP_TLS_CA_FILE adds a private CA instead of turning verification off', (
   assert.equal(options.tls?.rejectUnauthorized, true);
   assert.deepEqual(options.tls?.ca, pem);
   assert.throws(() => smtpTransportOptions('smtp://relay.internal.example:587', { ...quiet, env: { SMTP_TLS_CA_FILE: '/nonexistent/ca.pem' } }), /cannot read "\/nonexistent\/ca.pem" \(ENOENT\)/);
+  // A wrong path (a device, a huge file) fails at its cap instead of being read whole.
+  if (fs.existsSync('/dev/zero')) {
+    assert.throws(() => smtpTransportOptions('smtp://relay.internal.example:587', { ...quiet, env: { SMTP_TLS_CA_FILE: '/dev/zero' } }), /^InputError: SMTP_TLS_CA_FILE: "\/dev\/zero" is larger than 1 MiB$/);
+  }
 });
 
 // --- Against real SMTP servers --------------------------------------------------------------

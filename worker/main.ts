@@ -5,8 +5,7 @@ import { startWorker } from './worker';
 /** `barcodes worker`: runs until SIGINT/SIGTERM, then drains (the SDK handles both signals). */
 export async function runWorkerUntilSignal(): Promise<void> {
   const config = loadConfig();
-  const level = (process.env.BARCODES_LOG_LEVEL ?? 'INFO').toUpperCase() as 'INFO';
-  installObservability({ logLevel: level, write: (line) => process.stderr.write(line + '\n'), metricsAddress: config.metricsAddress });
+  installObservability({ logLevel: config.logLevel, write: (line) => process.stderr.write(line + '\n'), metricsAddress: config.metricsAddress });
   const running = await startWorker(config);
   process.stderr.write(
     JSON.stringify({

@@ -1,4 +1,6 @@
+import { currentActor } from '../../lib/config';
 import { InputError } from '../../lib/errors';
+import { checkActor } from '../../lib/interfaces/validate';
 import { CommandContext } from '../context';
 import { createOutput, type Output } from '../output';
 
@@ -10,6 +12,18 @@ export function collect(value: string, previous: string[] = []): string[] {
 export function parseId(text: string, what = 'ID'): number {
   if (!/^\d{1,15}$/.test(text)) throw new InputError(`${what}: invalid id ${JSON.stringify(text)} (expected a positive integer)`);
   return Number(text);
+}
+
+/** Who makes a change, for the audit trail: `--actor` (checked like every header-bound text) or the OS user. */
+export function actorOf(options: { actor?: string }): string {
+  return options.actor === undefined ? currentActor() : checkActor(options.actor);
+}
+
+/** A whole number within [min, max] (`--limit`, `--sales-per-second`), refused naming the option otherwise. */
+export function parseCount(text: string, what: string, min: number, max: number): number {
+  const value = /^\d{1,9}$/.test(text) ? Number(text) : NaN;
+  if (!(value >= min && value <= max)) throw new InputError(`${what}: invalid count ${JSON.stringify(text)} (a whole number from ${min} to ${max})`);
+  return value;
 }
 
 type Handler<O> = (context: CommandContext, output: Output, options: O, ...args: string[]) => Promise<void>;

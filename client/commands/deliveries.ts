@@ -1,17 +1,22 @@
 import { Command } from 'commander';
 import { deliveryJson, deliveryLine } from '../output';
-import { parseId, type Runner } from './common';
+import { parseCount, parseId, type Runner } from './common';
+
+/** More deliveries than this in one listing is a report, not a look: use --json and a query. */
+const MAX_LIMIT = 10_000;
 
 export function deliveriesCommand(run: Runner): Command {
   return new Command('deliveries')
     .argument('<id>', 'interface id')
     .description("an interface's delivery history, newest first")
-    .option('--limit <n>', 'how many', '50')
+    .option('--limit <n>', `how many, 1 to ${MAX_LIMIT}`, '50')
     .option('--json', 'print JSON (an array)')
     .addHelpText('after', '\nExample:\n  barcodes deliveries 3 --limit 10')
     .action(run(async (context, output, options: { limit: string }, idText: string) => {
-      const iface = await context.store.get(parseId(idText));
-      const deliveries = await context.ledger.list(iface.id, parseId(options.limit, '--limit'));
+      const id = parseId(idText);
+      const limit = parseCount(options.limit, '--limit', 1, MAX_LIMIT);
+      const iface = await context.store.get(id);
+      const deliveries = await context.ledger.list(iface.id, limit);
       const withRecipients = await Promise.all(
         deliveries.map(async (delivery) => ({ ...deliveryJson(delivery), recipientResults: await context.ledger.recipientResults(delivery.id) })),
       );

@@ -2,6 +2,7 @@ import { Command } from 'commander';
 import { maskUrl } from '../../lib/config';
 import { NodemailerMailer } from '../../lib/mail/mailer';
 import { findScheduleDrift } from '../../lib/schedules/drift';
+import { describeSmtpTls } from '../../lib/security/smtp-transport';
 import type { CommandContext } from '../context';
 import type { Runner } from './common';
 
@@ -105,7 +106,7 @@ async function runChecks(context: CommandContext): Promise<Check[]> {
       } finally {
         mailer.close();
       }
-      return `${maskUrl(config.smtpUrl)} answers`;
+      return `${maskUrl(config.smtpUrl)} answers; ${describeSmtpTls(config.smtpUrl)}`;
     }),
   );
   return checks;

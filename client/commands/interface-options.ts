@@ -1,7 +1,7 @@
-import fs from 'node:fs';
 import type { Config } from '../../lib/config';
-import { parseDuration, parseInstant } from '../../lib/duration';
+import { DURATION_LIMITS, parseDuration, parseInstant } from '../../lib/duration';
 import { InputError } from '../../lib/errors';
+import { checkJsonDepth, INPUT_FILE_LIMITS, readBoundedFile } from '../../lib/input-files';
 import { parseFormatSpec } from '../../lib/format';
 import type { InterfaceFields } from '../../lib/interfaces/store';
 import { readRecipientKey } from '../../lib/security/openpgp';
@@ -46,9 +46,9 @@ export async function parseInterfaceOptions(options: InterfaceOptions, config: C
   if (options.contact !== undefined) fields.contacts = unique(options.contact.map((code) => checkCode(code, '--contact')));
   if (options.channel !== undefined) fields.channels = unique(options.channel.map((code) => checkCode(code, '--channel')));
   if (options.every !== undefined) {
-    fields.intervalSeconds = checkIntervalSeconds(parseDuration(options.every, '--every') / 1000, config.allowShortIntervals, options.every);
+    fields.intervalSeconds = checkIntervalSeconds(parseDuration(options.every, '--every', DURATION_LIMITS.interval) / 1000, config.allowShortIntervals, options.every);
   }
-  if (options.lag !== undefined) fields.lagSeconds = checkLagSeconds(parseDuration(options.lag, '--lag') / 1000, options.lag);
+  if (options.lag !== undefined) fields.lagSeconds = checkLagSeconds(parseDuration(options.lag, '--lag', DURATION_LIMITS.lag) / 1000, options.lag);
   if (options.timezone !== undefined) fields.timeZone = checkTimeZone(options.timezone);
   if (options.format !== undefined) fields.format = readFormatFile(options.format);
   if (options.start !== undefined) fields.startAt = parseInstant(options.start, '--start');
@@ -62,23 +62,14 @@ export async function parseInterfaceOptions(options: InterfaceOptions, config: C
  * can be encrypted to it; returns it armored, as stored.
  */
 export async function readPgpKeyFile(path: string): Promise<string> {
-  let bytes: Buffer;
-  try {
-    bytes = fs.readFileSync(path);
-  } catch (error) {
-    throw new InputError(`--pgp-key: cannot read ${JSON.stringify(path)}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`);
-  }
+  const bytes = readBoundedFile(path, '--pgp-key', INPUT_FILE_LIMITS.pgpKeyFileBytes);
   return (await readRecipientKey(bytes, `--pgp-key: ${JSON.stringify(path)}`)).armored;
 }
 
 /** Reads and validates a format specification file; the stored value is the normalised spec. */
 export function readFormatFile(path: string): Record<string, unknown> {
-  let text: string;
-  try {
-    text = fs.readFileSync(path, 'utf8');
-  } catch (error) {
-    throw new InputError(`--format: cannot read ${JSON.stringify(path)}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`);
-  }
+  const text = readBoundedFile(path, '--format', INPUT_FILE_LIMITS.formatFileBytes).toString('utf8');
+  checkJsonDepth(text, INPUT_FILE_LIMITS.formatJsonDepth, `--format: ${JSON.stringify(path)}`);
   let json: unknown;
   try {
     json = JSON.parse(text);

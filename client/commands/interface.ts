@@ -1,5 +1,4 @@
 import { Command } from 'commander';
-import { currentActor } from '../../lib/config';
 import { InputError } from '../../lib/errors';
 import type { ExportInterface } from '../../lib/interfaces/store';
 import { describeOrUndefined } from '../../lib/schedules/sync';
@@ -8,7 +7,7 @@ import type { CommandContext } from '../context';
 import { deliveryJson, deliveryLine, interfaceJson, interfaceText, type Output } from '../output';
 import { applyToTemporal } from './apply';
 import { DEFAULT_EVERY, DEFAULT_LAG, parseInterfaceOptions, type InterfaceOptions } from './interface-options';
-import { collect, parseId, type Runner } from './common';
+import { actorOf, collect, parseId, type Runner } from './common';
 
 export function interfaceCommand(run: Runner): Command {
   const command = new Command('interface').description('manage interfaces (one reseller export each)');
@@ -33,6 +32,7 @@ export function interfaceCommand(run: Runner): Command {
     .option('--json', 'print JSON')
     .addHelpText('after', '\nExample:\n  barcodes interface create --name "Barcodes for Acme" --email tickets@acme.example --contact 100234 --channel WEB\n  barcodes interface create --name "Barcodes for Acme" --email tickets@acme.example --contact 100234 --pgp-key acme-public.asc')
     .action(run(async (context, output, options: InterfaceOptions & { strict?: boolean; actor?: string }) => {
+      const actor = actorOf(options);
       const fields = await parseInterfaceOptions(options, context.config);
       if (!fields.recipients || fields.recipients.length === 0) throw new InputError('--email: at least one recipient is required');
       await checkMappingsKnown(context, output, fields.contacts ?? [], fields.channels ?? [], options.strict);
@@ -50,7 +50,7 @@ export function interfaceCommand(run: Runner): Command {
           pgpPublicKey: fields.pgpPublicKey ?? null,
         },
         { contacts: fields.contacts ?? [], channels: fields.channels ?? [] },
-        options.actor ?? currentActor(),
+        actor,
       );
       warnIfUnscheduled(output, created);
       await applyToTemporal(context, output, created.id);
@@ -116,8 +116,9 @@ export function interfaceCommand(run: Runner): Command {
     .addHelpText('after', '\nExample:\n  barcodes interface update 3 --every 5m --email a@acme.example --email b@acme.example\n  barcodes interface update 3 --pgp-key acme-public.asc\n\nMappings change with `barcodes mapping add|remove`.')
     .action(run(async (context, output, options: InterfaceOptions & { actor?: string }, idText: string) => {
       const id = parseId(idText);
+      const actor = actorOf(options);
       const fields = await parseInterfaceOptions(options, context.config);
-      const updated = await context.store.update(id, fields, options.actor ?? currentActor());
+      const updated = await context.store.update(id, fields, actor);
       await applyToTemporal(context, output, id);
       output.result(interfaceJson(updated), () => interfaceText(updated));
     }));
@@ -130,8 +131,9 @@ export function interfaceCommand(run: Runner): Command {
       .option('--json', 'print JSON')
       .addHelpText('after', `\nExample:\n  barcodes interface ${name} 3`)
       .action(run(async (context, output, options: { actor?: string }, idText: string) => {
-        const updated = await context.store.update(parseId(idText), { enabled }, options.actor ?? currentActor(), name);
-        await applyToTemporal(context, output, updated.id);
+        const id = parseId(idText);
+        const updated = await context.store.update(id, { enabled }, actorOf(options), name);
+        await applyToTemporal(context, output, id);
         output.result(interfaceJson(updated), () => `interface ${updated.id} ${enabled ? 'enabled' : 'disabled'}`);
       }));
   }
@@ -143,6 +145,7 @@ export function interfaceCommand(run: Runner): Command {
     .option('--json', 'print JSON')
     .addHelpText('after', '\nExample:\n  barcodes interface delete 3')
     .action(run(async (context, output, options: { actor?: string }, idText: string) => {
+      const actor = actorOf(options);
       const iface = await context.store.get(parseId(idText));
       const pending = await context.ledger.pendingChainDelivery(context.pool, iface.id);
       if (pending) {
@@ -152,7 +155,7 @@ export function interfaceCommand(run: Runner): Command {
       if (schedule.running) {
         throw new InputError(`interface ${iface.id} has a run in progress (${schedule.lastWorkflowId}): disable it and let the run finish first`);
       }
-      await context.store.delete(iface.id, options.actor ?? currentActor());
+      await context.store.delete(iface.id, actor);
       await applyToTemporal(context, output, iface.id);
       output.result({ id: iface.id, deleted: true }, () => `interface ${iface.id} deleted`);
     }));

@@ -1,11 +1,10 @@
 import { Command } from 'commander';
-import { currentActor } from '../../lib/config';
 import { InputError } from '../../lib/errors';
 import { checkCode } from '../../lib/interfaces/validate';
 import type { MappingKind } from '../../lib/interfaces/store';
 import { interfaceJson, interfaceText } from '../output';
 import { applyToTemporal } from './apply';
-import { parseId, type Runner } from './common';
+import { actorOf, parseId, type Runner } from './common';
 import { checkMappingsKnown } from './interface';
 
 interface MappingOptions {
@@ -39,12 +38,13 @@ export function mappingCommand(run: Runner): Command {
       .action(run(async (context, output, options: MappingOptions, idText: string) => {
         const id = parseId(idText);
         const mapping = oneMapping(options);
+        const actor = actorOf(options);
         await context.store.get(id);
         if (action === 'add') {
           await checkMappingsKnown(context, output, mapping.kind === 'contact' ? [mapping.code] : [], mapping.kind === 'channel' ? [mapping.code] : [], options.strict);
-          await context.store.addMapping(id, mapping.kind, mapping.code, options.actor ?? currentActor());
+          await context.store.addMapping(id, mapping.kind, mapping.code, actor);
         } else {
-          await context.store.removeMapping(id, mapping.kind, mapping.code, options.actor ?? currentActor());
+          await context.store.removeMapping(id, mapping.kind, mapping.code, actor);
         }
         await applyToTemporal(context, output, id);
         const updated = await context.store.get(id);

@@ -1,7 +1,19 @@
 import { Command } from 'commander';
 import { runWorkerUntilSignal } from '../../worker/main';
 import { runDemo } from '../demo';
-import { parseDuration } from '../../lib/duration';
+import { DURATION_LIMITS, parseDuration } from '../../lib/duration';
+import { InputError } from '../../lib/errors';
+
+/** The demo's simulator: fractions allowed (0.5: one order every two seconds), up to what one PostgreSQL takes easily. */
+const MAX_SALES_PER_SECOND = 1000;
+
+function parseSalesRate(text: string): number {
+  const rate = /^\d{1,4}(\.\d{1,3})?$/.test(text) ? Number(text) : NaN;
+  if (!(rate > 0 && rate <= MAX_SALES_PER_SECOND)) {
+    throw new InputError(`--sales-per-second: invalid rate ${JSON.stringify(text)} (a number above 0, at most ${MAX_SALES_PER_SECOND})`);
+  }
+  return rate;
+}
 
 export function workerCommand(): Command {
   return new Command('worker')
@@ -24,9 +36,9 @@ export function demoCommand(): Command {
     .action(async (options: { every: string; mailDir: string; salesPerSecond: string; json?: boolean }) => {
       await runDemo({
         json: Boolean(options.json),
-        everyMillis: parseDuration(options.every, '--every'),
+        everyMillis: parseDuration(options.every, '--every', DURATION_LIMITS.interval),
         mailDir: options.mailDir,
-        salesPerSecond: Number(options.salesPerSecond) || 2,
+        salesPerSecond: parseSalesRate(options.salesPerSecond),
       });
     });
 }

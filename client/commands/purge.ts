@@ -1,5 +1,5 @@
 import { Command } from 'commander';
-import { parseDuration } from '../../lib/duration';
+import { DURATION_LIMITS, parseDuration } from '../../lib/duration';
 import { FILE_RETENTION_VARIABLE, DEFAULT_FILE_RETENTION, fileRetentionMillis, purgeStoredFiles } from '../../lib/ledger/retention';
 import type { Runner } from './common';
 
@@ -13,7 +13,7 @@ export function purgeCommand(run: Runner): Command {
       '\nExample:\n  barcodes purge --older-than 30d\n\nRun it daily (cron, systemd timer). A purged delivery keeps its window, ticket count, checksum and\nrecipients, but can no longer be resent. Unsent scheduled windows are never purged.',
     )
     .action(run(async (context, output, options: { olderThan?: string }) => {
-      const olderThanMillis = options.olderThan !== undefined ? parseDuration(options.olderThan, '--older-than') : fileRetentionMillis();
+      const olderThanMillis = options.olderThan !== undefined ? parseDuration(options.olderThan, '--older-than', DURATION_LIMITS.retention) : fileRetentionMillis();
       const report = await purgeStoredFiles(context.pool, context.config.exporterSchema, { olderThanMillis });
       output.result({ ...report, cutoff: report.cutoff.toISOString() }, () =>
         [

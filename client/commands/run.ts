@@ -1,5 +1,5 @@
 import { Command } from 'commander';
-import { parseDuration } from '../../lib/duration';
+import { DURATION_LIMITS, parseDuration } from '../../lib/duration';
 import { InputError } from '../../lib/errors';
 import { runNow } from '../../lib/schedules/run-now';
 import { unscheduledReason } from '../../lib/interfaces/schedulability';
@@ -17,7 +17,7 @@ export function runCommand(run: Runner): Command {
     .addHelpText('after', '\nExample:\n  barcodes run 3 --timeout 5m')
     .action(run(async (context, output, options: { timeout: string }, idText: string) => {
       const id = parseId(idText);
-      const timeoutMillis = parseDuration(options.timeout, '--timeout');
+      const timeoutMillis = parseDuration(options.timeout, '--timeout', DURATION_LIMITS.timeout);
       const iface = await context.store.get(id);
       const reason = unscheduledReason(iface);
       if (reason) throw new InputError(`interface ${id} cannot run: ${reason}`);

@@ -221,8 +221,12 @@ ${this.fromSql()}
     if (codes.length === 0) return [];
     const table = kind === 'contact' ? `${this.schema}.contact` : `${this.schema}.sales_channel`;
     const column = kind === 'contact' ? 'contact_number' : 'code';
+    // Both sides qualified: sales_channel has a column named `code` too, and an unqualified
+    // `code = code` inside the subquery compared that column with itself (always true), so
+    // unknown channels were never reported.
     const { rows } = await this.pool.query<{ code: string }>(
-      `SELECT code FROM unnest($1::text[]) AS code WHERE NOT EXISTS (SELECT 1 FROM ${table} WHERE ${column} = code)`,
+      `SELECT wanted.code FROM unnest($1::text[]) AS wanted(code)
+        WHERE NOT EXISTS (SELECT 1 FROM ${table} AS known WHERE known.${column} = wanted.code)`,
       [codes],
     );
     return rows.map((row) => row.code);
