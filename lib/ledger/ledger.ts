@@ -247,6 +247,18 @@ export class DeliveryLedger {
     return rows[0] && toDelivery(rows[0]);
   }
 
+  /**
+   * The deliveries a backfill or resend workflow made, oldest window first, over all its runs
+   * (continue-as-new keeps the workflow id). The workflow's result only counts them.
+   */
+  async byWorkflow(workflowId: string): Promise<Delivery[]> {
+    const { rows } = await this.pool.query(
+      `SELECT * FROM ${this.schema}.delivery WHERE workflow_id = $1 AND kind IN ('backfill','resend') ORDER BY window_start, id`,
+      [workflowId],
+    );
+    return rows.map(toDelivery);
+  }
+
   async list(interfaceId: number, limit = 100): Promise<Delivery[]> {
     const { rows } = await this.pool.query(
       `SELECT * FROM ${this.schema}.delivery WHERE interface_id = $1 ORDER BY window_start DESC, id DESC LIMIT $2`,
