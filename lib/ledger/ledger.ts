@@ -54,6 +54,14 @@ export interface NewDelivery {
   heldBack?: Record<string, unknown> | null;
 }
 
+/** Where an interface stands: its chain watermark and the database clock's distance past it. */
+export interface InterfaceWatermark {
+  interfaceId: number;
+  enabled: boolean;
+  watermark: Date;
+  lagSeconds: number;
+}
+
 /** Chunks of a stored part are about this size: large enough to keep round trips few. */
 const CHUNK_BYTES = 1024 * 1024;
 const CHAIN_KINDS = `('scheduled','run')`;
@@ -84,6 +92,25 @@ export class DeliveryLedger {
   /** End of the interface's last chain window (the watermark), or null before its first window. */
   async chainWatermark(client: Queryable, interfaceId: number): Promise<Date | null> {
     return (await this.lastChainDelivery(client, interfaceId))?.windowEnd ?? null;
+  }
+
+  /**
+   * Every interface's chain watermark (end of its last scheduled or run window, else its start)
+   * and how far the database's clock is past it. One query for all interfaces, one probe of the
+   * delivery_chain_end index each: cheap enough to run every few seconds.
+   */
+  async interfaceWatermarks(): Promise<InterfaceWatermark[]> {
+    const { rows } = await this.pool.query<{ id: string; enabled: boolean; watermark: Date; lag_seconds: number }>(
+      `SELECT i.id, i.enabled, COALESCE(last.window_end, i.start_at) AS watermark,
+              GREATEST(0, extract(epoch FROM now() - COALESCE(last.window_end, i.start_at)))::float8 AS lag_seconds
+         FROM ${this.schema}.interface i
+         LEFT JOIN LATERAL (
+           SELECT d.window_end FROM ${this.schema}.delivery d
+            WHERE d.interface_id = i.id AND d.kind IN ${CHAIN_KINDS} ORDER BY d.window_end DESC LIMIT 1
+         ) last ON true
+        ORDER BY i.id`,
+    );
+    return rows.map((row) => ({ interfaceId: Number(row.id), enabled: row.enabled, watermark: row.watermark, lagSeconds: row.lag_seconds }));
   }
 
   /** The chain window frozen but not yet sent, which must be finished before a new one opens. */
