@@ -9,9 +9,10 @@ import { crashes } from './scenarios/crashes';
 import { postgresRestart, smtpOutage, temporalOutage, workerOutage } from './scenarios/outages';
 import { twoWorkers } from './scenarios/two-workers';
 import { concurrentLoad } from './scenarios/load';
+import { longBackfill } from './scenarios/long-backfill';
 
 /** Every scenario, in the order the suite runs them. */
-export const SCENARIOS: readonly Scenario[] = [lateCommits, crashes, smtpOutage, workerOutage, temporalOutage, postgresRestart, twoWorkers, concurrentLoad];
+export const SCENARIOS: readonly Scenario[] = [lateCommits, crashes, smtpOutage, workerOutage, temporalOutage, postgresRestart, twoWorkers, concurrentLoad, longBackfill];
 
 export interface SuiteOptions {
   mode: SuiteMode;
