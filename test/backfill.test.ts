@@ -129,7 +129,9 @@ test('a backfill over many continue-as-new runs delivers every window exactly on
   // The later runs keep the interface's search attribute: operators still find the whole backfill.
   const handle = stack.client.workflow.getHandle(workflowId);
   const lastRun = await handle.describe();
-  assert.notEqual(lastRun.runId, lastRun.raw.workflowExecutionInfo?.firstRunId, 'the handle’s latest run is a continued one');
+  const firstRunId = lastRun.raw.workflowExecutionInfo?.firstRunId;
+  assert.ok(firstRunId, 'Temporal names the first run of the chain');
+  assert.notEqual(lastRun.runId, firstRunId, 'the handle’s latest run is a continued one');
   assert.equal(lastRun.typedSearchAttributes.get(InterfaceIdKey), String(iface.id));
   // The workflow's own result stays small whatever the range: counts, no list of windows.
   assert.deepEqual(Object.keys(await handle.result()).sort(), ['interfaceId', 'runs', 'ticketsDelivered', 'windowsDone', 'windowsSent', 'windowsTotal']);
