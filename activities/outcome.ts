@@ -21,7 +21,6 @@ export function createOutcomeActivities(deps: ActivityDeps) {
       return { paused: false };
     }
     const metrics = createWindowMetrics(context.metricMeter);
-    if (input.windowEnd) metrics.watermark(input.interfaceId, new Date(input.windowEnd));
     const { failure } = input;
     metrics.failed(input.interfaceId, failure.type, failure.permanent);
     if (input.deliveryId !== null) await ledger.markFailed(input.deliveryId, `${failure.type}: ${failure.message}`.slice(0, 1000));
@@ -74,11 +73,11 @@ export function createOutcomeActivities(deps: ActivityDeps) {
 }
 
 /**
- * An interface's watermark moved (a window delivered, or found empty): the window-lag metric
- * follows it and a run of failures ends. Called by the activity that finished the window, so a
- * successful run needs no activity of its own for it.
+ * An interface's watermark moved (a window delivered, or found empty): a run of failures ends.
+ * Called by the activity that finished the window, so a successful run needs no activity of its
+ * own for it. The window-lag metric is no longer set here but by the worker, from the ledger
+ * (worker/window-lag-reporter.ts); meter and windowEnd stay so the callers need no change.
  */
 export async function recordProgress(store: InterfaceStore, meter: MetricMeter, interfaceId: number, windowEnd: Date): Promise<void> {
-  createWindowMetrics(meter).watermark(interfaceId, windowEnd);
   await store.recordSuccess(interfaceId);
 }

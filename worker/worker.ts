@@ -1,10 +1,12 @@
-import { Worker, type WorkerOptions } from '@temporalio/worker';
+import { Runtime, Worker, type WorkerOptions } from '@temporalio/worker';
 import type { Config } from '../lib/config';
 import { connectWorkerConnection } from '../lib/temporal/connection';
 import { dataConverterOption } from '../lib/security/data-converter';
 import { DEFAULT_HEAP_GROWING_PERCENT, limitHeapGrowth } from '../lib/heap-growth';
 import { createActivities } from '../activities';
-import { buildDependencies, type DependencyOverrides } from './dependencies';
+import { createWindowLagGauges, type WindowLagGauges } from '../lib/metrics';
+import { buildDependencies, type DependencyOverrides, type Dependencies } from './dependencies';
+import { startWindowLagReporter, type WindowLagReporter } from './window-lag-reporter';
 
 export interface StartWorkerOptions extends DependencyOverrides {
   /** Activities run at once. Each holds a pool connection while it streams a window. */
@@ -57,7 +59,9 @@ export async function startWorker(config: Config, options: StartWorkerOptions = 
     shutdownGraceTime: '30 seconds',
   };
   const worker = await Worker.create(workerOptions);
+  const lagReporter = config.metricsAddress ? reportWindowLag(deps) : undefined;
   const done = worker.run().finally(async () => {
+    await lagReporter?.stop();
     await deps.close();
     await connection.close();
   });
@@ -71,3 +75,19 @@ export async function startWorker(config: Config, options: StartWorkerOptions = 
   };
 }
 
+
+let windowLagGauges: WindowLagGauges | undefined;
+
+/**
+ * Keeps `barcodes_window_lag_seconds` current from the ledger, on the Runtime's meter: it adds no
+ * activity or task queue tags, so there is one series per interface (a process's workers share it).
+ */
+function reportWindowLag(deps: Dependencies): WindowLagReporter {
+  const runtime = Runtime.instance();
+  windowLagGauges ??= createWindowLagGauges(runtime.metricMeter);
+  return startWindowLagReporter({
+    read: () => deps.ledger.interfaceWatermarks(),
+    gauges: windowLagGauges,
+    onError: (error) => runtime.logger.warn('could not refresh the window-lag metric from the ledger; retrying', { error: error.message }),
+  });
+}

@@ -1,16 +1,21 @@
-import { Command } from 'commander';
+import { Command, Option } from 'commander';
 import { WorkflowFailedError, type Client } from '@temporalio/client';
 import { parseInstant } from '../../lib/duration';
 import { BarcodesError, InputError, NotFoundError } from '../../lib/errors';
 import { compactUtc } from '../../lib/mail/message';
 import { InterfaceIdKey } from '../../workflows/search-attributes';
-import { backfillProgressQuery, backfillWindows, type BackfillResult } from '../../workflows/backfill-shared';
+import {
+  BACKFILL_INPUT_VERSION,
+  backfillRangeProblem,
+  countBackfillWindows,
+  type BackfillInput,
+  type BackfillResult,
+} from '../../workflows/backfill-shared';
 import type { WindowSummary } from '../../activities/types';
+import { followBackfillProgress, progressBar } from '../backfill-progress';
 import { deliveryJson, deliveryLine } from '../output';
 import { parseId, type Runner } from './common';
 
-/** More windows than this in one backfill is almost certainly a typo in --from. */
-const MAX_BACKFILL_WINDOWS = 10_000;
 const PROGRESS_POLL_MILLIS = 1_000;
 
 export function backfillCommand(run: Runner): Command {
@@ -20,34 +25,54 @@ export function backfillCommand(run: Runner): Command {
     .requiredOption('--from <time>', 'start of the range (ISO 8601 with offset)')
     .requiredOption('--to <time>', 'end of the range (exclusive, not in the future)')
     .option('--json', 'print JSON')
+    // For tests: a low value proves continue-as-new without thousands of windows.
+    .addOption(new Option('--windows-per-run <n>', 'windows per workflow run before it continues as new').hideHelp())
     .addHelpText('after', '\nExample:\n  barcodes backfill 3 --from 2026-11-28T00:00:00Z --to 2026-11-29T00:00:00Z')
-    .action(run(async (context, output, options: { from: string; to: string }, idText: string) => {
+    .action(run(async (context, output, options: { from: string; to: string; windowsPerRun?: string }, idText: string) => {
       const iface = await context.store.get(parseId(idText));
       const from = parseInstant(options.from, '--from');
       const to = parseInstant(options.to, '--to');
-      if (to <= from) throw new InputError(`--to: ${JSON.stringify(options.to)} is not after --from`);
+      const windowMillis = iface.intervalSeconds * 1000;
+      // Counted, never listed, before anything else: a typo like 0001-01-01 costs nothing.
+      const problem = backfillRangeProblem(from.getTime(), to.getTime(), windowMillis);
+      if (problem) throw new InputError(problem.startsWith('--') ? problem : `--from/--to: ${problem}`);
       if (to.getTime() > Date.now()) throw new InputError(`--to: ${JSON.stringify(options.to)} is in the future`);
       if (iface.contacts.length === 0 && iface.channels.length === 0) throw new InputError(`interface ${iface.id} has no contact or sales channel mapping`);
-      const windowMillis = iface.intervalSeconds * 1000;
-      const count = backfillWindows(from.getTime(), to.getTime(), windowMillis).length;
-      if (count > MAX_BACKFILL_WINDOWS) throw new InputError(`--from: the range holds ${count} windows of ${iface.intervalSeconds}s, more than ${MAX_BACKFILL_WINDOWS}`);
+      const windowsPerRun = options.windowsPerRun === undefined ? undefined : parseWindowsPerRun(options.windowsPerRun);
+      const count = countBackfillWindows(from.getTime(), to.getTime(), windowMillis);
+      const input: BackfillInput = {
+        interfaceId: iface.id,
+        from: from.toISOString(),
+        to: to.toISOString(),
+        windowMillis,
+        version: BACKFILL_INPUT_VERSION,
+        ...(windowsPerRun ? { windowsPerRun } : {}),
+      };
       const client = await context.temporalClient();
       const handle = await client.workflow.start('backfill', {
         workflowId: `barcodes-${iface.id}-backfill-${compactUtc(from)}-${compactUtc(to)}-${Date.now()}`,
         taskQueue: context.config.taskQueue,
-        args: [{ interfaceId: iface.id, from: from.toISOString(), to: to.toISOString(), windowMillis }],
+        args: [input],
         typedSearchAttributes: [{ key: InterfaceIdKey, value: String(iface.id) }],
         staticSummary: `Backfill of ${iface.name}`,
       });
       output.note(`backfill ${handle.workflowId}: ${count} window(s) from ${from.toISOString()} to ${to.toISOString()}`);
-      const result = (await waitWithProgress(client, handle.workflowId, count, output.json)) as BackfillResult;
-      output.result(result, () =>
+      const result = (await waitWithProgress(client, handle.workflowId, !output.json && count > 0)) as BackfillResult;
+      // The result only counts (it must stay small for any range); the ledger lists the deliveries.
+      const deliveries = await context.ledger.byWorkflow(handle.workflowId);
+      output.result({ ...result, workflowId: handle.workflowId, deliveries: deliveries.map(deliveryJson) }, () =>
         [
-          ...result.deliveries.map((delivery) => `#${delivery.deliveryId}  backfill  ${delivery.status}  ${delivery.windowStart} .. ${delivery.windowEnd}  ${delivery.ticketCount} tickets`),
-          `backfill done: ${result.windowsDone} window(s), ${result.ticketsDelivered} ticket(s), ${result.deliveries.filter((delivery) => delivery.status === 'sent').length} email(s)`,
+          ...deliveries.map(deliveryLine),
+          `backfill done: ${result.windowsDone} window(s), ${result.ticketsDelivered} ticket(s), ${result.windowsSent} email(s)` +
+            (result.runs > 1 ? ` in ${result.runs} workflow runs` : ''),
         ].join('\n'),
       );
     }));
+}
+
+function parseWindowsPerRun(text: string): number {
+  if (!/^[1-9]\d{0,5}$/.test(text)) throw new InputError(`--windows-per-run: ${JSON.stringify(text)} is not a positive integer`);
+  return Number(text);
 }
 
 export function resendCommand(run: Runner): Command {
@@ -69,30 +94,22 @@ export function resendCommand(run: Runner): Command {
         typedSearchAttributes: [{ key: InterfaceIdKey, value: String(original.interfaceId) }],
         staticSummary: `Resend of delivery ${original.id}`,
       });
-      const summary = (await waitWithProgress(client, handle.workflowId, 0, true)) as WindowSummary;
+      const summary = (await waitWithProgress(client, handle.workflowId, false)) as WindowSummary;
       const delivery = (await context.ledger.get(summary.deliveryId!))!;
       output.result(deliveryJson(delivery), () => deliveryLine(delivery));
     }));
 }
 
-/** Waits for a workflow, drawing a progress bar on a terminal (backfills answer a progress query). */
-async function waitWithProgress(client: Client, workflowId: string, total: number, quiet: boolean): Promise<unknown> {
+/**
+ * Waits for a workflow, drawing a progress bar on a terminal when asked. The handle has no run id,
+ * so its result follows a backfill's continue-as-new runs to the last one's result.
+ */
+async function waitWithProgress(client: Client, workflowId: string, drawProgress: boolean): Promise<unknown> {
   const handle = client.workflow.getHandle(workflowId);
   const result = handle.result();
   result.catch(() => {});
-  const drawing = !quiet && total > 0 && process.stderr.isTTY;
-  const timer = drawing
-    ? setInterval(() => {
-        handle
-          .query(backfillProgressQuery)
-          .then((progress) => {
-            const width = 30;
-            const filled = Math.round((progress.windowsDone / Math.max(1, progress.windowsTotal)) * width);
-            process.stderr.write(`\r[${'#'.repeat(filled)}${'.'.repeat(width - filled)}] ${progress.windowsDone}/${progress.windowsTotal} windows, ${progress.ticketsDelivered} tickets`);
-          })
-          .catch(() => {});
-      }, PROGRESS_POLL_MILLIS)
-    : undefined;
+  const stopDrawing =
+    drawProgress && process.stderr.isTTY ? followBackfillProgress(handle, (progress) => process.stderr.write(`\r${progressBar(progress)}`), PROGRESS_POLL_MILLIS) : undefined;
   try {
     return await result;
   } catch (error) {
@@ -102,8 +119,8 @@ async function waitWithProgress(client: Client, workflowId: string, total: numbe
     }
     throw error;
   } finally {
-    if (timer) {
-      clearInterval(timer);
+    if (stopDrawing) {
+      stopDrawing();
       process.stderr.write('\n');
     }
   }

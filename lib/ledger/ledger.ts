@@ -57,6 +57,14 @@ export interface NewDelivery {
   heldBack?: Record<string, unknown> | null;
 }
 
+/** Where an interface stands: its chain watermark and the database clock's distance past it. */
+export interface InterfaceWatermark {
+  interfaceId: number;
+  enabled: boolean;
+  watermark: Date;
+  lagSeconds: number;
+}
+
 /** Chunks of a stored part are about this size: large enough to keep round trips few. */
 const CHUNK_BYTES = 1024 * 1024;
 const CHAIN_KINDS = `('scheduled','run')`;
@@ -87,6 +95,25 @@ export class DeliveryLedger {
   /** End of the interface's last chain window (the watermark), or null before its first window. */
   async chainWatermark(client: Queryable, interfaceId: number): Promise<Date | null> {
     return (await this.lastChainDelivery(client, interfaceId))?.windowEnd ?? null;
+  }
+
+  /**
+   * Every interface's chain watermark (end of its last scheduled or run window, else its start)
+   * and how far the database's clock is past it. One query for all interfaces, one probe of the
+   * delivery_chain_end index each: cheap enough to run every few seconds.
+   */
+  async interfaceWatermarks(): Promise<InterfaceWatermark[]> {
+    const { rows } = await this.pool.query<{ id: string; enabled: boolean; watermark: Date; lag_seconds: number }>(
+      `SELECT i.id, i.enabled, COALESCE(last.window_end, i.start_at) AS watermark,
+              GREATEST(0, extract(epoch FROM now() - COALESCE(last.window_end, i.start_at)))::float8 AS lag_seconds
+         FROM ${this.schema}.interface i
+         LEFT JOIN LATERAL (
+           SELECT d.window_end FROM ${this.schema}.delivery d
+            WHERE d.interface_id = i.id AND d.kind IN ${CHAIN_KINDS} ORDER BY d.window_end DESC LIMIT 1
+         ) last ON true
+        ORDER BY i.id`,
+    );
+    return rows.map((row) => ({ interfaceId: Number(row.id), enabled: row.enabled, watermark: row.watermark, lagSeconds: row.lag_seconds }));
   }
 
   /** The chain window frozen but not yet sent, which must be finished before a new one opens. */
@@ -254,6 +281,18 @@ export class DeliveryLedger {
   async get(id: number, client: Queryable = this.pool): Promise<Delivery | undefined> {
     const { rows } = await client.query(`SELECT * FROM ${this.schema}.delivery WHERE id = $1`, [id]);
     return rows[0] && toDelivery(rows[0]);
+  }
+
+  /**
+   * The deliveries a backfill or resend workflow made, oldest window first, over all its runs
+   * (continue-as-new keeps the workflow id). The workflow's result only counts them.
+   */
+  async byWorkflow(workflowId: string): Promise<Delivery[]> {
+    const { rows } = await this.pool.query(
+      `SELECT * FROM ${this.schema}.delivery WHERE workflow_id = $1 AND kind IN ('backfill','resend') ORDER BY window_start, id`,
+      [workflowId],
+    );
+    return rows.map(toDelivery);
   }
 
   async list(interfaceId: number, limit = 100): Promise<Delivery[]> {

@@ -10,9 +10,10 @@ import { postgresRestart, smtpOutage, temporalOutage, workerOutage } from './sce
 import { twoWorkers } from './scenarios/two-workers';
 import { concurrentLoad } from './scenarios/load';
 import { operatorPaths } from './scenarios/operator-paths';
+import { longBackfill } from './scenarios/long-backfill';
 
 /** Every scenario, in the order the suite runs them. */
-export const SCENARIOS: readonly Scenario[] = [lateCommits, crashes, smtpOutage, workerOutage, temporalOutage, postgresRestart, twoWorkers, concurrentLoad, operatorPaths];
+export const SCENARIOS: readonly Scenario[] = [lateCommits, crashes, smtpOutage, workerOutage, temporalOutage, postgresRestart, twoWorkers, concurrentLoad, operatorPaths, longBackfill];
 
 export interface SuiteOptions {
   mode: SuiteMode;

@@ -25,14 +25,17 @@ export function cliEnv(config: Config, extra: Record<string, string> = {}): Node
   };
 }
 
-/** Runs the real executable, as an operator would. */
-export function barcodes(args: string[], env: NodeJS.ProcessEnv): Promise<CliResult> {
+/** Runs the real executable, as an operator would; `onStderr` sees its stderr as it comes. */
+export function barcodes(args: string[], env: NodeJS.ProcessEnv, onStderr: (text: string) => void = () => {}): Promise<CliResult> {
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, [BIN, ...args], { env, stdio: ['ignore', 'pipe', 'pipe'] });
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (chunk) => (stdout += chunk));
-    child.stderr.on('data', (chunk) => (stderr += chunk));
+    child.stderr.on('data', (chunk) => {
+      stderr += chunk;
+      onStderr(stderr);
+    });
     child.on('error', reject);
     child.on('close', (code) => resolve({ code: code ?? -1, stdout, stderr }));
   });
