@@ -53,7 +53,7 @@ export function createSendActivities(deps: ActivityDeps) {
             references: references.length ? references : undefined,
             // Fixed per delivery, so a retried message is the very same message.
             date: delivery.createdAt,
-            text: bodyFor({ ...subject, fileName: part.fileName, sha256: part.sha256, rowCount: part.rowCount, encryptedTo: part.encryptedTo }),
+            text: bodyFor({ ...subject, fileName: part.fileName, contentType: part.contentType, sha256: part.sha256, rowCount: part.rowCount, encryptedTo: part.encryptedTo }),
             attachments: [{ filename: part.fileName, contentType: part.contentType, content: ledger.readPart(delivery.id, part.index) }],
           });
         } catch (error) {

@@ -47,6 +47,8 @@ export function buildProgram(): Command {
   // Every subcommand reports usage errors through the same exit path.
   const override = (command: Command) => {
     command.exitOverride();
+    // Usage errors start like every other error (`barcodes: …`), not with commander's `error: `.
+    command.configureOutput({ outputError: (text, write) => write(text.replace(/^error: /, 'barcodes: ')) });
     command.commands.forEach(override);
   };
   override(program);

@@ -23,6 +23,46 @@ export function createOutput(json: boolean): Output {
   };
 }
 
+/** Rows as aligned columns under a header line (text output of list-like commands). */
+export function formatTable(headers: string[], rows: string[][]): string {
+  const widths = headers.map((header, column) => Math.max(header.length, ...rows.map((row) => (row[column] ?? '').length)));
+  const line = (cells: string[]) => cells.map((cell, column) => (column === cells.length - 1 ? cell : cell.padEnd(widths[column]!))).join('  ');
+  return [line(headers), ...rows.map(line)].join('\n');
+}
+
+/** `interface list`: one row per interface; a self-pause or a refused run says why. */
+export function interfaceTable(interfaces: ExportInterface[]): string {
+  return formatTable(
+    ['ID', 'STATE', 'EVERY', 'MAPPINGS', 'NAME', 'NOTE'],
+    interfaces.map((iface) => [
+      String(iface.id),
+      iface.pausedReason ? 'self-paused' : iface.enabled ? 'enabled' : 'disabled',
+      formatDuration(iface.intervalSeconds * 1000),
+      `${iface.contacts.length} contacts, ${iface.channels.length} channels`,
+      iface.name,
+      iface.pausedReason ?? (iface.refusedRun ? `last run refused ${iface.refusedRun.at.toISOString()}: ${iface.refusedRun.reason}` : ''),
+    ]),
+  );
+}
+
+/** `deliveries`: one row per delivery, newest first. */
+export function deliveryTable(deliveries: Delivery[]): string {
+  return formatTable(
+    ['ID', 'AT', 'KIND', 'STATUS', 'WINDOW', 'TICKETS', 'FILE', 'SHA-256', 'ERROR'],
+    deliveries.map((delivery) => [
+      String(delivery.id),
+      (delivery.sentAt ?? delivery.createdAt).toISOString(),
+      delivery.kind,
+      delivery.status,
+      `${delivery.windowStart.toISOString()} .. ${delivery.windowEnd.toISOString()}`,
+      String(delivery.ticketCount),
+      delivery.fileName ?? '-',
+      delivery.sha256 ? `${delivery.sha256.slice(0, 16)}…` : '-',
+      delivery.lastError ?? '',
+    ]),
+  );
+}
+
 export function interfaceJson(iface: ExportInterface) {
   return {
     id: iface.id,
@@ -60,13 +100,18 @@ export function interfaceText(iface: ExportInterface): string {
     `  contacts:   ${iface.contacts.join(', ') || '-'}`,
     `  channels:   ${iface.channels.join(', ') || '-'}`,
     `  every ${formatDuration(iface.intervalSeconds * 1000)}, lag ${formatDuration(iface.lagSeconds * 1000)}, time zone ${iface.timeZone}`,
-    `  format:     ${iface.format ? JSON.stringify(iface.format) : 'default (SecuTix barcodes CSV)'}`,
+    `  format:     ${iface.format ? indentedJson(iface.format) : 'default (SecuTix barcodes CSV)'}`,
     `  first window starts ${iface.startAt.toISOString()}${iface.alertEmail ? `, alerts to ${iface.alertEmail}` : ''}`,
     `  pgp key:    ${pgpKeyText(iface)}`,
     ...(iface.pausedReason ? [`  PAUSED:     ${iface.pausedReason}`] : []),
     ...(iface.refusedRun ? [`  refused:    a run at ${iface.refusedRun.at.toISOString()} exported nothing: ${iface.refusedRun.reason}`] : []),
     ...(iface.consecutiveFailures > 0 ? [`  failing:    ${iface.consecutiveFailures} window(s) in a row since ${iface.failingSince?.toISOString()}: ${iface.lastFailure}`] : []),
   ].join('\n');
+}
+
+/** A format specification as people write it: indented, continued under the label. */
+function indentedJson(value: unknown): string {
+  return JSON.stringify(value, null, 2).replace(/\n/g, '\n              ');
 }
 
 /** The key files are encrypted to, in one line: fingerprint, user ids, expiry. */

@@ -1,5 +1,5 @@
 import { Command } from 'commander';
-import { deliveryJson, deliveryLine } from '../output';
+import { deliveryJson, deliveryTable } from '../output';
 import { parseCount, parseId, type Runner } from './common';
 
 /** More deliveries than this in one listing is a report, not a look: use --json and a query. */
@@ -20,6 +20,6 @@ export function deliveriesCommand(run: Runner): Command {
       const withRecipients = await Promise.all(
         deliveries.map(async (delivery) => ({ ...deliveryJson(delivery), recipientResults: await context.ledger.recipientResults(delivery.id) })),
       );
-      output.result(withRecipients, () => (deliveries.length ? deliveries.map(deliveryLine).join('\n') : `interface ${iface.id} has no deliveries yet`));
+      output.result(withRecipients, () => (deliveries.length ? deliveryTable(deliveries) : `interface ${iface.id} has no deliveries yet`));
     }));
 }

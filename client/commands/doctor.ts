@@ -36,10 +36,10 @@ async function runChecks(context: CommandContext): Promise<Check[]> {
   const checks: Check[] = [];
   checks.push(
     await check('postgresql', async () => {
-      const { rows } = await context.pool.query<{ version: string }>('SHOW server_version');
+      const { rows } = await context.pool.query<{ server_version: string }>('SHOW server_version');
       const migrated = await context.pool.query(`SELECT to_regclass($1) AS t`, [`${config.exporterSchema}.interface`]);
       if (!migrated.rows[0].t) throw new Error(`${maskUrl(config.databaseUrl)}: exporter tables missing: run \`barcodes migrate\``);
-      return `${maskUrl(config.databaseUrl)} (server ${rows[0]!.version}), schema ${config.exporterSchema} migrated`;
+      return `${maskUrl(config.databaseUrl)} (PostgreSQL ${rows[0]!.server_version}), schema ${config.exporterSchema} migrated`;
     }),
   );
   checks.push(

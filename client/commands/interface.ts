@@ -4,7 +4,7 @@ import type { ExportInterface } from '../../lib/interfaces/store';
 import { describeOrUndefined } from '../../lib/schedules/sync';
 import { scheduleIdFor } from '../../lib/schedules/schedule-id';
 import type { CommandContext } from '../context';
-import { deliveryJson, deliveryLine, interfaceJson, interfaceText, type Output } from '../output';
+import { deliveryJson, deliveryLine, interfaceJson, interfaceTable, interfaceText, type Output } from '../output';
 import { applyToTemporal } from './apply';
 import { DEFAULT_EVERY, DEFAULT_LAG, parseInterfaceOptions, type InterfaceOptions } from './interface-options';
 import { actorOf, collect, parseId, type Runner } from './common';
@@ -67,9 +67,7 @@ export function interfaceCommand(run: Runner): Command {
       output.result(all.map(interfaceJson), () =>
         all.length === 0
           ? 'no interfaces (create one with `barcodes interface create`)'
-          : all
-              .map((iface) => `${String(iface.id).padStart(4)}  ${iface.enabled ? 'enabled ' : 'disabled'}  every ${interfaceJson(iface).every.padEnd(5)} ${iface.name}  (${iface.contacts.length} contacts, ${iface.channels.length} channels)`)
-              .join('\n'),
+          : interfaceTable(all),
       );
     }));
 

@@ -1,4 +1,5 @@
 import type { Delivery } from '../ledger/ledger';
+import { interfaceTitle } from '../interfaces/title';
 
 /** `2026-11-29T10:15:00.000Z` → `20261129T101500Z` (CONTRACT.md §3 file-name time form). */
 export function compactUtc(date: Date): string {
@@ -28,6 +29,37 @@ export function partMessageId(
   return `<barcodes.i${delivery.interfaceId}.${window}.p${part}of${partCount}${own}@${domain}>`;
 }
 
+const LAYERS: [RegExp, string][] = [
+  [/\.pgp$/i, 'OpenPGP-encrypted'],
+  [/\.gz$/i, 'gzip-compressed'],
+];
+
+/**
+ * What the attachment is, for the person reading the email: its layers from the outside in, read
+ * off the file name the renderer built (`….csv.gz.pgp`), and the text encoding of a CSV.
+ */
+export function describeAttachment(fileName: string, contentType: string): string {
+  const layers: string[] = [];
+  let rest = fileName;
+  for (let found = true; found; ) {
+    found = false;
+    for (const [suffix, words] of LAYERS) {
+      if (suffix.test(rest)) {
+        layers.push(words);
+        rest = rest.replace(suffix, '');
+        found = true;
+      }
+    }
+  }
+  const charset = /charset=([^;\s]+)/i.exec(contentType)?.[1];
+  const inner = /\.xlsx$/i.test(rest)
+    ? 'Excel workbook (xlsx)'
+    : /\.zip$/i.test(rest)
+      ? 'ZIP archive holding the CSV file'
+      : `CSV file${charset ? `, ${charset.toUpperCase()}` : ''}`;
+  return [...layers, inner].join(' ');
+}
+
 function formatUtc(date: Date): string {
   return date.toISOString().replace('T', ' ').replace(/\.\d{3}Z$/, ' UTC');
 }
@@ -47,19 +79,22 @@ export function subjectFor(input: SubjectInput): string {
   const label = input.kind === 'backfill' ? '[backfill] ' : input.kind === 'resend' ? '[resend] ' : '';
   const tickets = `${input.ticketCount} ticket${input.ticketCount === 1 ? '' : 's'}`;
   const part = input.partCount > 1 ? `, part ${input.part}/${input.partCount}` : '';
-  return `${label}Barcodes ${input.interfaceName}: ${formatUtc(input.windowStart)} to ${formatUtc(input.windowEnd)}, ${tickets}${part}`;
+  return `${label}${interfaceTitle(input.interfaceName)}: ${formatUtc(input.windowStart)} to ${formatUtc(input.windowEnd)}, ${tickets}${part}`;
 }
 
 /**
  * The text of one part's email. `encryptedTo`: the fingerprint of the OpenPGP key the attachment
  * is encrypted to (null or absent: a plain file); the SHA-256 is always the attachment's.
  */
-export function bodyFor(input: SubjectInput & { fileName: string; sha256: string; rowCount: number; encryptedTo?: string | null }): string {
+export function bodyFor(
+  input: SubjectInput & { fileName: string; contentType: string; sha256: string; rowCount: number; encryptedTo?: string | null },
+): string {
   const lines = [
     `Interface: ${input.interfaceName}`,
     `Window: ${input.windowStart.toISOString()} (inclusive) to ${input.windowEnd.toISOString()} (exclusive)`,
     `Tickets in this window: ${input.ticketCount}`,
     `File: ${input.fileName}${input.partCount > 1 ? ` (part ${input.part} of ${input.partCount}, ${input.rowCount} tickets)` : ''}`,
+    `Attachment: ${describeAttachment(input.fileName, input.contentType)}`,
     ...(input.encryptedTo
       ? [
           `Encrypted with OpenPGP to the key with fingerprint ${input.encryptedTo}: decrypt it with its private key (e.g. gpg --decrypt).`,

@@ -3,6 +3,8 @@ import { temporal } from '@temporalio/proto';
 import type { Config } from '../config';
 import { UnavailableError } from '../errors';
 import { unscheduledReason } from '../interfaces/schedulability';
+import { interfaceTitle } from '../interfaces/title';
+import { formatDuration } from '../duration';
 import type { ExportInterface, InterfaceStore } from '../interfaces/store';
 import { EXPORT_WINDOW_INPUT_VERSION, type ExportWindowInput } from '../../workflows/export-window-input';
 import { ALL_SEARCH_ATTRIBUTES, InterfaceIdKey } from '../../workflows/search-attributes';
@@ -96,7 +98,8 @@ function desiredOptions(scope: ScheduleScope, iface: ExportInterface): ScheduleO
       taskQueue: scope.config.taskQueue,
       args: [inputFor(scope, iface)],
       typedSearchAttributes: [{ key: InterfaceIdKey, value: String(iface.id) }],
-      staticSummary: `Barcodes for ${iface.name}`,
+      // Shown in the UI's workflow list: which reseller a run serves, without opening payloads.
+      staticSummary: `${interfaceTitle(iface.name)} (interface ${iface.id})`,
     },
     policies: {
       // Never two windows of one interface at once; one run waits behind a long one.
@@ -123,7 +126,7 @@ function pauseNote(iface: ExportInterface): string {
 export function scheduleDrift(scope: ScheduleScope, current: ScheduleDescription, iface: ExportInterface): string[] {
   const found: string[] = [];
   const every = current.spec.intervals?.[0]?.every;
-  if (every !== iface.intervalSeconds * 1000 || (current.spec.intervals?.length ?? 0) !== 1) found.push(`interval ${iface.intervalSeconds}s`);
+  if (every !== iface.intervalSeconds * 1000 || (current.spec.intervals?.length ?? 0) !== 1) found.push(`interval ${formatDuration(iface.intervalSeconds * 1000)}`);
   const offset = intervalOffsetMillis(iface, scope.timing ?? DEFAULT_SCHEDULE_TIMING);
   if ((current.spec.intervals?.[0]?.offset ?? 0) !== offset) found.push(`offset ${offset / 1000}s`);
   if (current.spec.timezone && current.spec.timezone !== 'UTC') found.push('time zone UTC');
@@ -165,7 +168,7 @@ export async function syncInterfaceSchedule(scope: ScheduleScope, iface: ExportI
   }
   if (!current) {
     await client.schedule.create(desiredOptions(scope, iface));
-    return [{ scheduleId, interfaceId: iface.id, action: 'created', detail: `every ${iface.intervalSeconds}s${iface.enabled ? '' : ', paused'}` }];
+    return [{ scheduleId, interfaceId: iface.id, action: 'created', detail: `every ${formatDuration(iface.intervalSeconds * 1000)}${iface.enabled ? '' : ', paused'}` }];
   }
   const changes: ScheduleChange[] = [];
   const differing = scheduleDrift(scope, current, iface);
