@@ -105,7 +105,14 @@ export async function main(argv: string[]): Promise<number> {
 
 /** Entry point of the `barcodes` executable (bin/barcodes.js). */
 export function runCli(): void {
-  main(process.argv).then((code) => {
-    process.exitCode = code;
-  });
+  main(process.argv).then(
+    (code) => {
+      process.exitCode = code;
+    },
+    // main() reports its own errors; this only catches a fault in reporting them.
+    (error: unknown) => {
+      process.stderr.write(`barcodes: ${(error as Error)?.message ?? String(error)}\n`);
+      process.exitCode = ExitCode.failure;
+    },
+  );
 }
