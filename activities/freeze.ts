@@ -1,7 +1,7 @@
 import { Context, ApplicationFailure } from '@temporalio/activity';
 import type pg from 'pg';
 import { inTransaction } from '../lib/db/pool';
-import { FormatError, InputError } from '../lib/errors';
+import { FormatError, InputError, SourceRowError } from '../lib/errors';
 import { noFaultPoints } from '../lib/fault-points';
 import { DEFAULT_FORMAT_SPEC, parseFormatSpec, renderWindow, type FormatSpec } from '../lib/format';
 import type { ExportInterface } from '../lib/interfaces/store';
@@ -213,6 +213,7 @@ export function createFreezeActivities(deps: ActivityDeps) {
       );
     } catch (error) {
       if (error instanceof FormatError) throw ApplicationFailure.nonRetryable(error.message, FailureTypes.format);
+      if (error instanceof SourceRowError) throw ApplicationFailure.nonRetryable(error.message, FailureTypes.sourceRow);
       throw error;
     } finally {
       clearInterval(heartbeat);
