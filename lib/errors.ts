@@ -55,3 +55,10 @@ export class SourceRowError extends BarcodesError {
     super(`ticket ${ticketId}: ${column} ${problem} (CONTRACT.md §2)`, 'SOURCE_ROW');
   }
 }
+
+/** A stored file is not the file that was frozen: purged by retention, or its size or SHA-256 differs. */
+export class StoredFileError extends BarcodesError {
+  constructor(message: string) {
+    super(message, 'STORED_FILE');
+  }
+}
