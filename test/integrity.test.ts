@@ -183,3 +183,27 @@ test('a source row that breaks the contract fails its window before anything is 
     assert.deepEqual(sorted(deliveredBarCodes(stack.sink, 'rows-e@reseller.test')), sorted(sold.map((ticket) => ticket.barCode)), 'once fixed, the window goes out whole');
   });
 });
+
+test('the operator is alerted even when the exporter database cannot record the failure', async () => {
+  await withWorker(async () => {
+    const iface = await stack.createInterface({ recipients: ['rows-f@reseller.test'], alertEmail: 'ops-f@operator.test', channels: ['RESELLER-WEB'] });
+    const sold = await sell(null, 'RESELLER-WEB', 2);
+    const ticketing = stack.config.ticketingSchema;
+    await stack.pool.query(`ALTER TABLE ${ticketing}.ticket DROP CONSTRAINT ticket_state_check`);
+    await stack.pool.query(`UPDATE ${ticketing}.ticket SET state = 'LOST' WHERE id = $1`, [sold[0]!.id]);
+    // The failure counter cannot be written: recordPermanentFailure fails, reading the interface does not.
+    await stack.pool.query(`ALTER TABLE ${schema}.interface RENAME COLUMN last_failure TO last_failure_away`);
+    try {
+      await assert.rejects(stack.runNow(iface.id), /ticket\.state is "LOST"/);
+      const [alert] = await stack.sink.waitFor((mail) => mail.envelope.to.includes('ops-f@operator.test'), 10_000);
+      assert.match(alert!.parsed.subject ?? '', /a ticket source row breaks the contract \(its failure could not be recorded\)/);
+      assert.match(alert!.parsed.text ?? '', /SourceRowError: ticket \d+: ticket\.state is "LOST"/);
+      assert.match(alert!.parsed.text ?? '', /barcodes doctor/);
+    } finally {
+      await stack.pool.query(`ALTER TABLE ${schema}.interface RENAME COLUMN last_failure_away TO last_failure`);
+      await stack.pool.query(`UPDATE ${ticketing}.ticket SET state = 'PRINTED' WHERE id = $1`, [sold[0]!.id]);
+    }
+    assert.equal((await stack.store.get(iface.id)).consecutiveFailures, 0, 'the failure was indeed not recorded');
+    assert.equal(mailsTo('rows-f@reseller.test').length, 0);
+  });
+});
