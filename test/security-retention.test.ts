@@ -213,5 +213,11 @@ test('an unsent backfill or resend is purged only once its workflow has ended, a
   const later = await purgeStoredFiles(pool, config.exporterSchema, { olderThanMillis: 30 * DAY_MILLIS, workflowState: async (workflowId) => states[workflowId]! });
   assert.equal(later.deliveries, 2, 'once the workflow ended, its unsent deliveries go');
   assert.equal(later.keptInFlight, 1);
+
+  // The command asks the real Temporal; one that cannot be reached keeps the file and says so.
+  const cli = await barcodes(['purge', '--older-than', '30d'], { ...cliEnv(config), TEMPORAL_ADDRESS: '127.0.0.1:1' });
+  assert.equal(cli.code, 0, cli.stderr);
+  assert.match(cli.stdout, /kept 1 unsent backfill or resend older than that: its workflow is still running or Temporal could not say/);
+  assert.equal((await ledger.get(unreachable.id))!.purgedAt, null);
   await pool.query(`UPDATE ${config.exporterSchema}.delivery SET status = 'sent', sent_at = now() WHERE id = $1`, [unreachable.id]);
 });
