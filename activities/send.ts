@@ -99,9 +99,10 @@ export function createSendActivities(deps: ActivityDeps) {
     }
     await ledger.markSent(delivery.id);
     createWindowMetrics(context.metricMeter).delivered(delivery.interfaceId, delivery.kind, 'sent', delivery.ticketCount);
-    if (delivery.kind === 'scheduled' || delivery.kind === 'run') await recordProgress(store, context.metricMeter, delivery.interfaceId, delivery.windowEnd);
     context.log.info('delivery sent', { ...fields, parts: parts.length, ticketCount: delivery.ticketCount, refusedRecipients: refused.length });
+    // Before anything else that may fail: a retry finds the delivery sent and returns at once.
     if (refused.length > 0) await alertRefusedRecipients(delivery.interfaceId, delivery.id, refused);
+    if (delivery.kind === 'scheduled' || delivery.kind === 'run') await recordProgress(store, context.metricMeter, delivery.interfaceId, delivery.windowEnd);
     return { deliveryId: delivery.id, status: 'sent', refusedRecipients: refused.length };
   }
 
@@ -163,10 +164,14 @@ export function createSendActivities(deps: ActivityDeps) {
   /** The others received the window and are not sent it again; the operator hears about the rest. */
   async function alertRefusedRecipients(interfaceId: number, deliveryId: number, refused: RecipientResult[]): Promise<void> {
     const log = Context.current().log;
-    const iface = await store.find(interfaceId);
     const addresses = [...new Set(refused.map((answer) => answer.address))];
     log.warn('some recipients refused the file permanently; the others received it', { interfaceId, deliveryId, refused: addresses });
     try {
+      // Inside the try: the delivery is already recorded as sent, so a retry would skip this alert.
+      const iface = await store.find(interfaceId).catch((error: Error) => {
+        log.error('could not read the interface for the alert; alerting the default address', { interfaceId, deliveryId, error: error.message });
+        return undefined;
+      });
       await deps.alerter.send({
         interfaceId,
         interfaceName: iface?.name ?? String(interfaceId),
