@@ -16,7 +16,7 @@ let env: NodeJS.ProcessEnv;
 let schema: string;
 
 before(async () => {
-  stack = await TestStack.start();
+  stack = await TestStack.start({ env: { BARCODES_ALERT_EMAIL: 'default-ops@operator.test' } });
   env = cliEnv(stack.config);
   schema = stack.config.exporterSchema;
 });
@@ -206,4 +206,38 @@ test('the operator is alerted even when the exporter database cannot record the 
     assert.equal((await stack.store.get(iface.id)).consecutiveFailures, 0, 'the failure was indeed not recorded');
     assert.equal(mailsTo('rows-f@reseller.test').length, 0);
   });
+});
+
+test('a recipient refused while another accepts is alerted even when the interface cannot be read after the send', async () => {
+  const real = new NodemailerMailer({ smtpUrl: stack.config.smtpUrl });
+  let broken = false;
+  // Reading the interface (with its mappings) fails from right after the accepted email on.
+  const breakingAfterSend: Mailer = {
+    async send(mail) {
+      const result = await real.send(mail);
+      if (!broken && mail.to.includes('half-g@reseller.test')) {
+        broken = true;
+        await stack.pool.query(`ALTER TABLE ${schema}.mapping RENAME TO mapping_away`);
+      }
+      return result;
+    },
+    verify: () => real.verify(),
+    close: () => real.close(),
+  };
+  await withWorker(async () => {
+    const iface = await stack.createInterface({ recipients: ['half-g@reseller.test', 'typo-g@reseller.test'], alertEmail: 'ops-g@operator.test', channels: ['BOX'] });
+    await sell(null, 'BOX', 1);
+    stack.sink.rejectRecipients(['typo-g@reseller.test'], 550);
+    try {
+      const run = await stack.runNow(iface.id);
+      assert.equal(run.result.windows[0]!.status, 'sent');
+      const [alert] = await stack.sink.waitFor((mail) => mail.envelope.to.includes('default-ops@operator.test'), 10_000);
+      assert.match(alert!.parsed.subject ?? '', /recipient refused delivery/);
+      assert.match(alert!.parsed.text ?? '', /refused: typo-g@reseller\.test/);
+    } finally {
+      stack.sink.rejectRecipients([]);
+      await stack.pool.query(`ALTER TABLE ${schema}.mapping_away RENAME TO mapping`);
+    }
+    assert.equal(mailsTo('half-g@reseller.test').length, 1);
+  }, breakingAfterSend);
 });
