@@ -1,7 +1,7 @@
 import { Context, ApplicationFailure } from '@temporalio/activity';
 import type pg from 'pg';
 import { inTransaction } from '../lib/db/pool';
-import { FormatError, InputError } from '../lib/errors';
+import { FormatError, InputError, SourceRowError } from '../lib/errors';
 import { noFaultPoints } from '../lib/fault-points';
 import { DEFAULT_FORMAT_SPEC, parseFormatSpec, renderWindow, type FormatSpec } from '../lib/format';
 import type { ExportInterface } from '../lib/interfaces/store';
@@ -36,7 +36,7 @@ export function createFreezeActivities(deps: ActivityDeps) {
     if (summary.status === 'refused') await refuse(summary);
     // No sendDelivery follows a window with nothing to send: it is finished here.
     if (summary.status === 'empty' || summary.status === 'nothing-due') {
-      await recordProgress(store, Context.current().metricMeter, summary.interfaceId, new Date(summary.windowEnd));
+      await recordProgress(store, summary.interfaceId);
     }
     return summary;
   }
@@ -253,6 +253,7 @@ export function createFreezeActivities(deps: ActivityDeps) {
       );
     } catch (error) {
       if (error instanceof FormatError) throw ApplicationFailure.nonRetryable(error.message, FailureTypes.format);
+      if (error instanceof SourceRowError) throw ApplicationFailure.nonRetryable(error.message, FailureTypes.sourceRow);
       throw error;
     } finally {
       clearInterval(heartbeat);

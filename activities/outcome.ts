@@ -1,9 +1,21 @@
 import { Context } from '@temporalio/activity';
-import type { MetricMeter } from '@temporalio/common';
 import { createWindowMetrics } from '../lib/metrics';
 import type { ActivityDeps } from './deps';
 import type { ExportInterface, InterfaceStore } from '../lib/interfaces/store';
 import { FailureTypes, type WindowOutcomeInput } from './types';
+
+/** A database step of the outcome that failed (distinct from a step that found nothing). */
+const NOT_RECORDED = Symbol('not recorded');
+
+type AlertTarget = Pick<ExportInterface, 'id' | 'name' | 'alertEmail'>;
+
+/** Permanent failures alerted at the first failed window (not only at the self-pause), with their subject. */
+const ALERT_AT_ONCE: Readonly<Record<string, string>> = {
+  [FailureTypes.format]: 'a window cannot be rendered in its format',
+  [FailureTypes.sourceRow]: 'a ticket source row breaks the contract',
+  [FailureTypes.ledger]: 'the delivery ledger cannot record deliveries',
+  [FailureTypes.storedFile]: 'a stored file cannot be sent as it was frozen',
+};
 
 export function createOutcomeActivities(deps: ActivityDeps) {
   const { store, ledger } = deps;
@@ -17,30 +29,40 @@ export function createOutcomeActivities(deps: ActivityDeps) {
     const context = Context.current();
     if (!input.failure) {
       // Only runs started before the SUCCESS_RECORDED_BY_ACTIVITIES patch come here on success.
-      if (input.windowEnd) await recordProgress(store, context.metricMeter, input.interfaceId, new Date(input.windowEnd));
+      if (input.windowEnd) await recordProgress(store, input.interfaceId);
       return { paused: false };
     }
     const metrics = createWindowMetrics(context.metricMeter);
     const { failure } = input;
     metrics.failed(input.interfaceId, failure.type, failure.permanent);
-    if (input.deliveryId !== null) await ledger.markFailed(input.deliveryId, `${failure.type}: ${failure.message}`.slice(0, 1000));
     const fields = { interfaceId: input.interfaceId, deliveryId: input.deliveryId, failureType: failure.type, permanent: failure.permanent };
+    const deliveryId = input.deliveryId;
+    // The database may be the very thing that failed: a write here that fails is logged, and the
+    // operator is still alerted below, rather than retrying this activity into silence.
+    if (deliveryId !== null) {
+      await bestEffort(fields, 'could not mark the delivery failed', () => ledger.markFailed(deliveryId, `${failure.type}: ${failure.message}`.slice(0, 1000)));
+    }
     if (!failure.permanent) {
       context.log.warn('window not delivered (transient failure); the next run sends it unchanged', fields);
       return { paused: false };
     }
-    const record = await store.recordPermanentFailure(input.interfaceId, `${failure.type}: ${failure.message}`, deps.pauseAfterFailures);
+    const record = await bestEffort(fields, 'could not record the permanent failure; alerting without it', () =>
+      store.recordPermanentFailure(input.interfaceId, `${failure.type}: ${failure.message}`, deps.pauseAfterFailures),
+    );
+    if (record === NOT_RECORDED) {
+      await alert(await interfaceForAlert(input.interfaceId), `${ALERT_AT_ONCE[failure.type] ?? 'a window failed'} (its failure could not be recorded)`, [
+        ...alertLines(input, failure),
+        '',
+        `The exporter's database could not record this failure either: check it with  barcodes doctor`,
+      ]);
+      return { paused: false };
+    }
     if (!record) return { paused: false };
     context.log.error('window failed permanently', { ...fields, consecutiveFailures: record.consecutiveFailures, failingSince: record.failingSince.toISOString() });
     if (!record.pausedNow) {
-      // A file the format cannot hold needs the operator now (change the policy or the data), not after N windows.
-      if (failure.type === FailureTypes.format) {
-        await alert(record.iface, 'a window cannot be rendered in its format', [
-          `Interface ${input.interfaceId} (${record.iface.name}): ${failure.message}`,
-          'Nothing was sent for this window; it is retried unchanged by every run until it can be rendered.',
-          'Change the format (e.g. "unmappable": "transliterate") with  barcodes interface update ' + input.interfaceId + ' --format F.json',
-        ]);
-      }
+      // These need the operator now (change the policy, the data or the database), not after N windows.
+      const subject = ALERT_AT_ONCE[failure.type];
+      if (subject) await alert(record.iface, subject, alertLines(input, failure));
       return { paused: false };
     }
     const note = record.iface.pausedReason ?? 'paused itself after repeated permanent failures';
@@ -58,14 +80,69 @@ export function createOutcomeActivities(deps: ActivityDeps) {
     return { paused: true };
   }
 
-  /** Emails the operator; an alert that cannot be sent is logged, never fails the run. */
-  async function alert(iface: ExportInterface, subject: string, lines: string[]): Promise<void> {
+  /** What the operator reads about a failure that is alerted at once. */
+  function alertLines(input: WindowOutcomeInput, failure: NonNullable<WindowOutcomeInput['failure']>): string[] {
+    const id = input.interfaceId;
+    const lines = [`Interface ${id}, delivery ${input.deliveryId ?? '(none)'}: ${failure.type}: ${failure.message}`];
+    switch (failure.type) {
+      case FailureTypes.format:
+        return [
+          ...lines,
+          'Nothing was sent for this window; it is retried unchanged by every run until it can be rendered.',
+          'Change the format (e.g. "unmappable": "transliterate") with  barcodes interface update ' + id + ' --format F.json',
+        ];
+      case FailureTypes.sourceRow:
+        return [
+          ...lines,
+          'Nothing was sent or stored for this window: a ticket source row breaks the contract (README "Source rows").',
+          'Fix the row (or the view that maps it) in the ticketing database; every run tries the window again.',
+        ];
+      case FailureTypes.ledger:
+        return [
+          ...lines,
+          'The delivery ledger cannot record what was sent, so nothing more is sent until it can:',
+          'an accepted email the ledger missed would otherwise be sent again and again.',
+          'See what is missing with  barcodes doctor  (or  barcodes migrate), repair the database, then  barcodes run ' + id,
+        ];
+      case FailureTypes.storedFile:
+        return [
+          ...lines,
+          'The stored file is not the file that was frozen, so it was not sent (README "Retention").',
+          'Deliver the window again with  barcodes backfill ' + id + ' --from … --to …',
+        ];
+      default:
+        return lines;
+    }
+  }
+
+  /**
+   * Emails the operator. Never throws and always logs: an alert is most needed when something else
+   * (SMTP, the database) is broken, and a failing alert must not fail the run it is about.
+   */
+  async function alert(iface: AlertTarget, subject: string, lines: string[]): Promise<void> {
     const log = Context.current().log;
     try {
       const to = await deps.alerter.send({ interfaceId: iface.id, interfaceName: iface.name, interfaceAlertEmail: iface.alertEmail, subject, text: lines.join('\n') });
       if (!to) log.error('no alert address: set --alert-email on the interface or BARCODES_ALERT_EMAIL', { interfaceId: iface.id, alert: subject });
+      else log.warn('operator alerted', { interfaceId: iface.id, alert: subject, to });
     } catch (error) {
       log.error('could not send an alert', { interfaceId: iface.id, alert: subject, error: (error as Error).message });
+    }
+  }
+
+  /** The interface as far as the database still tells it; its id alone (default alert address) when it cannot. */
+  async function interfaceForAlert(interfaceId: number): Promise<AlertTarget> {
+    const iface = await bestEffort({ interfaceId }, 'could not read the interface for an alert', () => store.find(interfaceId));
+    return iface !== NOT_RECORDED && iface ? iface : { id: interfaceId, name: `interface ${interfaceId}`, alertEmail: null };
+  }
+
+  /** Runs a database step the outcome can do without: a failure is logged and gives NOT_RECORDED. */
+  async function bestEffort<T>(fields: Record<string, unknown>, what: string, step: () => Promise<T>): Promise<T | typeof NOT_RECORDED> {
+    try {
+      return await step();
+    } catch (error) {
+      Context.current().log.error(what, { ...fields, error: (error as Error).message });
+      return NOT_RECORDED;
     }
   }
 
@@ -75,9 +152,8 @@ export function createOutcomeActivities(deps: ActivityDeps) {
 /**
  * An interface's watermark moved (a window delivered, or found empty): a run of failures ends.
  * Called by the activity that finished the window, so a successful run needs no activity of its
- * own for it. The window-lag metric is no longer set here but by the worker, from the ledger
- * (worker/window-lag-reporter.ts); meter and windowEnd stay so the callers need no change.
+ * own for it. (The window-lag metric follows the ledger on its own: worker/window-lag-reporter.ts.)
  */
-export async function recordProgress(store: InterfaceStore, meter: MetricMeter, interfaceId: number, windowEnd: Date): Promise<void> {
+export async function recordProgress(store: InterfaceStore, interfaceId: number): Promise<void> {
   await store.recordSuccess(interfaceId);
 }

@@ -87,4 +87,10 @@ export const FailureTypes = {
   claimLost: 'WindowClaimedByAnotherRun',
   /** A run of another deployment reached this worker (shared task queue): retried elsewhere. */
   wrongDeployment: 'WrongDeployment',
+  /** A ticket source row breaks CONTRACT.md §2 (a NULL bar code, an unknown state, a NaN price). */
+  sourceRow: 'SourceRowError',
+  /** The delivery ledger cannot record (a table or column missing): sending would repeat emails. */
+  ledger: 'LedgerError',
+  /** A stored file is not the file that was frozen (purged, or its size or SHA-256 differs). */
+  storedFile: 'StoredFileError',
 } as const;

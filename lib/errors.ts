@@ -40,3 +40,25 @@ export class FormatError extends BarcodesError {
     super(message, 'FORMAT', options);
   }
 }
+
+/**
+ * A ticket source row breaks CONTRACT.md §2 (a NULL where the contract says not null, a state
+ * outside the list, a price that is not a number). The message names the ticket id and the column,
+ * never the bar code: it lands in logs, alerts and Temporal's history.
+ */
+export class SourceRowError extends BarcodesError {
+  constructor(
+    readonly ticketId: string,
+    readonly column: string,
+    problem: string,
+  ) {
+    super(`ticket ${ticketId}: ${column} ${problem} (CONTRACT.md §2)`, 'SOURCE_ROW');
+  }
+}
+
+/** A stored file is not the file that was frozen: purged by retention, or its size or SHA-256 differs. */
+export class StoredFileError extends BarcodesError {
+  constructor(message: string) {
+    super(message, 'STORED_FILE');
+  }
+}

@@ -8,7 +8,7 @@ import { createPool, inTransaction } from '../lib/db/pool';
 import { migrate } from '../lib/db/migrate';
 import { InterfaceStore } from '../lib/interfaces/store';
 import { DeliveryLedger, type DeliveryKind } from '../lib/ledger/ledger';
-import { fileRetentionMillis, purgeStoredFiles } from '../lib/ledger/retention';
+import { fileRetentionMillis, purgeStoredFiles, type WorkflowState } from '../lib/ledger/retention';
 import { createTestDatabase, useOrStartPostgres, type PostgresEndpoint, type TestDatabase } from '../devstack/postgres';
 import { barcodes, cliEnv } from './support/cli';
 
@@ -51,13 +51,13 @@ interface Stored {
  * A frozen delivery with real stored parts (through the ledger's own sink: several chunks for a
  * part over 1 MiB), then sent and aged as asked.
  */
-async function storeDelivery(options: { kind: DeliveryKind; outcome: 'sent' | 'failed' | 'pending'; ageDays: number; partBytes: number[] }): Promise<Stored> {
+async function storeDelivery(options: { kind: DeliveryKind; outcome: 'sent' | 'failed' | 'pending'; ageDays: number; partBytes: number[]; workflowId?: string }): Promise<Stored> {
   const windowStart = new Date(nextWindowStart);
   const windowEnd = new Date((nextWindowStart += 900_000));
   const parts = options.partBytes.map((size) => randomBytes(size));
   const whole = createHash('sha256');
   const id = await inTransaction(pool, async (client) => {
-    const deliveryId = await ledger.insert(client, { interfaceId, kind: options.kind, windowStart, windowEnd, recipients: ['keep@reseller.test', 'audit@reseller.test'] });
+    const deliveryId = await ledger.insert(client, { interfaceId, kind: options.kind, windowStart, windowEnd, recipients: ['keep@reseller.test', 'audit@reseller.test'], workflowId: options.workflowId });
     const sink = ledger.partSink(client, deliveryId);
     for (const [index, bytes] of parts.entries()) {
       await sink.beginPart(index + 1);
@@ -99,6 +99,9 @@ async function storeDelivery(options: { kind: DeliveryKind; outcome: 'sent' | 'f
   return { id, parts, sha256: whole.digest('hex') };
 }
 
+/** These deliveries have no workflow id: nothing may ask Temporal about them. */
+const noWorkflowExpected = async (workflowId: string): Promise<WorkflowState> => assert.fail(`asked about workflow ${workflowId}`);
+
 async function chunkCount(deliveryId: number): Promise<number> {
   const { rows } = await pool.query(`SELECT count(*)::int AS n FROM ${config.exporterSchema}.delivery_chunk WHERE delivery_id = $1`, [deliveryId]);
   return rows[0].n;
@@ -121,7 +124,7 @@ test('purge deletes old sent files, keeps the record of the delivery, and never 
 
   const thirtyDaysAgo = async () => (await pool.query<{ t: Date }>(`SELECT now() - interval '30 days' AS t`)).rows[0]!.t.getTime();
   const earliestCutoff = await thirtyDaysAgo();
-  const report = await purgeStoredFiles(pool, config.exporterSchema, { olderThanMillis: 30 * DAY_MILLIS, batchSize: 1 });
+  const report = await purgeStoredFiles(pool, config.exporterSchema, { olderThanMillis: 30 * DAY_MILLIS, batchSize: 1, workflowState: noWorkflowExpected });
   const latestCutoff = await thirtyDaysAgo();
   assert.equal(report.deliveries, 2);
   assert.equal(report.bytes, 2_500_000 + 1_000 + 3_000);
@@ -144,8 +147,8 @@ test('purge deletes old sent files, keeps the record of the delivery, and never 
     assert.deepEqual(await readParts(kept), kept.parts, `delivery ${kept.id}: the stored file is intact, byte for byte`);
   }
 
-  const again = await purgeStoredFiles(pool, config.exporterSchema, { olderThanMillis: 30 * DAY_MILLIS });
-  assert.deepEqual({ ...again, cutoff: null }, { cutoff: null, deliveries: 0, chunks: 0, bytes: 0, keptUnsent: 1 }, 'idempotent');
+  const again = await purgeStoredFiles(pool, config.exporterSchema, { olderThanMillis: 30 * DAY_MILLIS, workflowState: noWorkflowExpected });
+  assert.deepEqual({ ...again, cutoff: null }, { cutoff: null, deliveries: 0, chunks: 0, bytes: 0, keptUnsent: 1, keptInFlight: 0 }, 'idempotent');
 });
 
 test('the retention comes from BARCODES_FILE_RETENTION, 30 days by default', () => {
@@ -181,4 +184,40 @@ test('barcodes purge: --older-than, the environment default, --json, and bad inp
   const bad = await barcodes(['purge', '--older-than', 'soon'], env);
   assert.equal(bad.code, 2);
   assert.match(bad.stderr, /^barcodes: --older-than: invalid duration "soon"/);
+});
+
+test('an unsent backfill or resend is purged only once its workflow has ended, and kept while Temporal cannot say', async () => {
+  const running = await storeDelivery({ kind: 'backfill', outcome: 'pending', ageDays: 40, partBytes: [1_500], workflowId: 'wf-running' });
+  const retrying = await storeDelivery({ kind: 'resend', outcome: 'failed', ageDays: 40, partBytes: [1_600], workflowId: 'wf-running' });
+  const ended = await storeDelivery({ kind: 'backfill', outcome: 'failed', ageDays: 40, partBytes: [1_700], workflowId: 'wf-ended' });
+  const unreachable = await storeDelivery({ kind: 'backfill', outcome: 'pending', ageDays: 40, partBytes: [1_800], workflowId: 'wf-unknown' });
+  const asked: string[] = [];
+  const states: Record<string, WorkflowState> = { 'wf-running': 'open', 'wf-ended': 'closed', 'wf-unknown': 'unknown' };
+  const report = await purgeStoredFiles(pool, config.exporterSchema, {
+    olderThanMillis: 30 * DAY_MILLIS,
+    workflowState: async (workflowId) => {
+      asked.push(workflowId);
+      return states[workflowId] ?? assert.fail(`asked about ${workflowId}`);
+    },
+  });
+  assert.equal(report.deliveries, 1);
+  assert.equal(report.bytes, 1_700);
+  assert.equal(report.keptInFlight, 3, 'two deliveries of a running workflow, one Temporal could not say about');
+  assert.deepEqual(asked.sort(), ['wf-ended', 'wf-running', 'wf-unknown'], 'one question per workflow');
+  assert.equal(await chunkCount(ended.id), 0);
+  for (const kept of [running, retrying, unreachable]) {
+    assert.equal((await ledger.get(kept.id))!.purgedAt, null);
+    assert.deepEqual(await readParts(kept), kept.parts, `delivery ${kept.id}: its file is intact for the workflow that will send it`);
+  }
+  states['wf-running'] = 'closed';
+  const later = await purgeStoredFiles(pool, config.exporterSchema, { olderThanMillis: 30 * DAY_MILLIS, workflowState: async (workflowId) => states[workflowId]! });
+  assert.equal(later.deliveries, 2, 'once the workflow ended, its unsent deliveries go');
+  assert.equal(later.keptInFlight, 1);
+
+  // The command asks the real Temporal; one that cannot be reached keeps the file and says so.
+  const cli = await barcodes(['purge', '--older-than', '30d'], { ...cliEnv(config), TEMPORAL_ADDRESS: '127.0.0.1:1' });
+  assert.equal(cli.code, 0, cli.stderr);
+  assert.match(cli.stdout, /kept 1 unsent backfill or resend older than that: its workflow is still running or Temporal could not say/);
+  assert.equal((await ledger.get(unreachable.id))!.purgedAt, null);
+  await pool.query(`UPDATE ${config.exporterSchema}.delivery SET status = 'sent', sent_at = now() WHERE id = $1`, [unreachable.id]);
 });

@@ -1,5 +1,7 @@
 import { Command } from 'commander';
 import { maskUrl } from '../../lib/config';
+import { EXPORTER_SCHEMA_SHAPE } from '../../lib/db/migrations';
+import { verifyExporterSchema } from '../../lib/db/schema-verify';
 import { NodemailerMailer } from '../../lib/mail/mailer';
 import { findScheduleDrift } from '../../lib/schedules/drift';
 import { describeSmtpTls } from '../../lib/security/smtp-transport';
@@ -40,6 +42,12 @@ async function runChecks(context: CommandContext): Promise<Check[]> {
       const migrated = await context.pool.query(`SELECT to_regclass($1) AS t`, [`${config.exporterSchema}.interface`]);
       if (!migrated.rows[0].t) throw new Error(`${maskUrl(config.databaseUrl)}: exporter tables missing: run \`barcodes migrate\``);
       return `${maskUrl(config.databaseUrl)} (PostgreSQL ${rows[0]!.server_version}), schema ${config.exporterSchema} migrated`;
+    }),
+  );
+  checks.push(
+    await check('exporter schema', async () => {
+      await verifyExporterSchema(context.pool, config.exporterSchema);
+      return `all ${Object.keys(EXPORTER_SCHEMA_SHAPE).length} tables of schema ${config.exporterSchema} with their columns`;
     }),
   );
   checks.push(

@@ -1,5 +1,6 @@
 import pg from 'pg';
 import { EXPORTER_MIGRATIONS, SOURCE_MIGRATIONS, type Migration } from './migrations';
+import { verifyExporterSchema } from './schema-verify';
 
 export interface MigrateOptions {
   /** Exporter schema (checked identifier). */
@@ -21,7 +22,9 @@ const MIGRATION_LOCK_KEY = 7_102_026;
 /**
  * Applies the pending migrations in order, each in its own transaction, under an advisory lock.
  * Idempotent: a second run applies nothing. Source and exporter steps are tracked as separate sets
- * because the source tables may live in another database.
+ * because the source tables may live in another database. Then proves the exporter's tables are
+ * all there (SchemaDamageError otherwise): the recorded versions alone would call a schema whose
+ * table was dropped since "up to date".
  */
 export async function migrate(exporter: pg.Pool, source: pg.Pool, options: MigrateOptions): Promise<MigrateResult> {
   const applied: string[] = [];
@@ -29,6 +32,7 @@ export async function migrate(exporter: pg.Pool, source: pg.Pool, options: Migra
     applied.push(...(await applySet(source, 'source', SOURCE_MIGRATIONS, options)));
   }
   applied.push(...(await applySet(exporter, 'exporter', EXPORTER_MIGRATIONS, options)));
+  await verifyExporterSchema(exporter, options.exporterSchema);
   return { applied };
 }
 

@@ -249,3 +249,30 @@ UPDATE {schema}.delivery SET claimed_by = workflow_id WHERE status IN ('pending'
 `,
   },
 ];
+
+/**
+ * The exporter's tables and their columns as EXPORTER_MIGRATIONS (and the tracking table of
+ * migrate.ts) leave them: what `migrate` and `doctor` verify, since a migration number says
+ * nothing about a table dropped since. Every step that adds a table or column adds it here too;
+ * test/schema.test.ts fails when the two disagree.
+ */
+export const EXPORTER_SCHEMA_SHAPE: Readonly<Record<string, readonly string[]>> = {
+  barcodes_migration: ['set_name', 'version', 'name', 'applied_at'],
+  interface: [
+    'id', 'name', 'recipients', 'interval_seconds', 'lag_seconds', 'time_zone', 'format', 'start_at', 'enabled', 'alert_email',
+    'run_requested_at', 'created_at', 'updated_at', 'consecutive_failures', 'failing_since', 'last_failure', 'paused_reason',
+    'pgp_public_key', 'pgp_key_fingerprint', 'pgp_key_user_ids', 'pgp_key_expires_at', 'config_version', 'refused_run_at',
+    'refused_run_reason',
+  ],
+  mapping: ['interface_id', 'kind', 'code'],
+  delivery: [
+    'id', 'interface_id', 'kind', 'window_start', 'window_end', 'status', 'ticket_count', 'part_count', 'byte_count', 'file_name',
+    'sha256', 'recipients', 'original_delivery_id', 'workflow_id', 'attempts', 'last_error', 'held_back', 'created_at', 'sent_at',
+    'purged_at', 'claimed_by',
+  ],
+  delivery_part: ['delivery_id', 'part', 'file_name', 'content_type', 'byte_count', 'row_count', 'sha256', 'message_id', 'sent_at', 'encrypted_to'],
+  delivery_chunk: ['delivery_id', 'part', 'seq', 'data'],
+  delivery_recipient: ['delivery_id', 'part', 'address', 'status', 'response', 'at'],
+  config_change: ['id', 'interface_id', 'actor', 'action', 'details', 'at'],
+  deployment: ['id', 'singleton', 'created_at'],
+};

@@ -324,20 +324,18 @@ export class DeliveryLedger {
   /** Streams a stored part chunk by chunk, so a large attachment is never whole in memory. */
   readPart(deliveryId: number, part: number): Readable {
     const { pool, schema } = this;
-    let seq = 0;
-    return new Readable({
-      async read() {
-        try {
-          const { rows } = await pool.query<{ data: Buffer }>(
-            `SELECT data FROM ${schema}.delivery_chunk WHERE delivery_id = $1 AND part = $2 AND seq = $3`,
-            [deliveryId, part, seq++],
-          );
-          this.push(rows[0] ? rows[0].data : null);
-        } catch (error) {
-          this.destroy(error as Error);
-        }
-      },
-    });
+    async function* chunks(): AsyncGenerator<Buffer> {
+      for (let seq = 0; ; seq++) {
+        const { rows } = await pool.query<{ data: Buffer }>(
+          `SELECT data FROM ${schema}.delivery_chunk WHERE delivery_id = $1 AND part = $2 AND seq = $3`,
+          [deliveryId, part, seq],
+        );
+        if (!rows[0]) return;
+        yield rows[0].data;
+      }
+    }
+    // Pulled one chunk at a time as the consumer reads; a failed query destroys the stream.
+    return Readable.from(chunks(), { objectMode: false });
   }
 
   async recipientResults(deliveryId: number): Promise<(RecipientResult & { part: number })[]> {
@@ -357,18 +355,7 @@ export class DeliveryLedger {
     const client = await this.pool.connect();
     try {
       await client.query('BEGIN');
-      for (const recipient of recipients) {
-        await client.query(
-          `INSERT INTO ${this.schema}.delivery_recipient (delivery_id, part, address, status, response)
-           VALUES ($1, $2, $3, $4, $5)
-           ON CONFLICT (delivery_id, part, address) DO UPDATE SET status = EXCLUDED.status, response = EXCLUDED.response, at = now()`,
-          [deliveryId, part, recipient.address, recipient.status, recipient.response],
-        );
-      }
-      await client.query(`UPDATE ${this.schema}.delivery_part SET sent_at = now() WHERE delivery_id = $1 AND part = $2`, [
-        deliveryId,
-        part,
-      ]);
+      await this.writePartSent(client, deliveryId, part, recipients);
       await client.query('COMMIT');
     } catch (error) {
       await client.query('ROLLBACK').catch(() => {});
@@ -376,6 +363,42 @@ export class DeliveryLedger {
     } finally {
       client.release();
     }
+  }
+
+  /**
+   * Proves, before an email goes out, that markPartSent could record it: the same statements for
+   * the same recipients, rolled back. A dropped table or column (or a revoked privilege) fails here,
+   * before SMTP, instead of after the server accepted a message the ledger then cannot remember.
+   */
+  async proveCanRecordPartSent(deliveryId: number, part: number, addresses: string[]): Promise<void> {
+    const client = await this.pool.connect();
+    try {
+      await client.query('BEGIN');
+      await this.writePartSent(client, deliveryId, part, addresses.map((address) => ({ address, status: 'accepted' as const, response: null })));
+    } finally {
+      await client.query('ROLLBACK').catch(() => {});
+      client.release();
+    }
+  }
+
+  /**
+   * The last resort when the recipients' answers cannot be recorded: the part alone is marked as
+   * handed to SMTP, so no retry sends it again (the answers are lost, the email is not repeated).
+   */
+  async markPartSentWithoutAnswers(deliveryId: number, part: number): Promise<void> {
+    await this.pool.query(`UPDATE ${this.schema}.delivery_part SET sent_at = now() WHERE delivery_id = $1 AND part = $2 AND sent_at IS NULL`, [deliveryId, part]);
+  }
+
+  private async writePartSent(client: pg.ClientBase, deliveryId: number, part: number, recipients: RecipientResult[]): Promise<void> {
+    for (const recipient of recipients) {
+      await client.query(
+        `INSERT INTO ${this.schema}.delivery_recipient (delivery_id, part, address, status, response)
+         VALUES ($1, $2, $3, $4, $5)
+         ON CONFLICT (delivery_id, part, address) DO UPDATE SET status = EXCLUDED.status, response = EXCLUDED.response, at = now()`,
+        [deliveryId, part, recipient.address, recipient.status, recipient.response],
+      );
+    }
+    await client.query(`UPDATE ${this.schema}.delivery_part SET sent_at = now() WHERE delivery_id = $1 AND part = $2`, [deliveryId, part]);
   }
 
   async markSent(deliveryId: number): Promise<void> {

@@ -14,9 +14,19 @@ export const DEFAULT_FILE_RETENTION = '30d';
 /** Deliveries purged per transaction: keeps locks and WAL bursts small on a large backlog. */
 const DEFAULT_BATCH_SIZE = 200;
 
+/**
+ * Whether the workflow that made an unsent backfill or resend may still send it: `open` (running),
+ * `closed` (finished, failed, cancelled, or unknown to Temporal: nothing sends it any more), or
+ * `unknown` (Temporal could not be asked).
+ */
+export type WorkflowState = 'open' | 'closed' | 'unknown';
+export type WorkflowStateLookup = (workflowId: string) => Promise<WorkflowState>;
+
 export interface PurgeOptions {
   /** Files of deliveries older than this (by the database clock) are purged. */
   olderThanMillis: number;
+  /** Asks Temporal about the workflow of an unsent backfill or resend before its file is purged. */
+  workflowState: WorkflowStateLookup;
   /** Deliveries per transaction. */
   batchSize?: number;
 }
@@ -35,6 +45,11 @@ export interface PurgeReport {
    * must send exactly these bytes (exactly-once). Non-zero means an interface has been failing.
    */
   keptUnsent: number;
+  /**
+   * Unsent backfills and resends older than the cutoff kept because their workflow is still open
+   * (it may send the file any moment) or Temporal could not say: a later purge takes them.
+   */
+  keptInFlight: number;
 }
 
 /** The retention configured by BARCODES_FILE_RETENTION (default 30d), in milliseconds. */
@@ -43,8 +58,10 @@ export function fileRetentionMillis(env: NodeJS.ProcessEnv = process.env): numbe
 }
 
 /**
- * Purges the stored files past retention: a sent delivery's once it was sent before the cutoff;
- * an unsent backfill's or resend's once created before it (nothing sends it any more). An unsent
+ * Purges the stored files past retention: a sent delivery's once it was sent before the cutoff; an
+ * unsent backfill's or resend's once created before it and its workflow is closed (nothing can
+ * send it any more). An unsent delivery whose workflow is open, or may be (Temporal unreachable),
+ * is kept and counted: purging it would make that workflow send an empty or broken file. An unsent
  * scheduled or run window is never purged. Idempotent; concurrent purges skip each other's rows.
  */
 export async function purgeStoredFiles(pool: pg.Pool, schema: string, options: PurgeOptions): Promise<PurgeReport> {
@@ -53,14 +70,16 @@ export async function purgeStoredFiles(pool: pg.Pool, schema: string, options: P
     options.olderThanMillis,
   ]);
   const cutoff = rows[0]!.cutoff;
-  const report: PurgeReport = { cutoff, deliveries: 0, chunks: 0, bytes: 0, keptUnsent: 0 };
+  const report: PurgeReport = { cutoff, deliveries: 0, chunks: 0, bytes: 0, keptUnsent: 0, keptInFlight: 0 };
+  const abandoned = await abandonedDeliveries(pool, schema, cutoff, options.workflowState);
+  report.keptInFlight = abandoned.kept;
   for (;;) {
     const batch = await pool.query<{ deliveries: number; chunks: number; bytes: string }>(
       `WITH due AS (
          SELECT id FROM ${schema}.delivery
           WHERE purged_at IS NULL
             AND ((status = 'sent' AND sent_at < $1)
-              OR (status IN ('pending','failed') AND kind IN ('backfill','resend') AND created_at < $1))
+              OR (status IN ('pending','failed') AND kind IN ('backfill','resend') AND id = ANY($3::bigint[])))
           ORDER BY id
           LIMIT $2
           FOR UPDATE SKIP LOCKED
@@ -73,7 +92,7 @@ export async function purgeStoredFiles(pool: pg.Pool, schema: string, options: P
        SELECT (SELECT count(*)::int FROM marked) AS deliveries,
               (SELECT count(*)::int FROM deleted) AS chunks,
               (SELECT coalesce(sum(bytes), 0)::text FROM deleted) AS bytes`,
-      [cutoff, batchSize],
+      [cutoff, batchSize, abandoned.ids],
     );
     const { deliveries, chunks, bytes } = batch.rows[0]!;
     report.deliveries += deliveries;
@@ -88,4 +107,31 @@ export async function purgeStoredFiles(pool: pg.Pool, schema: string, options: P
   );
   report.keptUnsent = kept.rows[0]!.count;
   return report;
+}
+
+/**
+ * The unsent backfills and resends older than the cutoff whose workflow is closed (their ids), and
+ * how many were kept because it is open or unknown. A delivery without a workflow id has no
+ * workflow that could send it.
+ */
+async function abandonedDeliveries(pool: pg.Pool, schema: string, cutoff: Date, workflowState: WorkflowStateLookup): Promise<{ ids: string[]; kept: number }> {
+  const { rows } = await pool.query<{ id: string; workflow_id: string | null }>(
+    `SELECT id, workflow_id FROM ${schema}.delivery
+      WHERE purged_at IS NULL AND status IN ('pending','failed') AND kind IN ('backfill','resend') AND created_at < $1
+      ORDER BY id`,
+    [cutoff],
+  );
+  const ids: string[] = [];
+  let kept = 0;
+  const states = new Map<string, WorkflowState>();
+  for (const row of rows) {
+    let state: WorkflowState = 'closed';
+    if (row.workflow_id !== null) {
+      state = states.get(row.workflow_id) ?? (await workflowState(row.workflow_id));
+      states.set(row.workflow_id, state);
+    }
+    if (state === 'closed') ids.push(row.id);
+    else kept++;
+  }
+  return { ids, kept };
 }

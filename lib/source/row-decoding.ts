@@ -7,6 +7,7 @@
  * (a value holding the separator) is read again the ordinary way, by id.
  */
 import pg from 'pg';
+import { SourceRowError } from '../errors';
 import type { TicketRow } from '../tickets';
 
 const TIMESTAMPTZ_OID = 1184;
@@ -41,6 +42,60 @@ export const WINDOW_COLUMNS: readonly (readonly [sql: string, property: keyof Ti
 ];
 
 const NULLABLE = WINDOW_COLUMNS.filter(([, , nullable]) => nullable).map(([sql]) => sql);
+
+/** The states a ticket may have (CONTRACT.md §2). */
+export const TICKET_STATES: readonly string[] = ['PRINTED', 'NOT_PRINTED', 'CANCELLED', 'INVALIDATED', 'CONTROLLED'];
+const KNOWN_STATES: ReadonlySet<string> = new Set(TICKET_STATES);
+
+/** The query aliases of the source tables, to name a column as `table.column` in an error. */
+const TABLE_OF_ALIAS: Readonly<Record<string, string>> = { t: 'ticket', o: 'ticket_order', p: 'product', ta: 'tariff', c: 'contact' };
+const COLUMN_NAMES: Readonly<Record<string, string>> = Object.fromEntries(
+  WINDOW_COLUMNS.map(([sql, property]) => {
+    const [alias, column] = sql.replace(/::text$/, '').split('.') as [string, string];
+    return [property, `${TABLE_OF_ALIAS[alias] ?? alias}.${column}`];
+  }),
+);
+
+/**
+ * Refuses a row that breaks CONTRACT.md §2 rather than deliver an empty barcode or `NaN` to a
+ * reseller: the bar code must be non-empty, the state one of TICKET_STATES, the price a finite
+ * decimal (numeric holds `NaN` and `Infinity`), the dates real dates. Runs on every row of a window
+ * (the hot path of a million-row export): comparisons only, nothing allocated unless it throws.
+ * A NULL in a NOT NULL column never unpacks (the value count is off), so `checkPlainTicketRow`
+ * covers those on the rows read again by id.
+ */
+export function checkTicketRow(row: TicketRow): void {
+  const barCode = row.barCode;
+  if (barCode === null || barCode.length === 0) refuse(row, 'barCode', barCode === null ? 'is null' : 'is empty');
+  if (!KNOWN_STATES.has(row.state)) {
+    refuse(row, 'state', row.state === null ? 'is null' : `is ${JSON.stringify(row.state.slice(0, 40))}, not one of ${TICKET_STATES.join(', ')}`);
+  }
+  if (!isFiniteDecimal(row.price)) refuse(row, 'price', row.price === null ? 'is null' : `is ${JSON.stringify(row.price.slice(0, 40))}, not a finite number`);
+  if (row.orderDate === null) refuse(row, 'orderDate', 'is null or not a finite time');
+  if (row.createdAt === null) refuse(row, 'createdAt', 'is null or not a finite time');
+  const validity = row.validityDate;
+  // PostgreSQL's ISO output of a date is YYYY-MM-DD; `infinity` or a BC date is not a date a reseller can use.
+  if (validity !== null && (validity.length !== 10 || validity.charCodeAt(4) !== 45)) refuse(row, 'validityDate', `is ${JSON.stringify(validity.slice(0, 40))}, not a date`);
+}
+
+/** checkTicketRow, and no NULL where the contract says NOT NULL: for rows read the ordinary way. */
+export function checkPlainTicketRow(row: TicketRow): void {
+  for (const [, property, nullable] of WINDOW_COLUMNS) {
+    if (!nullable && row[property] === null) refuse(row, property, 'is null');
+  }
+  checkTicketRow(row);
+}
+
+function refuse(row: TicketRow, property: keyof TicketRow, problem: string): never {
+  throw new SourceRowError(String(row.id), COLUMN_NAMES[property] ?? property, problem);
+}
+
+/** `-?digits[.digits]`: what numeric prints for a number, unlike its `NaN`, `Infinity`, `-Infinity`. */
+function isFiniteDecimal(text: string | null): boolean {
+  if (text === null) return false;
+  const first = text.charCodeAt(text.charCodeAt(0) === 45 /* - */ ? 1 : 0);
+  return first >= 48 && first <= 57;
+}
 
 /**
  * The select list of the packed row: one text value, `<null mask>␟<id>␟…␟<created_at>`. The mask's
@@ -132,8 +187,15 @@ export const WINDOW_ROW_TYPES = {
   },
 };
 
+/**
+ * A timestamptz as a Date, or null for a value that is no point in time (`infinity`): pg's parser
+ * gives the number Infinity there, which would render as `Invalid Date`; checkTicketRow refuses it.
+ */
 function timestamptz(text: string): Date {
-  return parseIsoTimestamptz(text) ?? genericTimestamptz(text);
+  const fast = parseIsoTimestamptz(text);
+  if (fast !== null) return fast;
+  const parsed = genericTimestamptz(text) as unknown;
+  return (parsed instanceof Date && Number.isFinite(parsed.getTime()) ? parsed : null) as Date;
 }
 
 /**

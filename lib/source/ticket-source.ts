@@ -1,7 +1,7 @@
 import pg from 'pg';
 import type { TicketRow } from '../tickets';
 import { APPLICATION_NAME } from '../db/pool';
-import { WINDOW_ROW_TYPES, packedSelectList, packedTicketId, plainSelectList, toTicketRow, unpackTicketRow } from './row-decoding';
+import { WINDOW_ROW_TYPES, checkPlainTicketRow, checkTicketRow, packedSelectList, packedTicketId, plainSelectList, toTicketRow, unpackTicketRow } from './row-decoding';
 
 /** Which tickets a window holds: created in [from, to) and bought by a mapped contact or channel. */
 export interface WindowSelection {
@@ -40,6 +40,7 @@ export interface TicketSource {
   /**
    * Streams the window's tickets in (created_at, id) order, a batch at a time (renderWindow takes
    * batches: a promise per row would cost more than rendering the row); never holds them all.
+   * A row that breaks CONTRACT.md §2 throws a SourceRowError naming its ticket id and column.
    */
   streamWindow(selection: WindowSelection): AsyncIterable<TicketBatch>;
   /** Counts the window's tickets (preview summaries, checks) without reading them. */
@@ -92,10 +93,13 @@ ${this.fromSql()}
 
   private fromSql(): string {
     const s = this.schema;
+    // Product and tariff are outer joins: a ticket whose product or tariff is NULL or missing (a
+    // view on a database without the contract's constraints) comes back with NULLs and is refused
+    // by checkPlainTicketRow, instead of vanishing from the file unnoticed.
     return `  FROM ${s}.ticket t
   JOIN ${s}.ticket_order o ON o.id = t.order_id
-  JOIN ${s}.product p ON p.code = t.product_code
-  JOIN ${s}.tariff ta ON ta.code = t.tariff_code
+  LEFT JOIN ${s}.product p ON p.code = t.product_code
+  LEFT JOIN ${s}.tariff ta ON ta.code = t.tariff_code
   LEFT JOIN ${s}.contact c ON c.contact_number = o.contact_number`;
   }
 
@@ -133,7 +137,9 @@ ${this.fromSql()}
         for (let i = 0; i < rows.length; i++) {
           const ticket = unpackTicketRow(rows[i]![0]);
           tickets[i] = ticket!;
+          // A row that breaks the contract fails the window here, before anything is stored or sent.
           if (ticket === null) (missing ??= new Map()).set(packedTicketId(rows[i]![0]), i);
+          else checkTicketRow(ticket);
         }
         if (missing) await this.rereadById(client, tickets, missing);
         yield tickets;
@@ -156,7 +162,11 @@ ${this.fromSql()}
       rowMode: 'array',
       types: WINDOW_ROW_TYPES,
     });
-    for (const row of rows) tickets[missing.get(row[0] as string)!] = toTicketRow(row);
+    for (const row of rows) {
+      const ticket = toTicketRow(row);
+      checkPlainTicketRow(ticket);
+      tickets[missing.get(row[0] as string)!] = ticket;
+    }
     if (rows.length !== missing.size) throw new Error(`window cursor: ${missing.size - rows.length} ticket(s) vanished within one snapshot`);
   }
 

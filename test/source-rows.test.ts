@@ -1,0 +1,127 @@
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import pg from 'pg';
+import { loadConfig, type Config } from '../lib/config';
+import { createPool } from '../lib/db/pool';
+import { migrate } from '../lib/db/migrate';
+import { SourceRowError } from '../lib/errors';
+import { PostgresTicketSource, type WindowSelection } from '../lib/source/ticket-source';
+import { checkTicketRow, unpackTicketRow } from '../lib/source/row-decoding';
+import { insertSale, seedReferenceData, type SoldTicket } from '../devstack/sales-simulator';
+import { createTestDatabase, useOrStartPostgres, type PostgresEndpoint, type TestDatabase } from '../devstack/postgres';
+
+// Operators map views onto their own databases, which may not enforce CONTRACT.md §2: the test
+// source tables lose their NOT NULL and CHECK constraints here, so bad rows can be written.
+
+let postgres: PostgresEndpoint;
+let database: TestDatabase;
+let config: Config;
+let pool: pg.Pool;
+let source: PostgresTicketSource;
+let schema: string;
+
+before(async () => {
+  postgres = await useOrStartPostgres({ log: () => {} });
+  database = await createTestDatabase(postgres.adminUrl);
+  config = loadConfig({ DATABASE_URL: database.url });
+  pool = createPool(config.databaseUrl, { max: 4 });
+  schema = config.ticketingSchema;
+  await migrate(pool, pool, { exporterSchema: config.exporterSchema, ticketingSchema: schema, withSource: true });
+  await seedReferenceData(pool, schema);
+  await pool.query(`
+    ALTER TABLE ${schema}.ticket DROP CONSTRAINT ticket_state_check,
+      ALTER COLUMN bar_code DROP NOT NULL, ALTER COLUMN state DROP NOT NULL, ALTER COLUMN price DROP NOT NULL,
+      ALTER COLUMN product_code DROP NOT NULL, ALTER COLUMN tariff_code DROP NOT NULL,
+      ALTER COLUMN created_at DROP NOT NULL, DROP CONSTRAINT ticket_product_code_fkey, DROP CONSTRAINT ticket_tariff_code_fkey;
+    ALTER TABLE ${schema}.ticket_order ALTER COLUMN file_number DROP NOT NULL, ALTER COLUMN order_date DROP NOT NULL,
+      ALTER COLUMN sales_channel_code DROP NOT NULL;
+    ALTER TABLE ${schema}.product ALTER COLUMN name DROP NOT NULL;
+    ALTER TABLE ${schema}.tariff ALTER COLUMN name DROP NOT NULL;
+    ALTER TABLE ${schema}.ticket ALTER COLUMN price TYPE numeric;`);
+  source = new PostgresTicketSource(pool, { schema });
+});
+after(async () => {
+  await pool?.end();
+  await database?.drop();
+  await postgres?.stop();
+});
+
+/** Sells one ticket on its own sales channel, breaks it with `damage` (SQL on ticket t / order o), and reads its window. */
+async function windowWithBrokenTicket(damage: (ticket: SoldTicket) => Promise<unknown>): Promise<{ ticket: SoldTicket; read: Promise<number> }> {
+  const from = (await pool.query<{ now: Date }>('SELECT now() AS now')).rows[0]!.now;
+  const good = await insertSale(pool, schema, { contactNumber: 'C-1001', salesChannelCode: 'WEB', ticketCount: 2 });
+  const [ticket] = await insertSale(pool, schema, { contactNumber: 'C-1001', salesChannelCode: 'WEB', ticketCount: 1 });
+  await damage(ticket!);
+  await pool.query(`UPDATE ${schema}.ticket SET created_at = $2 WHERE id = $1 AND created_at IS NULL`, [ticket!.id, new Date(from.getTime() + 1)]);
+  const selection: WindowSelection = { contacts: ['C-1001'], channels: [], from, to: new Date(Date.now() + 60_000) };
+  const read = (async () => {
+    let count = 0;
+    for await (const batch of source.streamWindow(selection)) count += batch.length;
+    return count;
+  })();
+  assert.ok(good.length === 2);
+  return { ticket: ticket!, read };
+}
+
+const ticketSql = (set: string) => (ticket: SoldTicket) => pool.query(`UPDATE ${schema}.ticket SET ${set} WHERE id = $1`, [ticket.id]);
+const orderSql = (set: string) => (ticket: SoldTicket) =>
+  pool.query(`UPDATE ${schema}.ticket_order SET ${set} WHERE id = (SELECT order_id FROM ${schema}.ticket WHERE id = $1)`, [ticket.id]);
+const referenceSql = (table: 'product' | 'tariff', column: 'product_code' | 'tariff_code') => (ticket: SoldTicket) =>
+  pool.query(
+    `WITH added AS (INSERT INTO ${schema}.${table} (code, name) VALUES ('NULLNAME-' || $1::text, NULL) RETURNING code)
+     UPDATE ${schema}.ticket SET ${column} = (SELECT code FROM added) WHERE id = $1::bigint`,
+    [ticket.id],
+  );
+
+const cases: [string, (ticket: SoldTicket) => Promise<unknown>, string, RegExp][] = [
+  ['a NULL bar code', ticketSql('bar_code = NULL'), 'ticket.bar_code', /is null/],
+  ['an empty bar code', ticketSql(`bar_code = ''`), 'ticket.bar_code', /is empty/],
+  ['a NULL state', ticketSql('state = NULL'), 'ticket.state', /is null/],
+  ['a state outside the list', ticketSql(`state = 'LOST'`), 'ticket.state', /"LOST", not one of PRINTED/],
+  ['a NaN price', ticketSql(`price = 'NaN'`), 'ticket.price', /"NaN", not a finite number/],
+  ['an infinite price', ticketSql(`price = '-Infinity'`), 'ticket.price', /not a finite number/],
+  ['a NULL price', ticketSql('price = NULL'), 'ticket.price', /is null/],
+  ['a NULL product code', ticketSql('product_code = NULL'), 'ticket.product_code', /is null/],
+  ['a NULL product name', referenceSql('product', 'product_code'), 'product.name', /is null/],
+  ['a product that does not exist', ticketSql(`product_code = 'NO-SUCH-PRODUCT'`), 'product.name', /is null/],
+  ['a NULL tariff code', ticketSql('tariff_code = NULL'), 'ticket.tariff_code', /is null/],
+  ['a NULL tariff name', referenceSql('tariff', 'tariff_code'), 'tariff.name', /is null/],
+  ['a NULL file number', orderSql('file_number = NULL'), 'ticket_order.file_number', /is null/],
+  ['a NULL sales channel', orderSql('sales_channel_code = NULL'), 'ticket_order.sales_channel_code', /is null/],
+  ['a NULL order date', orderSql('order_date = NULL'), 'ticket_order.order_date', /is null/],
+  ['an infinite order date', orderSql(`order_date = 'infinity'`), 'ticket_order.order_date', /not a finite time/],
+  ['an infinite validity date', ticketSql(`validity_date = 'infinity'`), 'ticket.validity_date', /not a date/],
+];
+
+for (const [what, damage, column, problem] of cases) {
+  test(`a ticket with ${what} fails its window, naming the ticket id and ${column}, never the bar code`, async () => {
+    const { ticket, read } = await windowWithBrokenTicket(damage);
+    const error = await read.then(
+      () => assert.fail('the window was read'),
+      (thrown: unknown) => thrown,
+    );
+    assert.ok(error instanceof SourceRowError, String(error));
+    assert.equal(error.ticketId, ticket.id);
+    assert.equal(error.column, column);
+    assert.match(error.message, new RegExp(`^ticket ${ticket.id}: ${column.replace('.', '\\.')} `));
+    assert.match(error.message, problem);
+    assert.ok(!error.message.includes(ticket.barCode), 'the bar code is not in the message');
+    // So that the next case's window does not hold this ticket.
+    await pool.query(`DELETE FROM ${schema}.ticket WHERE id = $1`, [ticket.id]);
+  });
+}
+
+test('a ticket with a NULL created_at is refused too (it can only be in a window through a view)', () => {
+  const row = unpackTicketRow(['0', '7', 'B', 'PRINTED', 'F', 'P', 'Prod', '', 'T', 'Tar', '1.00', '2026-01-01 00:00:00+00', '', '', 'WEB', '1', 'infinity'].join('\x1f'));
+  assert.ok(row);
+  assert.throws(() => checkTicketRow(row), (error: unknown) => error instanceof SourceRowError && error.column === 'ticket.created_at' && error.ticketId === '7');
+});
+
+test('valid rows, including a NULL contact, a NULL validity date and a negative price, pass', async () => {
+  const from = (await pool.query<{ now: Date }>('SELECT now() AS now')).rows[0]!.now;
+  const sold = await insertSale(pool, schema, { contactNumber: null, salesChannelCode: 'BOX', ticketCount: 3 });
+  await pool.query(`UPDATE ${schema}.ticket SET price = -3.5, validity_date = NULL WHERE id = $1`, [sold[0]!.id]);
+  let count = 0;
+  for await (const batch of source.streamWindow({ contacts: [], channels: ['BOX'], from, to: new Date(Date.now() + 60_000) })) count += batch.length;
+  assert.equal(count, 3);
+});
