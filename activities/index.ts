@@ -2,6 +2,7 @@ import type { ActivityDeps } from './deps';
 import { createFreezeActivities } from './freeze';
 import { createOutcomeActivities } from './outcome';
 import { createSendActivities } from './send';
+import { createExportWindowsActivities } from './export-windows';
 
 export type { ActivityDeps } from './deps';
 
@@ -11,10 +12,13 @@ export type { ActivityDeps } from './deps';
  * window: a retry finds the work already done and repeats nothing.
  */
 export function createActivities(deps: ActivityDeps) {
+  const freeze = createFreezeActivities(deps);
+  const send = createSendActivities(deps);
   return {
-    ...createFreezeActivities(deps),
-    ...createSendActivities(deps),
+    ...freeze,
+    ...send,
     ...createOutcomeActivities(deps),
+    ...createExportWindowsActivities({ freezeWindow: freeze.freezeWindow, sendDelivery: send.sendDelivery }),
   };
 }
 

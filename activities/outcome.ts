@@ -37,10 +37,15 @@ export function createOutcomeActivities(deps: ActivityDeps) {
     metrics.failed(input.interfaceId, failure.type, failure.permanent);
     const fields = { interfaceId: input.interfaceId, deliveryId: input.deliveryId, failureType: failure.type, permanent: failure.permanent };
     const deliveryId = input.deliveryId;
+    const reason = `${failure.type}: ${failure.message}`.slice(0, 1000);
     // The database may be the very thing that failed: a write here that fails is logged, and the
     // operator is still alerted below, rather than retrying this activity into silence.
     if (deliveryId !== null) {
-      await bestEffort(fields, 'could not mark the delivery failed', () => ledger.markFailed(deliveryId, `${failure.type}: ${failure.message}`.slice(0, 1000)));
+      await bestEffort(fields, 'could not mark the delivery failed', () => ledger.markFailed(deliveryId, reason));
+    } else if (input.workflowId) {
+      // A run that exports in one activity does not know the window it failed on: its claim does.
+      const workflowId = input.workflowId;
+      await bestEffort(fields, 'could not mark the delivery failed', () => ledger.markClaimedFailed(input.interfaceId, workflowId, reason));
     }
     if (!failure.permanent) {
       context.log.warn('window not delivered (transient failure); the next run sends it unchanged', fields);

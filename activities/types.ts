@@ -73,6 +73,8 @@ export interface WindowOutcomeInput {
   windowEnd: string | null;
   /** Absent when the run delivered. */
   failure?: { type: string; message: string; permanent: boolean };
+  /** The failed run (input version 4 on): finds the window it held when deliveryId is null. */
+  workflowId?: string;
 }
 
 /** Names of the non-retryable failure types, as shown in the Temporal UI. */
@@ -94,3 +96,13 @@ export const FailureTypes = {
   /** A stored file is not the file that was frozen (purged, or its size or SHA-256 differs). */
   storedFile: 'StoredFileError',
 } as const;
+
+/** What one run's export did (input version 4 on: the whole run is one activity). */
+export interface ExportWindowsResult {
+  /** Windows finished by the run, oldest first (a resumed frozen one, then the new one). */
+  windows: WindowSummary[];
+  /** The interface's watermark after the run. */
+  windowEnd: string | null;
+  /** Why the run stopped without a window: refused or busy (absent otherwise). */
+  stopped?: WindowSummary;
+}

@@ -3,6 +3,7 @@ import assert from 'node:assert/strict';
 import { TestStack } from './support/stack';
 import { barcodes, cliEnv } from './support/cli';
 import { insertSale } from '../devstack/sales-simulator';
+import { EXPORT_WINDOW_INPUT_VERSION } from '../workflows/export-window-input';
 
 let stack: TestStack;
 let env: NodeJS.ProcessEnv;
@@ -98,9 +99,9 @@ test('schedules sync moves a schedule written by an earlier release to the curre
   await handle.update((current) => ({ ...current, action: { ...current.action, args: [{ interfaceId: iface.id }] } }));
   const synced = await barcodes(['schedules', 'sync'], env);
   assert.equal(synced.code, 0, synced.stderr);
-  assert.match(synced.stdout, /workflow input version 3/);
+  assert.match(synced.stdout, new RegExp(`workflow input version ${EXPORT_WINDOW_INPUT_VERSION}`));
   assert.deepEqual((await handle.describe()).action.args, [
-    { interfaceId: iface.id, version: 3, deploymentId: stack.deploymentId, configVersion: iface.configVersion },
+    { interfaceId: iface.id, version: EXPORT_WINDOW_INPUT_VERSION, deploymentId: stack.deploymentId, configVersion: iface.configVersion },
   ]);
 });
 

@@ -17,6 +17,15 @@ export const { sendDelivery } = proxyActivities<Activities>({
   retry: { initialInterval: '5 seconds', backoffCoefficient: 2, maximumInterval: '5 minutes', maximumAttempts: 16 },
 });
 
+// A whole run in one activity (input version 4 on): freezing and sending, each heartbeating.
+// Retried like sending (transient SMTP faults for about an hour); a retry finds the frozen window
+// in the ledger and sends it unchanged.
+export const { exportWindows } = proxyActivities<Activities>({
+  startToCloseTimeout: '45 minutes',
+  heartbeatTimeout: '20 seconds',
+  retry: { initialInterval: '5 seconds', backoffCoefficient: 2, maximumInterval: '5 minutes', maximumAttempts: 16 },
+});
+
 export const { recordWindowOutcome } = proxyActivities<Activities>({
   startToCloseTimeout: '1 minute',
   retry: { initialInterval: '2 seconds', backoffCoefficient: 2, maximumInterval: '1 minute', maximumAttempts: 20 },

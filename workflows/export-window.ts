@@ -1,7 +1,7 @@
 import { ApplicationFailure, workflowInfo, upsertSearchAttributes } from '@temporalio/workflow';
 import type { WindowSummary } from '../activities/types';
 import { FailureTypes } from '../activities/types';
-import { freezeWindow, recordWindowOutcome, sendDelivery } from './activities';
+import { exportWindows, freezeWindow, recordWindowOutcome, sendDelivery } from './activities';
 import { describeFailure } from './failures';
 import type { ExportWindowInput } from './export-window-input';
 
@@ -27,6 +27,7 @@ export async function exportWindow(input: ExportWindowInput): Promise<ExportWind
   const previous = info.lastResult as ExportWindowResult | undefined;
   const scheduledAt = info.typedSearchAttributes.get(ScheduledStartTimeKey) ?? new Date(info.startTime);
   const version = input.version ?? 1;
+  if (version >= 4) return exportInOneActivity(input, scheduledAt, previous?.windowEnd ?? null);
   const windows: WindowSummary[] = [];
   let windowEnd = previous?.windowEnd ?? null;
   let current: WindowSummary | undefined;
@@ -74,6 +75,37 @@ export async function exportWindow(input: ExportWindowInput): Promise<ExportWind
     await recordWindowOutcome({ interfaceId: input.interfaceId, deliveryId: null, windowEnd });
   }
   return { interfaceId: input.interfaceId, windows, windowEnd };
+}
+
+/**
+ * Input version 4 on: the run's windows in one activity, then one search-attribute update with the
+ * last window (or the run's status when it had none); nothing at all for a run with nothing due.
+ */
+async function exportInOneActivity(input: ExportWindowInput, scheduledAt: Date, lastWindowEnd: string | null): Promise<ExportWindowResult> {
+  const { workflowId } = workflowInfo();
+  let result;
+  try {
+    result = await exportWindows({
+      interfaceId: input.interfaceId,
+      scheduledAt: scheduledAt.toISOString(),
+      lastWindowEnd,
+      workflowId,
+      deploymentId: input.deploymentId,
+      configVersion: input.configVersion,
+    });
+  } catch (error) {
+    publishStatus(input.interfaceId, 'failed');
+    await recordWindowOutcome({ interfaceId: input.interfaceId, deliveryId: null, windowEnd: lastWindowEnd, failure: describeFailure(error), workflowId });
+    throw error;
+  }
+  const last = result.windows.at(-1);
+  if (result.stopped?.status === 'refused') {
+    publishStatus(input.interfaceId, 'refused');
+    throw ApplicationFailure.nonRetryable(`run refused, nothing exported: ${result.stopped.reason}`, FailureTypes.runRefused);
+  }
+  if (result.stopped?.status === 'busy') publishStatus(input.interfaceId, 'busy');
+  else if (last) publish(last);
+  return { interfaceId: input.interfaceId, windows: result.windows, windowEnd: result.windowEnd };
 }
 
 /** The interface and a run's status alone, for a run that has no window to show. */

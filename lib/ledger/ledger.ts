@@ -409,6 +409,15 @@ export class DeliveryLedger {
   }
 
   /** A failed delivery stays the interface's pending window: the next run sends it unchanged. */
+  /** Marks failed the unfinished chain window a run holds (a run that failed without naming it). */
+  async markClaimedFailed(interfaceId: number, workflowId: string, reason: string): Promise<void> {
+    await this.pool.query(
+      `UPDATE ${this.schema}.delivery SET status = 'failed', last_error = $3
+        WHERE interface_id = $1 AND claimed_by = $2 AND kind IN ${CHAIN_KINDS} AND status IN ('pending','failed')`,
+      [interfaceId, workflowId, reason],
+    );
+  }
+
   async markFailed(deliveryId: number, reason: string): Promise<void> {
     await this.pool.query(
       `UPDATE ${this.schema}.delivery SET status = 'failed', last_error = $2 WHERE id = $1 AND status IN ('pending','failed')`,

@@ -1,0 +1,64 @@
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { TestStack } from './support/stack';
+import { deliveredBarCodes } from './support/mail';
+import { insertSale } from '../devstack/sales-simulator';
+
+// What one run costs Temporal: history events of an ordinary window (one email destination, one
+// part, some tickets) and of an empty one. Counts, not times: they do not flake on a busy machine.
+
+const MAX_EVENTS_ORDINARY_WINDOW = 12;
+
+let stack: TestStack;
+
+before(async () => {
+  stack = await TestStack.start();
+  await stack.startWorker();
+});
+after(async () => {
+  await stack?.close();
+});
+
+async function historyEvents(workflowId: string): Promise<string[]> {
+  const history = await stack.client.workflow.getHandle(workflowId).fetchHistory();
+  return (history.events ?? []).map((event) => String(event.eventType));
+}
+
+test(`an ordinary window costs at most ${MAX_EVENTS_ORDINARY_WINDOW} history events and still shows its window, count and status`, async () => {
+  const iface = await stack.createInterface({ recipients: ['cost@reseller.test'], contacts: ['C-1001'] });
+  const sold = await insertSale(stack.pool, stack.config.ticketingSchema, { contactNumber: 'C-1001', salesChannelCode: 'WEB', ticketCount: 3 });
+  const { workflowId, result } = await stack.runNow(iface.id);
+  assert.equal(result.windows.length, 1);
+  assert.deepEqual(deliveredBarCodes(stack.sink, 'cost@reseller.test').sort(), sold.map((ticket) => ticket.barCode).sort());
+  const events = await historyEvents(workflowId);
+  assert.ok(events.length <= MAX_EVENTS_ORDINARY_WINDOW, `${events.length} events: ${events.join(', ')}`);
+  const description = await stack.client.workflow.getHandle(workflowId).describe();
+  const attributes = Object.fromEntries(description.typedSearchAttributes.getAll().map((pair) => [pair.key.name, pair.value]));
+  assert.equal(attributes.BarcodesDeliveryStatus, 'sent');
+  assert.equal(attributes.BarcodesTicketCount, 3);
+  assert.equal(attributes.BarcodesInterfaceId, String(iface.id));
+
+  // An empty window is recorded in the ledger (the lag follows it) and costs no more.
+  await new Promise((resolve) => setTimeout(resolve, 1_100));
+  const empty = await stack.runNow(iface.id);
+  const emptyEvents = await historyEvents(empty.workflowId);
+  assert.ok(emptyEvents.length <= MAX_EVENTS_ORDINARY_WINDOW, `${emptyEvents.length} events: ${emptyEvents.join(', ')}`);
+  const [latest] = await stack.ledger.list(iface.id, 1);
+  assert.equal(latest?.status, 'empty');
+  assert.equal(latest?.windowEnd.toISOString(), empty.result.windowEnd);
+});
+
+test('a run that fails after freezing marks the window it held failed, and the next run sends it unchanged', async () => {
+  const iface = await stack.createInterface({ recipients: ['held@reseller.test'], contacts: ['C-1002'] });
+  const sold = await insertSale(stack.pool, stack.config.ticketingSchema, { contactNumber: 'C-1002', salesChannelCode: 'WEB', ticketCount: 2 });
+  stack.sink.rejectRecipients(['held@reseller.test'], 550);
+  await assert.rejects(stack.runNow(iface.id), /550|refused/i);
+  stack.sink.rejectRecipients([]);
+  const [failed] = await stack.ledger.list(iface.id, 1);
+  assert.equal(failed?.status, 'failed', 'the window the run held is marked failed');
+  assert.match(failed?.lastError ?? '', /SmtpPermanentFailure/);
+  await stack.runNow(iface.id);
+  const [sent] = await stack.ledger.list(iface.id, 2).then((deliveries) => deliveries.filter((delivery) => delivery.id === failed!.id));
+  assert.equal(sent?.status, 'sent');
+  assert.deepEqual(deliveredBarCodes(stack.sink, 'held@reseller.test').sort(), sold.map((ticket) => ticket.barCode).sort());
+});
