@@ -28,7 +28,7 @@ export function createOutcomeActivities(deps: ActivityDeps) {
   async function recordWindowOutcome(input: WindowOutcomeInput): Promise<{ paused: boolean }> {
     const context = Context.current();
     if (!input.failure) {
-      // Only runs started before the SUCCESS_RECORDED_BY_ACTIVITIES patch come here on success.
+      // Only input version 1 runs (schedules of early releases) come here on success.
       if (input.windowEnd) await recordProgress(store, input.interfaceId);
       return { paused: false };
     }

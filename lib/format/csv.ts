@@ -1,7 +1,7 @@
 /**
  * Field quoting, hand-written rather than csv-stringify for two reasons:
  * - speed: the renderer calls it for every field of up to millions of rows; on 100,000 rows of the
- *   default columns csv-stringify took 1.3 to 2.1 s, this 0.2 to 0.3 s (lib/format/README.md);
+ *   default columns csv-stringify took 1.3 to 2.1 s, this 0.2 to 0.3 s (measured when the renderer was written);
  * - correctness: csv-stringify only quotes a line break equal to its record delimiter, so with
  *   `\n` rows a lone `\r` in a value goes out unquoted and breaks readers that accept CR line
  *   ends. RFC 4180 quotes any CR or LF.

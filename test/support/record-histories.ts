@@ -2,7 +2,7 @@
  * Records workflow histories for the replay test: runs real windows (a delivered one, an empty
  * one, a failed-then-resumed one, a backfill and a resend) through a real worker and writes each
  * history as JSON under test/fixtures/histories/ (binary protobuf). Run it after a deliberate workflow change that
- * is guarded by patched(), keeping the old files: they are what running schedules replay.
+ * is versioned by a new workflow input version, keeping the old files: they are what running schedules replay.
  *
  *   npm run build && node dist/test/support/record-histories.js <label> [workflow type]
  *
