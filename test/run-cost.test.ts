@@ -3,6 +3,7 @@ import assert from 'node:assert/strict';
 import { TestStack } from './support/stack';
 import { deliveredBarCodes } from './support/mail';
 import { insertSale } from '../devstack/sales-simulator';
+import pg from 'pg';
 
 // What one run costs Temporal: history events of an ordinary window (one email destination, one
 // part, some tickets) and of an empty one. Counts, not times: they do not flake on a busy machine.
@@ -27,11 +28,15 @@ async function historyEvents(workflowId: string): Promise<string[]> {
 test(`an ordinary window costs at most ${MAX_EVENTS_ORDINARY_WINDOW} history events and still shows its window, count and status`, async () => {
   const iface = await stack.createInterface({ recipients: ['cost@reseller.test'], contacts: ['C-1001'] });
   const sold = await insertSale(stack.pool, stack.config.ticketingSchema, { contactNumber: 'C-1001', salesChannelCode: 'WEB', ticketCount: 3 });
+  const queries = countQueries();
   const { workflowId, result } = await stack.runNow(iface.id);
+  const queryCount = queries.stop();
   assert.equal(result.windows.length, 1);
   assert.deepEqual(deliveredBarCodes(stack.sink, 'cost@reseller.test').sort(), sold.map((ticket) => ticket.barCode).sort());
   const events = await historyEvents(workflowId);
   assert.ok(events.length <= MAX_EVENTS_ORDINARY_WINDOW, `${events.length} events: ${events.join(', ')}`);
+  // For docs/performance.md (queries per window at 100,000 interfaces); printed, not asserted.
+  process.stderr.write(`# run cost: ${events.length} history events, ${queryCount} PostgreSQL statements (worker and test client together)\n`);
   const description = await stack.client.workflow.getHandle(workflowId).describe();
   const attributes = Object.fromEntries(description.typedSearchAttributes.getAll().map((pair) => [pair.key.name, pair.value]));
   assert.equal(attributes.BarcodesDeliveryStatus, 'sent');
@@ -42,6 +47,7 @@ test(`an ordinary window costs at most ${MAX_EVENTS_ORDINARY_WINDOW} history eve
   await new Promise((resolve) => setTimeout(resolve, 1_100));
   const empty = await stack.runNow(iface.id);
   const emptyEvents = await historyEvents(empty.workflowId);
+  process.stderr.write(`# run cost of an empty window: ${emptyEvents.length} history events\n`);
   assert.ok(emptyEvents.length <= MAX_EVENTS_ORDINARY_WINDOW, `${emptyEvents.length} events: ${emptyEvents.join(', ')}`);
   const [latest] = await stack.ledger.list(iface.id, 1);
   assert.equal(latest?.status, 'empty');
@@ -62,3 +68,20 @@ test('a run that fails after freezing marks the window it held failed, and the n
   assert.equal(sent?.status, 'sent');
   assert.deepEqual(deliveredBarCodes(stack.sink, 'held@reseller.test').sort(), sold.map((ticket) => ticket.barCode).sort());
 });
+
+/** Counts statements sent by every pg client of this process (the worker runs in it) until stopped. */
+function countQueries(): { stop(): number } {
+  const prototype = pg.Client.prototype as unknown as { query: (...args: unknown[]) => unknown };
+  const original = prototype.query;
+  let count = 0;
+  prototype.query = function (this: unknown, ...args: unknown[]) {
+    count++;
+    return original.apply(this, args);
+  };
+  return {
+    stop() {
+      prototype.query = original;
+      return count;
+    },
+  };
+}
