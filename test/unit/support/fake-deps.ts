@@ -1,15 +1,19 @@
 /**
- * Small fakes of the activities' dependencies, typed as the parts of the real classes the
- * activities call (Pick<>), so a test needs neither PostgreSQL nor SMTP nor Temporal. Each records
- * what it was asked, for the test to check.
+ * Fakes of the activities' dependencies, typed as the parts of the real classes the activities
+ * call (Pick<>), so a test needs neither PostgreSQL nor SMTP nor Temporal, and fakeDeps, which
+ * assembles them into ActivityDeps. Each fake records what it was asked, for the test to check.
+ * The ledger and mail fakes live in fake-ledger.ts and fake-mail.ts.
  */
 import type { LogLevel, LogMetadata, Logger } from '@temporalio/common';
 import type { ActivityDeps } from '../../../activities/deps';
-import type { Alert, Alerter } from '../../../lib/alerts';
+import type { Alerter } from '../../../lib/alerts';
 import type { ExportInterface, FailureRecord, InterfaceStore } from '../../../lib/interfaces/store';
-import type { DeliveryLedger } from '../../../lib/ledger/ledger';
-import { SmtpError, type Mailer, type OutgoingMail, type SendResult } from '../../../lib/mail/mailer';
+import type { Mailer } from '../../../lib/mail/mailer';
 import type { ScheduleControl } from '../../../lib/schedules/control';
+import type { LedgerPart } from './fake-ledger';
+
+export { FakeLedger, frozenDelivery, storedPart, type LedgerPart } from './fake-ledger';
+export { FakeAlerter, FakeMailer, type ReceivedMail } from './fake-mail';
 
 /** An interface as the store returns it; `overrides` set what the test is about. */
 export function exportInterface(overrides: Partial<ExportInterface> = {}): ExportInterface {
@@ -44,9 +48,13 @@ export function exportInterface(overrides: Partial<ExportInterface> = {}): Expor
  * The interface's health as InterfaceStore keeps it in SQL: permanent failures count up, the one
  * that reaches the threshold on an enabled interface disables it with a reason, success resets.
  */
-export class FakeInterfaceStore implements Pick<InterfaceStore, 'recordPermanentFailure' | 'recordSuccess'> {
+export class FakeInterfaceStore implements Pick<InterfaceStore, 'find' | 'recordPermanentFailure' | 'recordSuccess'> {
   readonly successes: number[] = [];
   constructor(public iface: ExportInterface = exportInterface()) {}
+
+  async find(id: number): Promise<ExportInterface | undefined> {
+    return id === this.iface.id ? this.iface : undefined;
+  }
 
   async recordPermanentFailure(id: number, reason: string, pauseThreshold: number): Promise<FailureRecord | undefined> {
     if (id !== this.iface.id) return undefined;
@@ -64,27 +72,6 @@ export class FakeInterfaceStore implements Pick<InterfaceStore, 'recordPermanent
   }
 }
 
-export class FakeLedger implements Pick<DeliveryLedger, 'markFailed'> {
-  readonly failed: { deliveryId: number; reason: string }[] = [];
-  async markFailed(deliveryId: number, reason: string): Promise<void> {
-    this.failed.push({ deliveryId, reason });
-  }
-}
-
-export class FakeAlerter implements Alerter {
-  readonly alerts: Alert[] = [];
-  /** Thrown by every send when set (an SMTP server refusing the alert). */
-  failure: Error | undefined;
-  /** Where alerts go; null: nobody is configured to hear them. */
-  to: string | null = 'ops@exporter.test';
-
-  async send(alert: Alert): Promise<string | null> {
-    this.alerts.push(alert);
-    if (this.failure) throw this.failure;
-    return this.to;
-  }
-}
-
 export class FakeScheduleControl implements ScheduleControl {
   readonly realigned: number[] = [];
   async realign(interfaceId: number): Promise<void> {
@@ -94,31 +81,6 @@ export class FakeScheduleControl implements ScheduleControl {
     return false;
   }
   async close(): Promise<void> {}
-}
-
-/** Records every mail it was asked to send; fails the next sends as told. */
-export class FakeMailer implements Mailer {
-  readonly sent: OutgoingMail[] = [];
-  private readonly failures: SmtpError[] = [];
-
-  /** The next send fails like an SMTP server answering 4xx or dropping the connection. */
-  failTransiently(message = 'SMTP failed: 421 try again later'): void {
-    this.failures.push(new SmtpError(message, false, 421));
-  }
-
-  /** The next send fails like an SMTP server answering 5xx. */
-  failPermanently(message = 'SMTP refused: 550 mailbox unavailable'): void {
-    this.failures.push(new SmtpError(message, true, 550));
-  }
-
-  async send(mail: OutgoingMail): Promise<SendResult> {
-    const failure = this.failures.shift();
-    if (failure) throw failure;
-    this.sent.push(mail);
-    return { accepted: mail.to, refused: [], response: '250 OK: queued' };
-  }
-  async verify(): Promise<void> {}
-  close(): void {}
 }
 
 /** What the activities logged, for tests of "logged, never thrown". */
@@ -150,8 +112,8 @@ export class RecordingLogger implements Logger {
 
 /** The fakes a test may hand in, each as narrow as the activity's use of it. */
 export interface FakeParts {
-  store?: Pick<InterfaceStore, 'recordPermanentFailure' | 'recordSuccess'>;
-  ledger?: Pick<DeliveryLedger, 'markFailed'>;
+  store?: Pick<InterfaceStore, 'find' | 'recordPermanentFailure' | 'recordSuccess'>;
+  ledger?: LedgerPart;
   mailer?: Mailer;
   alerter?: Alerter;
   schedules?: ScheduleControl;
