@@ -7,7 +7,20 @@ import { Readable } from 'node:stream';
 import type { Delivery, DeliveryLedger, RecipientResult, StoredPart } from '../../../lib/ledger/ledger';
 
 /** The ledger methods the send and outcome activities call. */
-export type LedgerPart = Pick<DeliveryLedger, 'get' | 'parts' | 'readPart' | 'recordAttempt' | 'markPartSent' | 'markSent' | 'chainMessageIds' | 'markFailed'>;
+export type LedgerPart = Pick<
+  DeliveryLedger,
+  | 'get'
+  | 'parts'
+  | 'readPart'
+  | 'recordAttempt'
+  | 'proveCanRecordPartSent'
+  | 'markPartSent'
+  | 'markPartSentWithoutAnswers'
+  | 'markSent'
+  | 'chainMessageIds'
+  | 'markFailed'
+  | 'markClaimedFailed'
+>;
 
 /** One frozen delivery as the ledger holds it; `overrides` set what the test is about. */
 export function frozenDelivery(overrides: Partial<Delivery> = {}): Delivery {
@@ -87,6 +100,11 @@ export class FakeLedger implements LedgerPart {
     this.answers.push({ deliveryId, part: index, recipients });
     for (const stored of this.storedParts.get(deliveryId) ?? []) if (stored.part.index === index) stored.part = { ...stored.part, sentAt: new Date() };
   }
+  /** The real one rehearses the writes in a rolled-back transaction; in memory they cannot fail. */
+  async proveCanRecordPartSent(): Promise<void> {}
+  async markPartSentWithoutAnswers(deliveryId: number, index: number): Promise<void> {
+    await this.markPartSent(deliveryId, index, []);
+  }
   async markSent(deliveryId: number): Promise<void> {
     this.update(deliveryId, (delivery) => ({ ...delivery, status: 'sent', sentAt: new Date(), lastError: null }));
   }
@@ -95,6 +113,13 @@ export class FakeLedger implements LedgerPart {
   }
   async markFailed(deliveryId: number, reason: string): Promise<void> {
     this.failed.push({ deliveryId, reason });
+  }
+  async markClaimedFailed(interfaceId: number, workflowId: string, reason: string): Promise<void> {
+    for (const delivery of this.deliveries.values()) {
+      if (delivery.interfaceId === interfaceId && delivery.claimedBy === workflowId && (delivery.status === 'pending' || delivery.status === 'failed')) {
+        this.failed.push({ deliveryId: delivery.id, reason });
+      }
+    }
   }
 
   private update(id: number, change: (delivery: Delivery) => Delivery): void {

@@ -5,10 +5,11 @@
  */
 import { ApplicationFailure } from '@temporalio/activity';
 import type { Activities } from '../../../activities';
+import { createExportWindowsActivities } from '../../../activities/export-windows';
 import type { FreezeWindowInput, PrepareResendInput, SendDeliveryInput, WindowOutcomeInput, WindowSummary } from '../../../activities/types';
 
 /** The activities exportWindow and resend call (the backfill's are not faked here). */
-export type WorkflowActivities = Pick<Activities, 'freezeWindow' | 'sendDelivery' | 'recordWindowOutcome' | 'prepareResend'>;
+export type WorkflowActivities = Pick<Activities, 'freezeWindow' | 'sendDelivery' | 'exportWindows' | 'recordWindowOutcome' | 'prepareResend'>;
 
 /** One scripted answer: a summary to return, or a failure to throw. */
 export type Answer<T> = T | Error;
@@ -23,6 +24,8 @@ export interface ActivityScript {
 }
 
 export interface ActivityCalls {
+  /** Input version 4 on: the run's one activity (which calls the scripted freeze and send). */
+  exportWindows: FreezeWindowInput[];
   freezeWindow: FreezeWindowInput[];
   sendDelivery: SendDeliveryInput[];
   recordWindowOutcome: WindowOutcomeInput[];
@@ -30,10 +33,10 @@ export interface ActivityCalls {
 }
 
 export function scriptedActivities(script: ActivityScript): { activities: WorkflowActivities; calls: ActivityCalls } {
-  const calls: ActivityCalls = { freezeWindow: [], sendDelivery: [], recordWindowOutcome: [], prepareResend: [] };
+  const calls: ActivityCalls = { exportWindows: [], freezeWindow: [], sendDelivery: [], recordWindowOutcome: [], prepareResend: [] };
   const freezes = [...(script.freezes ?? [])];
   const sends = [...(script.sends ?? [])];
-  const activities: WorkflowActivities = {
+  const steps: Pick<WorkflowActivities, 'freezeWindow' | 'sendDelivery'> = {
     async freezeWindow(input) {
       calls.freezeWindow.push(input);
       return answer(freezes.shift(), 'freezeWindow');
@@ -42,6 +45,15 @@ export function scriptedActivities(script: ActivityScript): { activities: Workfl
       calls.sendDelivery.push(input);
       answer(sends.shift() ?? 'sent', 'sendDelivery');
       return { deliveryId: input.deliveryId, status: 'sent', refusedRecipients: 0 };
+    },
+  };
+  // The real composition of the two steps, over the scripted ones.
+  const { exportWindows } = createExportWindowsActivities(steps);
+  const activities: WorkflowActivities = {
+    ...steps,
+    async exportWindows(input) {
+      calls.exportWindows.push(input);
+      return exportWindows(input);
     },
     async recordWindowOutcome(input) {
       calls.recordWindowOutcome.push(input);
