@@ -14,7 +14,7 @@ import { EXPORTER_SCHEMA, type BenchDatabase } from './database';
 import { expectSuccess, runBarcodes, runChild, startWorkerProcess, type ChildRun } from './children';
 import { startCountingSmtp } from './counting-smtp';
 import { discardDelivery, runExportPath, type ExportPathResult } from './export-path';
-import { activityTimings } from './history';
+import { activityTimings, type ActivityTiming } from './history';
 import type { BenchOptions } from './options';
 import { cpuMillisOf, loadAverage, medianRssMib, peakRssMib, toMib } from './proc';
 import type { Report } from './report';
@@ -153,12 +153,11 @@ async function workerRun(
         throw new Error(`barcodes run: ${delivery.status} with ${delivery.ticketCount} tickets, expected sent with ${options.windowTickets}`);
       }
       const timings = await activityTimings(temporal.client, delivery.workflowId);
-      const freeze = timings.find((timing) => timing.activityType === 'freezeWindow');
-      const send = timings.find((timing) => timing.activityType === 'sendDelivery');
+      const mails = smtp.accepted.filter((mail) => mail.messageId.includes(`.i${interfaceId}.`));
+      const { freeze, send } = splitRun(timings, mails);
       const peakMib = peakRssMib(during);
       const growthMib = peakMib - idleMib;
       const peakWhile = (timing: typeof freeze) => (timing ? mib(peakRssMib(worker.monitor.between(timing.startedAtMillis, timing.completedAtMillis))) : 'n/a');
-      const mails = smtp.accepted.filter((mail) => mail.messageId.includes(`.i${interfaceId}.`));
       section.rows.push(
         {
           metric: 'worker: freezeWindow (select, render, store)',
@@ -200,4 +199,26 @@ export function inlineParameters(sql: string, values: [Date, Date, readonly stri
   const literal = (value: Date | readonly string[]): string =>
     value instanceof Date ? pg.escapeLiteral(value.toISOString()) : `ARRAY[${value.map((item) => pg.escapeLiteral(item)).join(',')}]::text[]`;
   return sql.replace(/\$([1-4])(::text\[\])?/g, (_match, index: string) => literal(values[Number(index) - 1]!));
+}
+
+type Span = Pick<ActivityTiming, 'startedAtMillis' | 'completedAtMillis' | 'millis'>;
+
+/**
+ * The freeze and the send of one run. Runs of input version 1 to 3 have an activity for each; from
+ * version 4 on both happen in one activity (exportWindows), split where sending began: the first
+ * email's arrival less one email's time (the spacing between emails, from the SMTP sink's clock).
+ */
+function splitRun(timings: ActivityTiming[], mails: { acceptedAtMillis: number }[]): { freeze?: Span; send?: Span } {
+  const freeze = timings.find((timing) => timing.activityType === 'freezeWindow');
+  const send = timings.find((timing) => timing.activityType === 'sendDelivery');
+  if (freeze || send) return { freeze, send };
+  const whole = timings.find((timing) => timing.activityType === 'exportWindows');
+  if (!whole || mails.length === 0) return {};
+  const arrivals = mails.map((mail) => mail.acceptedAtMillis).sort((a, b) => a - b);
+  const perMail = arrivals.length > 1 ? (arrivals.at(-1)! - arrivals[0]!) / (arrivals.length - 1) : 0;
+  const sendStart = Math.max(whole.startedAtMillis, arrivals[0]! - perMail);
+  return {
+    freeze: { startedAtMillis: whole.startedAtMillis, completedAtMillis: sendStart, millis: sendStart - whole.startedAtMillis },
+    send: { startedAtMillis: sendStart, completedAtMillis: whole.completedAtMillis, millis: whole.completedAtMillis - sendStart },
+  };
 }

@@ -12,6 +12,7 @@ import type { ExportInterface } from '../lib/interfaces/store';
 import { intervalOffsetMillis, syncInterfaceSchedule, type ScheduleTiming } from '../lib/schedules/sync';
 import type { Log } from '../devstack/log';
 import { readDeploymentId } from '../lib/deployment';
+import { InterfaceIdKey } from '../workflows/search-attributes';
 import { sleep } from '../devstack/log';
 import { expectSuccess, runBarcodes, startWorkerProcess } from './children';
 import { startCountingSmtp } from './counting-smtp';
@@ -249,7 +250,7 @@ interface WorkflowRun {
 async function workflowRuns(client: Client, ids: Set<number>): Promise<WorkflowRun[]> {
   const runs: WorkflowRun[] = [];
   for await (const execution of client.workflow.list({ query: `WorkflowType = 'exportWindow'` })) {
-    const interfaceId = Number(/^barcodes-(\d+)-/.exec(execution.workflowId)?.[1]);
+    const interfaceId = Number(execution.typedSearchAttributes.get(InterfaceIdKey));
     if (!ids.has(interfaceId)) continue;
     runs.push({ interfaceId, startedAt: execution.startTime.getTime(), closedAt: execution.closeTime?.getTime() ?? null });
   }
