@@ -313,11 +313,7 @@ export function windowFields(delivery: Pick<Delivery, 'id' | 'interfaceId' | 'ki
 
 export function summarize(delivery: Delivery, resumed: boolean): WindowSummary {
   return {
-    interfaceId: delivery.interfaceId,
-    deliveryId: delivery.id,
-    kind: delivery.kind,
-    windowStart: delivery.windowStart.toISOString(),
-    windowEnd: delivery.windowEnd.toISOString(),
+    ...windowFields(delivery),
     ticketCount: delivery.ticketCount,
     partCount: delivery.partCount,
     status: delivery.status,

@@ -36,22 +36,30 @@ function checkSizes(entry: ZipEntry): void {
   }
 }
 
+/**
+ * The fields local header and central directory record share, in the same order (version needed
+ * to extract through extra field length): 26 bytes written at `offset`.
+ */
+function writeEntryFields(buffer: Buffer, offset: number, entry: ZipEntry, nameLength: number): void {
+  const dos = dosDateTime(entry.modified);
+  buffer.writeUInt16LE(VERSION, offset); // needed to extract
+  buffer.writeUInt16LE(0, offset + 2); // flags
+  buffer.writeUInt16LE(DEFLATE, offset + 4);
+  buffer.writeUInt16LE(dos.time, offset + 6);
+  buffer.writeUInt16LE(dos.date, offset + 8);
+  buffer.writeUInt32LE(entry.crc32 >>> 0, offset + 10);
+  buffer.writeUInt32LE(entry.compressedSize, offset + 14);
+  buffer.writeUInt32LE(entry.uncompressedSize, offset + 18);
+  buffer.writeUInt16LE(nameLength, offset + 22);
+  buffer.writeUInt16LE(0, offset + 24); // extra field length
+}
+
 export function localFileHeader(entry: ZipEntry): Buffer {
   checkSizes(entry);
   const name = Buffer.from(entry.name, 'latin1');
-  const dos = dosDateTime(entry.modified);
   const header = Buffer.alloc(30);
   header.writeUInt32LE(0x04034b50, 0);
-  header.writeUInt16LE(VERSION, 4);
-  header.writeUInt16LE(0, 6); // flags
-  header.writeUInt16LE(DEFLATE, 8);
-  header.writeUInt16LE(dos.time, 10);
-  header.writeUInt16LE(dos.date, 12);
-  header.writeUInt32LE(entry.crc32 >>> 0, 14);
-  header.writeUInt32LE(entry.compressedSize, 18);
-  header.writeUInt32LE(entry.uncompressedSize, 22);
-  header.writeUInt16LE(name.length, 26);
-  header.writeUInt16LE(0, 28); // extra field length
+  writeEntryFields(header, 4, entry, name.length);
   return Buffer.concat([header, name]);
 }
 
@@ -59,20 +67,10 @@ export function localFileHeader(entry: ZipEntry): Buffer {
 export function centralDirectory(entry: ZipEntry): Buffer {
   checkSizes(entry);
   const name = Buffer.from(entry.name, 'latin1');
-  const dos = dosDateTime(entry.modified);
   const central = Buffer.alloc(46);
   central.writeUInt32LE(0x02014b50, 0);
   central.writeUInt16LE(VERSION, 4); // made by: MS-DOS, 2.0
-  central.writeUInt16LE(VERSION, 6); // needed to extract
-  central.writeUInt16LE(0, 8); // flags
-  central.writeUInt16LE(DEFLATE, 10);
-  central.writeUInt16LE(dos.time, 12);
-  central.writeUInt16LE(dos.date, 14);
-  central.writeUInt32LE(entry.crc32 >>> 0, 16);
-  central.writeUInt32LE(entry.compressedSize, 20);
-  central.writeUInt32LE(entry.uncompressedSize, 24);
-  central.writeUInt16LE(name.length, 28);
-  central.writeUInt16LE(0, 30); // extra field length
+  writeEntryFields(central, 6, entry, name.length);
   central.writeUInt16LE(0, 32); // comment length
   central.writeUInt16LE(0, 34); // disk number
   central.writeUInt16LE(1, 36); // internal attributes: text
