@@ -99,7 +99,7 @@ export function createOutcomeActivities(deps: ActivityDeps) {
       case FailureTypes.sourceRow:
         return [
           ...lines,
-          'Nothing was sent or stored for this window: a ticket source row breaks the contract (README "Source rows").',
+          'Nothing was sent or stored for this window: a ticket source row breaks the contract (docs/operators.md "Source rows").',
           'Fix the row (or the view that maps it) in the ticketing database; every run tries the window again.',
         ];
       case FailureTypes.ledger:
@@ -112,7 +112,7 @@ export function createOutcomeActivities(deps: ActivityDeps) {
       case FailureTypes.storedFile:
         return [
           ...lines,
-          'The stored file is not the file that was frozen, so it was not sent (README "Retention").',
+          'The stored file is not the file that was frozen, so it was not sent (docs/security.md "Retention").',
           'Deliver the window again with  barcodes backfill ' + id + ' --from … --to …',
         ];
       default:

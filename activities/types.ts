@@ -83,7 +83,7 @@ export const FailureTypes = {
   format: 'FormatError',
   smtpPermanent: 'SmtpPermanentFailure',
   notFound: 'NotFound',
-  /** The worker refused the run: nothing was exported (README "Exactly once"). */
+  /** The worker refused the run: nothing was exported (docs/exactly-once.md). */
   runRefused: 'RunRefused',
   /** Another run took the window over (its holder had ended); this one must not send it. */
   claimLost: 'WindowClaimedByAnotherRun',

@@ -15,7 +15,7 @@ import { backfillCommand, resendCommand } from './commands/repair';
 import { purgeCommand } from './commands/purge';
 import { codecServerCommand } from './commands/codec-server';
 
-/** Exit statuses, documented in the README. */
+/** Exit statuses, documented in docs/operators.md. */
 export const ExitCode = {
   ok: 0,
   failure: 1,

@@ -29,7 +29,7 @@ export interface Config {
   allowShortIntervals: boolean;
   /**
    * Longest time a window waits for an open source transaction before it closes anyway
-   * (see README "Late commits"). Tickets of a transaction open longer than this are reported.
+   * (see docs/exactly-once.md, "Late commits"). Tickets of a transaction open longer than this are reported.
    */
   maxHoldbackMillis: number;
   /** Consecutive permanently failed windows after which an interface pauses itself. */

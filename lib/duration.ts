@@ -12,7 +12,7 @@ export interface DurationLimit {
 }
 
 /**
- * Every bound on a duration the product accepts, in one place (README "Command line" lists them).
+ * Every bound on a duration the product accepts, in one place (docs/operators.md "Command line" lists them).
  * The maxima keep each value far from where a consumer breaks: `interval_seconds` and
  * `lag_seconds` are 32-bit integer columns (2^31 s ≈ 24855 days); Node's timers fire at once
  * beyond 2^31-1 ms (≈ 24.8 days); PostgreSQL intervals and exact JavaScript numbers end too.

@@ -4,7 +4,7 @@
  * dist/test/format-perf.test.js` prints rows/s per format. Note that the test runner turns on
  * async hooks, which makes every promise (one per row fed one by one) several times dearer than in
  * a plain `node` process: compare the two feeds. The rows mimic the source join (the
- * same generator as the PostgreSQL table the README's comparison with COPY used), and the sink
+ * same generator as the PostgreSQL table docs/developers.md's comparison with COPY used), and the sink
  * discards, so the figure is the renderer's own cost plus one `for await` per row.
  */
 

@@ -199,8 +199,8 @@ test('spec: defaultFileName is CONTRACT.md §3', () => {
   );
 });
 
-test('spec: every example in the README is a valid spec', () => {
-  const readme = path.resolve(__dirname, '../../README.md');
+test('spec: every example in the resellers\' documentation is a valid spec', () => {
+  const readme = path.resolve(__dirname, '../../docs/resellers.md');
   const examples = [...fs.readFileSync(readme, 'utf8').matchAll(/```json\n([\s\S]*?)```/g)].map((m) => m[1]!);
   assert.ok(examples.length >= 4, `${examples.length} examples`);
   for (const example of examples) parseFormatSpec(JSON.parse(example));

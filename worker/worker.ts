@@ -50,7 +50,7 @@ export async function startWorker(config: Config, options: StartWorkerOptions = 
     taskQueue: config.taskQueue,
     ...(options.workflowBundle ? { workflowBundle: options.workflowBundle } : { workflowsPath: WORKFLOWS_PATH }),
     activities: createActivities(deps),
-    // Encrypts every payload when BARCODES_PAYLOAD_KEYS is set (README "Security").
+    // Encrypts every payload when BARCODES_PAYLOAD_KEYS is set (docs/security.md).
     ...dataConverterOption(),
     maxConcurrentActivityTaskExecutions: maxConcurrentActivities,
     maxConcurrentWorkflowTaskExecutions: options.maxConcurrentWorkflowTasks ?? 40,

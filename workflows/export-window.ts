@@ -59,7 +59,7 @@ export async function exportWindow(input: ExportWindowInput): Promise<ExportWind
   } catch (error) {
     const failure = describeFailure(error);
     if (current && current.deliveryId !== null) publish({ ...current, status: 'failed' });
-    // A run that failed before it reached a window is found by the README's UI query all the same.
+    // A run that failed before it reached a window is found by the operators' UI query (docs/operators.md) all the same.
     else if (version >= 3) publishStatus(input.interfaceId, 'failed');
     await recordWindowOutcome({ interfaceId: input.interfaceId, deliveryId: current?.deliveryId ?? null, windowEnd, failure });
     throw error;

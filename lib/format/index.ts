@@ -1,7 +1,7 @@
 /**
  * The file of an interface: its format specification (validated, stored as JSON with the
  * interface) and the streaming renderer that turns a window's tickets into one or more files.
- * See README.md in this folder for the specification's fields.
+ * docs/resellers.md documents the specification's fields.
  */
 
 export { parseFormatSpec } from './parse';

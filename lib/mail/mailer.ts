@@ -87,7 +87,7 @@ export class NodemailerMailer implements Mailer {
 
   constructor(options: NodemailerMailerOptions) {
     const timeout = options.socketTimeoutMillis ?? 60_000;
-    // STARTTLS and certificate verification for non-loopback relays (README "Security").
+    // STARTTLS and certificate verification for non-loopback relays (docs/security.md).
     // Timeouts are connection options (the second argument would only be message defaults).
     this.transport = nodemailer.createTransport({
       ...smtpTransportOptions(options.smtpUrl),

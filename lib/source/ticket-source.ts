@@ -19,7 +19,7 @@ export interface OpenTransaction {
   applicationName: string;
 }
 
-/** What bounds a window's end on the source side (see README "Late commits"). */
+/** What bounds a window's end on the source side (see docs/exactly-once.md, "Late commits"). */
 export interface SourceHorizon {
   /** The source server's clock, so a skewed Temporal clock cannot close a window in the future. */
   dbNow: Date;

@@ -55,7 +55,7 @@ export interface CheckResult {
   sourceProblems: string[];
 }
 
-/** Message-ID of a chain window (README "Email"): interface, window bounds, part. */
+/** Message-ID of a chain window (docs/exactly-once.md "Email"): interface, window bounds, part. */
 const CHAIN_MESSAGE_ID = /^<barcodes\.i(\d+)\.(\d{8}T\d{6}Z)-(\d{8}T\d{6}Z)\.p(\d+)of(\d+)@/;
 
 /**

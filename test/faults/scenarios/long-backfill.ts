@@ -13,7 +13,7 @@ const INTERVAL_SECONDS = 900;
 
 const SETTINGS = {
   // Quick (only with --only: it is not in the CI subset): four days (two runs), a sanity check of the scenario
-  // itself; full: the 90 days at 15 minutes (8,640 windows, 29 workflow runs) the README promises.
+  // itself; full: the 90 days at 15 minutes (8,640 windows, 29 workflow runs) docs/operators.md promises.
   quick: { days: 4, sales: 60, timeoutMillis: 10 * 60_000 },
   full: { days: 90, sales: 1_500, timeoutMillis: 120 * 60_000 },
 };
