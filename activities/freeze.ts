@@ -10,6 +10,7 @@ import type { Delivery, DeliveryKind } from '../lib/ledger/ledger';
 import { messageIdDomain, partMessageId } from '../lib/mail/message';
 import { pgpPartEncryption, readRecipientKey } from '../lib/security/openpgp';
 import { planWindow } from '../lib/window';
+import { alertOperator } from '../lib/alerts';
 import { refusalReason, unscheduledReason } from '../lib/interfaces/schedulability';
 import type { ActivityDeps } from './deps';
 import { recordProgress } from './outcome';
@@ -207,23 +208,19 @@ export function createFreezeActivities(deps: ActivityDeps) {
 
   /** Once per forgotten transaction and interface: the operator must close it and backfill. */
   async function alertForgottenTransaction(iface: ExportInterface, fields: { pid: number; transactionStart: string; windowEnd: string }) {
-    try {
-      await deps.alerter.send({
-        interfaceId: iface.id,
-        interfaceName: iface.name,
-        interfaceAlertEmail: iface.alertEmail,
-        subject: `source transaction open since ${fields.transactionStart}`,
-        text: [
-          `A transaction in the ticket source database (backend pid ${fields.pid}) has been open since ${fields.transactionStart},`,
-          `longer than BARCODES_MAX_HOLDBACK. Windows no longer wait for it: they close past it (now up to ${fields.windowEnd}).`,
-          'Tickets that transaction inserts and commits later carry its start time and fall behind the watermark:',
-          `after it ends, deliver them with  barcodes backfill ${iface.id} --from ${fields.transactionStart} --to <its commit time>.`,
-          'Find it with: SELECT * FROM pg_stat_activity WHERE pid = ' + fields.pid + ';',
-        ].join('\n'),
-      });
-    } catch (error) {
-      Context.current().log.error('could not send the forgotten-transaction alert', { interfaceId: iface.id, error: (error as Error).message });
-    }
+    await alertOperator(deps.alerter, Context.current().log, {
+      interfaceId: iface.id,
+      interfaceName: iface.name,
+      interfaceAlertEmail: iface.alertEmail,
+      subject: `source transaction open since ${fields.transactionStart}`,
+      text: [
+        `A transaction in the ticket source database (backend pid ${fields.pid}) has been open since ${fields.transactionStart},`,
+        `longer than BARCODES_MAX_HOLDBACK. Windows no longer wait for it: they close past it (now up to ${fields.windowEnd}).`,
+        'Tickets that transaction inserts and commits later carry its start time and fall behind the watermark:',
+        `after it ends, deliver them with  barcodes backfill ${iface.id} --from ${fields.transactionStart} --to <its commit time>.`,
+        'Find it with: SELECT * FROM pg_stat_activity WHERE pid = ' + fields.pid + ';',
+      ].join('\n'),
+    });
   }
 
   async function lockInterface(client: pg.PoolClient, interfaceId: number) {

@@ -1,4 +1,5 @@
 import { Context } from '@temporalio/activity';
+import { alertOperator } from '../lib/alerts';
 import { createWindowMetrics } from '../lib/metrics';
 import type { ActivityDeps } from './deps';
 import type { ExportInterface, InterfaceStore } from '../lib/interfaces/store';
@@ -125,14 +126,13 @@ export function createOutcomeActivities(deps: ActivityDeps) {
    * (SMTP, the database) is broken, and a failing alert must not fail the run it is about.
    */
   async function alert(iface: AlertTarget, subject: string, lines: string[]): Promise<void> {
-    const log = Context.current().log;
-    try {
-      const to = await deps.alerter.send({ interfaceId: iface.id, interfaceName: iface.name, interfaceAlertEmail: iface.alertEmail, subject, text: lines.join('\n') });
-      if (!to) log.error('no alert address: set --alert-email on the interface or BARCODES_ALERT_EMAIL', { interfaceId: iface.id, alert: subject });
-      else log.warn('operator alerted', { interfaceId: iface.id, alert: subject, to });
-    } catch (error) {
-      log.error('could not send an alert', { interfaceId: iface.id, alert: subject, error: (error as Error).message });
-    }
+    await alertOperator(deps.alerter, Context.current().log, {
+      interfaceId: iface.id,
+      interfaceName: iface.name,
+      interfaceAlertEmail: iface.alertEmail,
+      subject,
+      text: lines.join('\n'),
+    });
   }
 
   /** The interface as far as the database still tells it; its id alone (default alert address) when it cannot. */

@@ -5,6 +5,7 @@ import { StoredFileError } from '../lib/errors';
 import { noFaultPoints } from '../lib/fault-points';
 import type { Delivery, RecipientResult, StoredPart } from '../lib/ledger/ledger';
 import { verifyStoredParts } from '../lib/ledger/stored-file';
+import { alertOperator } from '../lib/alerts';
 import { SmtpError } from '../lib/mail/mailer';
 import { bodyFor, subjectFor } from '../lib/mail/message';
 import { createWindowMetrics } from '../lib/metrics';
@@ -169,13 +170,12 @@ export function createSendActivities(deps: ActivityDeps) {
     const log = Context.current().log;
     const addresses = [...new Set(refused.map((answer) => answer.address))];
     log.warn('some recipients refused the file permanently; the others received it', { interfaceId, deliveryId, refused: addresses });
-    try {
-      // Inside the try: the delivery is already recorded as sent, so a retry would skip this alert.
-      const iface = await store.find(interfaceId).catch((error: Error) => {
-        log.error('could not read the interface for the alert; alerting the default address', { interfaceId, deliveryId, error: error.message });
-        return undefined;
-      });
-      await deps.alerter.send({
+    // Never throws: the delivery is already recorded as sent, so a retry would skip this alert.
+    const iface = await store.find(interfaceId).catch((error: Error) => {
+      log.error('could not read the interface for the alert; alerting the default address', { interfaceId, deliveryId, error: error.message });
+      return undefined;
+    });
+    await alertOperator(deps.alerter, log, {
         interfaceId,
         interfaceName: iface?.name ?? String(interfaceId),
         interfaceAlertEmail: iface?.alertEmail ?? null,
@@ -187,10 +187,7 @@ export function createSendActivities(deps: ActivityDeps) {
           'The others received the file and will not be sent it again. Fix the address with',
           `  barcodes interface update ${interfaceId} --email …   then   barcodes resend ${deliveryId}`,
         ].join('\n'),
-      });
-    } catch (error) {
-      log.error('could not send the alert about refused recipients', { interfaceId, deliveryId, error: (error as Error).message });
-    }
+    });
   }
 
   return { sendDelivery };

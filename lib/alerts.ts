@@ -43,3 +43,24 @@ export function createAlerter(options: AlerterOptions): Alerter {
     },
   };
 }
+
+/** Where alertOperator says what became of an alert (an activity's logger, or any other). */
+export interface AlertLog {
+  warn(message: string, fields?: Record<string, unknown>): void;
+  error(message: string, fields?: Record<string, unknown>): void;
+}
+
+/**
+ * The one way to alert the operator: it never throws (an alert must not fail, or repeat, the
+ * window it is about) and always logs where the alert went, or why it went nowhere.
+ */
+export async function alertOperator(alerter: Alerter, log: AlertLog, alert: Alert): Promise<void> {
+  const fields = { interfaceId: alert.interfaceId, alert: alert.subject };
+  try {
+    const to = await alerter.send(alert);
+    if (to) log.warn('operator alerted', { ...fields, to });
+    else log.error('no alert address: set --alert-email on the interface or BARCODES_ALERT_EMAIL', fields);
+  } catch (error) {
+    log.error('could not send an alert', { ...fields, error: (error as Error).message });
+  }
+}
