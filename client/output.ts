@@ -45,6 +45,8 @@ export function interfaceJson(iface: ExportInterface) {
     pausedReason: iface.pausedReason,
     configVersion: iface.configVersion,
     refusedRun: iface.refusedRun && { at: iface.refusedRun.at.toISOString(), reason: iface.refusedRun.reason },
+    // null: off; [] every state; else the end states whose changes are sent.
+    stateChanges: iface.stateChanges,
     pgpKey: iface.pgpKey && {
       fingerprint: iface.pgpKey.fingerprint,
       userIds: iface.pgpKey.userIds,
@@ -63,10 +65,16 @@ export function interfaceText(iface: ExportInterface): string {
     `  format:     ${iface.format ? JSON.stringify(iface.format) : 'default (SecuTix barcodes CSV)'}`,
     `  first window starts ${iface.startAt.toISOString()}${iface.alertEmail ? `, alerts to ${iface.alertEmail}` : ''}`,
     `  pgp key:    ${pgpKeyText(iface)}`,
+    `  state changes: ${iface.stateChanges ? stateChangesText(iface.stateChanges) : 'off (new tickets only)'}`,
     ...(iface.pausedReason ? [`  PAUSED:     ${iface.pausedReason}`] : []),
     ...(iface.refusedRun ? [`  refused:    a run at ${iface.refusedRun.at.toISOString()} exported nothing: ${iface.refusedRun.reason}`] : []),
     ...(iface.consecutiveFailures > 0 ? [`  failing:    ${iface.consecutiveFailures} window(s) in a row since ${iface.failingSince?.toISOString()}: ${iface.lastFailure}`] : []),
   ].join('\n');
+}
+
+/** What state-change rows an interface sends, in a few words. */
+export function stateChangesText(states: readonly string[]): string {
+  return states.length === 0 ? 'every change' : `changes to ${states.join(', ')}`;
 }
 
 /** The key files are encrypted to, in one line: fingerprint, user ids, expiry. */

@@ -4,7 +4,7 @@ import type { ExportInterface } from '../../lib/interfaces/store';
 import { describeOrUndefined } from '../../lib/schedules/sync';
 import { scheduleIdFor } from '../../lib/schedules/schedule-id';
 import type { CommandContext } from '../context';
-import { deliveryJson, deliveryLine, interfaceJson, interfaceText, type Output } from '../output';
+import { deliveryJson, deliveryLine, interfaceJson, interfaceText, stateChangesText, type Output } from '../output';
 import { applyToTemporal } from './apply';
 import { DEFAULT_EVERY, DEFAULT_LAG, parseInterfaceOptions, type InterfaceOptions } from './interface-options';
 import { actorOf, collect, parseId, type Runner } from './common';
@@ -26,11 +26,13 @@ export function interfaceCommand(run: Runner): Command {
     .option('--start <time>', 'start of the first window (default: now)')
     .option('--alert-email <address>', 'who is told when the interface pauses itself')
     .option('--pgp-key <file>', "encrypt the files to this OpenPGP public key (the reseller's; armored or binary)")
+    .option('--state-changes [states]', 'also send state-change rows for tickets sent earlier: every change, or only changes to these states (comma-separated, e.g. CANCELLED,INVALIDATED)')
+    .option('--no-state-changes', 'only new tickets (the default)')
     .option('--disabled', 'create it paused')
     .option('--strict', 'refuse unknown contacts or channels instead of warning')
     .option('--actor <name>', 'who makes the change, for the audit trail (default: OS user)')
     .option('--json', 'print JSON')
-    .addHelpText('after', '\nExample:\n  barcodes interface create --name "Barcodes for Acme" --email tickets@acme.example --contact 100234 --channel WEB\n  barcodes interface create --name "Barcodes for Acme" --email tickets@acme.example --contact 100234 --pgp-key acme-public.asc')
+    .addHelpText('after', '\nExample:\n  barcodes interface create --name "Barcodes for Acme" --email tickets@acme.example --contact 100234 --channel WEB\n  barcodes interface create --name "Barcodes for Acme" --email tickets@acme.example --contact 100234 --pgp-key acme-public.asc\n  barcodes interface create --name "Barcodes for Acme" --email tickets@acme.example --contact 100234 --state-changes CANCELLED,INVALIDATED')
     .action(run(async (context, output, options: InterfaceOptions & { strict?: boolean; actor?: string }) => {
       const actor = actorOf(options);
       const fields = await parseInterfaceOptions(options, context.config);
@@ -48,6 +50,7 @@ export function interfaceCommand(run: Runner): Command {
           enabled: !options.disabled,
           alertEmail: fields.alertEmail ?? null,
           pgpPublicKey: fields.pgpPublicKey ?? null,
+          stateChanges: fields.stateChanges ?? null,
         },
         { contacts: fields.contacts ?? [], channels: fields.channels ?? [] },
         actor,
@@ -68,7 +71,7 @@ export function interfaceCommand(run: Runner): Command {
         all.length === 0
           ? 'no interfaces (create one with `barcodes interface create`)'
           : all
-              .map((iface) => `${String(iface.id).padStart(4)}  ${iface.enabled ? 'enabled ' : 'disabled'}  every ${interfaceJson(iface).every.padEnd(5)} ${iface.name}  (${iface.contacts.length} contacts, ${iface.channels.length} channels)`)
+              .map((iface) => `${String(iface.id).padStart(4)}  ${iface.enabled ? 'enabled ' : 'disabled'}  every ${interfaceJson(iface).every.padEnd(5)} ${iface.name}  (${iface.contacts.length} contacts, ${iface.channels.length} channels${iface.stateChanges ? `, state changes: ${stateChangesText(iface.stateChanges)}` : ''})`)
               .join('\n'),
       );
     }));
@@ -111,9 +114,11 @@ export function interfaceCommand(run: Runner): Command {
     .option('--alert-email <address>', 'who is told when the interface pauses itself')
     .option('--pgp-key <file>', "encrypt the files to this OpenPGP public key (the reseller's; armored or binary)")
     .option('--no-pgp-key', 'stop encrypting: send plain files')
+    .option('--state-changes [states]', 'also send state-change rows: every change, or only changes to these states (comma-separated); alone, back to every state')
+    .option('--no-state-changes', 'stop sending state-change rows: only new tickets')
     .option('--actor <name>', 'who makes the change (default: OS user)')
     .option('--json', 'print JSON')
-    .addHelpText('after', '\nExample:\n  barcodes interface update 3 --every 5m --email a@acme.example --email b@acme.example\n  barcodes interface update 3 --pgp-key acme-public.asc\n\nMappings change with `barcodes mapping add|remove`.')
+    .addHelpText('after', '\nExample:\n  barcodes interface update 3 --every 5m --email a@acme.example --email b@acme.example\n  barcodes interface update 3 --pgp-key acme-public.asc\n  barcodes interface update 3 --state-changes\n\nMappings change with `barcodes mapping add|remove`.')
     .action(run(async (context, output, options: InterfaceOptions & { actor?: string }, idText: string) => {
       const id = parseId(idText);
       const actor = actorOf(options);
