@@ -151,7 +151,8 @@ ${this.fromSql()}
   ${this.lastChangeBefore('e', '$2')}
   ${this.lastChangeBefore('b', '$1')}
   ${asOf === 'now' ? this.lastChangeBefore('n', null) : ''}
-  CROSS JOIN LATERAL (SELECT ${atEnd} AS at_end, ${atStart} AS at_start) st
+  -- OFFSET 0 keeps this a subquery of its own: inlined, each state was computed twice (filter and select list).
+  CROSS JOIN LATERAL (SELECT ${atEnd} AS at_end, ${atStart} AS at_start OFFSET 0) st
  WHERE t.created_at >= $5 AND t.created_at < $1
    AND (o.contact_number = ANY($3::text[]) OR o.sales_channel_code = ANY($4::text[]))
    AND st.at_end IS DISTINCT FROM st.at_start
