@@ -9,7 +9,9 @@ import pg from 'pg';
 import { loadConfig } from '../lib/config';
 import { createPool } from '../lib/db/pool';
 import { migrate } from '../lib/db/migrate';
-import { PostgresStateChangeSource, type StateChangeSelection } from '../lib/source/state-changes';
+import { PostgresStateChangeSource, StateChangeLogMissingError, type StateChangeSelection } from '../lib/source/state-changes';
+import { checkChangeLog } from '../lib/source/change-log-check';
+import { SOURCE_MIGRATIONS } from '../lib/db/migrations';
 import { PostgresTicketSource } from '../lib/source/ticket-source';
 import type { TicketRow } from '../lib/tickets';
 import { planWindow } from '../lib/window';
@@ -192,4 +194,20 @@ test('the change query is a range scan on (changed_at, id), never a sequential s
   const text = [...plans.newTickets, ...plans.stateChanges].join('\n');
   assert.doesNotMatch(text, /Seq Scan on ticket_state_change/, text);
   assert.match(plans.stateChanges.join('\n'), /Index (Only )?Scan using ticket_state_change_changed_at_id/, text);
+});
+
+test('doctor\'s check finds the trigger and sees it fire; a source without the log says so, and its windows fail naming it', async () => {
+  assert.deepEqual(await checkChangeLog(pool, schema), { table: true, trigger: 'ticket_state_change_log', fires: true });
+  const before = await pool.query(`SELECT count(*)::int AS n FROM ${schema}.ticket_state_change`);
+  await checkChangeLog(pool, schema);
+  const afterwards = await pool.query(`SELECT count(*)::int AS n FROM ${schema}.ticket_state_change`);
+  assert.equal(afterwards.rows[0].n, before.rows[0].n, 'the trial was rolled back');
+  // A ticketing database with the tables of CONTRACT.md §2 but without the change log.
+  await pool.query(SOURCE_MIGRATIONS[0]!.sql.replaceAll('{source}', 'nolog'));
+  assert.deepEqual(await checkChangeLog(pool, 'nolog'), { table: false, trigger: null, fires: null });
+  const missing = new PostgresStateChangeSource(pool, { schema: 'nolog' });
+  await assert.rejects(async () => {
+    for await (const _batch of missing.streamWindow({ contacts: ['C-1001'], channels: [], from: T(0), to: T(1), since: T(0), states: [], asOf: 'window-end' })) void _batch;
+  }, StateChangeLogMissingError);
+  assert.equal(await missing.changedSince({ contacts: ['C-1001'], channels: [], from: T(0), to: T(1), since: null }), null, 'resend: nothing to tell');
 });

@@ -8,6 +8,7 @@ import { deliveryJson, deliveryLine, interfaceJson, interfaceText, stateChangesT
 import { applyToTemporal } from './apply';
 import { DEFAULT_EVERY, DEFAULT_LAG, parseInterfaceOptions, type InterfaceOptions } from './interface-options';
 import { actorOf, collect, parseId, type Runner } from './common';
+import { checkChangeLog } from '../../lib/source/change-log-check';
 
 export function interfaceCommand(run: Runner): Command {
   const command = new Command('interface').description('manage interfaces (one reseller export each)');
@@ -38,6 +39,7 @@ export function interfaceCommand(run: Runner): Command {
       const fields = await parseInterfaceOptions(options, context.config);
       if (!fields.recipients || fields.recipients.length === 0) throw new InputError('--email: at least one recipient is required');
       await checkMappingsKnown(context, output, fields.contacts ?? [], fields.channels ?? [], options.strict);
+      if (fields.stateChanges) await warnWithoutChangeLog(context, output);
       const created = await context.store.create(
         {
           name: fields.name!,
@@ -123,6 +125,7 @@ export function interfaceCommand(run: Runner): Command {
       const id = parseId(idText);
       const actor = actorOf(options);
       const fields = await parseInterfaceOptions(options, context.config);
+      if (fields.stateChanges) await warnWithoutChangeLog(context, output);
       const updated = await context.store.update(id, fields, actor);
       await applyToTemporal(context, output, id);
       output.result(interfaceJson(updated), () => interfaceText(updated));
@@ -183,6 +186,22 @@ export async function checkMappingsKnown(context: CommandContext, output: Output
     const message = `--${kind}: unknown ${kind} ${unknown.map((code) => JSON.stringify(code)).join(', ')} in the ticket source`;
     if (strict) throw new InputError(message);
     output.note(`warning: ${message}`);
+  }
+}
+
+/**
+ * State changes need the change log in the ticket source (README "State changes"): without it
+ * every window of the interface fails. Said at once, as a warning: the operator may install the
+ * log before the first window runs.
+ */
+async function warnWithoutChangeLog(context: CommandContext, output: Output) {
+  try {
+    const log = await checkChangeLog(context.sourcePool, context.config.ticketingSchema, { tryTrigger: false });
+    if (!log.table || !log.trigger) {
+      output.note(`warning: --state-changes: the ticket source has no ${!log.table ? 'ticket_state_change table' : 'trigger writing ticket_state_change'}: windows of this interface fail until it is installed (README "State changes")`);
+    }
+  } catch (error) {
+    output.note(`warning: --state-changes: cannot check the ticket source for its change log: ${(error as Error).message}`);
   }
 }
 
