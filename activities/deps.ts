@@ -6,6 +6,7 @@ import type { DeliveryLedger } from '../lib/ledger/ledger';
 import type { Mailer } from '../lib/mail/mailer';
 import type { ScheduleControl } from '../lib/schedules/control';
 import type { TicketSource } from '../lib/source/ticket-source';
+import type { StateChangeSource } from '../lib/source/state-changes';
 
 /** What the activities need, built by the worker (worker/dependencies.ts) or by a test. */
 export interface ActivityDeps {
@@ -14,6 +15,8 @@ export interface ActivityDeps {
   store: InterfaceStore;
   ledger: DeliveryLedger;
   source: TicketSource;
+  /** The change log, for interfaces with state changes on. */
+  stateChangeSource: StateChangeSource;
   mailer: Mailer;
   /** Sender address. */
   mailFrom: string;

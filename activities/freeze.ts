@@ -11,6 +11,8 @@ import { messageIdDomain, partMessageId } from '../lib/mail/message';
 import { pgpPartEncryption, readRecipientKey } from '../lib/security/openpgp';
 import { planWindow } from '../lib/window';
 import { alertOperator } from '../lib/alerts';
+import { StateChangeLogMissingError } from '../lib/source/state-changes';
+import { windowRows } from '../lib/source/window-rows';
 import { refusalReason, unscheduledReason } from '../lib/interfaces/schedulability';
 import type { ActivityDeps } from './deps';
 import { recordProgress } from './outcome';
@@ -173,6 +175,7 @@ export function createFreezeActivities(deps: ActivityDeps) {
       });
       const key: DeliveryKey = { id: deliveryId, interfaceId: iface.id, kind: 'resend', windowStart: original.windowStart, windowEnd: original.windowEnd };
       await ledger.copyParts(client, original.id, deliveryId, (part, parts) => partMessageId(key, part, parts, domain));
+      await warnOfStaleStates(iface, original);
       return summarize((await ledger.get(deliveryId, client))!, false);
     });
   }
@@ -223,6 +226,29 @@ export function createFreezeActivities(deps: ActivityDeps) {
     });
   }
 
+  /**
+   * A resend sends the stored file unchanged (its bytes and hash are what the reseller may
+   * already hold): when tickets in it changed state since, it says so, as the CLI does. A failed
+   * check never stops the resend.
+   */
+  async function warnOfStaleStates(iface: ExportInterface, original: Delivery): Promise<void> {
+    const log = Context.current().log;
+    try {
+      const changed = await deps.stateChangeSource.changedSince({
+        contacts: iface.contacts,
+        channels: iface.channels,
+        from: original.windowStart,
+        to: original.windowEnd,
+        since: iface.stateChanges ? iface.startAt : null,
+      });
+      if (changed) {
+        log.warn('resend: tickets in the stored file changed state since; the file is sent unchanged', { ...windowFields(original), changedTickets: changed });
+      }
+    } catch (error) {
+      log.warn('resend: could not check the stored file for state changes', { ...windowFields(original), error: (error as Error).message });
+    }
+  }
+
   async function lockInterface(client: pg.PoolClient, interfaceId: number) {
     const iface = await store.lockForWindow(client, interfaceId);
     if (!iface) throw ApplicationFailure.nonRetryable(`interface ${interfaceId} does not exist`, FailureTypes.notFound);
@@ -239,7 +265,8 @@ export function createFreezeActivities(deps: ActivityDeps) {
     // A heartbeat on a timer too: a slow first row must not look like a dead worker.
     const sink = ledger.partSink(client, delivery.id, () => context.heartbeat());
     const heartbeat = setInterval(() => context.heartbeat(), HEARTBEAT_MILLIS);
-    const rows = source.streamWindow({ contacts: iface.contacts, channels: iface.channels, from: delivery.windowStart, to: delivery.windowEnd });
+    // Backfill rows show each ticket's state now, so a re-delivery never revives a cancelled barcode.
+    const rows = windowRows(deps, iface, { from: delivery.windowStart, to: delivery.windowEnd }, delivery.kind === 'backfill' ? 'now' : 'window-end');
     let rendered;
     try {
       rendered = await renderWindow(
@@ -251,6 +278,9 @@ export function createFreezeActivities(deps: ActivityDeps) {
     } catch (error) {
       if (error instanceof FormatError) throw ApplicationFailure.nonRetryable(error.message, FailureTypes.format);
       if (error instanceof SourceRowError) throw ApplicationFailure.nonRetryable(error.message, FailureTypes.sourceRow);
+      if (error instanceof StateChangeLogMissingError) {
+        throw ApplicationFailure.nonRetryable(`interface ${iface.id} has state changes on: ${error.message}`, FailureTypes.invalidConfiguration);
+      }
       throw error;
     } finally {
       clearInterval(heartbeat);

@@ -4,7 +4,7 @@
  */
 
 /** The parts of the benchmark, in the order they run. */
-export const PHASES = ['export', 'query', 'fanout', 'latency'] as const;
+export const PHASES = ['export', 'query', 'changes', 'fanout', 'latency'] as const;
 export type Phase = (typeof PHASES)[number];
 
 /** One fan-out round: the Temporal server's scheduler settings and the schedules' spread. */
@@ -24,6 +24,11 @@ export interface BenchOptions {
   queryWindowTickets: number;
   /** Timed repetitions of each window query (after warm-up); the median is reported. */
   queryRepeats: number;
+  /** Rows of the small and the large state change log (the change query's cost comparison). */
+  smallChanges: number;
+  largeChanges: number;
+  /** Changes in the window whose render rate is compared with as many new tickets. */
+  changeRenderChanges: number;
   /** Timed repetitions of COPY, the in-process export path and preview; the fastest is reported. */
   exportRepeats: number;
   /** Interfaces of the fan-out phase. */
@@ -65,6 +70,9 @@ export const PRESETS: Record<'full' | 'quick', Sizes> = {
     windowTickets: 1_000_000,
     queryWindowTickets: 1_000,
     queryRepeats: 30,
+    smallChanges: 100_000,
+    largeChanges: 10_000_000,
+    changeRenderChanges: 100_000,
     exportRepeats: 2,
     fanoutInterfaces: 1_000,
     fanoutTicketsPerInterface: 3,
@@ -80,6 +88,9 @@ export const PRESETS: Record<'full' | 'quick', Sizes> = {
     windowTickets: 100_000,
     queryWindowTickets: 1_000,
     queryRepeats: 10,
+    smallChanges: 100_000,
+    largeChanges: 1_000_000,
+    changeRenderChanges: 100_000,
     exportRepeats: 1,
     fanoutInterfaces: 100,
     fanoutTicketsPerInterface: 3,
@@ -98,6 +109,9 @@ const NUMERIC_FLAGS: Record<string, keyof Sizes> = {
   'window-tickets': 'windowTickets',
   'query-window-tickets': 'queryWindowTickets',
   'query-repeats': 'queryRepeats',
+  'small-changes': 'smallChanges',
+  'large-changes': 'largeChanges',
+  'change-render-changes': 'changeRenderChanges',
   'export-repeats': 'exportRepeats',
   'fanout-interfaces': 'fanoutInterfaces',
   'fanout-tickets': 'fanoutTicketsPerInterface',
@@ -155,6 +169,9 @@ export function parseBenchOptions(argv: readonly string[], env: NodeJS.ProcessEn
   }
   if (sizes.queryWindowTickets * 2 > sizes.smallTickets) {
     throw new UsageError(`--query-window-tickets ${sizes.queryWindowTickets} needs --small-tickets of at least ${sizes.queryWindowTickets * 2}`);
+  }
+  if (sizes.changeRenderChanges > Math.min(sizes.smallTickets, sizes.largeChanges) || sizes.queryWindowTickets > sizes.smallChanges) {
+    throw new UsageError(`--change-render-changes ${sizes.changeRenderChanges} needs as many --small-tickets and --large-changes, --query-window-tickets at most --small-changes (changes touch the newest tickets, present in both tables)`);
   }
   if (database !== null && !/^[a-z_][a-z0-9_]{0,62}$/.test(database)) throw new UsageError(`--database: invalid name ${JSON.stringify(database)}`);
   return { ...sizes, phases, fanoutRounds, database, keep: switches.has('keep') || env.BENCH_KEEP === '1', markdownFile };

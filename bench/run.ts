@@ -13,6 +13,7 @@ import { latencyPhase } from './latency';
 import { parseBenchOptions, UsageError, USAGE, type BenchOptions } from './options';
 import { loadAverage } from './proc';
 import { queryCostPhase } from './query-cost';
+import { stateChangeCostPhase } from './state-change-cost';
 import { Report } from './report';
 import { count, seconds } from './stats';
 
@@ -48,6 +49,7 @@ async function main(): Promise<number> {
     );
     if (options.phases.includes('export')) await exportThroughputPhase(db, options, report, log);
     if (options.phases.includes('query')) await queryCostPhase(db, options, report, log);
+    if (options.phases.includes('changes')) await stateChangeCostPhase(db, options, report, log);
     if (options.phases.includes('fanout')) await fanoutPhase(db, options, report, log);
     if (options.phases.includes('latency')) await latencyPhase(db, options, report, log);
   } finally {

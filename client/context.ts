@@ -5,6 +5,7 @@ import { createPool } from '../lib/db/pool';
 import { InterfaceStore } from '../lib/interfaces/store';
 import { DeliveryLedger } from '../lib/ledger/ledger';
 import { PostgresTicketSource } from '../lib/source/ticket-source';
+import { PostgresStateChangeSource } from '../lib/source/state-changes';
 import { connectClient } from '../lib/temporal/connection';
 import { readDeploymentId } from '../lib/deployment';
 import type { ScheduleScope } from '../lib/schedules/sync';
@@ -45,6 +46,11 @@ export class CommandContext {
 
   get source(): PostgresTicketSource {
     return new PostgresTicketSource(this.sourcePool, { schema: this.config.ticketingSchema });
+  }
+
+  /** The ticket state change log (interfaces with state changes on, resend warnings). */
+  get stateChangeSource(): PostgresStateChangeSource {
+    return new PostgresStateChangeSource(this.sourcePool, { schema: this.config.ticketingSchema });
   }
 
   temporalClient(connectTimeoutMillis?: number): Promise<Client> {

@@ -14,7 +14,9 @@ import { startWorker } from '../worker/worker';
 import { useOrStartPostgres } from '../devstack/postgres';
 import { useOrStartTemporal } from '../devstack/temporal';
 import { startSmtpSink, DEMO_SMTP_PORT } from '../devstack/smtp-sink';
-import { insertSale, randomSale, seedReferenceData } from '../devstack/sales-simulator';
+import { cancelOrReprint, insertSale, randomSale, seedReferenceData } from '../devstack/sales-simulator';
+import { DEFAULT_COLUMNS, type TicketState } from '../lib/tickets';
+import { parseFormatSpec } from '../lib/format';
 
 export interface DemoOptions {
   /** Interval of the demo interfaces (short, so files arrive while you watch). */
@@ -113,12 +115,17 @@ export async function runDemo(options: DemoOptions): Promise<void> {
 
     sink?.onMessage((mail) => {
       const attachment = mail.parsed.attachments[0];
-      const rows = attachment ? attachment.content.toString('utf8').split('\n').filter(Boolean).length - 1 : 0;
-      log(`delivered to ${mail.envelope.to.join(', ')}: ${attachment?.filename ?? '(no file)'} (${rows} tickets) → ${mail.file ?? ''}`, {
+      const text = attachment ? attachment.content.toString('utf8') : '';
+      const rows = attachment ? text.split('\n').filter(Boolean).length - 1 : 0;
+      // Rows telling of a barcode sent earlier that changed state (cancelled, reprinted).
+      const stateChanges = (text.match(/;STATE_CHANGE;/g) ?? []).length;
+      const changed = stateChanges ? `, ${stateChanges} of them state changes` : '';
+      log(`delivered to ${mail.envelope.to.join(', ')}: ${attachment?.filename ?? '(no file)'} (${rows} tickets${changed}) → ${mail.file ?? ''}`, {
         event: 'delivered',
         to: mail.envelope.to,
         fileName: attachment?.filename ?? null,
         tickets: rows,
+        stateChanges,
         eml: mail.file ?? null,
       });
     });
@@ -153,8 +160,10 @@ async function ensureDatabase(adminUrl: string, name: string): Promise<string> {
 
 async function ensureDemoInterfaces(store: InterfaceStore, everyMillis: number) {
   const wanted = [
-    { name: 'Barcodes for Demo Reseller', recipients: ['tickets@demo-reseller.example'], contacts: ['C-1001'], channels: ['RESELLER-WEB'] },
-    { name: 'Barcodes for Partner Agency', recipients: ['import@partner-agency.example'], contacts: ['C-1002'], channels: ['AGENCY'] },
+    // State changes on, with the columns that show them: cancellations and reprints of barcodes
+    // sent in earlier files arrive as STATE_CHANGE rows.
+    { name: 'Barcodes for Demo Reseller', recipients: ['tickets@demo-reseller.example'], contacts: ['C-1001'], channels: ['RESELLER-WEB'], stateChanges: [] as TicketState[], format: STATE_CHANGE_FORMAT },
+    { name: 'Barcodes for Partner Agency', recipients: ['import@partner-agency.example'], contacts: ['C-1002'], channels: ['AGENCY'], stateChanges: null, format: null },
   ];
   const existing = await store.list();
   const result = [];
@@ -162,17 +171,29 @@ async function ensureDemoInterfaces(store: InterfaceStore, everyMillis: number) 
     let iface = existing.find((candidate) => candidate.name === spec.name);
     if (!iface) {
       iface = await store.create(
-        { name: spec.name, recipients: spec.recipients, intervalSeconds: Math.max(1, Math.round(everyMillis / 1000)), lagSeconds: 2, timeZone: 'Europe/Zurich', format: null, startAt: new Date(), enabled: true, alertEmail: null },
+        { name: spec.name, recipients: spec.recipients, intervalSeconds: Math.max(1, Math.round(everyMillis / 1000)), lagSeconds: 2, timeZone: 'Europe/Zurich', format: spec.format, startAt: new Date(), enabled: true, alertEmail: null, stateChanges: spec.stateChanges },
         { contacts: spec.contacts, channels: spec.channels },
         'demo',
       );
     } else if (iface.intervalSeconds * 1000 !== everyMillis) {
       iface = await store.update(iface.id, { intervalSeconds: Math.max(1, Math.round(everyMillis / 1000)) }, 'demo');
     }
+    if (spec.stateChanges && !iface.stateChanges) {
+      // A demo database from before state changes: turn them on where the demo shows them.
+      iface = await store.update(iface.id, { stateChanges: spec.stateChanges, format: spec.format }, 'demo');
+    }
     result.push(iface);
   }
   return result;
 }
+
+/** The default columns, then what a state-change row says (docs/state-changes.md). */
+const STATE_CHANGE_FORMAT = parseFormatSpec({
+  columns: [...DEFAULT_COLUMNS, 'CHANGE', 'PREVIOUS_STATE', 'CHANGED_AT'],
+}) as unknown as Record<string, unknown>;
+
+/** About one sale in this many is followed by a cancellation or a reprint of a recent ticket. */
+const SALES_PER_STATE_CHANGE = 8;
 
 function simulateSales(pool: pg.Pool, schema: string, perSecond: number) {
   let stopped = false;
@@ -180,6 +201,7 @@ function simulateSales(pool: pg.Pool, schema: string, perSecond: number) {
     while (!stopped) {
       try {
         await insertSale(pool, schema, randomSale());
+        if (Math.random() < 1 / SALES_PER_STATE_CHANGE) await cancelOrReprint(pool, schema);
       } catch (error) {
         log(`sale failed: ${(error as Error).message}`);
       }

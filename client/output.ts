@@ -33,12 +33,13 @@ export function formatTable(headers: string[], rows: string[][]): string {
 /** `interface list`: one row per interface; a self-pause or a refused run says why. */
 export function interfaceTable(interfaces: ExportInterface[]): string {
   return formatTable(
-    ['ID', 'STATE', 'EVERY', 'MAPPINGS', 'NAME', 'NOTE'],
+    ['ID', 'STATE', 'EVERY', 'MAPPINGS', 'STATE CHANGES', 'NAME', 'NOTE'],
     interfaces.map((iface) => [
       String(iface.id),
       iface.pausedReason ? 'self-paused' : iface.enabled ? 'enabled' : 'disabled',
       formatDuration(iface.intervalSeconds * 1000),
       `${iface.contacts.length} contacts, ${iface.channels.length} channels`,
+      iface.stateChanges ? stateChangesText(iface.stateChanges) : 'off',
       iface.name,
       iface.pausedReason ?? (iface.refusedRun ? `last run refused ${iface.refusedRun.at.toISOString()}: ${iface.refusedRun.reason}` : ''),
     ]),
@@ -85,6 +86,8 @@ export function interfaceJson(iface: ExportInterface) {
     pausedReason: iface.pausedReason,
     configVersion: iface.configVersion,
     refusedRun: iface.refusedRun && { at: iface.refusedRun.at.toISOString(), reason: iface.refusedRun.reason },
+    // null: off; [] every state; else the end states whose changes are sent.
+    stateChanges: iface.stateChanges,
     pgpKey: iface.pgpKey && {
       fingerprint: iface.pgpKey.fingerprint,
       userIds: iface.pgpKey.userIds,
@@ -103,6 +106,7 @@ export function interfaceText(iface: ExportInterface): string {
     `  format:     ${iface.format ? indentedJson(iface.format) : 'default (SecuTix barcodes CSV)'}`,
     `  first window starts ${iface.startAt.toISOString()}${iface.alertEmail ? `, alerts to ${iface.alertEmail}` : ''}`,
     `  pgp key:    ${pgpKeyText(iface)}`,
+    `  state changes: ${iface.stateChanges ? stateChangesText(iface.stateChanges) : 'off (new tickets only)'}`,
     ...(iface.pausedReason ? [`  PAUSED:     ${iface.pausedReason}`] : []),
     ...(iface.refusedRun ? [`  refused:    a run at ${iface.refusedRun.at.toISOString()} exported nothing: ${iface.refusedRun.reason}`] : []),
     ...(iface.consecutiveFailures > 0 ? [`  failing:    ${iface.consecutiveFailures} window(s) in a row since ${iface.failingSince?.toISOString()}: ${iface.lastFailure}`] : []),
@@ -112,6 +116,11 @@ export function interfaceText(iface: ExportInterface): string {
 /** A format specification as people write it: indented, continued under the label. */
 function indentedJson(value: unknown): string {
   return JSON.stringify(value, null, 2).replace(/\n/g, '\n              ');
+}
+
+/** What state-change rows an interface sends, in a few words. */
+export function stateChangesText(states: readonly string[]): string {
+  return states.length === 0 ? 'every change' : `changes to ${states.join(', ')}`;
 }
 
 /** The key files are encrypted to, in one line: fingerprint, user ids, expiry. */

@@ -99,3 +99,50 @@ export async function insertSale(client: pg.Pool | pg.PoolClient, schema: string
   );
   return rows.map((row) => ({ id: row.id, barCode: row.bar_code, contactNumber: sale.contactNumber, salesChannelCode: sale.salesChannelCode }));
 }
+
+/** What happened to a ticket after its sale (the demo's and the tests' state changes). */
+export interface AfterSale {
+  action: 'cancel' | 'reprint';
+  /** The ticket whose state changed. */
+  barCode: string;
+  /** A reprint's new ticket (the old barcode is invalidated). */
+  reprint?: SoldTicket;
+}
+
+/**
+ * Cancels or reprints one of the last `recent` tickets still valid, as a box office does after a
+ * sale: a cancellation sets it CANCELLED; a reprint sets it INVALIDATED and sells the same seat
+ * again under a new barcode, in one transaction. The state-change log records both (CONTRACT.md
+ * §2's trigger), so interfaces with state changes on tell their resellers. Null: nothing to change.
+ */
+export async function cancelOrReprint(pool: pg.Pool, schema: string, recent = 200): Promise<AfterSale | null> {
+  const client = await pool.connect();
+  try {
+    await client.query('BEGIN');
+    const { rows } = await client.query<{ id: string; bar_code: string; contact_number: string | null; sales_channel_code: string }>(
+      `SELECT t.id::text, t.bar_code, o.contact_number, o.sales_channel_code
+         FROM (SELECT * FROM ${schema}.ticket ORDER BY id DESC LIMIT $1) t JOIN ${schema}.ticket_order o ON o.id = t.order_id
+        WHERE t.state NOT IN ('CANCELLED', 'INVALIDATED')
+        ORDER BY random() LIMIT 1 FOR UPDATE OF t SKIP LOCKED`,
+      [recent],
+    );
+    const ticket = rows[0];
+    if (!ticket) {
+      await client.query('ROLLBACK');
+      return null;
+    }
+    const action = randomInt(3) === 0 ? 'reprint' : 'cancel';
+    await client.query(`UPDATE ${schema}.ticket SET state = $2, updated_at = now() WHERE id = $1`, [ticket.id, action === 'cancel' ? 'CANCELLED' : 'INVALIDATED']);
+    const reprint =
+      action === 'reprint'
+        ? (await insertSale(client, schema, { contactNumber: ticket.contact_number, salesChannelCode: ticket.sales_channel_code, ticketCount: 1 }))[0]
+        : undefined;
+    await client.query('COMMIT');
+    return { action, barCode: ticket.bar_code, reprint };
+  } catch (error) {
+    await client.query('ROLLBACK').catch(() => {});
+    throw error;
+  } finally {
+    client.release();
+  }
+}

@@ -36,7 +36,24 @@ export interface TicketRow {
   orderId: string;
   /** ticket.created_at */
   createdAt: Date;
+  /**
+   * Set only by the state-change window (lib/source/state-changes.ts, CONTRACT.md §1): `NEW` for a
+   * ticket created in the window, `STATE_CHANGE` for an earlier one whose state changed. Absent:
+   * a plain window, whose rows are all new tickets.
+   */
+  change?: RowChange;
+  /** State-change rows: the state at the window's start; null for NEW rows. */
+  previousState?: string | null;
+  /** State-change rows: changed_at of the change that gave the state shown; null for NEW rows. */
+  changedAt?: Date | null;
 }
+
+/** The five ticket states of CONTRACT.md §2. */
+export const TICKET_STATES = ['PRINTED', 'NOT_PRINTED', 'CANCELLED', 'INVALIDATED', 'CONTROLLED'] as const;
+export type TicketState = (typeof TICKET_STATES)[number];
+
+/** What a row of a state-change window tells its reseller. */
+export type RowChange = 'NEW' | 'STATE_CHANGE';
 
 /** The eleven columns of the SecuTix "Barcodes for reseller" file, in their contract order. */
 export const DEFAULT_COLUMNS = [

@@ -114,8 +114,12 @@ const RAW: Record<FieldName, (t: TicketRow) => string | null> = {
   SALES_CHANNEL_CODE: (t) => t.salesChannelCode,
   CONTACT_NAME: (t) => t.contactName,
   CREATED_AT: () => null,
+  // These tickets are plain-window rows: new tickets, no previous state, no change time.
+  CHANGE: (t) => t.change ?? 'NEW',
+  PREVIOUS_STATE: (t) => t.previousState ?? null,
+  CHANGED_AT: () => null,
 };
-const GUARDED_KINDS = new Set<FieldName>(['BAR_CODE', 'TICKET_STATE', 'FILE_NUMBER', 'PRODUCT_CODE', 'PRODUCT_NAME', 'TARIFF_CODE', 'TARIFF_NAME', 'CONTACT_NUMBER', 'TICKET_ID', 'ORDER_ID', 'SALES_CHANNEL_CODE', 'CONTACT_NAME']);
+const GUARDED_KINDS = new Set<FieldName>(['BAR_CODE', 'TICKET_STATE', 'FILE_NUMBER', 'PRODUCT_CODE', 'PRODUCT_NAME', 'TARIFF_CODE', 'TARIFF_NAME', 'CONTACT_NUMBER', 'TICKET_ID', 'ORDER_ID', 'SALES_CHANNEL_CODE', 'CONTACT_NAME', 'CHANGE', 'PREVIOUS_STATE']);
 const FORMULA = /^[=+\-@\t\r＝＋－＠]/u;
 
 type SingleByte = 'iso-8859-1' | 'windows-1252';

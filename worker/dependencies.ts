@@ -4,6 +4,7 @@ import { InterfaceStore } from '../lib/interfaces/store';
 import { DeliveryLedger } from '../lib/ledger/ledger';
 import { NodemailerMailer, type Mailer } from '../lib/mail/mailer';
 import { PostgresTicketSource } from '../lib/source/ticket-source';
+import { PostgresStateChangeSource } from '../lib/source/state-changes';
 import type { ActivityDeps } from '../activities';
 import pg from 'pg';
 import { faultPointsFromEnv } from '../lib/fault-points';
@@ -44,6 +45,7 @@ export function buildDependencies(config: Config, overrides: DependencyOverrides
     isRunOpen: (workflowId) => schedules.isRunOpen(workflowId),
     ledger: new DeliveryLedger(exporterPool, config.exporterSchema),
     source: new PostgresTicketSource(sourcePool, { schema: config.ticketingSchema }),
+    stateChangeSource: new PostgresStateChangeSource(sourcePool, { schema: config.ticketingSchema }),
     mailer,
     mailFrom: config.mailFrom,
     maxHoldbackMillis: config.maxHoldbackMillis,

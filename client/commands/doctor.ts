@@ -7,6 +7,7 @@ import { findScheduleDrift } from '../../lib/schedules/drift';
 import { describeSmtpTls } from '../../lib/security/smtp-transport';
 import type { CommandContext } from '../context';
 import type { Runner } from './common';
+import { checkChangeLog } from '../../lib/source/change-log-check';
 
 interface Check {
   name: string;
@@ -58,6 +59,22 @@ async function runChecks(context: CommandContext): Promise<Check[]> {
         ? `; WARNING: ${horizon.hiddenSessions} session(s) hidden from this role: grant pg_read_all_stats so late commits are detected`
         : '';
       return `tables in schema ${config.ticketingSchema} readable at ${maskUrl(config.sourceDatabaseUrl)}${visibility}`;
+    }),
+  );
+  checks.push(
+    await check('state changes', async () => {
+      const using = (await context.store.list()).filter((iface) => iface.stateChanges).map((iface) => iface.id);
+      const log = await checkChangeLog(context.sourcePool, config.ticketingSchema);
+      const users = using.length ? `${using.length} interface(s) use it (${using.join(', ')})` : 'no interface uses it';
+      if (!log.table || !log.trigger) {
+        const missing = !log.table ? `${config.ticketingSchema}.ticket_state_change missing` : `no enabled trigger on ${config.ticketingSchema}.ticket writes ticket_state_change`;
+        // Only a failure when an interface needs it: the log is opt-in.
+        if (using.length) throw new Error(`${missing}, but ${users}: install it (docs/state-changes.md)`);
+        return `change log not installed (${missing}); ${users}`;
+      }
+      if (log.fires === false) throw new Error(`trigger ${log.trigger} exists but a state update wrote no change row; ${users}`);
+      const trial = log.fires ? 'fires (tried in a rolled-back transaction)' : `not tried: ${log.untested}`;
+      return `trigger ${log.trigger} on ${config.ticketingSchema}.ticket ${trial}; ${users}`;
     }),
   );
   checks.push(

@@ -5,6 +5,7 @@ import { checkJsonDepth, INPUT_FILE_LIMITS, readBoundedFile } from '../../lib/in
 import { parseFormatSpec } from '../../lib/format';
 import type { InterfaceFields } from '../../lib/interfaces/store';
 import { readRecipientKey } from '../../lib/security/openpgp';
+import { TICKET_STATES, type TicketState } from '../../lib/tickets';
 import {
   checkCode,
   checkEmail,
@@ -29,6 +30,8 @@ export interface InterfaceOptions {
   alertEmail?: string;
   /** A key file; `false` from `--no-pgp-key` (update): remove the key. */
   pgpKey?: string | false;
+  /** `true` from `--state-changes` alone, the list from `--state-changes LIST`, `false` from `--no-state-changes`. */
+  stateChanges?: string | boolean;
 }
 
 export const DEFAULT_EVERY = '15m';
@@ -54,6 +57,7 @@ export async function parseInterfaceOptions(options: InterfaceOptions, config: C
   if (options.start !== undefined) fields.startAt = parseInstant(options.start, '--start');
   if (options.alertEmail !== undefined) fields.alertEmail = checkEmail(options.alertEmail, '--alert-email');
   if (options.pgpKey !== undefined) fields.pgpPublicKey = options.pgpKey === false ? null : await readPgpKeyFile(options.pgpKey);
+  if (options.stateChanges !== undefined) fields.stateChanges = parseStateChangesOption(options.stateChanges);
   return fields;
 }
 
@@ -77,6 +81,22 @@ export function readFormatFile(path: string): Record<string, unknown> {
     throw new InputError(`--format: ${JSON.stringify(path)} is not valid JSON: ${(error as Error).message}`);
   }
   return parseFormatSpec(json) as unknown as Record<string, unknown>;
+}
+
+/**
+ * `--state-changes` alone: every state (an empty list); `--state-changes CANCELLED,INVALIDATED`:
+ * only changes to those states; `--no-state-changes`: off (null).
+ */
+export function parseStateChangesOption(value: string | boolean): TicketState[] | null {
+  if (value === false) return null;
+  if (value === true) return [];
+  const states = value.split(',').map((state) => state.trim());
+  for (const state of states) {
+    if (!(TICKET_STATES as readonly string[]).includes(state)) {
+      throw new InputError(`--state-changes: unknown ticket state ${JSON.stringify(state)} (expected a comma-separated list of ${TICKET_STATES.join(', ')})`);
+    }
+  }
+  return unique(states) as TicketState[];
 }
 
 function unique(values: string[]): string[] {

@@ -8,6 +8,7 @@ import { deliveryJson, deliveryLine, interfaceJson, interfaceTable, interfaceTex
 import { applyToTemporal } from './apply';
 import { DEFAULT_EVERY, DEFAULT_LAG, parseInterfaceOptions, type InterfaceOptions } from './interface-options';
 import { actorOf, collect, parseId, type Runner } from './common';
+import { checkChangeLog } from '../../lib/source/change-log-check';
 
 export function interfaceCommand(run: Runner): Command {
   const command = new Command('interface').description('manage interfaces (one reseller export each)');
@@ -26,16 +27,19 @@ export function interfaceCommand(run: Runner): Command {
     .option('--start <time>', 'start of the first window (default: now)')
     .option('--alert-email <address>', 'who is told when the interface pauses itself')
     .option('--pgp-key <file>', "encrypt the files to this OpenPGP public key (the reseller's; armored or binary)")
+    .option('--state-changes [states]', 'also send state-change rows for tickets sent earlier: every change, or only changes to these states (comma-separated, e.g. CANCELLED,INVALIDATED)')
+    .option('--no-state-changes', 'only new tickets (the default)')
     .option('--disabled', 'create it paused')
     .option('--strict', 'refuse unknown contacts or channels instead of warning')
     .option('--actor <name>', 'who makes the change, for the audit trail (default: OS user)')
     .option('--json', 'print JSON')
-    .addHelpText('after', '\nExample:\n  barcodes interface create --name "Barcodes for Acme" --email tickets@acme.example --contact 100234 --channel WEB\n  barcodes interface create --name "Barcodes for Acme" --email tickets@acme.example --contact 100234 --pgp-key acme-public.asc')
+    .addHelpText('after', '\nExample:\n  barcodes interface create --name "Barcodes for Acme" --email tickets@acme.example --contact 100234 --channel WEB\n  barcodes interface create --name "Barcodes for Acme" --email tickets@acme.example --contact 100234 --pgp-key acme-public.asc\n  barcodes interface create --name "Barcodes for Acme" --email tickets@acme.example --contact 100234 --state-changes CANCELLED,INVALIDATED')
     .action(run(async (context, output, options: InterfaceOptions & { strict?: boolean; actor?: string }) => {
       const actor = actorOf(options);
       const fields = await parseInterfaceOptions(options, context.config);
       if (!fields.recipients || fields.recipients.length === 0) throw new InputError('--email: at least one recipient is required');
       await checkMappingsKnown(context, output, fields.contacts ?? [], fields.channels ?? [], options.strict);
+      if (fields.stateChanges) await warnWithoutChangeLog(context, output);
       const created = await context.store.create(
         {
           name: fields.name!,
@@ -48,6 +52,7 @@ export function interfaceCommand(run: Runner): Command {
           enabled: !options.disabled,
           alertEmail: fields.alertEmail ?? null,
           pgpPublicKey: fields.pgpPublicKey ?? null,
+          stateChanges: fields.stateChanges ?? null,
         },
         { contacts: fields.contacts ?? [], channels: fields.channels ?? [] },
         actor,
@@ -109,13 +114,16 @@ export function interfaceCommand(run: Runner): Command {
     .option('--alert-email <address>', 'who is told when the interface pauses itself')
     .option('--pgp-key <file>', "encrypt the files to this OpenPGP public key (the reseller's; armored or binary)")
     .option('--no-pgp-key', 'stop encrypting: send plain files')
+    .option('--state-changes [states]', 'also send state-change rows: every change, or only changes to these states (comma-separated); alone, back to every state')
+    .option('--no-state-changes', 'stop sending state-change rows: only new tickets')
     .option('--actor <name>', 'who makes the change (default: OS user)')
     .option('--json', 'print JSON')
-    .addHelpText('after', '\nExample:\n  barcodes interface update 3 --every 5m --email a@acme.example --email b@acme.example\n  barcodes interface update 3 --pgp-key acme-public.asc\n\nMappings change with `barcodes mapping add|remove`.')
+    .addHelpText('after', '\nExample:\n  barcodes interface update 3 --every 5m --email a@acme.example --email b@acme.example\n  barcodes interface update 3 --pgp-key acme-public.asc\n  barcodes interface update 3 --state-changes\n\nMappings change with `barcodes mapping add|remove`.')
     .action(run(async (context, output, options: InterfaceOptions & { actor?: string }, idText: string) => {
       const id = parseId(idText);
       const actor = actorOf(options);
       const fields = await parseInterfaceOptions(options, context.config);
+      if (fields.stateChanges) await warnWithoutChangeLog(context, output);
       const updated = await context.store.update(id, fields, actor);
       await applyToTemporal(context, output, id);
       output.result(interfaceJson(updated), () => interfaceText(updated));
@@ -176,6 +184,22 @@ export async function checkMappingsKnown(context: CommandContext, output: Output
     const message = `--${kind}: unknown ${kind} ${unknown.map((code) => JSON.stringify(code)).join(', ')} in the ticket source`;
     if (strict) throw new InputError(message);
     output.note(`warning: ${message}`);
+  }
+}
+
+/**
+ * State changes need the change log in the ticket source (docs/state-changes.md): without it
+ * every window of the interface fails. Said at once, as a warning: the operator may install the
+ * log before the first window runs.
+ */
+async function warnWithoutChangeLog(context: CommandContext, output: Output) {
+  try {
+    const log = await checkChangeLog(context.sourcePool, context.config.ticketingSchema, { tryTrigger: false });
+    if (!log.table || !log.trigger) {
+      output.note(`warning: --state-changes: the ticket source has no ${!log.table ? 'ticket_state_change table' : 'trigger writing ticket_state_change'}: windows of this interface fail until it is installed (docs/state-changes.md)`);
+    }
+  } catch (error) {
+    output.note(`warning: --state-changes: cannot check the ticket source for its change log: ${(error as Error).message}`);
   }
 }
 

@@ -6,6 +6,7 @@ import { buffer } from 'node:stream/consumers';
 import { DEFAULT_FORMAT_SPEC, MemorySink, parseFormatSpec, renderWindow, type FilePart, type PartSink } from '../../lib/format';
 import { DEFAULT_HEAP_GROWING_PERCENT, limitHeapGrowth } from '../../lib/heap-growth';
 import { planWindow } from '../../lib/window';
+import { windowRows } from '../../lib/source/window-rows';
 import type { CommandContext } from '../context';
 import type { ExportInterface } from '../../lib/interfaces/store';
 import type { Delivery } from '../../lib/ledger/ledger';
@@ -77,7 +78,8 @@ export function previewCommand(run: Runner): Command {
           else for await (const chunk of context.ledger.readPart(range.frozen.id, part.index)) await stdoutSink.write(chunk);
         }
       } else {
-        const rows = context.source.streamWindow({ contacts: iface.contacts, channels: iface.channels, from: range.from, to: range.to });
+        // The rows the window would send: with state changes on, its state-change rows too.
+        const rows = windowRows(context, iface, range);
         const renderContext = { interfaceName: iface.name, timeZone: iface.timeZone, windowStart: range.from, windowEnd: range.to };
         const memory = new MemorySink();
         const result = await renderWindow(rows, spec, renderContext, output.json ? memory : stdoutSink);

@@ -15,6 +15,9 @@ import type { WindowSummary } from '../../activities/types';
 import { followBackfillProgress, progressBar } from '../backfill-progress';
 import { deliveryJson, deliveryLine } from '../output';
 import { parseId, type Runner } from './common';
+import type { CommandContext } from '../context';
+import type { Output } from '../output';
+import type { Delivery } from '../../lib/ledger/ledger';
 
 const PROGRESS_POLL_MILLIS = 1_000;
 
@@ -86,6 +89,7 @@ export function resendCommand(run: Runner): Command {
       if (!original) throw new NotFoundError(`delivery ${idText} does not exist`);
       if (original.purgedAt) throw new InputError(`delivery ${original.id}: its file was purged at ${original.purgedAt.toISOString()} (retention); use backfill instead`);
       if (original.partCount === 0) throw new InputError(`delivery ${original.id} has no file to resend (status ${original.status})`);
+      await noteStaleStates(context, output, original);
       const client = await context.temporalClient();
       const handle = await client.workflow.start('resend', {
         workflowId: `barcodes-${original.interfaceId}-resend-${original.id}-${Date.now()}`,
@@ -98,6 +102,32 @@ export function resendCommand(run: Runner): Command {
       const delivery = (await context.ledger.get(summary.deliveryId!))!;
       output.result(deliveryJson(delivery), () => deliveryLine(delivery));
     }));
+}
+
+/**
+ * A resend sends the stored file as it was (the reseller may already hold its bytes): when
+ * tickets in it changed state since its window, the operator hears so before it goes out. A
+ * failed check is a note too, never a refusal.
+ */
+async function noteStaleStates(context: CommandContext, output: Output, original: Delivery): Promise<void> {
+  try {
+    const iface = await context.store.get(original.interfaceId);
+    const changed = await context.stateChangeSource.changedSince({
+      contacts: iface.contacts,
+      channels: iface.channels,
+      from: original.windowStart,
+      to: original.windowEnd,
+      since: iface.stateChanges ? iface.startAt : null,
+    });
+    if (changed) {
+      output.note(
+        `note: ${changed} ticket(s) in delivery ${original.id} changed state since its window; the file is resent unchanged, with the states it had` +
+          (iface.stateChanges ? ' (later windows carry the changes)' : ` (\`barcodes backfill ${iface.id} --from ${original.windowStart.toISOString()} --to ${original.windowEnd.toISOString()}\` sends the states now)`),
+      );
+    }
+  } catch (error) {
+    output.note(`note: could not check delivery ${original.id} for state changes since: ${(error as Error).message}`);
+  }
 }
 
 /**

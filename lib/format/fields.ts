@@ -11,6 +11,10 @@ export const FIELD_NAMES = [
   'SALES_CHANNEL_CODE',
   'CONTACT_NAME',
   'CREATED_AT',
+  // State-change rows (CONTRACT.md §1, docs/state-changes.md).
+  'CHANGE',
+  'PREVIOUS_STATE',
+  'CHANGED_AT',
 ] as const;
 
 export type FieldName = (typeof FIELD_NAMES)[number];
@@ -25,6 +29,8 @@ export interface FieldDefinition {
   readonly kind: FieldKind;
   /** The TicketRow property holding the value. */
   readonly property: keyof TicketRow;
+  /** Text shown when the value is null or absent (default: empty). */
+  readonly whenAbsent?: string;
 }
 
 export const FIELDS: Readonly<Record<FieldName, FieldDefinition>> = {
@@ -44,6 +50,11 @@ export const FIELDS: Readonly<Record<FieldName, FieldDefinition>> = {
   SALES_CHANNEL_CODE: { kind: 'text', property: 'salesChannelCode' },
   CONTACT_NAME: { kind: 'text', property: 'contactName' },
   CREATED_AT: { kind: 'datetime', property: 'createdAt' },
+  // A plain window's rows are all new tickets: they carry no `change`, and show NEW.
+  CHANGE: { kind: 'text', property: 'change', whenAbsent: 'NEW' },
+  PREVIOUS_STATE: { kind: 'text', property: 'previousState' },
+  // Empty for NEW rows: the only datetime that may be absent.
+  CHANGED_AT: { kind: 'datetime', property: 'changedAt', whenAbsent: '' },
 };
 
 export function isFieldName(name: string): name is FieldName {

@@ -59,6 +59,8 @@ interface ColumnPlan {
   readonly mayNeedQuotes: boolean;
   /** Finished text of a constant column (encoded, guarded, quoted): the same on every row. */
   readonly constant: string | null;
+  /** Raw text when the value is null or absent (FieldDefinition.whenAbsent); null: a datetime that must be present. */
+  readonly whenAbsent: string | null;
 }
 
 export function compileFormat(spec: FormatSpec, timeZone: string): CompiledFormat {
@@ -117,16 +119,17 @@ function planColumn(
   if ('constant' in column) {
     const value = column.constant;
     const constant = finishStatic(value, true);
-    return { name: column.header, kind: 'constant', property: null, formatter: null, raw: () => value, guard: true, mayNeedQuotes: true, constant };
+    return { name: column.header, kind: 'constant', property: null, formatter: null, raw: () => value, guard: true, mayNeedQuotes: true, constant, whenAbsent: null };
   }
   const name = column.field;
-  const { kind, property } = FIELDS[name];
-  const plan = { name, kind, property, constant: null };
+  const { kind, property, whenAbsent } = FIELDS[name];
+  const absent = whenAbsent ?? (kind === 'datetime' ? null : '');
+  const plan = { name, kind, property, constant: null, whenAbsent: absent };
   switch (kind) {
     case 'text': {
       const raw: RawCell = (row) => {
-        const value = row[property] as string | null;
-        return value == null ? '' : value;
+        const value = row[property] as string | null | undefined;
+        return value == null ? (absent as string) : value;
       };
       return { ...plan, formatter: null, raw, guard: true, mayNeedQuotes: true };
     }
@@ -141,7 +144,11 @@ function planColumn(
     }
     case 'datetime': {
       const format = createDateTimeFormatter(pieces(spec.dateTimeFormat, DATETIME_TOKENS), timeZone);
-      const raw: RawCell = (row) => format(row[property] as Date) ?? refuseTime(row, name);
+      const raw: RawCell = (row) => {
+        const value = row[property] as Date | null | undefined;
+        if (value == null && absent !== null) return absent;
+        return format(value as Date) ?? refuseTime(row, name);
+      };
       const mayNeedQuotes = specialCharacters(spec.separator).test(spec.dateTimeFormat);
       return { ...plan, formatter: format, raw, guard: false, mayNeedQuotes };
     }
@@ -227,13 +234,15 @@ function compileFastEncoder(
       values.push(plan.formatter);
     }
     if (plan.kind === 'datetime') {
-      // The formatter keeps its own last value; an invalid time is refused.
-      body.push(`let v${i}; { let w = F${i}(${read}); if (w === null) T(r, ${name}); ${finish.join(' ')} v${i} = w; }`);
+      // The formatter keeps its own last value; an invalid time is refused, an absent one only
+      // where the field may be absent (CHANGED_AT of a NEW row).
+      const read2 = plan.whenAbsent === null ? `F${i}(${read})` : `(${read} == null ? ${JSON.stringify(plan.whenAbsent)} : F${i}(${read}))`;
+      body.push(`let v${i}; { let w = ${read2}; if (w === null) T(r, ${name}); ${finish.join(' ')} v${i} = w; }`);
       cells.push(`v${i}`);
       return;
     }
     const format = plan.formatter === null ? 'x' : `F${i}(x)`;
-    body.push(`let v${i}; { const x = ${read}; let w = x == null ? "" : ${format}; ${finish.join(' ')} v${i} = w; }`);
+    body.push(`let v${i}; { const x = ${read}; let w = x == null ? ${JSON.stringify(plan.whenAbsent ?? '')} : ${format}; ${finish.join(' ')} v${i} = w; }`);
     cells.push(`v${i}`);
   });
   const line = `${cells.join(` + ${JSON.stringify(spec.separator)} + `)} + ${JSON.stringify(lineEnding)}`;

@@ -2,6 +2,7 @@ import pg from 'pg';
 import { NotFoundError, InputError } from '../errors';
 import { inTransaction } from '../db/pool';
 import { readRecipientKey } from '../security/openpgp';
+import type { TicketState } from '../tickets';
 
 export type MappingKind = 'contact' | 'channel';
 
@@ -25,6 +26,11 @@ export interface InterfaceFields {
    * files. The store reads it again and refuses a key files cannot be encrypted to.
    */
   pgpPublicKey?: string | null;
+  /**
+   * State-change rows (CONTRACT.md §1): null or absent: off; an empty list: every change; else
+   * only changes whose end state is listed.
+   */
+  stateChanges?: readonly TicketState[] | null;
 }
 
 /** What was read from an interface's OpenPGP key when it was set, for display. */
@@ -40,6 +46,7 @@ export interface PgpKeySummary {
 export interface ExportInterface extends InterfaceFields {
   id: number;
   pgpPublicKey: string | null;
+  stateChanges: readonly TicketState[] | null;
   /** Null when the interface sends plain files. */
   pgpKey: PgpKeySummary | null;
   contacts: string[];
@@ -92,6 +99,7 @@ interface InterfaceRow extends PgpKeyColumns {
   config_version: string;
   refused_run_at: Date | null;
   refused_run_reason: string | null;
+  state_changes: TicketState[] | null;
 }
 
 /** The key's columns, and what the audit trail records of it (its fingerprint, never the key). */
@@ -124,8 +132,8 @@ export class InterfaceStore {
         inserted = await client.query<{ id: string }>(
           `INSERT INTO ${this.schema}.interface
              (name, recipients, interval_seconds, lag_seconds, time_zone, format, start_at, enabled, alert_email,
-              pgp_public_key, pgp_key_fingerprint, pgp_key_user_ids, pgp_key_expires_at)
-           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) RETURNING id`,
+              pgp_public_key, pgp_key_fingerprint, pgp_key_user_ids, pgp_key_expires_at, state_changes)
+           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14) RETURNING id`,
           [
             fields.name,
             fields.recipients,
@@ -140,6 +148,7 @@ export class InterfaceStore {
             key.pgp_key_fingerprint,
             key.pgp_key_user_ids,
             key.pgp_key_expires_at,
+            fields.stateChanges ?? null,
           ],
         );
       } catch (error) {
@@ -152,7 +161,7 @@ export class InterfaceStore {
       for (const code of mappings.contacts) await this.insertMapping(client, newId, 'contact', code);
       for (const code of mappings.channels) await this.insertMapping(client, newId, 'channel', code);
       const { pgpPublicKey: _key, ...audited } = fields;
-      await this.audit(client, newId, actor, 'create', { ...audited, ...mappings, pgpKeyFingerprint: key.pgp_key_fingerprint });
+      await this.audit(client, newId, actor, 'create', { ...audited, stateChanges: fields.stateChanges ?? null, ...mappings, pgpKeyFingerprint: key.pgp_key_fingerprint });
       return newId;
     });
     return this.get(id);
@@ -186,6 +195,7 @@ export class InterfaceStore {
       startAt: 'start_at',
       enabled: 'enabled',
       alertEmail: 'alert_email',
+      stateChanges: 'state_changes',
     };
     const { pgpPublicKey, ...plainChanges } = changes;
     const key = pgpPublicKey === undefined ? undefined : await pgpKeyColumns(pgpPublicKey);
@@ -408,6 +418,7 @@ function toInterface(row: InterfaceRow): ExportInterface {
     pausedReason: row.paused_reason,
     configVersion: Number(row.config_version),
     refusedRun: row.refused_run_at && { at: row.refused_run_at, reason: row.refused_run_reason ?? '' },
+    stateChanges: row.state_changes,
     pgpPublicKey: row.pgp_public_key,
     pgpKey:
       row.pgp_key_fingerprint === null

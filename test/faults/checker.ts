@@ -163,7 +163,7 @@ async function expectedBarCodes(input: CheckInput, iface: CheckedInterface): Pro
  * The ledger's own invariants: chain windows follow each other without gap or overlap from the
  * interface's start, every one is finished, and together they hold exactly the expected count.
  */
-async function ledgerProblems(input: CheckInput, iface: CheckedInterface, expectedCount: number): Promise<string[]> {
+export async function ledgerProblems(input: CheckInput, iface: CheckedInterface, expectedCount: number): Promise<string[]> {
   const { rows } = await input.pool.query<{ id: string; window_start: Date; window_end: Date; status: string; ticket_count: number }>(
     `SELECT id, window_start, window_end, status, ticket_count FROM ${input.exporterSchema}.delivery
       WHERE interface_id = $1 AND kind IN ('scheduled','run') ORDER BY window_start, id`,

@@ -14,6 +14,7 @@ import { cliEnv } from '../support/cli';
 import { checkDeliveries, type CheckedInterface, type CheckResult } from './checker';
 import type { SalesRecord } from './sales-writer';
 import { WorkerProcess } from './worker-process';
+import type { TicketState } from '../../lib/tickets';
 
 /** The defaults of the fault stack's waits, in one place. */
 export const FAULT_STACK_DEFAULTS = {
@@ -142,7 +143,16 @@ export class FaultStack {
   }
 
   /** Creates an interface whose only recipient is its own address, and schedules it. */
-  async createInterface(fields: { label: string; contacts?: string[]; channels?: string[]; intervalSeconds: number; lagSeconds?: number }): Promise<ScenarioInterface> {
+  async createInterface(fields: {
+    label: string;
+    contacts?: string[];
+    channels?: string[];
+    intervalSeconds: number;
+    lagSeconds?: number;
+    /** State-change rows (null or absent: off). */
+    stateChanges?: readonly TicketState[] | null;
+    format?: Record<string, unknown> | null;
+  }): Promise<ScenarioInterface> {
     const recipient = `${fields.label}@${this.options.name}.test`;
     const created = await this.stack.createInterface({
       name: `${this.options.name} ${fields.label}`,
@@ -151,6 +161,8 @@ export class FaultStack {
       channels: fields.channels ?? [],
       intervalSeconds: fields.intervalSeconds,
       lagSeconds: fields.lagSeconds ?? 0,
+      stateChanges: fields.stateChanges ?? null,
+      format: fields.format ?? null,
     });
     const iface: ScenarioInterface = {
       id: created.id,

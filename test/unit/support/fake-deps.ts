@@ -40,6 +40,7 @@ export function exportInterface(overrides: Partial<ExportInterface> = {}): Expor
     pausedReason: null,
     configVersion: 1,
     refusedRun: null,
+    stateChanges: null,
     ...overrides,
   };
 }

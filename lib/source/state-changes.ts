@@ -1,0 +1,338 @@
+/**
+ * The window of an interface with state changes on (CONTRACT.md §1): the tickets created in it,
+ * then one row per earlier ticket (created at or after the interface's start) whose state at the
+ * window's end differs from its state at the window's start, every row showing the state as of
+ * the window's end. Computed in SQL from ticket_state_change, streamed with a cursor like the
+ * ticket query, decoded with the same packed rows (row-decoding.ts).
+ *
+ * The state of a ticket as of T (the contract's definition, the only one used anywhere): order
+ * its change rows by id; the new_state of the last one with changed_at < T, else the old_state of
+ * the first one, else ticket.state.
+ *
+ * Why only tickets with a change in [start, end) can differ: a state as of T depends on the
+ * changes with changed_at < T (and on the first change, and ticket.state, the same for both
+ * times). Without a change in [start, end) both times see the same set, hence the same state.
+ * So a range scan on ticket_state_change (changed_at, id) finds every candidate and the cost
+ * follows the window, not the log; each candidate's two states come from its own changes by
+ * the (ticket_id, id) index.
+ *
+ * Why this is exactly once under late commits: changed_at is the changing transaction's start,
+ * like created_at, and a window's end is held at the oldest open transaction's start
+ * (lib/window.ts). When a window is read, every change with changed_at < end is committed and
+ * visible, so its states at start and end are final: a change committed late has a changed_at
+ * >= that end and lands in a later window. The "state at end" reads only changes before the end.
+ */
+import pg from 'pg';
+import type { RowChange, TicketRow } from '../tickets';
+import { WINDOW_ROW_TYPES, packedSelectList, packedTicketId, parseIsoTimestamptz, plainSelectList, toTicketRow, unpackTicketRow } from './row-decoding';
+import { DEFAULT_BATCH_SIZE, type TicketBatch, type WindowSelection } from './ticket-source';
+
+
+/** What a state-change window selects, beyond the plain window's mappings and bounds. */
+export interface StateChangeSelection extends WindowSelection {
+  /** The interface's first window start: tickets created before it are never its. */
+  since: Date;
+  /** End states whose changes are shown; empty: every state. NEW rows are always shown. */
+  states: readonly string[];
+  /**
+   * `window-end`: every row shows the state as of `to` (scheduled and run windows, preview).
+   * `now`: every row shows the ticket's state now (backfills: a re-delivery never revives a
+   * cancelled barcode); which rows there are still follows the range.
+   */
+  asOf: 'window-end' | 'now';
+}
+
+/** The log is missing (an operator's source without the README's SQL): the window cannot be made. */
+export class StateChangeLogMissingError extends Error {
+  constructor(schema: string, options: { cause: unknown }) {
+    super(`${schema}.ticket_state_change does not exist: install the change log (docs/state-changes.md) or turn state changes off`, options);
+    this.name = 'StateChangeLogMissingError';
+  }
+}
+
+/** PostgreSQL's undefined_table. */
+const UNDEFINED_TABLE = '42P01';
+
+/** Separates the extra values of a state-change row (the packed row's separator: no state holds it). */
+const SEPARATOR = '\x1f';
+
+const CURSOR = 'barcodes_state_window';
+
+export interface PostgresStateChangeSourceOptions {
+  schema: string;
+  batchSize?: number;
+}
+
+/** What the activities and commands need of the change log. */
+export interface StateChangeSource {
+  streamWindow(selection: StateChangeSelection): AsyncIterable<TicketBatch>;
+  countWindow(selection: StateChangeSelection): Promise<{ newTickets: number; stateChanges: number }>;
+  changedSince(selection: WindowSelection & { since: Date | null }): Promise<number | null>;
+}
+
+export class PostgresStateChangeSource implements StateChangeSource {
+  private readonly schema: string;
+  private readonly batchSize: number;
+
+  constructor(
+    private readonly pool: pg.Pool,
+    options: PostgresStateChangeSourceOptions,
+  ) {
+    this.schema = options.schema;
+    this.batchSize = options.batchSize ?? DEFAULT_BATCH_SIZE;
+  }
+
+  /**
+   * The state of ticket `t` as of the SQL expression `at` (a parameter), as one text value: the
+   * contract's definition. COALESCE evaluates lazily, so the first-change lookup runs only for
+   * tickets without a change before `at`.
+   */
+  private stateAt(lastBefore: string): string {
+    return `coalesce(${lastBefore}.new_state,
+              (SELECT f.old_state FROM ${this.schema}.ticket_state_change f WHERE f.ticket_id = t.id ORDER BY f.id LIMIT 1),
+              t.state)`;
+  }
+
+  /** The last change of `t` (by id) with changed_at before `at` (null: no bound), as a lateral join named `alias`. */
+  private lastChangeBefore(alias: string, at: string | null): string {
+    const bound = at === null ? '' : ` AND ${alias}_c.changed_at < ${at}`;
+    return `LEFT JOIN LATERAL (SELECT ${alias}_c.new_state, ${alias}_c.changed_at FROM ${this.schema}.ticket_state_change ${alias}_c
+             WHERE ${alias}_c.ticket_id = t.id${bound} ORDER BY ${alias}_c.id DESC LIMIT 1) ${alias} ON true`;
+  }
+
+  private fromSql(): string {
+    const s = this.schema;
+    return `  FROM ${s}.ticket t
+  JOIN ${s}.ticket_order o ON o.id = t.order_id
+  JOIN ${s}.product p ON p.code = t.product_code
+  JOIN ${s}.tariff ta ON ta.code = t.tariff_code
+  LEFT JOIN ${s}.contact c ON c.contact_number = o.contact_number`;
+  }
+
+  /**
+   * Tickets created in [$1, $2), matching the mappings ($3, $4): the plain window's rows, with the
+   * state as of the window's end (or now) instead of the state when the window is read.
+   * Parameters: $1 from, $2 to, $3 contacts, $4 channels.
+   */
+  newTicketsSql(asOf: StateChangeSelection['asOf'], columns: 'packed' | 'count' = 'packed'): string {
+    const shown = asOf === 'now' ? 't.state' : this.stateAt('e');
+    const select = columns === 'count' ? 'count(*)::int AS count' : `${packedSelectList()}, ${shown} AS extra`;
+    return `SELECT ${select}
+${this.fromSql()}
+  ${asOf === 'now' || columns === 'count' ? '' : this.lastChangeBefore('e', '$2')}
+ WHERE t.created_at >= $1 AND t.created_at < $2
+   AND (o.contact_number = ANY($3::text[]) OR o.sales_channel_code = ANY($4::text[]))${columns === 'count' ? '' : '\n ORDER BY t.created_at, t.id'}`;
+  }
+
+  /**
+   * Earlier tickets whose state at $2 differs from their state at $1. The candidates come from the
+   * range scan on (changed_at, id); each one's states from its own changes.
+   * Parameters: $1 from, $2 to, $3 contacts, $4 channels, $5 since (the interface's start),
+   * $6 end states shown (empty: all).
+   */
+  stateChangesSql(asOf: StateChangeSelection['asOf'], columns: 'packed' | 'count' = 'packed'): string {
+    const s = this.schema;
+    const atEnd = this.stateAt('e');
+    const atStart = this.stateAt('b');
+    // The row shows the state as of the end (or now) and the change that gave it.
+    const shown = asOf === 'now' ? 'n' : 'e';
+    const shownState = asOf === 'now' ? 't.state' : 'st.at_end';
+    const select =
+      columns === 'count'
+        ? 'count(*)::int AS count'
+        : `${packedSelectList()}, concat_ws(chr(31), ${shownState}, st.at_start, ${shown}.changed_at) AS extra`;
+    return `SELECT ${select}
+  FROM (SELECT DISTINCT sc.ticket_id FROM ${s}.ticket_state_change sc WHERE sc.changed_at >= $1 AND sc.changed_at < $2) changed
+  JOIN ${s}.ticket t ON t.id = changed.ticket_id
+  JOIN ${s}.ticket_order o ON o.id = t.order_id
+  JOIN ${s}.product p ON p.code = t.product_code
+  JOIN ${s}.tariff ta ON ta.code = t.tariff_code
+  LEFT JOIN ${s}.contact c ON c.contact_number = o.contact_number
+  ${this.lastChangeBefore('e', '$2')}
+  ${this.lastChangeBefore('b', '$1')}
+  ${asOf === 'now' ? this.lastChangeBefore('n', null) : ''}
+  -- OFFSET 0 keeps this a subquery of its own: inlined, each state was computed twice (filter and select list).
+  CROSS JOIN LATERAL (SELECT ${atEnd} AS at_end, ${atStart} AS at_start OFFSET 0) st
+ WHERE t.created_at >= $5 AND t.created_at < $1
+   AND (o.contact_number = ANY($3::text[]) OR o.sales_channel_code = ANY($4::text[]))
+   AND st.at_end IS DISTINCT FROM st.at_start
+   AND (cardinality($6::text[]) = 0 OR ${shownState} = ANY($6::text[]))${columns === 'count' ? '' : `\n ORDER BY ${shown}.changed_at, t.id`}`;
+  }
+
+  /**
+   * Streams the window: NEW rows in (created_at, id) order, then STATE_CHANGE rows in (changed_at,
+   * ticket id) order, a batch at a time, both read in one repeatable-read snapshot so a ticket's
+   * states and its row agree. Rows get `change`, `previousState` and `changedAt` in one order,
+   * so every row of the window has one hidden class.
+   */
+  async *streamWindow(selection: StateChangeSelection): AsyncIterable<TicketBatch> {
+    const client = await this.pool.connect();
+    let finished = false;
+    try {
+      await beginSnapshot(client);
+      const parts: [RowChange, string, unknown[]][] = [
+        ['NEW', this.newTicketsSql(selection.asOf), [selection.from, selection.to, selection.contacts, selection.channels]],
+        ['STATE_CHANGE', this.stateChangesSql(selection.asOf), stateChangeParameters(selection)],
+      ];
+      for (const [change, sql, parameters] of parts) {
+        yield* this.streamCursor(client, change, sql, parameters);
+      }
+      await client.query('COMMIT');
+      finished = true;
+    } catch (error) {
+      if ((error as { code?: string }).code === UNDEFINED_TABLE) throw new StateChangeLogMissingError(this.schema, { cause: error });
+      throw error;
+    } finally {
+      // As in ticket-source.ts: a consumer that stopped early leaves a transaction (and maybe a
+      // FETCH) behind: the connection is closed rather than reused.
+      client.release(finished ? undefined : true);
+    }
+  }
+
+  private async *streamCursor(client: pg.PoolClient, change: RowChange, sql: string, parameters: unknown[]): AsyncIterable<TicketBatch> {
+    await client.query(`DECLARE ${CURSOR} NO SCROLL CURSOR FOR ${sql}`, parameters);
+    const fetch = () => client.query<[string, string]>({ text: `FETCH FORWARD ${this.batchSize} FROM ${CURSOR}`, rowMode: 'array' });
+    let next: Promise<pg.QueryResult<[string, string]>> | undefined = fetch();
+    try {
+      for (;;) {
+        const { rows } = await next!;
+        next = undefined;
+        if (rows.length === 0) break;
+        // The next batch is read ahead while this one is rendered (ticket-source.ts measured why).
+        next = fetch();
+        const tickets = new Array<TicketRow>(rows.length);
+        let missing: Map<string, number> | null = null;
+        for (let i = 0; i < rows.length; i++) {
+          const [packed, extra] = rows[i]!;
+          const ticket = unpackTicketRow(packed);
+          if (ticket === null) {
+            (missing ??= new Map()).set(packedTicketId(packed), i);
+            tickets[i] = { id: packedTicketId(packed), extra } as unknown as TicketRow;
+            continue;
+          }
+          tickets[i] = withChange(ticket, change, extra);
+        }
+        if (missing) await this.rereadById(client, tickets, missing, change);
+        yield tickets;
+      }
+    } finally {
+      next?.catch(() => {});
+    }
+    await client.query(`CLOSE ${CURSOR}`);
+  }
+
+  /** Rows whose packed form was ambiguous, read again the ordinary way in the same snapshot. */
+  private async rereadById(client: pg.PoolClient, tickets: TicketRow[], missing: Map<string, number>, change: RowChange): Promise<void> {
+    const { rows } = await client.query<unknown[]>({
+      text: `SELECT ${plainSelectList()}\n${this.fromSql()}\n WHERE t.id = ANY($1::bigint[])`,
+      values: [[...missing.keys()]],
+      rowMode: 'array',
+      types: WINDOW_ROW_TYPES,
+    });
+    for (const row of rows) {
+      const index = missing.get(row[0] as string)!;
+      const extra = (tickets[index] as unknown as { extra: string }).extra;
+      tickets[index] = withChange(toTicketRow(row), change, extra);
+    }
+    if (rows.length !== missing.size) throw new Error(`state-change window: ${missing.size - rows.length} ticket(s) vanished within one snapshot`);
+  }
+
+  /** Counts the window's rows (NEW and STATE_CHANGE) without reading them. */
+  async countWindow(selection: StateChangeSelection): Promise<{ newTickets: number; stateChanges: number }> {
+    const client = await this.pool.connect();
+    try {
+      await beginSnapshot(client);
+      const fresh = await client.query<{ count: number }>(this.newTicketsSql(selection.asOf, 'count'), [selection.from, selection.to, selection.contacts, selection.channels]);
+      const changed = await client.query<{ count: number }>(this.stateChangesSql(selection.asOf, 'count'), stateChangeParameters(selection));
+      return { newTickets: fresh.rows[0]!.count, stateChanges: changed.rows[0]!.count };
+    } catch (error) {
+      if ((error as { code?: string }).code === UNDEFINED_TABLE) throw new StateChangeLogMissingError(this.schema, { cause: error });
+      throw error;
+    } finally {
+      await client.query('ROLLBACK').catch(() => {});
+      client.release();
+    }
+  }
+
+  /** The plans PostgreSQL chooses for the two cursors (EXPLAIN DECLARE), for tests and the benchmark. */
+  async windowPlans(selection: StateChangeSelection): Promise<{ newTickets: string[]; stateChanges: string[] }> {
+    const client = await this.pool.connect();
+    try {
+      await beginSnapshot(client);
+      const explain = async (sql: string, parameters: unknown[]) =>
+        (await client.query<{ 'QUERY PLAN': string }>(`EXPLAIN DECLARE ${CURSOR} NO SCROLL CURSOR FOR ${sql}`, parameters)).rows.map((row) => row['QUERY PLAN']);
+      return {
+        newTickets: await explain(this.newTicketsSql(selection.asOf), [selection.from, selection.to, selection.contacts, selection.channels]),
+        stateChanges: await explain(this.stateChangesSql(selection.asOf), stateChangeParameters(selection)),
+      };
+    } finally {
+      await client.query('ROLLBACK').catch(() => {});
+      client.release();
+    }
+  }
+
+  /**
+   * How many of the tickets a stored window held changed state after the window's end, for the
+   * resend warning: the tickets created in the window and, when state changes were on, those with
+   * a change in it. Null when the source has no change log (nothing to tell).
+   */
+  async changedSince(selection: WindowSelection & { since: Date | null }): Promise<number | null> {
+    const s = this.schema;
+    const withChanges = selection.since !== null;
+    try {
+      const { rows } = await this.pool.query<{ count: number }>(
+        `SELECT count(*)::int AS count
+           FROM ${s}.ticket t JOIN ${s}.ticket_order o ON o.id = t.order_id
+          WHERE (o.contact_number = ANY($3::text[]) OR o.sales_channel_code = ANY($4::text[]))
+            AND ((t.created_at >= $1 AND t.created_at < $2)
+                 ${withChanges ? `OR (t.created_at >= $5 AND t.created_at < $1 AND EXISTS (SELECT 1 FROM ${s}.ticket_state_change w WHERE w.ticket_id = t.id AND w.changed_at >= $1 AND w.changed_at < $2))` : ''})
+            AND EXISTS (SELECT 1 FROM ${s}.ticket_state_change x WHERE x.ticket_id = t.id AND x.changed_at >= $2)`,
+        [selection.from, selection.to, selection.contacts, selection.channels, ...(withChanges ? [selection.since] : [])],
+      );
+      return rows[0]!.count;
+    } catch (error) {
+      if ((error as { code?: string }).code === UNDEFINED_TABLE) return null;
+      throw error;
+    }
+  }
+}
+
+function stateChangeParameters(selection: StateChangeSelection): unknown[] {
+  return [selection.from, selection.to, selection.contacts, selection.channels, selection.since, [...selection.states]];
+}
+
+/**
+ * State-change rows are sorted by their change before the first one is sent (the order is the
+ * contract's); at the default 4 MB a 100,000-change window's sort spilled to disk (27 MB), in
+ * memory it took a sixth less time (bench, docs/performance.md). A cap per sort, not an allocation.
+ */
+const SORT_MEMORY = '64MB';
+
+async function beginSnapshot(client: pg.PoolClient): Promise<void> {
+  await client.query('BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY');
+  await client.query('SET LOCAL jit = off');
+  await client.query(`SET LOCAL work_mem = '${SORT_MEMORY}'`);
+  await client.query(`SET LOCAL datestyle = 'ISO'`);
+}
+
+/**
+ * Adds the state-change fields, always in this order (one hidden class for the whole window).
+ * `extra` is the shown state, or `state␟previous state␟changed_at` for a STATE_CHANGE row.
+ */
+function withChange(ticket: TicketRow, change: RowChange, extra: string): TicketRow {
+  if (change === 'NEW') {
+    ticket.state = extra;
+    ticket.change = change;
+    ticket.previousState = null;
+    ticket.changedAt = null;
+    return ticket;
+  }
+  const first = extra.indexOf(SEPARATOR);
+  const second = extra.indexOf(SEPARATOR, first + 1);
+  const changedAt = extra.slice(second + 1);
+  ticket.state = extra.slice(0, first);
+  ticket.change = change;
+  ticket.previousState = extra.slice(first + 1, second);
+  ticket.changedAt = parseIsoTimestamptz(changedAt) ?? new Date(changedAt);
+  return ticket;
+}
