@@ -40,13 +40,15 @@ export function compileXlsxColumns(spec: FormatSpec, timeZone: string): XlsxColu
 }
 
 /**
- * Text as XML can hold it. A lone surrogate cannot be written in UTF-8: it becomes U+FFFD, as
- * TextEncoder does for CSV. (C0 control characters other than tab, CR and LF are not allowed in
- * XML 1.0 at all: exceljs drops them.)
+ * Text as an xlsx cell can hold it. A lone surrogate cannot be written in UTF-8: it becomes
+ * U+FFFD, as TextEncoder does for CSV. XML 1.0 cannot hold C0 control characters other than tab,
+ * CR and LF, and exceljs drops them (and DEL); a CR reads back as LF (XML line-end handling).
+ * OOXML's escape `_x000D_` would keep them for Excel, but LibreOffice shows it literally in these
+ * cells, so the loss is documented instead (README: the xlsx file).
  */
 const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/g;
 
-function xmlText(value: string): string {
+export function xmlText(value: string): string {
   return value.replace(LONE_SURROGATE, '\uFFFD');
 }
 

@@ -5,14 +5,15 @@
  * Same window, same bytes: exceljs stamps the package with the current time in two places, the
  * document properties (docProps/core.xml) and the date of every zip entry (archiver's default).
  * Both are set to the window's end here; the entry dates through archiver's `date` option, which
- * exceljs does not pass, so its append is wrapped (exceljs is pinned; test/format-xlsx.test.ts
- * renders twice and compares the bytes, so an upgrade that changes this fails there).
+ * exceljs does not pass, so archiver's append is wrapped (exceljs and archiver are pinned by the
+ * lock file; test/format-xlsx.test.ts renders twice a second apart and compares the bytes, so an
+ * upgrade that changes this fails there).
  */
 
 import { Writable } from 'node:stream';
 import ExcelJS from 'exceljs';
 import type { PartOutput } from '../output';
-import type { CellValue, XlsxColumn } from './cells';
+import { xmlText, type CellValue, type XlsxColumn } from './cells';
 
 export const XLSX_CONTENT_TYPE = 'application/vnd.openxmlformats-officedocument.spreadsheetml.sheet';
 
@@ -29,8 +30,33 @@ const HIGH_WATER_MARK = 256 * 1024;
 const MIN_WIDTH = 6;
 const MAX_WIDTH = 60;
 
-interface ArchiverLike {
-  append(source: unknown, data: { name: string; date?: Date }): unknown;
+interface ArchiverEntryData {
+  name: string;
+  date?: Date;
+}
+interface ArchiverPrototype {
+  append(this: { [FIXED_DATE]?: Date }, source: unknown, data: ArchiverEntryData): unknown;
+}
+
+const FIXED_DATE = Symbol('barcodes.fixedEntryDate');
+/** Set only while a WorkbookWriter is constructed: it appends its first entries from its constructor. */
+let constructingWithDate: Date | null = null;
+let archiverPatched = false;
+
+/**
+ * Dates every zip entry of our workbooks with the window's end instead of now: exceljs passes no
+ * date, and archiver then takes the current time. Archives made elsewhere are left alone.
+ */
+function patchArchiverOnce(): void {
+  if (archiverPatched) return;
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  const prototype = (require('archiver/lib/core') as { prototype: ArchiverPrototype }).prototype;
+  const append = prototype.append;
+  prototype.append = function (this: { [FIXED_DATE]?: Date }, source, data) {
+    const date = this[FIXED_DATE] ?? constructingWithDate;
+    return append.call(this, source, date ? { ...data, date } : data);
+  };
+  archiverPatched = true;
 }
 
 /** Forwards the package's bytes to the part's output, one awaited write at a time. */
@@ -61,8 +87,14 @@ export class XlsxPartWriter {
 
   constructor(output: PartOutput, options: XlsxPartOptions) {
     this.stream = new OutputStream(output);
-    this.workbook = new ExcelJS.stream.xlsx.WorkbookWriter({ stream: this.stream, useStyles: true, useSharedStrings: false });
-    fixEntryDates(this.workbook, options.modified);
+    patchArchiverOnce();
+    constructingWithDate = options.modified;
+    try {
+      this.workbook = new ExcelJS.stream.xlsx.WorkbookWriter({ stream: this.stream, useStyles: true, useSharedStrings: false });
+    } finally {
+      constructingWithDate = null;
+    }
+    (this.workbook as unknown as { zip: { [FIXED_DATE]?: Date } }).zip[FIXED_DATE] = options.modified;
     this.workbook.created = options.modified;
     this.workbook.modified = options.modified;
     this.workbook.creator = CREATOR;
@@ -73,7 +105,7 @@ export class XlsxPartWriter {
     // A column's style is every new cell's style: the number format is given once, not per cell.
     this.sheet.columns = options.columns.map((column, i) => ({ width: options.widths[i]!, style: { numFmt: column.numFmt } }));
     if (options.header) {
-      const row = this.sheet.addRow(options.columns.map((c) => c.header));
+      const row = this.sheet.addRow(options.columns.map((c) => xmlText(c.header)));
       row.font = { bold: true };
       row.eachCell((cell) => {
         cell.numFmt = '@';
@@ -106,10 +138,4 @@ export class XlsxPartWriter {
 /** Width that fits a header and the longest value seen (Excel's unit is about one character). */
 export function columnWidth(header: string, longestValue: number): number {
   return Math.min(MAX_WIDTH, Math.max(MIN_WIDTH, header.length + 2, longestValue + 2));
-}
-
-function fixEntryDates(workbook: ExcelJS.stream.xlsx.WorkbookWriter, date: Date): void {
-  const zip = (workbook as unknown as { zip: ArchiverLike }).zip;
-  const append = zip.append.bind(zip);
-  zip.append = (source, data) => append(source, { ...data, date });
 }
