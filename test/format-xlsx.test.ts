@@ -16,6 +16,7 @@ import { InputError } from '../lib/errors';
 import { FIELD_NAMES, MemorySink, parseFormatSpec, renderWindow, type RenderContext } from '../lib/format';
 import { pgpPartEncryption, readRecipientKey } from '../lib/security/openpgp';
 import type { TicketRow } from '../lib/tickets';
+import { expectedSerial } from './support/spreadsheet';
 import { convertWithLibreOffice, CSV_EXPORT_AS_SHOWN, CSV_IMPORT_SEMICOLON, libreOffice } from './support/libreoffice';
 
 // eslint-disable-next-line @typescript-eslint/no-require-imports
@@ -77,17 +78,6 @@ function expectedText(value: string | null, reader: 'sheetjs' | 'libreoffice' = 
   return text === '' ? undefined : text;
 }
 
-/** Excel serial of the wall-clock time of `date` in `timeZone`, computed with Intl (not the renderer's code). */
-function expectedSerial(date: Date, timeZone: string): number {
-  const parts = Object.fromEntries(
-    new Intl.DateTimeFormat('en-US', { timeZone, hourCycle: 'h23', year: 'numeric', month: '2-digit', day: '2-digit', hour: '2-digit', minute: '2-digit', second: '2-digit' })
-      .formatToParts(date)
-      .map((p) => [p.type, p.value]),
-  );
-  const wall = Date.UTC(Number(parts.year), Number(parts.month) - 1, Number(parts.day), Number(parts.hour), Number(parts.minute), Number(parts.second), date.getUTCMilliseconds());
-  return wall / 86_400_000 + 25569;
-}
-
 /** Two decimals, half away from zero, on the digits (0.285 is 0.29, not the float's 0.28). */
 function expectedPrice(text: string): number {
   const negative = text.startsWith('-');
@@ -122,7 +112,7 @@ test('xlsx spec: CSV-only options, compression, trailer and spreadsheetText are 
   }
   const xlsx = parseFormatSpec({ type: 'xlsx' });
   assert.equal(xlsx.fileName, 'barcodes_{interface}_{start}_{end}.xlsx');
-  assert.equal(xlsx.maxRowsPerFile, 100_000);
+  assert.equal(xlsx.maxRowsPerFile, 50_000);
   assert.deepEqual(parseFormatSpec(JSON.parse(JSON.stringify(xlsx))), xlsx, 'the stored form reads back unchanged');
   // Named by field, stored by header, in column order.
   const csv = parseFormatSpec({ columns: [{ field: 'BAR_CODE', header: 'Code' }, 'CONTACT_NUMBER'], spreadsheetText: ['CONTACT_NUMBER', 'BAR_CODE'] });
