@@ -102,6 +102,7 @@ test('xlsx spec: CSV-only options, compression, trailer and spreadsheetText are 
     [{ type: 'xlsx', fileName: 'x_{end}.csv' }, /^format: fileName must end with "\.xlsx"/],
     [{ type: 'xlsx', spreadsheetText: ['BAR_CODE'] }, /^format: spreadsheetText applies to CSV files only/],
     [{ type: 'xlsx', maxRowsPerFile: 10 }, /^format: maxRowsPerFile must be at least 1000/],
+    [{ fileName: 'x_{end}.xlsx' }, /^format: fileName ends with "\.xlsx" but the file is CSV/],
     [{ maxRowsPerFile: 5000 }, /^format: maxRowsPerFile applies to "type": "xlsx" only/],
     [{ spreadsheetText: ['BAR_CODE'], quoting: 'none' }, /^format: spreadsheetText cannot be used with quoting "none"/],
     [{ spreadsheetText: ['NOPE'] }, /^format: spreadsheetText\[0\] names no column of the file/],

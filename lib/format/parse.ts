@@ -285,6 +285,9 @@ function checkXlsx(spec: FormatSpec): void {
 }
 
 function checkCsv(spec: FormatSpec): void {
+  if (spec.fileName.toLowerCase().endsWith('.xlsx')) {
+    refuse(['fileName'], 'ends with ".xlsx" but the file is CSV (add "type": "xlsx")', spec.fileName);
+  }
   if (spec.maxRowsPerFile !== null) {
     refuse(['maxRowsPerFile'], 'applies to "type": "xlsx" only; CSV files are split by maxFileSize', spec.maxRowsPerFile);
   }

@@ -84,6 +84,8 @@ export class XlsxPartWriter {
   private readonly stream: OutputStream;
   private readonly workbook: ExcelJS.stream.xlsx.WorkbookWriter;
   private readonly sheet: ExcelJS.Worksheet;
+  /** One style object per column, shared by its cells: exceljs caches a style's id by object identity. */
+  private readonly columnStyles: Array<Partial<ExcelJS.Style>>;
 
   constructor(output: PartOutput, options: XlsxPartOptions) {
     this.stream = new OutputStream(output);
@@ -102,8 +104,8 @@ export class XlsxPartWriter {
     this.sheet = this.workbook.addWorksheet(SHEET_NAME, {
       views: options.header ? [{ state: 'frozen', xSplit: 0, ySplit: 1 }] : [],
     });
-    // A column's style is every new cell's style: the number format is given once, not per cell.
-    this.sheet.columns = options.columns.map((column, i) => ({ width: options.widths[i]!, style: { numFmt: column.numFmt } }));
+    this.columnStyles = options.columns.map((column) => ({ numFmt: column.numFmt }));
+    this.sheet.columns = options.columns.map((_, i) => ({ width: options.widths[i]!, style: this.columnStyles[i]! }));
     if (options.header) {
       const row = this.sheet.addRow(options.columns.map((c) => xmlText(c.header)));
       row.font = { bold: true };
@@ -115,7 +117,12 @@ export class XlsxPartWriter {
   }
 
   addRow(values: CellValue[]): void {
-    this.sheet.addRow(values).commit();
+    const row = this.sheet.addRow(values);
+    // Each new cell gets a fresh copy of its column's style, which exceljs then looks up by value
+    // for every cell (most of its time); the shared object is found by identity instead.
+    const styles = this.columnStyles;
+    for (let c = 0; c < styles.length; c += 1) row.getCell(c + 1).style = styles[c]!;
+    row.commit();
   }
 
   /** Resolves once the package has room again (the sink took what was pending). */
