@@ -85,8 +85,10 @@ function compileColumn(column: ColumnSpec, spec: FormatSpec, timeZone: string): 
     }
     case 'date': {
       const cell = (row: TicketRow): CellValue => {
-        const value = row[property] as string | null;
+        const value = row[property] as string | Date | null;
         if (value == null) return null;
+        // A Date is what node-postgres makes of a `date` column unless told not to: local midnight.
+        if (value instanceof Date) return Number.isNaN(value.getTime()) ? null : new Date(Date.UTC(value.getFullYear(), value.getMonth(), value.getDate()));
         const match = ISO_DATE.exec(value);
         // `infinity` or a BC date: no Excel date can hold it, so it stays the text PostgreSQL printed.
         if (match === null) return xmlText(value);
