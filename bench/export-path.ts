@@ -5,7 +5,7 @@
  */
 import pg from 'pg';
 import { inTransaction } from '../lib/db/pool';
-import { DEFAULT_FORMAT_SPEC, renderWindow } from '../lib/format';
+import { DEFAULT_FORMAT_SPEC, renderWindow, type FormatSpec } from '../lib/format';
 import type { DeliveryLedger } from '../lib/ledger/ledger';
 import { partMessageId } from '../lib/mail/message';
 import type { TicketSource, WindowSelection } from '../lib/source/ticket-source';
@@ -28,6 +28,8 @@ export interface ExportPathInput {
   interfaceId: number;
   interfaceName: string;
   window: WindowSelection;
+  /** The file format; the default (CSV) when absent. */
+  spec?: FormatSpec;
 }
 
 /** Selects, renders and stores the window in one transaction, and times it. */
@@ -41,7 +43,7 @@ export async function runExportPath(input: ExportPathInput): Promise<ExportPathR
     const sink = ledger.partSink(client, deliveryId);
     const rendered = await renderWindow(
       source.streamWindow(window),
-      DEFAULT_FORMAT_SPEC,
+      input.spec ?? DEFAULT_FORMAT_SPEC,
       { interfaceName: input.interfaceName, timeZone: 'UTC', windowStart: window.from, windowEnd: window.to },
       sink,
     );

@@ -2,11 +2,12 @@
  * Export throughput: one window of N matching tickets rendered in the default format by
  * (1) PostgreSQL's own COPY of the same select (the ceiling), (2) the export path in this process,
  * (3) `barcodes preview` to a pipe, (4) a real `barcodes worker` freezing and sending it, triggered
- * with `barcodes run`. Rows per second, ratio to COPY, and the memory of (3) and (4).
+ * with `barcodes run`. Rows per second, ratio to COPY, and the memory of (3) and (4). The same
+ * window as xlsx by (2) and (3) too: its rate as a ratio to CSV's, and preview's peak memory.
  */
 import pg from 'pg';
 import { PostgresTicketSource, type WindowSelection } from '../lib/source/ticket-source';
-import { DEFAULT_FORMAT_SPEC } from '../lib/format';
+import { DEFAULT_FORMAT_SPEC, parseFormatSpec } from '../lib/format';
 import type { Log } from '../devstack/log';
 import { sleep } from '../devstack/log';
 import { EXPORT_MAPPING, newestWindow } from './dataset';
@@ -46,6 +47,23 @@ export async function exportThroughputPhase(db: BenchDatabase, options: BenchOpt
     { contacts: [...window.contacts], channels: [...window.channels] },
     'bench',
   );
+  // The same window and mappings as an xlsx file.
+  const xlsxSpec = parseFormatSpec({ type: 'xlsx' });
+  const xlsxIface = await db.store.create(
+    {
+      name: `Bench big reseller xlsx ${tag}`,
+      recipients: ['reseller@bench.test'],
+      intervalSeconds: 900,
+      lagSeconds: 30,
+      timeZone: 'UTC',
+      format: { ...xlsxSpec },
+      startAt: window.from,
+      enabled: false,
+      alertEmail: null,
+    },
+    { contacts: [...window.contacts], channels: [...window.channels] },
+    'bench',
+  );
   log(`export window ${window.from.toISOString()} .. ${window.to.toISOString()}: ${count(options.windowTickets)} matching of ${count(inRange)} tickets in range (interface ${iface.id})`);
   const source = new PostgresTicketSource(db.exporterPool, { schema: db.large.schema });
 
@@ -58,6 +76,8 @@ export async function exportThroughputPhase(db: BenchDatabase, options: BenchOpt
   const copies: ChildRun[] = [];
   const paths: ExportPathResult[] = [];
   const previews: ChildRun[] = [];
+  const xlsxPaths: ExportPathResult[] = [];
+  const xlsxPreviews: ChildRun[] = [];
   const env = benchEnv({ databaseUrl: db.url, ticketingSchema: db.large.schema, temporalAddress: '127.0.0.1:1', smtpUrl: 'smtp://127.0.0.1:1' });
   // Interleaved, so a burst of load from elsewhere on the machine hits every contender alike.
   for (let i = 0; i < options.exportRepeats; i++) {
@@ -71,6 +91,14 @@ export async function exportThroughputPhase(db: BenchDatabase, options: BenchOpt
     previews.push(
       expectSuccess(await runBarcodes(['preview', String(iface.id), '--from', window.from.toISOString(), '--to', window.to.toISOString()], { env }), 'barcodes preview'),
     );
+    log(`round ${i + 1}/${options.exportRepeats}: xlsx export path`);
+    const xlsxPath = await runExportPath({ exporterPool: db.exporterPool, ledger: db.ledger, source, interfaceId: xlsxIface.id, interfaceName: xlsxIface.name, window, spec: xlsxSpec });
+    await discardDelivery(db.pool, EXPORTER_SCHEMA, xlsxPath.deliveryId);
+    xlsxPaths.push(xlsxPath);
+    log(`round ${i + 1}/${options.exportRepeats}: xlsx barcodes preview`);
+    xlsxPreviews.push(
+      expectSuccess(await runBarcodes(['preview', String(xlsxIface.id), '--from', window.from.toISOString(), '--to', window.to.toISOString()], { env }), 'barcodes preview (xlsx)'),
+    );
   }
   const bestCopy = fastest(copies, (run) => run.wallMillis);
   const bestPath = fastest(paths, (run) => run.millis);
@@ -78,6 +106,10 @@ export async function exportThroughputPhase(db: BenchDatabase, options: BenchOpt
   if (bestPath.ticketCount !== options.windowTickets) throw new Error(`export path rendered ${bestPath.ticketCount} tickets, expected ${options.windowTickets}`);
   if (bestPreview.stdoutSha256 !== bestPath.sha256) throw new Error('preview printed other bytes than the export path stored');
   const previewPeak = Math.max(...previews.map((run) => toMib(run.peakRssBytes)));
+  const bestXlsxPath = fastest(xlsxPaths, (run) => run.millis);
+  const bestXlsxPreview = fastest(xlsxPreviews, (run) => run.wallMillis);
+  if (bestXlsxPath.ticketCount !== options.windowTickets) throw new Error(`xlsx export path rendered ${bestXlsxPath.ticketCount} tickets, expected ${options.windowTickets}`);
+  const xlsxPreviewPeak = Math.max(...xlsxPreviews.map((run) => toMib(run.peakRssBytes)));
 
   section.rows.push(
     { metric: 'tickets in the window range / matching', value: `${count(inRange)} / ${count(options.windowTickets)}` },
@@ -98,6 +130,12 @@ export async function exportThroughputPhase(db: BenchDatabase, options: BenchOpt
     },
     { metric: '  rate ratio to COPY', value: ratio(bestCopy.wallMillis / bestPreview.wallMillis) },
     { metric: '  preview peak RSS (VmHWM)', value: mib(previewPeak), target: `≤ ${TARGETS.previewPeakMib} MiB`, met: previewPeak <= TARGETS.previewPeakMib },
+    { metric: 'xlsx: file size', value: `${mib(toMib(bestXlsxPath.bytes))} in ${bestXlsxPath.parts} parts of ≤ ${count(xlsxSpec.maxRowsPerFile!)} rows` },
+    { metric: 'xlsx: export path in-process (select, render, store)', value: `${seconds(bestXlsxPath.millis)}, ${rate(options.windowTickets, bestXlsxPath.millis)}` },
+    { metric: '  rate ratio to the CSV export path', value: ratio(bestPath.millis / bestXlsxPath.millis) },
+    { metric: 'xlsx: barcodes preview > pipe', value: `${seconds(bestXlsxPreview.wallMillis)}, ${rate(options.windowTickets, bestXlsxPreview.wallMillis)}` },
+    { metric: '  rate ratio to the CSV preview', value: ratio(bestPreview.wallMillis / bestXlsxPreview.wallMillis) },
+    { metric: '  xlsx preview peak RSS (VmHWM)', value: mib(xlsxPreviewPeak), target: `≤ ${TARGETS.previewPeakMib} MiB`, met: xlsxPreviewPeak <= TARGETS.previewPeakMib },
   );
   section.notes.push(
     `fastest of ${options.exportRepeats} interleaved round(s); load average ${loadAverage().toFixed(1)} at the end. ` +

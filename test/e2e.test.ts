@@ -5,6 +5,9 @@ import { deliveredBarCodes, filesFor } from './support/mail';
 import { insertSale, type SoldTicket } from '../devstack/sales-simulator';
 import { parseFormatSpec } from '../lib/format';
 import { parse } from 'csv-parse/sync';
+import * as XLSX from '@e965/xlsx';
+import { convertWithLibreOffice, CSV_EXPORT_AS_SHOWN, libreOffice } from './support/libreoffice';
+import { expectedDateTimeText, expectedSerial } from './support/spreadsheet';
 
 let stack: TestStack;
 const schema = () => stack.config.ticketingSchema;
@@ -181,4 +184,58 @@ test('a custom format reaches the reseller as specified: encoding, separator, li
   }
   assert.ok(mails.some((mail) => mail.parsed.attachments[0]!.content.includes(Buffer.from('Th\xe9\xe2tre', 'latin1'))), 'accents in ISO-8859-1');
   assert.deepEqual(sorted(barCodes), sorted(sold.map((ticket) => ticket.barCode)));
+});
+
+test('an xlsx window reaches the reseller by SMTP and reads back cell by cell in SheetJS and LibreOffice', async (t) => {
+  const format = parseFormatSpec({ type: 'xlsx' }) as unknown as Record<string, unknown>;
+  const iface = await stack.createInterface({ recipients: ['sheet@reseller.test'], contacts: ['C-2001'], timeZone: 'Europe/Zurich', format });
+  const sold = [...(await sell('C-2001', 'WEB', 3)), ...(await sell('C-2001', 'BOX', 2))];
+  // The bar codes a spreadsheet used to corrupt: leading zeros, 16 digits, an "E" read as an exponent.
+  const hard = ['0001234567890123', '4360257278797631', '439714505107E908'];
+  for (const [i, code] of hard.entries()) await stack.pool.query(`UPDATE ${schema()}.ticket SET bar_code = $1 WHERE bar_code = $2`, [code, sold[i]!.barCode]);
+  const run = await stack.runNow(iface.id);
+  assert.equal(run.result.windows[0]!.status, 'sent');
+  const [mail] = await stack.sink.waitFor((m) => m.envelope.to.includes('sheet@reseller.test'), 20_000, 1);
+  const attachment = mail!.parsed.attachments[0]!;
+  assert.equal(attachment.contentType, 'application/vnd.openxmlformats-officedocument.spreadsheetml.sheet');
+  assert.match(attachment.filename ?? '', /^barcodes_.*\.xlsx$/);
+
+  const { rows: expected } = await stack.pool.query<{ bar_code: string; state: string; file_number: string; product_code: string; product_name: string; validity_date: string | null; tariff_code: string; tariff_name: string; price: string; order_date: Date; contact_number: string | null }>(
+    `SELECT t.bar_code, t.state, o.file_number, p.code AS product_code, p.name AS product_name, to_char(t.validity_date, 'YYYY-MM-DD') AS validity_date,
+            ta.code AS tariff_code, ta.name AS tariff_name, t.price::text AS price, o.order_date, o.contact_number
+       FROM ${schema()}.ticket t JOIN ${schema()}.ticket_order o ON o.id = t.order_id
+       JOIN ${schema()}.product p ON p.code = t.product_code JOIN ${schema()}.tariff ta ON ta.code = t.tariff_code
+      WHERE t.id = ANY($1::bigint[]) ORDER BY t.created_at, t.id`,
+    [sold.map((ticket) => ticket.id)],
+  );
+  assert.equal(expected.length, sold.length);
+  assert.deepEqual(expected.slice(0, 3).map((r) => r.bar_code).sort(), [...hard].sort());
+
+  // SheetJS: types and values.
+  const sheet = XLSX.read(attachment.content, { type: 'buffer' }).Sheets.Barcodes!;
+  const cell = (r: number, c: number) => sheet[XLSX.utils.encode_cell({ r, c })] as XLSX.CellObject | undefined;
+  expected.forEach((row, i) => {
+    const r = i + 1;
+    const texts = [row.bar_code, row.state, row.file_number, row.product_code, row.product_name, null, row.tariff_code, row.tariff_name, null, null, row.contact_number];
+    texts.forEach((text, c) => {
+      if (text === null) return;
+      assert.equal(cell(r, c)?.t, 's', `row ${r} column ${c} is text`);
+      assert.equal(cell(r, c)?.v, text);
+    });
+    assert.equal(cell(r, 8)?.v, Number(row.price));
+    assert.equal(cell(r, 8)?.t, 'n');
+    if (row.validity_date === null) assert.equal(cell(r, 5), undefined);
+    else assert.equal(cell(r, 5)?.v, Date.parse(`${row.validity_date}T00:00:00Z`) / 86_400_000 + 25569);
+    assert.ok(Math.abs((cell(r, 9)!.v as number) - expectedSerial(row.order_date, 'Europe/Zurich')) < 1e-9, `row ${r} ORDER_DATE`);
+  });
+
+  // LibreOffice: what a reseller sees.
+  const lo = libreOffice();
+  if ('skip' in lo) return t.skip(lo.skip);
+  const shown = parse(convertWithLibreOffice(lo.soffice, attachment.content, 'window.xlsx', CSV_EXPORT_AS_SHOWN), { delimiter: ';' }) as string[][];
+  assert.deepEqual(shown[0], ['BAR_CODE', 'TICKET_STATE', 'FILE_NUMBER', 'PRODUCT_CODE', 'PRODUCT_NAME', 'VALIDITY_DATE', 'TARIFF_CODE', 'TARIFF_NAME', 'PRICE', 'ORDER_DATE', 'CONTACT_NUMBER']);
+  assert.deepEqual(
+    shown.slice(1),
+    expected.map((row) => [row.bar_code, row.state, row.file_number, row.product_code, row.product_name, row.validity_date ?? '', row.tariff_code, row.tariff_name, row.price, expectedDateTimeText(row.order_date, 'Europe/Zurich'), row.contact_number ?? '']),
+  );
 });

@@ -11,6 +11,7 @@ import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import * as zlib from 'node:zlib';
+import * as XLSX from '@e965/xlsx';
 import { FormatError } from '../lib/errors';
 import { MemorySink, parseFormatSpec, renderWindow, type RenderContext, type RenderResult } from '../lib/format';
 import type { TicketRow } from '../lib/tickets';
@@ -107,7 +108,40 @@ const CASES: Record<string, { spec: unknown; timeZone?: string; ids?: string[]; 
     contentType: 'text/csv; charset=utf-8',
   },
   'barcode-only': { spec: { columns: ['BAR_CODE'], header: false, quoting: 'none' }, contentType: 'text/csv; charset=utf-8' },
+  // Wrapped columns are literals, exempt from the guard; the others are guarded as usual.
+  'spreadsheet-text': {
+    spec: { spreadsheetText: ['BAR_CODE', 'FILE_NUMBER', 'CONTACT_NUMBER', 'Vendor'], injectionGuard: true, columns: ['BAR_CODE', 'FILE_NUMBER', 'PRODUCT_NAME', 'CONTACT_NUMBER', 'PRICE', { constant: '=007', header: 'Vendor' }] },
+    contentType: 'text/csv; charset=utf-8',
+  },
 };
+
+/**
+ * xlsx: the worksheet's XML (cells, types, styles by index, widths, frozen header) and the styles
+ * (number formats, bold header), taken out of the package. The package itself is compared byte for
+ * byte between two renders in format-xlsx.test.ts: its deflated bytes depend on zlib's version.
+ */
+const XLSX_CASES: Record<string, { spec: unknown; timeZone?: string }> = {
+  'xlsx-default': { spec: { type: 'xlsx' } },
+  'xlsx-formats-zurich': {
+    spec: { type: 'xlsx', dateFormat: 'DD.MM.YYYY', dateTimeFormat: 'DD.MM.YYYY HH:mm:ss.SSS', decimals: 0, injectionGuard: true, columns: ['TICKET_ID', 'BAR_CODE', 'VALIDITY_DATE', 'ORDER_DATE', 'CREATED_AT', 'PRICE', { constant: '=1+1', header: 'Formula' }] },
+    timeZone: 'Europe/Zurich',
+  },
+};
+
+for (const [name, c] of Object.entries(XLSX_CASES)) {
+  test(`golden: ${name}`, async () => {
+    const { result, files } = await render(c.spec, c);
+    assert.equal(result.parts.length, 1);
+    assert.equal(result.parts[0]!.contentType, 'application/vnd.openxmlformats-officedocument.spreadsheetml.sheet');
+    assert.match(result.parts[0]!.fileName, /\.xlsx$/);
+    const zip = XLSX.CFB.read(files[0]!, { type: 'buffer' });
+    for (const entry of ['xl/worksheets/sheet1.xml', 'xl/styles.xml']) {
+      const found = XLSX.CFB.find(zip, `/${entry}`);
+      assert.ok(found, `${entry} in the package`);
+      assertGolden(`${name}.${path.basename(entry)}`, Buffer.from(found.content as Uint8Array));
+    }
+  });
+}
 
 for (const [name, c] of Object.entries(CASES)) {
   test(`golden: ${name}`, async () => {

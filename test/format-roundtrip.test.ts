@@ -188,14 +188,21 @@ function randomSpec(random: Random): Record<string, unknown> {
     const j = Math.floor(random() * (i + 1));
     [columns[i], columns[j]] = [columns[j], columns[i]];
   }
+  const unmappable = pick(random, ['fail', 'replace', 'transliterate']);
+  // spreadsheetText: any columns, by header or field (transliteration is checked by shape below, unwrapped).
+  const spreadsheetText =
+    quoting !== 'none' && unmappable !== 'transliterate' && random() < 0.3
+      ? columns.filter(() => random() < 0.5).map((c) => (typeof c === 'string' ? c : (c as { header: string }).header))
+      : undefined;
   return {
     columns,
+    ...(spreadsheetText && spreadsheetText.length > 0 ? { spreadsheetText } : {}),
     separator: pick(random, [';', ',', '\t', '|']),
     header: random() < 0.7,
     quoting,
     lineEnding: pick(random, ['LF', 'CRLF']),
     encoding,
-    unmappable: pick(random, ['fail', 'replace', 'transliterate']),
+    unmappable,
     decimals: Math.floor(random() * 5),
     decimalSeparator: pick(random, ['.', ',']),
     injectionGuard: random() < 0.4,
@@ -233,10 +240,14 @@ async function roundTrip(seed: number): Promise<'ok' | 'refused'> {
     const row: string[] = [];
     for (const column of spec.columns) {
       let value: string;
+      // ="…" with quotes doubled; a literal, so never guarded.
+      const wrapped = spec.spreadsheetText.includes(column.header);
+      const wrap = (text: string) => (text === '' ? text : `="${text.replaceAll('"', '""')}"`);
       if ('constant' in column) {
         const mapped = expectedText(column.constant, spec);
         value = typeof mapped === 'string' ? mapped : column.constant;
-        if (spec.injectionGuard && FORMULA.test(value)) value = `'${value}`;
+        if (wrapped) value = wrap(value);
+        else if (spec.injectionGuard && FORMULA.test(value)) value = `'${value}`;
         row.push(value);
         continue;
       }
@@ -250,8 +261,9 @@ async function roundTrip(seed: number): Promise<'ok' | 'refused'> {
           refusal ??= new RegExp(`^format: ticket ${t.id}, column ${field}: character U\\+${mapped.refused.codePointAt(0)!.toString(16).toUpperCase().padStart(4, '0')} cannot be encoded in ${spec.encoding}`);
           value = raw;
         } else value = mapped;
-        if (spec.injectionGuard && GUARDED_KINDS.has(field) && FORMULA.test(value)) value = `'${value}`;
+        if (spec.injectionGuard && !wrapped && GUARDED_KINDS.has(field) && FORMULA.test(value)) value = `'${value}`;
       }
+      if (wrapped) value = wrap(value);
       if (spec.quoting === 'none' && special.test(value) && !transliterating) {
         refusal ??= new RegExp(`^format: ticket ${t.id}, column ${field}: the value holds`);
       }

@@ -49,3 +49,14 @@ const FORMULA_START = new Set([
 export function guardFormula(value: string): string {
   return value.length > 0 && FORMULA_START.has(value.charCodeAt(0)) ? `'${value}` : value;
 }
+
+/**
+ * `="value"` with the value's quotes doubled: a formula whose result is the text itself, the one
+ * form spreadsheets (LibreOffice, Excel) open as text without an import dialog, so `0001234567890123`
+ * keeps its zeros and a 16-digit bar code its last digit. An empty value stays empty. It is a
+ * literal, so the injection guard does not apply: nothing in it can run.
+ */
+export function spreadsheetTextFormula(value: string): string {
+  if (value.length === 0) return value;
+  return `="${value.indexOf('"') === -1 ? value : value.replace(QUOTES, '""')}"`;
+}

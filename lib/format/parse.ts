@@ -17,7 +17,10 @@ import {
   DECIMAL_SEPARATORS,
   DEFAULT_FORMAT_SPEC,
   DEFAULT_TRAILER_LABEL,
+  DEFAULT_XLSX_FILE_NAME_TEMPLATE,
+  DEFAULT_XLSX_MAX_ROWS_PER_FILE,
   deepFreeze,
+  FILE_TYPES,
   EMPTY_WINDOW_POLICIES,
   ENCODINGS,
   LIMITS,
@@ -63,6 +66,7 @@ const sizeInput = z.preprocess((value) => {
 
 const specInput = z.strictObject({
   version: z.literal(1).optional(),
+  type: z.preprocess(lowerCase, z.enum(FILE_TYPES)).optional(),
   columns: z.array(columnInput).min(1).max(LIMITS.maxColumns).optional(),
   // "\\t" is how a tab often ends up in a hand-written JSON file.
   separator: z.preprocess((v) => (v === 'tab' || v === '\\t' ? '\t' : v), z.enum(SEPARATORS)).optional(),
@@ -89,6 +93,8 @@ const specInput = z.strictObject({
     ])
     .optional(),
   injectionGuard: z.boolean().optional(),
+  spreadsheetText: z.array(z.string().min(1).max(LIMITS.maxHeaderLength)).max(LIMITS.maxColumns).optional(),
+  maxRowsPerFile: z.union([z.null(), z.number().int().min(LIMITS.minRowsPerFile).max(LIMITS.maxRowsPerFile)]).optional(),
 });
 
 type SpecInput = z.infer<typeof specInput>;
@@ -195,9 +201,13 @@ const CONTROL = /[\u0000-\u001f\u007f-\u009f]/;
 
 function normalise(input: SpecInput): FormatSpec {
   const d = DEFAULT_FORMAT_SPEC;
+  const type = input.type ?? d.type;
+  const xlsx = type === 'xlsx';
+  const columns = input.columns === undefined ? d.columns : input.columns.map((column, i) => normaliseColumn(column, i));
   const spec: FormatSpec = {
     version: 1,
-    columns: input.columns === undefined ? d.columns : input.columns.map((column, i) => normaliseColumn(column, i)),
+    type,
+    columns,
     separator: input.separator ?? d.separator,
     header: input.header ?? d.header,
     quoting: input.quoting ?? d.quoting,
@@ -208,7 +218,7 @@ function normalise(input: SpecInput): FormatSpec {
     dateTimeFormat: input.dateTimeFormat ?? d.dateTimeFormat,
     decimalSeparator: input.decimalSeparator ?? d.decimalSeparator,
     decimals: input.decimals ?? d.decimals,
-    fileName: input.fileName ?? d.fileName,
+    fileName: input.fileName ?? (xlsx ? DEFAULT_XLSX_FILE_NAME_TEMPLATE : d.fileName),
     compression: input.compression ?? d.compression,
     maxFileSize: input.maxFileSize ?? d.maxFileSize,
     emptyWindow: input.emptyWindow ?? d.emptyWindow,
@@ -217,7 +227,11 @@ function normalise(input: SpecInput): FormatSpec {
         ? null
         : { label: input.trailer === true ? DEFAULT_TRAILER_LABEL : (input.trailer.label ?? DEFAULT_TRAILER_LABEL) },
     injectionGuard: input.injectionGuard ?? d.injectionGuard,
+    spreadsheetText: normaliseSpreadsheetText(input.spreadsheetText, columns),
+    maxRowsPerFile: xlsx ? (input.maxRowsPerFile ?? DEFAULT_XLSX_MAX_ROWS_PER_FILE) : (input.maxRowsPerFile ?? null),
   };
+  if (xlsx) checkXlsx(spec);
+  else checkCsv(spec);
   checkColumns(spec);
   checkFormats(spec);
   checkFileName(spec);
@@ -228,6 +242,60 @@ function normalise(input: SpecInput): FormatSpec {
 }
 
 const TRAILER_LABEL = /^[A-Za-z#][A-Za-z0-9_#-]*$/;
+
+/**
+ * spreadsheetText names columns by header or by field (`"BAR_CODE"` still finds a renamed bar
+ * code column); stored as the headers, in column order, each once.
+ */
+function normaliseSpreadsheetText(names: readonly string[] | undefined, columns: readonly ColumnSpec[]): string[] {
+  if (names === undefined) return [];
+  const chosen = new Set<string>();
+  names.forEach((name, i) => {
+    const matches = columns.filter((c) => c.header === name || ('field' in c && c.field === name));
+    if (matches.length === 0) refuse(['spreadsheetText', i], 'names no column of the file (a header or a field of "columns")', name);
+    for (const column of matches) chosen.add(column.header);
+  });
+  return columns.map((c) => c.header).filter((header) => chosen.has(header));
+}
+
+/**
+ * The CSV-only fields an xlsx file has no use for: a workbook is zipped XML in UTF-8, its cells
+ * carry their own types, so a value other than the default would be silently ignored. Refusing it
+ * tells the user at once. The defaults are accepted, so a stored spec reads back unchanged.
+ */
+const CSV_ONLY_FIELDS = ['separator', 'quoting', 'lineEnding', 'encoding', 'unmappable', 'decimalSeparator', 'maxFileSize'] as const;
+
+function checkXlsx(spec: FormatSpec): void {
+  const d = DEFAULT_FORMAT_SPEC;
+  for (const key of CSV_ONLY_FIELDS) {
+    if (spec[key] !== d[key]) refuse([key], 'applies to CSV files only; "type": "xlsx" cannot use it', spec[key]);
+  }
+  if (spec.compression !== 'none') {
+    refuse(['compression'], 'must be "none" with "type": "xlsx" (an xlsx file is a zip already)', spec.compression);
+  }
+  if (spec.trailer !== null) {
+    refuse(['trailer'], 'cannot be used with "type": "xlsx" (a trailer row would be read as a ticket by a spreadsheet user; the part count is in the file name)', spec.trailer);
+  }
+  if (spec.spreadsheetText.length > 0) {
+    refuse(['spreadsheetText'], 'applies to CSV files only; "type": "xlsx" writes every code column as a text cell already', spec.spreadsheetText);
+  }
+  if (!spec.fileName.toLowerCase().endsWith('.xlsx')) {
+    refuse(['fileName'], 'must end with ".xlsx" with "type": "xlsx"', spec.fileName);
+  }
+}
+
+function checkCsv(spec: FormatSpec): void {
+  if (spec.fileName.toLowerCase().endsWith('.xlsx')) {
+    refuse(['fileName'], 'ends with ".xlsx" but the file is CSV (add "type": "xlsx")', spec.fileName);
+  }
+  if (spec.maxRowsPerFile !== null) {
+    refuse(['maxRowsPerFile'], 'applies to "type": "xlsx" only; CSV files are split by maxFileSize', spec.maxRowsPerFile);
+  }
+  if (spec.spreadsheetText.length > 0 && spec.quoting === 'none') {
+    // ="0123" holds quotes, which quoting "none" cannot write.
+    refuse(['spreadsheetText'], 'cannot be used with quoting "none" (="..." holds quotes)', spec.spreadsheetText);
+  }
+}
 
 function normaliseColumn(column: { field?: string | undefined; constant?: string | undefined; header?: string | undefined }, index: number): ColumnSpec {
   const path = ['columns', index];

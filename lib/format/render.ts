@@ -13,6 +13,7 @@ import { parseFormatSpec } from './parse';
 import { compileFormat, type CompiledFormat } from './row-encoder';
 import type { FormatSpec } from './spec';
 import type { FilePart, PartSink, RenderContext, RenderResult } from './types';
+import { renderXlsxWindow } from './xlsx/render';
 
 /** Text collected before it is encoded and written: large enough that per-write costs vanish, small enough to never matter for memory. */
 const BATCH_CHARS = 64 * 1024;
@@ -48,6 +49,8 @@ export async function renderWindow(
   spec = revalidate(spec);
   const template = parseFileNameTemplate(spec.fileName);
   if ('error' in template) throw new FormatError(`format: fileName ${template.error}`);
+  // A file type is a renderer: xlsx has its own, behind the same arguments and result.
+  if (spec.type === 'xlsx') return renderXlsxWindow(rows, spec, ctx, timeZone, template, sink);
   const names = fileNameValues(ctx.interfaceName, ctx.windowStart, ctx.windowEnd, timeZone);
   const format = compileFormat(spec, timeZone);
   const writer = new PartWriter(format, spec, ctx, template, names, sink);

@@ -13,7 +13,7 @@
 import { FormatError } from '../errors';
 import type { TicketRow } from '../tickets';
 import { formatCodePoint, getCharset, mapToCharset, type Charset } from './charset';
-import { createQuoter, guardFormula, quote, specialCharacters } from './csv';
+import { createQuoter, guardFormula, quote, specialCharacters, spreadsheetTextFormula } from './csv';
 import {
   createDateFormatter,
   createDateTimeFormatter,
@@ -55,6 +55,8 @@ interface ColumnPlan {
   readonly raw: RawCell;
   /** Whether the injection guard applies: text that comes from the data, not numbers and dates. */
   readonly guard: boolean;
+  /** Written as `="value"` (spec.spreadsheetText): a formula literal, so exempt from the guard. */
+  readonly asFormulaText: boolean;
   /** False when the rendering can never hold a separator, quote, CR or LF. */
   readonly mayNeedQuotes: boolean;
   /** Finished text of a constant column (encoded, guarded, quoted): the same on every row. */
@@ -78,7 +80,13 @@ export function compileFormat(spec: FormatSpec, timeZone: string): CompiledForma
     return quoter(guard && spec.injectionGuard ? guardFormula(mapped as string) : (mapped as string));
   };
 
-  const plans = spec.columns.map((column) => planColumn(column, spec, timeZone, finishStatic));
+  const formulaText = new Set(spec.spreadsheetText);
+  const plans = spec.columns.map((column) => {
+    const plan = planColumn(column, spec, timeZone, finishStatic);
+    if (!formulaText.has(column.header)) return plan;
+    const constant = 'constant' in column ? quoter(spreadsheetTextFormula(mapToCharset(column.constant, charset, spec.unmappable === 'fail' ? 'replace' : spec.unmappable) as string)) : null;
+    return { ...plan, asFormulaText: true, guard: false, mayNeedQuotes: true, constant };
+  });
   const careful = carefulEncoder(plans, spec, charset, special, quoter, lineEnding);
   const encodeFast = compileFastEncoder(plans, spec, special, lineEnding, careful);
   const unmappable = charset.unmappable;
@@ -119,12 +127,12 @@ function planColumn(
   if ('constant' in column) {
     const value = column.constant;
     const constant = finishStatic(value, true);
-    return { name: column.header, kind: 'constant', property: null, formatter: null, raw: () => value, guard: true, mayNeedQuotes: true, constant, whenAbsent: null };
+    return { name: column.header, kind: 'constant', property: null, formatter: null, raw: () => value, guard: true, asFormulaText: false, mayNeedQuotes: true, constant, whenAbsent: null };
   }
   const name = column.field;
   const { kind, property, whenAbsent } = FIELDS[name];
   const absent = whenAbsent ?? (kind === 'datetime' ? null : '');
-  const plan = { name, kind, property, constant: null, whenAbsent: absent };
+  const plan = { name, kind, property, constant: null, asFormulaText: false, whenAbsent: absent };
   switch (kind) {
     case 'text': {
       const raw: RawCell = (row) => {
@@ -202,8 +210,8 @@ function compileFastEncoder(
     careful(row);
     return refuseUnquoted(row, name, value, special);
   };
-  const names = ['S', 'Q', 'G', 'R', 'T'];
-  const values: unknown[] = [special, quote, guardFormula, refuse, refuseTime];
+  const names = ['S', 'Q', 'G', 'R', 'T', 'X'];
+  const values: unknown[] = [special, quote, guardFormula, refuse, refuseTime, spreadsheetTextFormula];
   const body: string[] = [];
   const cells: string[] = [];
   plans.forEach((plan, i) => {
@@ -217,6 +225,7 @@ function compileFastEncoder(
     const name = JSON.stringify(plan.name);
     const finish: string[] = [];
     if (plan.guard && spec.injectionGuard) finish.push('w = G(w);');
+    if (plan.asFormulaText) finish.push('w = X(w);');
     switch (spec.quoting) {
       case 'all':
         finish.push('w = Q(w);');
@@ -273,7 +282,8 @@ function carefulEncoder(
           `format: ticket ${row.id}, column ${plan.name}: character ${formatCodePoint(mapped.codePoint)} cannot be encoded in ${spec.encoding} (unmappable is "fail"); the whole window is refused`,
         );
       }
-      const value = plan.guard && spec.injectionGuard ? guardFormula(mapped) : mapped;
+      const guarded = plan.guard && spec.injectionGuard ? guardFormula(mapped) : mapped;
+      const value = plan.asFormulaText ? spreadsheetTextFormula(guarded) : guarded;
       if (spec.quoting === 'none' && special.test(value)) refuseUnquoted(row, plan.name, value, special);
       line += quoter(value);
     });

@@ -9,6 +9,8 @@ import type { FieldName } from './fields';
 export interface FormatSpec {
   /** Shape version of this object, so a later change can migrate stored specs. */
   readonly version: 1;
+  /** `csv`: a delimited text file (every field below applies); `xlsx`: an Excel workbook, see lib/format/xlsx/. */
+  readonly type: FileType;
   /** The file's columns, in order: ticket fields (optionally renamed) and constant columns. */
   readonly columns: readonly ColumnSpec[];
   /** Field separator. */
@@ -43,6 +45,13 @@ export interface FormatSpec {
   readonly trailer: TrailerSpec | null;
   /** Prefix `'` to values starting with = + - @ tab or CR, so spreadsheets never run them as formulas. */
   readonly injectionGuard: boolean;
+  /**
+   * CSV only: headers of the columns written as spreadsheet text formulas (`="0123"`), so a
+   * spreadsheet keeps them as text instead of turning them into numbers. Breaks plain importers.
+   */
+  readonly spreadsheetText: readonly string[];
+  /** xlsx only (null for CSV): data rows per file; a larger window is split into parts. */
+  readonly maxRowsPerFile: number | null;
 }
 
 /** A column showing a ticket field, under a header (the field's name unless renamed). */
@@ -64,6 +73,8 @@ export interface TrailerSpec {
   readonly label: string;
 }
 
+export const FILE_TYPES = ['csv', 'xlsx'] as const;
+export type FileType = (typeof FILE_TYPES)[number];
 export const SEPARATORS = [';', ',', '\t', '|'] as const;
 export type Separator = (typeof SEPARATORS)[number];
 export const QUOTINGS = ['minimal', 'all', 'none'] as const;
@@ -97,6 +108,9 @@ export const LIMITS = {
   /** Files are attachments: beyond this no mail server would take them anyway. */
   maxFileSize: 256 * 1024 * 1024,
   maxTrailerLabelLength: 32,
+  minRowsPerFile: 1000,
+  /** Excel's own limit is 1,048,576 rows per sheet, the header included. */
+  maxRowsPerFile: 1_000_000,
 } as const;
 
 /**
@@ -106,6 +120,15 @@ export const LIMITS = {
 export const DEFAULT_MAX_FILE_SIZE = 5 * 1024 * 1024;
 
 export const DEFAULT_FILE_NAME_TEMPLATE = 'barcodes_{interface}_{start}_{end}.csv';
+
+export const DEFAULT_XLSX_FILE_NAME_TEMPLATE = 'barcodes_{interface}_{start}_{end}.xlsx';
+
+/**
+ * Rows per xlsx file: the benchmark's default rows take about 75 bytes each once zipped (bar codes
+ * barely compress), so 50,000 rows make a file of about 3.6 MiB, under the 5 MiB CSV default
+ * (about 6.8 MB in base64), with room for longer names.
+ */
+export const DEFAULT_XLSX_MAX_ROWS_PER_FILE = 50_000;
 
 export const DEFAULT_TRAILER_LABEL = 'TRAILER';
 
@@ -121,6 +144,7 @@ export function deepFreeze<T>(value: T): T {
 /** CONTRACT.md §3: the SecuTix file. Every default of the specification lives here. */
 export const DEFAULT_FORMAT_SPEC: FormatSpec = deepFreeze({
   version: 1,
+  type: 'csv',
   columns: DEFAULT_COLUMNS.map((field) => ({ field, header: field })),
   separator: ';',
   header: true,
@@ -138,4 +162,6 @@ export const DEFAULT_FORMAT_SPEC: FormatSpec = deepFreeze({
   emptyWindow: 'skip',
   trailer: null,
   injectionGuard: false,
+  spreadsheetText: [],
+  maxRowsPerFile: null,
 });
