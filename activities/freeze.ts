@@ -16,7 +16,7 @@ import { windowRows } from '../lib/source/window-rows';
 import { refusalReason, unscheduledReason } from '../lib/interfaces/schedulability';
 import type { ActivityDeps } from './deps';
 import { recordProgress } from './outcome';
-import { FailureTypes, type FreezeBackfillInput, type FreezeWindowInput, type PrepareResendInput, type WindowSummary } from './types';
+import { FailureTypes, type DeliveredWindowSummary, type FreezeBackfillInput, type FreezeWindowInput, type PrepareResendInput, type WindowSummary } from './types';
 
 /** Heartbeats this often, well inside the workflows' heartbeat timeout. */
 export const HEARTBEAT_MILLIS = 5_000;
@@ -129,7 +129,7 @@ export function createFreezeActivities(deps: ActivityDeps) {
    * Freezes one window of a backfill: the tickets created in [from, to), labelled backfill, never
    * touching the interface's watermark. A retry finds the delivery it already made.
    */
-  async function freezeBackfillWindow(input: FreezeBackfillInput): Promise<WindowSummary> {
+  async function freezeBackfillWindow(input: FreezeBackfillInput): Promise<DeliveredWindowSummary> {
     const from = new Date(input.from);
     const to = new Date(input.to);
     return inTransaction(exporterPool, async (client) => {
@@ -151,7 +151,7 @@ export function createFreezeActivities(deps: ActivityDeps) {
   }
 
   /** Makes a resend: the stored file of a sent delivery, as a new message referring to the original. */
-  async function prepareResend(input: PrepareResendInput): Promise<WindowSummary> {
+  async function prepareResend(input: PrepareResendInput): Promise<DeliveredWindowSummary> {
     return inTransaction(exporterPool, async (client) => {
       const original = await ledger.get(input.deliveryId, client);
       if (!original) throw ApplicationFailure.nonRetryable(`delivery ${input.deliveryId} does not exist`, FailureTypes.notFound);
@@ -338,7 +338,7 @@ export function windowFields(delivery: Pick<Delivery, 'id' | 'interfaceId' | 'ki
   };
 }
 
-export function summarize(delivery: Delivery, resumed: boolean): WindowSummary {
+export function summarize(delivery: Delivery, resumed: boolean): DeliveredWindowSummary {
   return {
     ...windowFields(delivery),
     ticketCount: delivery.ticketCount,

@@ -21,21 +21,33 @@ export interface FreezeWindowInput {
  */
 export type WindowStatus = 'pending' | 'sent' | 'empty' | 'failed' | 'nothing-due' | 'refused' | 'busy';
 
-export interface WindowSummary {
+interface WindowSummaryFields {
   interfaceId: number;
-  /** Null when nothing was due (no new window opened). */
-  deliveryId: number | null;
   kind: 'scheduled' | 'run' | 'backfill' | 'resend';
   windowStart: string;
   windowEnd: string;
   ticketCount: number;
   partCount: number;
-  status: WindowStatus;
   /** True when this run finished a window frozen by an earlier run. */
   resumed: boolean;
   /** Why nothing was exported, for `refused` and `busy`. */
   reason?: string;
 }
+
+/** A window in the ledger: frozen (pending, failed) or finished (sent, empty). */
+export interface DeliveredWindowSummary extends WindowSummaryFields {
+  deliveryId: number;
+  status: 'pending' | 'sent' | 'empty' | 'failed';
+}
+
+/** A run that opened no window: nothing was due, it was refused, or another run holds the window. */
+export interface NoWindowSummary extends WindowSummaryFields {
+  deliveryId: null;
+  status: 'nothing-due' | 'refused' | 'busy';
+}
+
+/** What a step reports about a window; `status` tells which kind, so `deliveryId` needs no `!`. */
+export type WindowSummary = DeliveredWindowSummary | NoWindowSummary;
 
 export interface SendDeliveryInput {
   deliveryId: number;

@@ -1,5 +1,5 @@
 import { ApplicationFailure, continueAsNew, setHandler, workflowInfo } from '@temporalio/workflow';
-import type { WindowSummary } from '../activities/types';
+import type { DeliveredWindowSummary, WindowSummary } from '../activities/types';
 import { freezeBackfillWindow, prepareResend, sendDelivery } from './activities';
 import { publish } from './export-window';
 import {
@@ -85,7 +85,7 @@ async function deliverWindow(interfaceId: number, window: { from: number; to: nu
     workflowId: workflowInfo().workflowId,
   });
   if (frozen.status === 'pending' || frozen.status === 'failed') {
-    await sendDelivery({ deliveryId: frozen.deliveryId! });
+    await sendDelivery({ deliveryId: frozen.deliveryId });
     frozen = { ...frozen, status: 'sent' };
   }
   publish(frozen);
@@ -97,9 +97,9 @@ export interface ResendInput {
 }
 
 /** Sends a stored file again as a new message (own Message-ID, References: the original). */
-export async function resend(input: ResendInput): Promise<WindowSummary> {
+export async function resend(input: ResendInput): Promise<DeliveredWindowSummary> {
   const prepared = await prepareResend({ deliveryId: input.deliveryId, workflowId: workflowInfo().workflowId });
-  if (prepared.status !== 'sent') await sendDelivery({ deliveryId: prepared.deliveryId! });
+  if (prepared.status !== 'sent') await sendDelivery({ deliveryId: prepared.deliveryId });
   const sent = { ...prepared, status: 'sent' as const };
   publish(sent);
   return sent;

@@ -1,17 +1,10 @@
 import { Command, Option } from 'commander';
-import { WorkflowFailedError, type Client } from '@temporalio/client';
+import type { WorkflowHandle } from '@temporalio/client';
 import { parseInstant } from '../../lib/duration';
-import { BarcodesError, InputError, NotFoundError } from '../../lib/errors';
-import { compactUtc } from '../../lib/mail/message';
-import { InterfaceIdKey } from '../../workflows/search-attributes';
-import {
-  BACKFILL_INPUT_VERSION,
-  backfillRangeProblem,
-  countBackfillWindows,
-  type BackfillInput,
-  type BackfillResult,
-} from '../../workflows/backfill-shared';
-import type { WindowSummary } from '../../activities/types';
+import { InputError, NotFoundError } from '../../lib/errors';
+import { resultOf, startBackfill, startResend } from '../../lib/temporal/repairs';
+import type { backfill } from '../../workflows';
+import { backfillRangeProblem, countBackfillWindows, type BackfillResult } from '../../workflows/backfill-shared';
 import { followBackfillProgress, progressBar } from '../backfill-progress';
 import { deliveryJson, deliveryLine } from '../output';
 import { parseId, type Runner } from './common';
@@ -43,24 +36,9 @@ export function backfillCommand(run: Runner): Command {
       if (iface.contacts.length === 0 && iface.channels.length === 0) throw new InputError(`interface ${iface.id} has no contact or sales channel mapping`);
       const windowsPerRun = options.windowsPerRun === undefined ? undefined : parseWindowsPerRun(options.windowsPerRun);
       const count = countBackfillWindows(from.getTime(), to.getTime(), windowMillis);
-      const input: BackfillInput = {
-        interfaceId: iface.id,
-        from: from.toISOString(),
-        to: to.toISOString(),
-        windowMillis,
-        version: BACKFILL_INPUT_VERSION,
-        ...(windowsPerRun ? { windowsPerRun } : {}),
-      };
-      const client = await context.temporalClient();
-      const handle = await client.workflow.start('backfill', {
-        workflowId: `barcodes-${iface.id}-backfill-${compactUtc(from)}-${compactUtc(to)}-${Date.now()}`,
-        taskQueue: context.config.taskQueue,
-        args: [input],
-        typedSearchAttributes: [{ key: InterfaceIdKey, value: String(iface.id) }],
-        staticSummary: `Backfill of ${iface.name}`,
-      });
+      const handle = await startBackfill(await repairScope(context), { interface: iface, from, to, windowsPerRun });
       output.note(`backfill ${handle.workflowId}: ${count} window(s) from ${from.toISOString()} to ${to.toISOString()}`);
-      const result = (await waitWithProgress(client, handle.workflowId, !output.json && count > 0)) as BackfillResult;
+      const result = (await withProgress(handle, !output.json && count > 0)) as BackfillResult;
       // The result only counts (it must stay small for any range); the ledger lists the deliveries.
       const deliveries = await context.ledger.byWorkflow(handle.workflowId);
       output.result({ ...result, workflowId: handle.workflowId, deliveries: deliveries.map(deliveryJson) }, () =>
@@ -90,16 +68,9 @@ export function resendCommand(run: Runner): Command {
       if (original.purgedAt) throw new InputError(`delivery ${original.id}: its file was purged at ${original.purgedAt.toISOString()} (retention); use backfill instead`);
       if (original.partCount === 0) throw new InputError(`delivery ${original.id} has no file to resend (status ${original.status})`);
       await noteStaleStates(context, output, original);
-      const client = await context.temporalClient();
-      const handle = await client.workflow.start('resend', {
-        workflowId: `barcodes-${original.interfaceId}-resend-${original.id}-${Date.now()}`,
-        taskQueue: context.config.taskQueue,
-        args: [{ deliveryId: original.id }],
-        typedSearchAttributes: [{ key: InterfaceIdKey, value: String(original.interfaceId) }],
-        staticSummary: `Resend of delivery ${original.id}`,
-      });
-      const summary = (await waitWithProgress(client, handle.workflowId, false)) as WindowSummary;
-      const delivery = (await context.ledger.get(summary.deliveryId!))!;
+      const summary = await resultOf(await startResend(await repairScope(context), original));
+      const delivery = await context.ledger.get(summary.deliveryId);
+      if (!delivery) throw new NotFoundError(`delivery ${summary.deliveryId} (the resend) is not in the ledger`);
       output.result(deliveryJson(delivery), () => deliveryLine(delivery));
     }));
 }
@@ -130,24 +101,17 @@ async function noteStaleStates(context: CommandContext, output: Output, original
   }
 }
 
-/**
- * Waits for a workflow, drawing a progress bar on a terminal when asked. The handle has no run id,
- * so its result follows a backfill's continue-as-new runs to the last one's result.
- */
-async function waitWithProgress(client: Client, workflowId: string, drawProgress: boolean): Promise<unknown> {
-  const handle = client.workflow.getHandle(workflowId);
-  const result = handle.result();
-  result.catch(() => {});
+async function repairScope(context: CommandContext) {
+  const { client, deploymentId } = await context.scheduleScope();
+  return { client, deploymentId, taskQueue: context.config.taskQueue };
+}
+
+/** Waits for the backfill's result, drawing a progress bar on a terminal when asked. */
+async function withProgress(handle: WorkflowHandle<typeof backfill>, drawProgress: boolean) {
   const stopDrawing =
     drawProgress && process.stderr.isTTY ? followBackfillProgress(handle, (progress) => process.stderr.write(`\r${progressBar(progress)}`), PROGRESS_POLL_MILLIS) : undefined;
   try {
-    return await result;
-  } catch (error) {
-    if (error instanceof WorkflowFailedError) {
-      const cause = (error.cause?.cause ?? error.cause) as Error | undefined;
-      throw new BarcodesError(`${workflowId} failed: ${cause?.message ?? error.message}`, 'RUN_FAILED', { cause: error });
-    }
-    throw error;
+    return await resultOf(handle);
   } finally {
     if (stopDrawing) {
       stopDrawing();

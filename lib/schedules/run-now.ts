@@ -1,5 +1,6 @@
-import { ScheduleOverlapPolicy, WorkflowFailedError, type Client } from '@temporalio/client';
-import { BarcodesError, UnavailableError } from '../errors';
+import { ScheduleOverlapPolicy, type Client } from '@temporalio/client';
+import { workflowFailure } from '../temporal/workflow-failure';
+import { UnavailableError } from '../errors';
 import type { ExportWindowResult } from '../../workflows/export-window';
 import { describeOrUndefined } from './sync';
 
@@ -65,11 +66,7 @@ async function waitForResult(client: Client, workflowId: string, deadline: numbe
     try {
       outcome = await Promise.race([result.then((value) => ({ value })), sleep(wait).then(() => undefined)]);
     } catch (error) {
-      if (error instanceof WorkflowFailedError) {
-        const cause = (error.cause?.cause ?? error.cause) as Error | undefined;
-        throw new BarcodesError(`run ${workflowId} failed: ${cause?.message ?? error.message}`, 'RUN_FAILED', { cause: error });
-      }
-      throw error;
+      throw workflowFailure(error, `run ${workflowId}`);
     }
     if (outcome) return outcome.value;
     if (!checkedWorkers) {

@@ -6,7 +6,7 @@
 import { ApplicationFailure } from '@temporalio/activity';
 import type { Activities } from '../../../activities';
 import { createExportWindowsActivities } from '../../../activities/export-windows';
-import type { FreezeWindowInput, PrepareResendInput, SendDeliveryInput, WindowOutcomeInput, WindowSummary } from '../../../activities/types';
+import type { DeliveredWindowSummary, FreezeWindowInput, NoWindowSummary, PrepareResendInput, SendDeliveryInput, WindowOutcomeInput, WindowSummary } from '../../../activities/types';
 
 /** The activities exportWindow and resend call (the backfill's are not faked here). */
 export type WorkflowActivities = Pick<Activities, 'freezeWindow' | 'sendDelivery' | 'exportWindows' | 'recordWindowOutcome' | 'prepareResend'>;
@@ -19,8 +19,8 @@ export interface ActivityScript {
   freezes?: Answer<WindowSummary>[];
   /** sendDelivery's answers, in call order; default: every send succeeds. */
   sends?: Answer<'sent'>[];
-  /** prepareResend's answer. */
-  prepared?: Answer<WindowSummary>;
+  /** prepareResend's answer (always a window in the ledger). */
+  prepared?: Answer<DeliveredWindowSummary>;
 }
 
 export interface ActivityCalls {
@@ -75,8 +75,11 @@ function answer<T>(scripted: Answer<T> | undefined, activity: string): T {
 }
 
 /** A window summary as freezeWindow returns it; `overrides` set what the test is about. */
+export function windowSummary(overrides: Partial<DeliveredWindowSummary> & Pick<DeliveredWindowSummary, 'status'>): DeliveredWindowSummary;
+export function windowSummary(overrides: Partial<NoWindowSummary> & Pick<NoWindowSummary, 'status' | 'deliveryId'>): NoWindowSummary;
 export function windowSummary(overrides: Partial<WindowSummary> & Pick<WindowSummary, 'status'>): WindowSummary {
-  return {
+  // The test states the status and, for a run without a window, deliveryId: null.
+  return <WindowSummary>{
     interfaceId: 42,
     deliveryId: 7,
     kind: 'scheduled',
