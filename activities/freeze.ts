@@ -3,13 +3,13 @@ import type pg from 'pg';
 import { inTransaction } from '../lib/db/pool';
 import { FormatError, InputError, SourceRowError } from '../lib/errors';
 import { noFaultPoints } from '../lib/fault-points';
-import { DEFAULT_FORMAT_SPEC, parseFormatSpec, renderWindow, type FormatSpec } from '../lib/format';
+import { parseFormatSpec, renderWindow, type FormatSpec } from '../lib/format';
 import type { ExportInterface } from '../lib/interfaces/store';
 import type { PartEncryption } from '../lib/format/types';
 import type { Delivery, DeliveryKind } from '../lib/ledger/ledger';
 import { messageIdDomain, partMessageId } from '../lib/mail/message';
 import { pgpPartEncryption, readRecipientKey } from '../lib/security/openpgp';
-import { planWindow } from '../lib/window';
+import { nextWindow } from '../lib/next-window';
 import { alertOperator } from '../lib/alerts';
 import { StateChangeLogMissingError } from '../lib/source/state-changes';
 import { windowRows } from '../lib/source/window-rows';
@@ -25,7 +25,7 @@ type DeliveryKey = Pick<Delivery, 'id' | 'interfaceId' | 'kind' | 'windowStart' 
 
 /** Activities that freeze a window: select its tickets, render and store the file, fix its Message-IDs. */
 export function createFreezeActivities(deps: ActivityDeps) {
-  const { exporterPool, store, ledger, source } = deps;
+  const { exporterPool, store, ledger } = deps;
   const domain = messageIdDomain(deps.mailFrom);
   const faults = deps.faultPoints ?? noFaultPoints;
 
@@ -51,8 +51,10 @@ export function createFreezeActivities(deps: ActivityDeps) {
       // The last line of defence: whoever started this run, it exports only what the database allows.
       const refusal = refusalReason(iface, input);
       if (refusal) return withoutWindow(iface.id, 'refused', refusal);
-      const pending = await ledger.pendingChainDelivery(client, iface.id);
-      if (pending) {
+      // A `barcodes run` covers up to now: the schedule reports a trigger's time cut to the second.
+      const next = await nextWindow(deps, client, iface, iface.runRequested ? null : new Date(input.scheduledAt));
+      if (next.kind === 'frozen') {
+        const pending = next.delivery;
         if (pending.claimedBy && pending.claimedBy !== input.workflowId && (await deps.isRunOpen(pending.claimedBy))) {
           log.warn('another run holds the frozen window; this run sends nothing', { ...windowFields(pending), holder: pending.claimedBy });
           return withoutWindow(iface.id, 'busy', `run ${pending.claimedBy} holds window ${pending.id}`);
@@ -62,7 +64,8 @@ export function createFreezeActivities(deps: ActivityDeps) {
         return summarize(pending, true);
       }
       const spec = formatOf(iface);
-      const start = (await ledger.chainWatermark(client, iface.id)) ?? iface.startAt;
+      const { horizon } = next;
+      const start = next.kind === 'due' ? next.plan.start : next.start;
       if (input.lastWindowEnd && new Date(input.lastWindowEnd).getTime() !== start.getTime()) {
         // The ledger is the durable record (e.g. the schedule was recreated): it wins.
         log.warn('previous run result disagrees with the ledger; continuing from the ledger', {
@@ -71,7 +74,6 @@ export function createFreezeActivities(deps: ActivityDeps) {
           ledgerWindowEnd: start.toISOString(),
         });
       }
-      const horizon = await source.horizon();
       if (horizon.hiddenSessions > 0) {
         log.warn('source role cannot see all open transactions (grant pg_read_all_stats); only the lag protects late commits', {
           interfaceId: iface.id,
@@ -79,18 +81,11 @@ export function createFreezeActivities(deps: ActivityDeps) {
         });
       }
       const kind: DeliveryKind = iface.runRequested ? 'run' : 'scheduled';
-      const plan = planWindow({
-        start,
-        // A `barcodes run` covers up to now: the schedule reports a trigger's time cut to the second.
-        scheduledAt: iface.runRequested ? horizon.dbNow : new Date(input.scheduledAt),
-        lagMillis: iface.lagSeconds * 1000,
-        horizon,
-        maxHoldbackMillis: deps.maxHoldbackMillis,
-      });
-      if (!plan) {
+      if (next.kind === 'nothing-due') {
         if (iface.runRequested) await store.consumeRunRequest(client, iface.id);
         return nothingDue(iface.id, start, kind);
       }
+      const { plan } = next;
       if (plan.heldBack) {
         const fields = { interfaceId: iface.id, pid: plan.heldBack.pid, transactionStart: plan.heldBack.xactStart.toISOString(), windowEnd: plan.end.toISOString() };
         if (plan.heldBack.beyondBound) {
@@ -318,8 +313,8 @@ async function encryptionOf(iface: ExportInterface): Promise<{ encryption: PartE
   }
 }
 
+/** The interface's stored format (null: the default), or a permanent failure naming the interface. */
 function formatOf(iface: ExportInterface): FormatSpec {
-  if (!iface.format) return DEFAULT_FORMAT_SPEC;
   try {
     return parseFormatSpec(iface.format);
   } catch (error) {

@@ -1,5 +1,6 @@
 import { Command } from 'commander';
 import { InputError } from '../../lib/errors';
+import { unscheduledReason } from '../../lib/interfaces/schedulability';
 import type { ExportInterface } from '../../lib/interfaces/store';
 import { describeOrUndefined } from '../../lib/schedules/sync';
 import { scheduleIdFor } from '../../lib/schedules/schedule-id';
@@ -204,9 +205,8 @@ async function warnWithoutChangeLog(context: CommandContext, output: Output) {
 }
 
 function warnIfUnscheduled(output: Output, iface: ExportInterface) {
-  if (iface.contacts.length === 0 && iface.channels.length === 0) {
-    output.note(`note: interface ${iface.id} has no mapping yet, so it is not scheduled: add one with \`barcodes mapping add ${iface.id} --contact C\``);
-  }
+  const reason = unscheduledReason(iface);
+  if (reason) output.note(`note: interface ${iface.id} is not scheduled: ${reason}: add one with \`barcodes mapping add ${iface.id} --contact C\``);
 }
 
 async function scheduleState(context: CommandContext, iface: ExportInterface) {

@@ -3,9 +3,9 @@ import { once } from 'node:events';
 import { parseInstant } from '../../lib/duration';
 import { InputError } from '../../lib/errors';
 import { buffer } from 'node:stream/consumers';
-import { DEFAULT_FORMAT_SPEC, MemorySink, parseFormatSpec, renderWindow, type FilePart, type PartSink } from '../../lib/format';
+import { MemorySink, parseFormatSpec, renderWindow, type FilePart, type PartSink } from '../../lib/format';
 import { DEFAULT_HEAP_GROWING_PERCENT, limitHeapGrowth } from '../../lib/heap-growth';
-import { planWindow } from '../../lib/window';
+import { nextWindow } from '../../lib/next-window';
 import { windowRows } from '../../lib/source/window-rows';
 import type { CommandContext } from '../context';
 import type { ExportInterface } from '../../lib/interfaces/store';
@@ -34,18 +34,10 @@ async function previewRange(
     if (to <= from) throw new InputError(`--to: ${JSON.stringify(options.to)} is not after --from`);
     return { from, to };
   }
-  const pending = await context.ledger.pendingChainDelivery(context.pool, iface.id);
+  const next = await nextWindow({ ledger: context.ledger, source: context.source, maxHoldbackMillis: context.config.maxHoldbackMillis }, context.pool, iface, null);
   // A frozen window is sent as its stored file, whatever changed since: preview shows that file.
-  if (pending) return { from: pending.windowStart, to: pending.windowEnd, frozen: pending };
-  const from = (await context.ledger.chainWatermark(context.pool, iface.id)) ?? iface.startAt;
-  const plan = planWindow({
-    start: from,
-    scheduledAt: new Date(),
-    lagMillis: iface.lagSeconds * 1000,
-    horizon: await context.source.horizon(),
-    maxHoldbackMillis: context.config.maxHoldbackMillis,
-  });
-  return plan && { from, to: plan.end };
+  if (next.kind === 'frozen') return { from: next.delivery.windowStart, to: next.delivery.windowEnd, frozen: next.delivery };
+  return next.kind === 'due' ? { from: next.plan.start, to: next.plan.end } : null;
 }
 
 export function previewCommand(run: Runner): Command {
@@ -59,7 +51,7 @@ export function previewCommand(run: Runner): Command {
     .action(run(async (context, output, options: { from?: string; to?: string }, idText: string) => {
       limitHeapGrowth(DEFAULT_HEAP_GROWING_PERCENT);
       const iface = await context.store.get(parseId(idText));
-      const spec = iface.format ? parseFormatSpec(iface.format) : DEFAULT_FORMAT_SPEC;
+      const spec = parseFormatSpec(iface.format);
       const range = await previewRange(context, iface, options);
       if (!range) {
         const watermark = (await context.ledger.chainWatermark(context.pool, iface.id)) ?? iface.startAt;

@@ -2,6 +2,7 @@ import { Command, Option } from 'commander';
 import type { WorkflowHandle } from '@temporalio/client';
 import { parseInstant } from '../../lib/duration';
 import { InputError, NotFoundError } from '../../lib/errors';
+import { unscheduledReason } from '../../lib/interfaces/schedulability';
 import { resultOf, startBackfill, startResend } from '../../lib/temporal/repairs';
 import type { backfill } from '../../workflows';
 import { backfillRangeProblem, countBackfillWindows, type BackfillResult } from '../../workflows/backfill-shared';
@@ -33,7 +34,8 @@ export function backfillCommand(run: Runner): Command {
       const problem = backfillRangeProblem(from.getTime(), to.getTime(), windowMillis);
       if (problem) throw new InputError(problem.startsWith('--') ? problem : `--from/--to: ${problem}`);
       if (to.getTime() > Date.now()) throw new InputError(`--to: ${JSON.stringify(options.to)} is in the future`);
-      if (iface.contacts.length === 0 && iface.channels.length === 0) throw new InputError(`interface ${iface.id} has no contact or sales channel mapping`);
+      const unscheduled = unscheduledReason(iface);
+      if (unscheduled) throw new InputError(`interface ${iface.id}: ${unscheduled}`);
       const windowsPerRun = options.windowsPerRun === undefined ? undefined : parseWindowsPerRun(options.windowsPerRun);
       const count = countBackfillWindows(from.getTime(), to.getTime(), windowMillis);
       const handle = await startBackfill(await repairScope(context), { interface: iface, from, to, windowsPerRun });
