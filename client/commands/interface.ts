@@ -2,8 +2,7 @@ import { Command } from 'commander';
 import { InputError } from '../../lib/errors';
 import { unscheduledReason } from '../../lib/interfaces/schedulability';
 import type { ExportInterface } from '../../lib/interfaces/store';
-import { describeOrUndefined } from '../../lib/schedules/sync';
-import { scheduleIdFor } from '../../lib/schedules/schedule-id';
+import { describeInterfaceSchedule } from '../../lib/schedules/describe';
 import type { CommandContext } from '../context';
 import { deliveryJson, deliveryLine, interfaceJson, interfaceTable, interfaceText, type Output } from '../output';
 import { applyToTemporal } from './apply';
@@ -209,27 +208,7 @@ function warnIfUnscheduled(output: Output, iface: ExportInterface) {
   if (reason) output.note(`note: interface ${iface.id} is not scheduled: ${reason}: add one with \`barcodes mapping add ${iface.id} --contact C\``);
 }
 
-async function scheduleState(context: CommandContext, iface: ExportInterface) {
-  let scheduleId = '';
-  try {
-    const { client, deploymentId } = await context.scheduleScope(3_000);
-    scheduleId = scheduleIdFor(deploymentId, iface.id);
-    const description = await describeOrUndefined(client, scheduleId);
-    if (!description) return { scheduleId, exists: false, text: 'none (run `barcodes schedules sync`)' };
-    const last = description.info.recentActions.at(-1);
-    const next = description.info.nextActionTimes[0];
-    return {
-      scheduleId,
-      exists: true,
-      paused: description.state.paused,
-      note: description.state.note,
-      nextRun: next?.toISOString() ?? null,
-      lastRun: last?.takenAt.toISOString() ?? null,
-      lastWorkflowId: last?.action.workflow.workflowId ?? null,
-      running: description.info.runningActions.length,
-      text: `${scheduleId} ${description.state.paused ? 'paused' : 'active'}, next run ${next?.toISOString() ?? '-'}, last run ${last?.takenAt.toISOString() ?? 'never'}${description.info.runningActions.length ? ', running now' : ''}`,
-    };
-  } catch (error) {
-    return { scheduleId, exists: null, text: `unknown (${(error as Error).message})` };
-  }
+/** The interface's schedule, asked of Temporal with a short connect timeout. */
+function scheduleState(context: CommandContext, iface: ExportInterface) {
+  return describeInterfaceSchedule(() => context.scheduleScope(3_000), iface.id);
 }

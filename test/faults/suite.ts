@@ -11,10 +11,11 @@ import { twoWorkers } from './scenarios/two-workers';
 import { concurrentLoad } from './scenarios/load';
 import { operatorPaths } from './scenarios/operator-paths';
 import { longBackfill } from './scenarios/long-backfill';
+import { ledgerAndPurge } from './scenarios/ledger-and-purge';
 import { stateChanges } from './scenarios/state-changes';
 
 /** Every scenario, in the order the suite runs them. */
-export const SCENARIOS: readonly Scenario[] = [lateCommits, crashes, smtpOutage, workerOutage, temporalOutage, postgresRestart, twoWorkers, concurrentLoad, operatorPaths, longBackfill, stateChanges];
+export const SCENARIOS: readonly Scenario[] = [lateCommits, crashes, smtpOutage, workerOutage, temporalOutage, postgresRestart, twoWorkers, concurrentLoad, operatorPaths, ledgerAndPurge, longBackfill, stateChanges];
 
 export interface SuiteOptions {
   mode: SuiteMode;
