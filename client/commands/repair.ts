@@ -4,6 +4,7 @@ import { parseInstant } from '../../lib/duration';
 import { BarcodesError, InputError, NotFoundError } from '../../lib/errors';
 import { compactUtc } from '../../lib/mail/message';
 import { InterfaceIdKey } from '../../workflows/search-attributes';
+import { interfaceSearchAttributes, runSummary } from '../../lib/schedules/sync';
 import {
   BACKFILL_INPUT_VERSION,
   backfillRangeProblem,
@@ -53,8 +54,8 @@ export function backfillCommand(run: Runner): Command {
         workflowId: `barcodes-${iface.id}-backfill-${compactUtc(from)}-${compactUtc(to)}-${Date.now()}`,
         taskQueue: context.config.taskQueue,
         args: [input],
-        typedSearchAttributes: [{ key: InterfaceIdKey, value: String(iface.id) }],
-        staticSummary: `Backfill of ${iface.name}`,
+        typedSearchAttributes: interfaceSearchAttributes(iface),
+        staticSummary: `Backfill: ${runSummary(iface)}`,
       });
       output.note(`backfill ${handle.workflowId}: ${count} window(s) from ${from.toISOString()} to ${to.toISOString()}`);
       const result = (await waitWithProgress(client, handle.workflowId, !output.json && count > 0)) as BackfillResult;
@@ -86,13 +87,15 @@ export function resendCommand(run: Runner): Command {
       if (!original) throw new NotFoundError(`delivery ${idText} does not exist`);
       if (original.purgedAt) throw new InputError(`delivery ${original.id}: its file was purged at ${original.purgedAt.toISOString()} (retention); use backfill instead`);
       if (original.partCount === 0) throw new InputError(`delivery ${original.id} has no file to resend (status ${original.status})`);
+      // A deleted interface's deliveries can still be resent: its id alone is shown then.
+      const iface = await context.store.find(original.interfaceId);
       const client = await context.temporalClient();
       const handle = await client.workflow.start('resend', {
         workflowId: `barcodes-${original.interfaceId}-resend-${original.id}-${Date.now()}`,
         taskQueue: context.config.taskQueue,
         args: [{ deliveryId: original.id }],
-        typedSearchAttributes: [{ key: InterfaceIdKey, value: String(original.interfaceId) }],
-        staticSummary: `Resend of delivery ${original.id}`,
+        typedSearchAttributes: iface ? interfaceSearchAttributes(iface) : [{ key: InterfaceIdKey, value: String(original.interfaceId) }],
+        staticSummary: `Resend of delivery ${original.id}: ${iface ? runSummary(iface) : `interface ${original.interfaceId}`}`,
       });
       const summary = (await waitWithProgress(client, handle.workflowId, false)) as WindowSummary;
       const delivery = (await context.ledger.get(summary.deliveryId!))!;
