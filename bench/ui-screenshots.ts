@@ -25,7 +25,7 @@ const CHROMIUM_ARGS = [
   '--disable-sync',
 ];
 const OUT_DIR = path.resolve(__dirname, '..', '..', 'docs', 'ui');
-const VIEWPORT = { width: 1440, height: 760 };
+const VIEWPORT = { width: 1760, height: 720 };
 const NAMESPACE = 'default';
 /** Time for the UI to draw after its data arrived (it fetches in several rounds). */
 const SETTLE_MILLIS = 1500;
