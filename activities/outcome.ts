@@ -3,7 +3,8 @@ import { alertOperator } from '../lib/alerts';
 import { createWindowMetrics } from '../lib/metrics';
 import type { ActivityDeps } from './deps';
 import type { ExportInterface, InterfaceStore } from '../lib/interfaces/store';
-import { FailureTypes, type WindowOutcomeInput } from './types';
+import type { FailedWindow } from '../lib/ledger/ledger';
+import { FailureTypes, type WindowOutcome, type WindowOutcomeInput } from './types';
 
 /** A database step of the outcome that failed (distinct from a step that found nothing). */
 const NOT_RECORDED = Symbol('not recorded');
@@ -26,7 +27,13 @@ export function createOutcomeActivities(deps: ActivityDeps) {
    * in the ledger for the next run; a permanent failure (bad address, SMTP 5xx, invalid
    * configuration) counts toward pausing the interface, a transient one (an SMTP outage) never does.
    */
-  async function recordWindowOutcome(input: WindowOutcomeInput): Promise<{ paused: boolean }> {
+  async function recordWindowOutcome(input: WindowOutcomeInput): Promise<WindowOutcome> {
+    let failedWindow: FailedWindow | null = null;
+    const { paused } = await recordOutcome(input, (window) => (failedWindow = window));
+    return failedWindow ? { paused, failedWindow } : { paused };
+  }
+
+  async function recordOutcome(input: WindowOutcomeInput, onFailedWindow: (window: FailedWindow | null) => void): Promise<{ paused: boolean }> {
     const context = Context.current();
     if (!input.failure) {
       // Only input version 1 runs (schedules of early releases) come here on success.
@@ -46,7 +53,8 @@ export function createOutcomeActivities(deps: ActivityDeps) {
     } else if (input.workflowId) {
       // A run that exports in one activity does not know the window it failed on: its claim does.
       const workflowId = input.workflowId;
-      await bestEffort(fields, 'could not mark the delivery failed', () => ledger.markClaimedFailed(input.interfaceId, workflowId, reason));
+      const held = await bestEffort(fields, 'could not mark the delivery failed', () => ledger.markClaimedFailed(input.interfaceId, workflowId, reason));
+      if (held !== NOT_RECORDED) onFailedWindow(held);
     }
     if (!failure.permanent) {
       context.log.warn('window not delivered (transient failure); the next run sends it unchanged', fields);

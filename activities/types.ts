@@ -89,6 +89,14 @@ export interface WindowOutcomeInput {
   workflowId?: string;
 }
 
+/** What recordWindowOutcome did. */
+export interface WindowOutcome {
+  /** Whether the interface paused itself now. */
+  paused: boolean;
+  /** The window a failed run held (input version 4 on, found by its claim), so the run can show it. */
+  failedWindow?: { windowStart: string; windowEnd: string; ticketCount: number };
+}
+
 /** Names of the non-retryable failure types, as shown in the Temporal UI. */
 export const FailureTypes = {
   invalidConfiguration: 'InvalidConfiguration',

@@ -6,7 +6,8 @@ import { deliveredBarCodes, filesFor } from './support/mail';
 import { barcodes, cliEnv } from './support/cli';
 import { insertSale } from '../devstack/sales-simulator';
 import { msToTs } from '@temporalio/common/lib/time';
-import { ALL_SEARCH_ATTRIBUTES } from '../workflows/search-attributes';
+import type { TypedSearchAttributes } from '@temporalio/common';
+import { ALL_SEARCH_ATTRIBUTES, InterfaceIdKey, InterfaceNameKey } from '../workflows/search-attributes';
 import { migrate } from '../lib/db/migrate';
 import { InterfaceStore } from '../lib/interfaces/store';
 import { readDeploymentId } from '../lib/deployment';
@@ -181,6 +182,42 @@ test('a run that fails before it reaches a window still shows its interface and 
     }
     return false;
   }, 20_000);
+});
+
+test('the Temporal UI names the reseller: schedule and runs carry the name, a rename reaches them, and an older schedule is brought up to date once', async () => {
+  const iface = await stack.createInterface({ name: 'Acme Tickets', recipients: ['named@reseller.test'], contacts: ['C-1001'] });
+  const shown = (description: ScheduleDescription) => ({
+    schedule: description.typedSearchAttributes.get(InterfaceNameKey),
+    runs: (description.action.typedSearchAttributes as TypedSearchAttributes).get(InterfaceNameKey),
+    runId: (description.action.typedSearchAttributes as TypedSearchAttributes).get(InterfaceIdKey),
+    summary: description.action.staticSummary,
+  });
+  assert.deepEqual(shown(await schedule(iface.id).describe()), { schedule: 'Acme Tickets', runs: 'Acme Tickets', runId: String(iface.id), summary: `Barcodes for Acme Tickets (interface ${iface.id})` });
+  if (stack.workers.length === 0) await stack.startWorker(); // when run alone
+  await stack.runNow(iface.id);
+  const run = await stack.client.workflow.list({ query: `BarcodesInterfaceId = "${iface.id}"` })[Symbol.asyncIterator]().next();
+  assert.equal(run.value.typedSearchAttributes.get(InterfaceNameKey), 'Acme Tickets', 'the run is listed with its name');
+
+  await stack.store.update(iface.id, { name: 'Acme Resale' }, 'test');
+  const renamed = await stack.syncSchedules();
+  assert.deepEqual(renamed.changes.map((change) => change.action), ['updated']);
+  const { schedule: _applyingLater, ...action } = shown(await schedule(iface.id).describe());
+  assert.deepEqual(action, { runs: 'Acme Resale', runId: String(iface.id), summary: `Barcodes for Acme Resale (interface ${iface.id})` });
+  assert.deepEqual((await stack.syncSchedules()).changes, [], 'a second sync has nothing to do');
+  // The schedule's own attributes (the Schedules list's columns) follow once the server applied the update.
+  await waitUntil(async () => shown(await schedule(iface.id).describe()).schedule === 'Acme Resale', 20_000);
+
+  // As an earlier release wrote it: no name anywhere but in the memo.
+  await schedule(iface.id).update((previous) => ({
+    ...previous,
+    action: { ...previous.action, staticSummary: undefined, typedSearchAttributes: [{ key: InterfaceIdKey, value: String(iface.id) }] },
+    searchAttributes: undefined,
+    typedSearchAttributes: [{ key: InterfaceIdKey, value: String(iface.id) }],
+  }));
+  const upgraded = await stack.syncSchedules();
+  assert.deepEqual(upgraded.changes.map((change) => `${change.action}: ${change.detail}`), ['updated: name "Acme Resale" in the UI']);
+  assert.deepEqual((await stack.syncSchedules()).changes, [], 'a second sync has nothing to do');
+  await waitUntil(async () => shown(await schedule(iface.id).describe()).schedule === 'Acme Resale', 20_000);
 });
 
 test('interface create on a namespace without the search attributes registers them and schedules the interface', async () => {

@@ -63,6 +63,11 @@ test('a run that fails after freezing marks the window it held failed, and the n
   const [failed] = await stack.ledger.list(iface.id, 1);
   assert.equal(failed?.status, 'failed', 'the window the run held is marked failed');
   assert.match(failed?.lastError ?? '', /SmtpPermanentFailure/);
+  // The failed run shows that window in the UI beside its status, as a delivered one does.
+  const shown = await failedRunAttributes(iface.id);
+  assert.equal(shown.BarcodesDeliveryStatus, 'failed');
+  assert.equal((shown.BarcodesWindowEnd as Date | undefined)?.toISOString(), failed!.windowEnd.toISOString());
+  assert.equal(shown.BarcodesTicketCount, 2);
   await stack.runNow(iface.id);
   const [sent] = await stack.ledger.list(iface.id, 2).then((deliveries) => deliveries.filter((delivery) => delivery.id === failed!.id));
   assert.equal(sent?.status, 'sent');
@@ -84,4 +89,16 @@ function countQueries(): { stop(): number } {
       return count;
     },
   };
+}
+
+/** The search attributes of the interface's failed run, once visibility lists it. */
+async function failedRunAttributes(interfaceId: number): Promise<Record<string, unknown>> {
+  const deadline = Date.now() + 20_000;
+  for (;;) {
+    for await (const execution of stack.client.workflow.list({ query: `BarcodesInterfaceId = "${interfaceId}" AND BarcodesDeliveryStatus = "failed"` })) {
+      if (execution.status.name === 'FAILED') return Object.fromEntries(execution.typedSearchAttributes.getAll().map((pair) => [pair.key.name, pair.value]));
+    }
+    if (Date.now() > deadline) throw new Error(`no failed run of interface ${interfaceId} is listed`);
+    await new Promise((resolve) => setTimeout(resolve, 250));
+  }
 }

@@ -13,9 +13,11 @@
  * from (the worker refuses a run made from another), and a run that fails marks itself failed in
  * the UI's search attributes even before it reached a window. From version 4 on, the run is one
  * activity (exportWindows: freeze then send) and one search-attribute update at its end: 12 history
- * events for an ordinary window instead of 19 (docs/performance.md, "A cheaper run").
+ * events for an ordinary window instead of 19 (docs/performance.md, "A cheaper run"). From version
+ * 5 on, a failed run records its outcome first and then shows the window it held (found by its
+ * claim) with its status in the UI, still in one search-attribute update: the same events.
  */
-export const EXPORT_WINDOW_INPUT_VERSION = 4;
+export const EXPORT_WINDOW_INPUT_VERSION = 5;
 
 export interface ExportWindowInput {
   interfaceId: number;

@@ -94,8 +94,17 @@ async function exportInOneActivity(input: ExportWindowInput, scheduledAt: Date, 
       configVersion: input.configVersion,
     });
   } catch (error) {
-    publishStatus(input.interfaceId, 'failed');
-    await recordWindowOutcome({ interfaceId: input.interfaceId, deliveryId: null, windowEnd: lastWindowEnd, failure: describeFailure(error), workflowId });
+    const outcome = { interfaceId: input.interfaceId, deliveryId: null, windowEnd: lastWindowEnd, failure: describeFailure(error), workflowId };
+    if ((input.version ?? 1) < 5) {
+      publishStatus(input.interfaceId, 'failed');
+      await recordWindowOutcome(outcome);
+      throw error;
+    }
+    // Version 5 on: the window the run held (its claim knows it) shows in the UI beside the status,
+    // in the same single search-attribute update, after the outcome is recorded.
+    const { failedWindow } = await recordWindowOutcome(outcome);
+    if (failedWindow) publish({ ...failedWindow, status: 'failed' });
+    else publishStatus(input.interfaceId, 'failed');
     throw error;
   }
   const last = result.windows.at(-1);
@@ -117,7 +126,7 @@ function publishStatus(interfaceId: number, status: string): void {
 }
 
 /** Window, ticket count and status as search attributes: visible in the Temporal UI without opening payloads. */
-export function publish(window: WindowSummary): void {
+export function publish(window: Pick<WindowSummary, 'windowStart' | 'windowEnd' | 'ticketCount' | 'status'>): void {
   upsertSearchAttributes([
     { key: WindowStartKey, value: new Date(window.windowStart) },
     { key: WindowEndKey, value: new Date(window.windowEnd) },

@@ -70,7 +70,9 @@ export function resendCommand(run: Runner): Command {
       if (original.purgedAt) throw new InputError(`delivery ${original.id}: its file was purged at ${original.purgedAt.toISOString()} (retention); use backfill instead`);
       if (original.partCount === 0) throw new InputError(`delivery ${original.id} has no file to resend (status ${original.status})`);
       await noteStaleStates(context, output, original);
-      const summary = await resultOf(await startResend(await repairScope(context), original));
+      // A deleted interface's deliveries can still be resent: its id alone is shown then.
+      const iface = await context.store.find(original.interfaceId);
+      const summary = await resultOf(await startResend(await repairScope(context), original, iface));
       const delivery = await context.ledger.get(summary.deliveryId);
       if (!delivery) throw new NotFoundError(`delivery ${summary.deliveryId} (the resend) is not in the ledger`);
       output.result(deliveryJson(delivery), () => deliveryLine(delivery));

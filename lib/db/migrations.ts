@@ -93,7 +93,7 @@ CREATE INDEX IF NOT EXISTS ticket_order_channel ON {source}.ticket_order (sales_
   {
     version: 2,
     name: 'ticket state change log',
-    // The README ("State changes") gives the same SQL for an operator's own ticketing database:
+    // docs/state-changes.md gives the same SQL for an operator's own ticketing database:
     // change both together.
     sql: STATE_CHANGE_LOG_SQL,
   },

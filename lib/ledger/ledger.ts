@@ -410,12 +410,16 @@ export class DeliveryLedger {
 
   /** A failed delivery stays the interface's pending window: the next run sends it unchanged. */
   /** Marks failed the unfinished chain window a run holds (a run that failed without naming it). */
-  async markClaimedFailed(interfaceId: number, workflowId: string, reason: string): Promise<void> {
-    await this.pool.query(
+  /** Marks the chain window a run holds failed; returns it (the latest, should there be two), or null when it holds none. */
+  async markClaimedFailed(interfaceId: number, workflowId: string, reason: string): Promise<FailedWindow | null> {
+    const { rows } = await this.pool.query(
       `UPDATE ${this.schema}.delivery SET status = 'failed', last_error = $3
-        WHERE interface_id = $1 AND claimed_by = $2 AND kind IN ${CHAIN_KINDS} AND status IN ('pending','failed')`,
+        WHERE interface_id = $1 AND claimed_by = $2 AND kind IN ${CHAIN_KINDS} AND status IN ('pending','failed')
+        RETURNING window_start, window_end, ticket_count`,
       [interfaceId, workflowId, reason],
     );
+    const latest = rows.sort((a, b) => b.window_end.getTime() - a.window_end.getTime())[0];
+    return latest ? { windowStart: latest.window_start.toISOString(), windowEnd: latest.window_end.toISOString(), ticketCount: Number(latest.ticket_count ?? 0) } : null;
   }
 
   async markFailed(deliveryId: number, reason: string): Promise<void> {
@@ -424,6 +428,13 @@ export class DeliveryLedger {
       [deliveryId, reason],
     );
   }
+}
+
+/** The window a failed run held, for the Temporal UI's search attributes. */
+export interface FailedWindow {
+  windowStart: string;
+  windowEnd: string;
+  ticketCount: number;
 }
 
 function toDelivery(row: Record<string, any>): Delivery {

@@ -1,4 +1,5 @@
 import { Client, ScheduleNotFoundError, ScheduleOverlapPolicy, type ScheduleDescription, type ScheduleOptions } from '@temporalio/client';
+import { TypedSearchAttributes, type SearchAttributePair } from '@temporalio/common';
 import { temporal } from '@temporalio/proto';
 import type { Config } from '../config';
 import { UnavailableError } from '../errors';
@@ -7,7 +8,7 @@ import { interfaceTitle } from '../interfaces/title';
 import { formatDuration } from '../duration';
 import type { ExportInterface, InterfaceStore } from '../interfaces/store';
 import { EXPORT_WINDOW_INPUT_VERSION, type ExportWindowInput } from '../../workflows/export-window-input';
-import { ALL_SEARCH_ATTRIBUTES, InterfaceIdKey } from '../../workflows/search-attributes';
+import { ALL_SEARCH_ATTRIBUTES, InterfaceIdKey, InterfaceNameKey } from '../../workflows/search-attributes';
 import { interfaceIdOf, scheduleIdFor } from './schedule-id';
 
 export { unscheduledReason } from '../interfaces/schedulability';
@@ -97,9 +98,11 @@ function desiredOptions(scope: ScheduleScope, iface: ExportInterface): ScheduleO
       workflowId: scheduleId,
       taskQueue: scope.config.taskQueue,
       args: [inputFor(scope, iface)],
-      typedSearchAttributes: [{ key: InterfaceIdKey, value: String(iface.id) }],
-      // Shown in the UI's workflow list: which reseller a run serves, without opening payloads.
-      staticSummary: `${interfaceTitle(iface.name)} (interface ${iface.id})`,
+      // Every run starts with them, so even one that fails at once names its interface in the UI.
+      typedSearchAttributes: interfaceSearchAttributes(iface),
+      // The run's summary (its page's User Metadata and first history event), not in its history's count.
+      staticSummary: runSummary(iface),
+      staticDetails: runDetails(scope, iface),
     },
     policies: {
       // Never two windows of one interface at once; one run waits behind a long one.
@@ -108,9 +111,31 @@ function desiredOptions(scope: ScheduleScope, iface: ExportInterface): ScheduleO
       pauseOnFailure: false,
     },
     memo: { deploymentId: scope.deploymentId, interfaceId: iface.id, interfaceName: iface.name } satisfies ScheduleMemo,
-    typedSearchAttributes: [{ key: InterfaceIdKey, value: String(iface.id) }],
+    // Columns of the UI's Schedules list; unlike the memo they can be updated, so a rename shows.
+    typedSearchAttributes: interfaceSearchAttributes(iface),
     state: { paused: !iface.enabled, note: iface.enabled ? undefined : pauseNote(iface) },
   };
+}
+
+/** Interface id and name, on a schedule and on each of its runs: what the UI's lists can show and filter by. */
+export function interfaceSearchAttributes(iface: Pick<ExportInterface, 'id' | 'name'>) {
+  return [
+    { key: InterfaceIdKey, value: String(iface.id) },
+    { key: InterfaceNameKey, value: iface.name },
+  ];
+}
+
+/** One line naming the reseller and the interface id, e.g. "Barcodes for Acme (interface 5)". */
+export function runSummary(iface: Pick<ExportInterface, 'id' | 'name'>): string {
+  return `${interfaceTitle(iface.name)} (interface ${iface.id})`;
+}
+
+/** Where to look further, shown under the summary (Markdown); the same for every run of the interface. */
+export function runDetails(scope: Pick<ScheduleScope, 'deploymentId'>, iface: Pick<ExportInterface, 'id'>): string {
+  return (
+    `Interface ${iface.id} of deployment ${scope.deploymentId}. All its runs: \`BarcodesInterfaceId = "${iface.id}"\`; ` +
+    `its deliveries: \`barcodes deliveries ${iface.id}\`; its configuration: \`barcodes interface show ${iface.id}\`.`
+  );
 }
 
 /** The workflow input a schedule gives its runs: who they are for, and from which configuration. */
@@ -139,7 +164,18 @@ export function scheduleDrift(scope: ScheduleScope, current: ScheduleDescription
   else if (args[0].deploymentId !== wanted.deploymentId) found.push(`deployment ${wanted.deploymentId}`);
   else if (args[0].configVersion !== wanted.configVersion) found.push(`configuration version ${wanted.configVersion}`);
   if (current.policies.overlap !== ScheduleOverlapPolicy.BUFFER_ONE) found.push('overlap policy');
+  // A schedule written before names were shown. Judged by the action alone: the schedule's own
+  // search attributes are applied by the server after an update returns, so a describe right
+  // after one may still show the old ones; every update writes them with the action.
+  if (action.staticSummary !== runSummary(iface) || action.staticDetails !== runDetails(scope, iface) || nameIn(action.typedSearchAttributes) !== iface.name) {
+    found.push(`name ${JSON.stringify(iface.name)} in the UI`);
+  }
   return found;
+}
+
+function nameIn(attributes: TypedSearchAttributes | SearchAttributePair[] | undefined): string | undefined {
+  if (attributes instanceof TypedSearchAttributes) return attributes.get(InterfaceNameKey);
+  return attributes?.find((pair) => pair.key.name === InterfaceNameKey.name)?.value as string | undefined;
 }
 
 /** Whether the schedule's paused state differs from the interface's enabled state. */
@@ -174,7 +210,15 @@ export async function syncInterfaceSchedule(scope: ScheduleScope, iface: ExportI
   const differing = scheduleDrift(scope, current, iface);
   if (differing.length > 0) {
     const desired = desiredOptions(scope, iface);
-    await handle.update((previous) => ({ ...previous, spec: desired.spec, action: desired.action, policies: { ...previous.policies, ...desired.policies } }));
+    await handle.update((previous) => ({
+      ...previous,
+      spec: desired.spec,
+      action: desired.action,
+      policies: { ...previous.policies, ...desired.policies },
+      // The schedule's own attributes are rewritten whole: the name may have changed.
+      searchAttributes: undefined,
+      typedSearchAttributes: desired.typedSearchAttributes,
+    }));
     changes.push({ scheduleId, interfaceId: iface.id, action: 'updated', detail: differing.join(', ') });
   }
   if (current.state.paused && iface.enabled) {

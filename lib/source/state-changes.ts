@@ -42,7 +42,7 @@ export interface StateChangeSelection extends WindowSelection {
   asOf: 'window-end' | 'now';
 }
 
-/** The log is missing (an operator's source without the README's SQL): the window cannot be made. */
+/** The log is missing (an operator's source without the SQL of docs/state-changes.md): the window cannot be made. */
 export class StateChangeLogMissingError extends Error {
   constructor(schema: string, options: { cause: unknown }) {
     super(`${schema}.ticket_state_change does not exist: install the change log (docs/state-changes.md) or turn state changes off`, options);

@@ -5,7 +5,7 @@ import { compactUtc } from '../mail/message';
 import type { backfill, resend } from '../../workflows';
 import { BACKFILL_INPUT_VERSION, type BackfillInput } from '../../workflows/backfill-shared';
 import { InterfaceIdKey } from '../../workflows/search-attributes';
-import { interfaceTitle } from '../interfaces/title';
+import { interfaceSearchAttributes, runSummary } from '../schedules/sync';
 import { workflowFailure } from './workflow-failure';
 
 /**
@@ -41,18 +41,22 @@ export function startBackfill(scope: RepairScope, request: BackfillRequest): Pro
     workflowId: `barcodes-${scope.deploymentId}-${iface.id}-backfill-${compactUtc(from)}-${compactUtc(to)}-${Date.now()}`,
     taskQueue: scope.taskQueue,
     args: [input],
-    typedSearchAttributes: [{ key: InterfaceIdKey, value: String(iface.id) }],
-    staticSummary: `Backfill: ${interfaceTitle(iface.name)} (interface ${iface.id})`,
+    typedSearchAttributes: interfaceSearchAttributes(iface),
+    staticSummary: `Backfill: ${runSummary(iface)}`,
   });
 }
 
-export function startResend(scope: RepairScope, delivery: { id: number; interfaceId: number }): Promise<WorkflowHandle<typeof resend>> {
+export function startResend(
+  scope: RepairScope,
+  delivery: { id: number; interfaceId: number },
+  iface: { id: number; name: string } | undefined,
+): Promise<WorkflowHandle<typeof resend>> {
   return scope.client.workflow.start<typeof resend>('resend', {
     workflowId: `barcodes-${scope.deploymentId}-${delivery.interfaceId}-resend-${delivery.id}-${Date.now()}`,
     taskQueue: scope.taskQueue,
     args: [{ deliveryId: delivery.id }],
-    typedSearchAttributes: [{ key: InterfaceIdKey, value: String(delivery.interfaceId) }],
-    staticSummary: `Resend of delivery ${delivery.id} (interface ${delivery.interfaceId})`,
+    typedSearchAttributes: iface ? interfaceSearchAttributes(iface) : [{ key: InterfaceIdKey, value: String(delivery.interfaceId) }],
+    staticSummary: `Resend of delivery ${delivery.id}: ${iface ? runSummary(iface) : `interface ${delivery.interfaceId}`}`,
   });
 }
 

@@ -37,6 +37,8 @@ export interface TestStackOptions {
   temporalDbFile?: string;
   /** Extra environment for loadConfig. */
   env?: Record<string, string>;
+  /** The dev server's Web UI port (docs screenshots); default: headless. */
+  temporalUiPort?: number;
 }
 
 /**
@@ -60,7 +62,7 @@ export class TestStack {
   static async start(options: TestStackOptions = {}): Promise<TestStack> {
     const postgres = await useOrStartPostgres({ log });
     const database = await createTestDatabase(postgres.adminUrl);
-    const temporal = await useOrStartTemporal({ log, uiPort: false, dbFile: options.temporalDbFile, searchAttributes: devServerSearchAttributes() });
+    const temporal = await useOrStartTemporal({ log, uiPort: options.temporalUiPort ?? false, dbFile: options.temporalDbFile, searchAttributes: devServerSearchAttributes() });
     const sink = await startSmtpSink();
     const config = loadConfig({
       DATABASE_URL: database.url,

@@ -44,7 +44,7 @@ export function compileXlsxColumns(spec: FormatSpec, timeZone: string): XlsxColu
  * U+FFFD, as TextEncoder does for CSV. XML 1.0 cannot hold C0 control characters other than tab,
  * CR and LF, and exceljs drops them (and DEL); a CR reads back as LF (XML line-end handling).
  * OOXML's escape `_x000D_` would keep them for Excel, but LibreOffice shows it literally in these
- * cells, so the loss is documented instead (README: the xlsx file).
+ * cells, so the loss is documented instead (docs/resellers.md: the xlsx file).
  */
 const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/g;
 

@@ -4,7 +4,7 @@
  */
 import { createHash } from 'node:crypto';
 import { Readable } from 'node:stream';
-import type { Delivery, DeliveryLedger, RecipientResult, StoredPart } from '../../../lib/ledger/ledger';
+import type { Delivery, DeliveryLedger, FailedWindow, RecipientResult, StoredPart } from '../../../lib/ledger/ledger';
 
 /** The ledger methods the send and outcome activities call. */
 export type LedgerPart = Pick<
@@ -114,12 +114,15 @@ export class FakeLedger implements LedgerPart {
   async markFailed(deliveryId: number, reason: string): Promise<void> {
     this.failed.push({ deliveryId, reason });
   }
-  async markClaimedFailed(interfaceId: number, workflowId: string, reason: string): Promise<void> {
+  async markClaimedFailed(interfaceId: number, workflowId: string, reason: string): Promise<FailedWindow | null> {
+    let latest: FailedWindow | null = null;
     for (const delivery of this.deliveries.values()) {
       if (delivery.interfaceId === interfaceId && delivery.claimedBy === workflowId && (delivery.status === 'pending' || delivery.status === 'failed')) {
         this.failed.push({ deliveryId: delivery.id, reason });
+        latest = { windowStart: delivery.windowStart.toISOString(), windowEnd: delivery.windowEnd.toISOString(), ticketCount: delivery.ticketCount };
       }
     }
+    return latest;
   }
 
   private update(id: number, change: (delivery: Delivery) => Delivery): void {
