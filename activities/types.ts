@@ -93,4 +93,8 @@ export const FailureTypes = {
   ledger: 'LedgerError',
   /** A stored file is not the file that was frozen (purged, or its size or SHA-256 differs). */
   storedFile: 'StoredFileError',
+  /** An SFTP or HTTPS destination failed for good (changed host key, a different file under the name, HTTP 4xx). */
+  destinationPermanent: 'DestinationPermanentFailure',
+  /** A destination is unreachable for now (server down, timeout, HTTP 5xx/429): retried, never counted. */
+  destinationUnavailable: 'DestinationUnavailable',
 } as const;

@@ -1,0 +1,117 @@
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
+import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { TestStack } from './support/stack';
+import { findOrInstallSshd, startSshd, type TestSshd } from './support/sshd';
+import { filesFor } from './support/mail';
+import { insertSale } from '../devstack/sales-simulator';
+import { parseDestinationOptions } from '../lib/destinations/options';
+import { remoteFileName } from '../lib/destinations/remote-name';
+
+const sshd = findOrInstallSshd();
+const skip = 'skip' in sshd ? sshd.skip : false;
+if (skip) process.stderr.write(`# SFTP tests skipped: ${skip}\n`);
+
+const SECRETS_KEY = `k1:${randomBytes(32).toString('base64')}`;
+let stack: TestStack;
+let server: TestSshd;
+
+before(async () => {
+  if (skip) return;
+  server = await startSshd((sshd as { path: string }).path);
+  stack = await TestStack.start({ env: { BARCODES_SECRETS_KEY: SECRETS_KEY } });
+  await stack.startWorker();
+});
+after(async () => {
+  await stack?.close();
+  await server?.close();
+});
+
+function sftpDestination(hostKeyFingerprint = server.hostKeyFingerprint, url = server.url) {
+  return parseDestinationOptions({ sftp: url, sftpKey: server.clientKeyFile, sftpHostKey: hostKeyFingerprint }, stack.config.secretsKeyring);
+}
+
+async function storedBytes(deliveryId: number, part = 1): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  for await (const chunk of stack.ledger.readPart(deliveryId, part)) chunks.push(chunk as Buffer);
+  return Buffer.concat(chunks);
+}
+
+test('a window arrives in the SFTP folder byte for byte, besides the email, each with its own status', { skip }, async () => {
+  const iface = await stack.createInterface({ recipients: ['sftp-and-mail@reseller.test'], channels: ['WEB'], setDestinations: sftpDestination() });
+  await insertSale(stack.pool, stack.config.ticketingSchema, { contactNumber: null, salesChannelCode: 'WEB', ticketCount: 3 });
+  const run = await stack.runNow(iface.id);
+  const window = run.result.windows[0]!;
+  assert.equal(window.status, 'sent');
+  const [part] = await stack.ledger.parts(window.deliveryId!);
+  const arrived = readFileSync(path.join(server.inbox, part!.fileName));
+  assert.deepEqual(arrived, await storedBytes(window.deliveryId!), 'the SFTP file is the stored part, byte for byte');
+  assert.deepEqual(readdirSync(server.inbox).filter((name) => name.startsWith('.')), [], 'no temporary file is left');
+  await stack.sink.waitFor((mail) => mail.envelope.to.includes('sftp-and-mail@reseller.test'), 10_000);
+  assert.equal(filesFor(stack.sink, 'sftp-and-mail@reseller.test').length, 1);
+  const results = await stack.ledger.destinationResults(window.deliveryId!);
+  assert.deepEqual(results.map((result) => [result.part, result.destination, result.status]), [[1, 'sftp', 'delivered']]);
+  assert.ok(part!.sentAt, 'email recorded on the part');
+
+  // A resend carries its kind and id in the name: it never meets the original.
+  const name = remoteFileName({ fileName: part!.fileName, deliveryKind: 'resend', deliveryId: 42 });
+  assert.match(name, /\.resend-42\.csv$/);
+});
+
+test('an interface may deliver by SFTP only; the stored secret is neither in show nor in the audit trail', { skip }, async () => {
+  const iface = await stack.createInterface({ recipients: [], channels: ['BOX'], setDestinations: sftpDestination() });
+  assert.equal(iface.destinations.length, 1);
+  assert.equal(iface.destinations[0]!.hostKeyFingerprint, server.hostKeyFingerprint);
+  assert.match(iface.destinations[0]!.secretFingerprint, /^SHA256:/);
+  const history = JSON.stringify(await stack.store.history(iface.id));
+  const privateKey = readFileSync(server.clientKeyFile, 'utf8');
+  const keyBody = privateKey.split('\n')[1]!;
+  assert.ok(!history.includes(keyBody), 'the private key is not in the audit trail');
+  const { rows } = await stack.pool.query(`SELECT secret_sealed FROM ${stack.config.exporterSchema}.destination WHERE interface_id = $1`, [iface.id]);
+  assert.ok(!String(rows[0].secret_sealed).includes(keyBody), 'stored encrypted');
+  await insertSale(stack.pool, stack.config.ticketingSchema, { contactNumber: null, salesChannelCode: 'BOX', ticketCount: 1 });
+  const run = await stack.runNow(iface.id);
+  assert.equal(run.result.windows[0]!.status, 'sent');
+  const [part] = await stack.ledger.parts(run.result.windows[0]!.deliveryId!);
+  assert.deepEqual(readFileSync(path.join(server.inbox, part!.fileName)), await storedBytes(part ? run.result.windows[0]!.deliveryId! : 0));
+  assert.equal(part!.sentAt, null, 'no email for an interface without recipients');
+});
+
+test('a changed host key is a permanent failure naming both fingerprints; email still delivers, the chain goes on, it counts', { skip }, async () => {
+  const wrong = 'SHA256:' + randomBytes(32).toString('base64').replace(/=+$/, '');
+  const iface = await stack.createInterface({ recipients: ['hostkey@reseller.test'], channels: ['AGENCY'], setDestinations: sftpDestination(wrong) });
+  await insertSale(stack.pool, stack.config.ticketingSchema, { contactNumber: null, salesChannelCode: 'AGENCY', ticketCount: 2 });
+  const run = await stack.runNow(iface.id);
+  const deliveryId = run.result.windows[0]!.deliveryId!;
+  assert.equal(run.result.windows[0]!.status, 'sent', 'delivered by email: the window is done');
+  const results = await stack.ledger.destinationResults(deliveryId);
+  assert.equal(results.length, 1);
+  assert.equal(results[0]!.status, 'failed');
+  assert.ok(results[0]!.detail!.includes(wrong) && results[0]!.detail!.includes(server.hostKeyFingerprint), results[0]!.detail!);
+  const after = await stack.store.get(iface.id);
+  assert.equal(after.consecutiveFailures, 1, 'counted toward self-pause');
+  assert.match(after.lastFailure ?? '', /DestinationPermanentFailure/);
+});
+
+test('a different file under the final name is never overwritten: permanent failure', { skip }, async () => {
+  const iface = await stack.createInterface({ recipients: [], channels: ['RESELLER-WEB'], setDestinations: sftpDestination() });
+  await insertSale(stack.pool, stack.config.ticketingSchema, { contactNumber: null, salesChannelCode: 'RESELLER-WEB', ticketCount: 1 });
+  // Freeze the window without sending it: a first run with the server stopped fails transiently…
+  await server.stop();
+  try {
+    await stack.runNow(iface.id, 15_000).catch(() => undefined);
+  } finally {
+    await server.start();
+  }
+  const [pending] = await stack.ledger.list(iface.id, 1);
+  assert.ok(pending && ['pending', 'failed'].includes(pending.status), `the window waits (${pending?.status})`);
+  const [part] = await stack.ledger.parts(pending.id);
+  writeFileSync(path.join(server.inbox, part!.fileName), 'somebody else\n');
+  await assert.rejects(stack.runNow(iface.id));
+  assert.equal(readFileSync(path.join(server.inbox, part!.fileName), 'utf8'), 'somebody else\n', 'not overwritten');
+  const [failed] = await stack.ledger.list(iface.id, 1);
+  assert.equal(failed!.status, 'failed');
+  assert.match(failed!.lastError ?? '', /already exists with other content/);
+});
