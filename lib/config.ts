@@ -5,6 +5,7 @@ import { checkEmail } from './interfaces/validate';
 import { withSecretFiles } from './security/secrets';
 import { fileRetentionMillis } from './ledger/retention';
 import { loadSecretsKeyring, type SecretsKeyring } from './destinations/secret-box';
+import { HTTPS_TIMEOUT_MILLIS } from './destinations/https';
 
 /** Everything the product reads from the environment (CONTRACT.md §5), parsed once. */
 export interface Config {
@@ -49,6 +50,8 @@ export interface Config {
   secretsKeyring: () => SecretsKeyring | undefined;
   /** PEM file of extra CAs trusted for HTTPS receivers (BARCODES_HTTPS_CA_FILE), besides the system's. */
   httpsCaFile: string | null;
+  /** How long an HTTPS receiver may take to answer before the POST counts as timed out (transient). */
+  httpsTimeoutMillis: number;
 }
 
 /** The levels of the Temporal SDK's logger, which the worker's log uses. */
@@ -104,6 +107,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     logLevel: checkLogLevel(env.BARCODES_LOG_LEVEL || DEFAULTS.logLevel),
     secretsKeyring: memo(loadSecretsKeyring(env)),
     httpsCaFile: env.BARCODES_HTTPS_CA_FILE || null,
+    httpsTimeoutMillis: env.BARCODES_HTTPS_TIMEOUT ? parseDuration(env.BARCODES_HTTPS_TIMEOUT, 'BARCODES_HTTPS_TIMEOUT', DURATION_LIMITS.lag) : HTTPS_TIMEOUT_MILLIS,
   };
 }
 

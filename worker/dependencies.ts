@@ -39,7 +39,10 @@ export function buildDependencies(config: Config, overrides: DependencyOverrides
     throw error;
   }));
   const schedules = createScheduleControl(config, store, deploymentId);
-  const https = createHttpsSender({ extraCaPem: config.httpsCaFile ? readFileSync(config.httpsCaFile, 'utf8') : undefined });
+  const https = createHttpsSender({
+    extraCaPem: config.httpsCaFile ? readFileSync(config.httpsCaFile, 'utf8') : undefined,
+    timeoutMillis: config.httpsTimeoutMillis,
+  });
   return {
     exporterPool,
     sourcePool,
