@@ -63,6 +63,8 @@ export interface FreezeBackfillInput {
 export interface PrepareResendInput {
   deliveryId: number;
   workflowId: string;
+  /** Only these destinations (`resend --to`); absent: every destination the interface has. */
+  to?: string[];
 }
 
 export interface WindowOutcomeInput {

@@ -9,6 +9,7 @@ import { filesFor } from './support/mail';
 import { insertSale } from '../devstack/sales-simulator';
 import { parseDestinationOptions } from '../lib/destinations/options';
 import { remoteFileName } from '../lib/destinations/remote-name';
+import { barcodes, cliEnv } from './support/cli';
 
 const sshd = findOrInstallSshd();
 const skip = 'skip' in sshd ? sshd.skip : false;
@@ -114,4 +115,50 @@ test('a different file under the final name is never overwritten: permanent fail
   const [failed] = await stack.ledger.list(iface.id, 1);
   assert.equal(failed!.status, 'failed');
   assert.match(failed!.lastError ?? '', /already exists with other content/);
+});
+
+test('CLI: --sftp needs BARCODES_SECRETS_KEY (one line), show prints fingerprints only, resend --to sftp, doctor logs in', { skip }, async () => {
+  const env = cliEnv(stack.config, { BARCODES_SECRETS_KEY: SECRETS_KEY });
+  const sftpArgs = ['--sftp', server.url, '--sftp-key', server.clientKeyFile, '--sftp-host-key', server.hostKeyFingerprint];
+  const withoutKey = await barcodes(['interface', 'create', '--name', 'No key', '--channel', 'WEB', ...sftpArgs], cliEnv(stack.config));
+  assert.notEqual(withoutKey.code, 0, withoutKey.stderr);
+  assert.equal(withoutKey.stderr.trim().split('\n').length, 1, withoutKey.stderr);
+  assert.match(withoutKey.stderr, /BARCODES_SECRETS_KEY .*is not set/);
+  const none = await barcodes(['interface', 'create', '--name', 'Nowhere', '--channel', 'WEB'], env);
+  assert.notEqual(none.code, 0);
+  assert.match(none.stderr, /at least one destination/);
+
+  const created = await barcodes(['interface', 'create', '--name', 'CLI SFTP', '--channel', 'WEB', '--lag', '0s', '--every', '1h', '--json', ...sftpArgs], env);
+  assert.equal(created.code, 0, created.stderr);
+  const iface = JSON.parse(created.stdout);
+  assert.equal(iface.destinations[0].url, server.url);
+  const shown = await barcodes(['interface', 'show', String(iface.id)], env);
+  assert.match(shown.stdout, new RegExp(`sftp: +${server.url.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')} \\(host key SHA256:`));
+  const keyBody = readFileSync(server.clientKeyFile, 'utf8').split('\n')[1]!;
+  for (const text of [shown.stdout, created.stdout, (await barcodes(['interface', 'show', String(iface.id), '--history', '--json'], env)).stdout]) {
+    assert.ok(!text.includes(keyBody), 'no secret printed');
+  }
+  const emailOff = await barcodes(['interface', 'update', String(iface.id), '--no-sftp'], env);
+  assert.notEqual(emailOff.code, 0, 'the last destination cannot be removed');
+  assert.match(emailOff.stderr, /at least one destination/);
+
+  await insertSale(stack.pool, stack.config.ticketingSchema, { contactNumber: null, salesChannelCode: 'WEB', ticketCount: 1 });
+  await stack.syncSchedules();
+  const run = await stack.runNow(iface.id);
+  const original = run.result.windows[0]!.deliveryId!;
+  const resent = await barcodes(['resend', String(original), '--to', 'sftp', '--json'], env);
+  assert.equal(resent.code, 0, resent.stderr);
+  const resendDelivery = JSON.parse(resent.stdout);
+  assert.deepEqual(resendDelivery.destinations, ['sftp']);
+  const [part] = await stack.ledger.parts(original);
+  const resendName = remoteFileName({ fileName: part!.fileName, deliveryKind: 'resend', deliveryId: resendDelivery.id });
+  assert.deepEqual(readFileSync(path.join(server.inbox, resendName)), readFileSync(path.join(server.inbox, part!.fileName)), 'the resend is the same bytes under its own name');
+  const toEmail = await barcodes(['resend', String(original), '--to', 'email'], env);
+  assert.notEqual(toEmail.code, 0);
+  assert.match(toEmail.stderr, /has no email destination/);
+  const deliveries = JSON.parse((await barcodes(['deliveries', String(iface.id), '--json'], env)).stdout);
+  assert.deepEqual(deliveries.find((delivery: { id: number }) => delivery.id === original).destinationResults.map((result: { destination: string; status: string }) => [result.destination, result.status]), [['sftp', 'delivered']]);
+
+  const doctor = await barcodes(['doctor'], env);
+  assert.match(doctor.stdout, new RegExp(`ok +interface ${iface.id} sftp .*writable`));
 });

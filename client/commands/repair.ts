@@ -15,6 +15,8 @@ import type { WindowSummary } from '../../activities/types';
 import { followBackfillProgress, progressBar } from '../backfill-progress';
 import { deliveryJson, deliveryLine } from '../output';
 import { parseId, type Runner } from './common';
+import { DESTINATION_KINDS, type DestinationKind } from '../../lib/destinations/types';
+import type { ExportInterface } from '../../lib/interfaces/store';
 
 const PROGRESS_POLL_MILLIS = 1_000;
 
@@ -79,18 +81,21 @@ export function resendCommand(run: Runner): Command {
   return new Command('resend')
     .argument('<delivery-id>', 'a delivery id from `barcodes deliveries`')
     .description('send a stored file again, labelled resend, with its own Message-ID referencing the original')
+    .option('--to <destinations>', 'only to these destinations, comma-separated: email, sftp, https (default: all the interface has)')
     .option('--json', 'print JSON')
-    .addHelpText('after', '\nExample:\n  barcodes resend 1234')
-    .action(run(async (context, output, _options: object, idText: string) => {
+    .addHelpText('after', '\nExample:\n  barcodes resend 1234\n  barcodes resend 1234 --to sftp')
+    .action(run(async (context, output, options: { to?: string }, idText: string) => {
+      const to = options.to === undefined ? undefined : parseDestinationList(options.to);
       const original = await context.ledger.get(parseId(idText, 'DELIVERY_ID'));
       if (!original) throw new NotFoundError(`delivery ${idText} does not exist`);
       if (original.purgedAt) throw new InputError(`delivery ${original.id}: its file was purged at ${original.purgedAt.toISOString()} (retention); use backfill instead`);
       if (original.partCount === 0) throw new InputError(`delivery ${original.id} has no file to resend (status ${original.status})`);
+      if (to) await checkConfigured(context, original.interfaceId, to);
       const client = await context.temporalClient();
       const handle = await client.workflow.start('resend', {
         workflowId: `barcodes-${original.interfaceId}-resend-${original.id}-${Date.now()}`,
         taskQueue: context.config.taskQueue,
-        args: [{ deliveryId: original.id }],
+        args: [{ deliveryId: original.id, ...(to ? { to } : {}) }],
         typedSearchAttributes: [{ key: InterfaceIdKey, value: String(original.interfaceId) }],
         staticSummary: `Resend of delivery ${original.id}`,
       });
@@ -98,6 +103,24 @@ export function resendCommand(run: Runner): Command {
       const delivery = (await context.ledger.get(summary.deliveryId!))!;
       output.result(deliveryJson(delivery), () => deliveryLine(delivery));
     }));
+}
+
+/** `--to email,sftp`: known kinds, no repeats. */
+function parseDestinationList(text: string): DestinationKind[] {
+  const kinds = text.split(',').map((kind) => kind.trim()).filter(Boolean);
+  const unknown = kinds.filter((kind) => !(DESTINATION_KINDS as readonly string[]).includes(kind));
+  if (kinds.length === 0 || unknown.length > 0) {
+    throw new InputError(`--to: ${JSON.stringify(text)} is not a list of ${DESTINATION_KINDS.join(', ')}`);
+  }
+  return [...new Set(kinds)] as DestinationKind[];
+}
+
+/** A resend to a destination the interface does not have would fail in the worker; say so now. */
+async function checkConfigured(context: { store: { get(id: number): Promise<ExportInterface> } }, interfaceId: number, to: DestinationKind[]): Promise<void> {
+  const iface = await context.store.get(interfaceId);
+  const has = (kind: DestinationKind) => (kind === 'email' ? iface.recipients.length > 0 : iface.destinations.some((destination) => destination.kind === kind));
+  const missing = to.filter((kind) => !has(kind));
+  if (missing.length > 0) throw new InputError(`--to: interface ${interfaceId} has no ${missing.join(' or ')} destination`);
 }
 
 /**
