@@ -62,8 +62,7 @@ test('a window is POSTed signed, byte for byte, with the part Message-ID as idem
 
 test('a receiver that stored the body but timed out gets the same idempotency key and bytes again', async () => {
   const iface = await stack.createInterface({ recipients: [], channels: ['BOX'], setDestinations: httpsDestination() });
-  receiver.behaviour = { stallAfterStoringMillis: 5_000 };
-  setTimeout(() => (receiver.behaviour = {}), 1_000).unref();
+  receiver.behaviour = { stallAfterStoringMillis: 5_000, stallCount: 1 };
   const run = await sellAndRun('BOX', iface.id);
   const deliveryId = run.result.windows[0]!.deliveryId!;
   const [part] = await stack.ledger.parts(deliveryId);

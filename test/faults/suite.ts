@@ -11,9 +11,10 @@ import { twoWorkers } from './scenarios/two-workers';
 import { concurrentLoad } from './scenarios/load';
 import { operatorPaths } from './scenarios/operator-paths';
 import { longBackfill } from './scenarios/long-backfill';
+import { destinations } from './scenarios/destinations';
 
 /** Every scenario, in the order the suite runs them. */
-export const SCENARIOS: readonly Scenario[] = [lateCommits, crashes, smtpOutage, workerOutage, temporalOutage, postgresRestart, twoWorkers, concurrentLoad, operatorPaths, longBackfill];
+export const SCENARIOS: readonly Scenario[] = [lateCommits, crashes, smtpOutage, workerOutage, temporalOutage, postgresRestart, twoWorkers, concurrentLoad, operatorPaths, longBackfill, destinations];
 
 export interface SuiteOptions {
   mode: SuiteMode;

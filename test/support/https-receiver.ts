@@ -21,6 +21,8 @@ export interface ReceiverBehaviour {
   retryAfterSeconds?: number;
   /** Store the body, then stall without answering for this long (the sender times out). */
   stallAfterStoringMillis?: number;
+  /** Only this many POSTs stall (then the receiver answers at once again); default: all. */
+  stallCount?: number;
 }
 
 /**
@@ -94,7 +96,8 @@ export class HttpsReceiver {
       return;
     }
     this.posts.push({ idempotencyKey: String(headers['idempotency-key']), fileName: String(headers['x-barcodes-file-name']), sha256Header: sha256, body, receivedAt: new Date() });
-    if (behaviour.stallAfterStoringMillis) {
+    if (behaviour.stallAfterStoringMillis && (behaviour.stallCount === undefined || behaviour.stallCount > 0)) {
+      if (behaviour.stallCount !== undefined) behaviour.stallCount--;
       setTimeout(() => response.writeHead(200).end('late'), behaviour.stallAfterStoringMillis).unref();
       return;
     }
