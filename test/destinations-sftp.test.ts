@@ -10,6 +10,7 @@ import { insertSale } from '../devstack/sales-simulator';
 import { parseDestinationOptions } from '../lib/destinations/options';
 import { remoteFileName } from '../lib/destinations/remote-name';
 import { barcodes, cliEnv } from './support/cli';
+import { dumpTemporal } from './support/history-dump';
 
 const sshd = findOrInstallSshd();
 const skip = 'skip' in sshd ? sshd.skip : false;
@@ -161,4 +162,16 @@ test('CLI: --sftp needs BARCODES_SECRETS_KEY (one line), show prints fingerprint
 
   const doctor = await barcodes(['doctor'], env);
   assert.match(doctor.stdout, new RegExp(`ok +interface ${iface.id} sftp .*writable`));
+});
+
+test('no destination secret reaches Temporal: not the private key, not its sealed form', { skip }, async () => {
+  const interfaces = await stack.store.list();
+  const dump = await dumpTemporal(stack.client, { taskQueue: stack.config.taskQueue, scheduleIds: interfaces.map((iface) => stack.scheduleId(iface.id)) });
+  assert.ok(dump.workflowIds.length >= 5, `histories of the runs above (${dump.workflowIds.length})`);
+  const privateKey = readFileSync(server.clientKeyFile, 'utf8');
+  for (const line of privateKey.split('\n').filter((text) => text.length > 20 && !text.startsWith('-----'))) {
+    assert.ok(!dump.text.includes(line), 'a line of the private key is in a history');
+  }
+  const { rows } = await stack.pool.query<{ secret_sealed: string }>(`SELECT secret_sealed FROM ${stack.config.exporterSchema}.destination`);
+  for (const row of rows) assert.ok(!dump.text.includes(row.secret_sealed.split(':')[4]!), 'a sealed secret is in a history');
 });
