@@ -137,7 +137,9 @@ export function createSendActivities(deps: ActivityDeps) {
     context.log.info('delivery sent', { ...fields, parts: parts.length, ticketCount: delivery.ticketCount, refusedRecipients: refused.length, failedDestinations: failures.map((failure) => failure.kind) });
     // Before anything else that may fail: a retry finds the delivery sent and returns at once.
     if (refused.length > 0) await alertRefusedRecipients(delivery.interfaceId, delivery.id, refused);
-    if (delivery.kind === 'scheduled' || delivery.kind === 'run') await recordProgress(store, delivery.interfaceId);
+    // A window some destination refused for good does not end a run of failures: with it
+    // counted below, a destination refusing every window pauses the interface at the threshold.
+    if ((delivery.kind === 'scheduled' || delivery.kind === 'run') && failures.length === 0) await recordProgress(store, delivery.interfaceId);
     if (failures.length > 0) {
       // Delivered elsewhere, so the chain goes on; the failed destination counts toward self-pause
       // and the operator is told how to send it this window once fixed (resend --to).

@@ -95,6 +95,10 @@ test('a changed host key is a permanent failure naming both fingerprints; email 
   const after = await stack.store.get(iface.id);
   assert.equal(after.consecutiveFailures, 1, 'counted toward self-pause');
   assert.match(after.lastFailure ?? '', /DestinationPermanentFailure/);
+  await insertSale(stack.pool, stack.config.ticketingSchema, { contactNumber: null, salesChannelCode: 'AGENCY', ticketCount: 1 });
+  const next = await stack.runNow(iface.id);
+  assert.equal(next.result.windows[0]!.status, 'sent');
+  assert.equal((await stack.store.get(iface.id)).consecutiveFailures, 2, 'the emailed window does not reset the count: the threshold can be reached');
 });
 
 test('a different file under the final name is never overwritten: permanent failure', { skip }, async () => {
