@@ -41,6 +41,7 @@ test('options: URLs, fingerprints and secret files are checked before anything i
   assert.throws(() => parseSftpUrl('sftp://a:pw@sftp.example/in'), /no password/);
   assert.throws(() => checkHostKeyFingerprint('MD5:aa:bb'), /SHA256 host key fingerprint/);
   assert.throws(() => checkHttpsUrl('http://example.test/x'), /https:\/\//);
+  assert.throws(() => checkHttpsUrl('https://example.test/x?token=abc'), /no query string/);
   assert.throws(() => parseDestinationOptions({ sftp: 'sftp://a@h/in' }, () => undefined), /--sftp-key: required/);
   assert.throws(() => parseDestinationOptions({ httpsSecretFile: 'x' }, () => undefined), /only with --https/);
   assert.deepEqual(parseDestinationOptions({ sftp: false, https: false }, () => undefined), { sftp: null, https: null });

@@ -56,6 +56,9 @@ export function checkHttpsUrl(text: string, option = '--https'): string {
   }
   if (url.protocol !== 'https:') throw new InputError(`${option}: ${JSON.stringify(text)} must start with https:// (the body is a reseller's barcodes)`);
   if (url.username || url.password) throw new InputError(`${option}: no credentials in the URL: requests are signed with --https-secret-file`);
+  // A token in the query would be printed by show, logged with every failure and kept in Temporal's
+  // failure messages; the signature already authenticates the request.
+  if (url.search || url.hash) throw new InputError(`${option}: no query string or fragment: requests are authenticated by their signature (--https-secret-file)`);
   return url.toString();
 }
 
