@@ -7,6 +7,8 @@ import type { Mailer } from '../lib/mail/mailer';
 import type { ScheduleControl } from '../lib/schedules/control';
 import type { TicketSource } from '../lib/source/ticket-source';
 import type { StateChangeSource } from '../lib/source/state-changes';
+import type { DeliverPart } from '../lib/destinations';
+import type { SecretsKeyring } from '../lib/destinations/secret-box';
 
 /** What the activities need, built by the worker (worker/dependencies.ts) or by a test. */
 export interface ActivityDeps {
@@ -32,6 +34,10 @@ export interface ActivityDeps {
   deploymentId(): Promise<string>;
   /** Whether a workflow run is still open in Temporal: a window's claim outlives a dead run only. */
   isRunOpen(workflowId: string): Promise<boolean>;
+  /** Sends a part to an SFTP or HTTPS destination (lib/destinations). */
+  deliver?: DeliverPart;
+  /** Opens the stored destination secrets; undefined when BARCODES_SECRETS_KEY is not set. */
+  secretsKeyring?: () => SecretsKeyring | undefined;
   /** Where the fault suite may stop a worker (no-op in production). */
   faultPoints?: FaultPoints;
 }

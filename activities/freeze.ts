@@ -167,6 +167,7 @@ export function createFreezeActivities(deps: ActivityDeps) {
         recipients: iface.recipients,
         originalDeliveryId: original.id,
         workflowId: input.workflowId,
+        destinations: input.to ?? null,
       });
       const key: DeliveryKey = { id: deliveryId, interfaceId: iface.id, kind: 'resend', windowStart: original.windowStart, windowEnd: original.windowEnd };
       await ledger.copyParts(client, original.id, deliveryId, (part, parts) => partMessageId(key, part, parts, domain));

@@ -17,6 +17,7 @@ const ALERT_AT_ONCE: Readonly<Record<string, string>> = {
   [FailureTypes.sourceRow]: 'a ticket source row breaks the contract',
   [FailureTypes.ledger]: 'the delivery ledger cannot record deliveries',
   [FailureTypes.storedFile]: 'a stored file cannot be sent as it was frozen',
+  [FailureTypes.destinationPermanent]: 'a destination refused a delivery for good',
 };
 
 export function createOutcomeActivities(deps: ActivityDeps) {

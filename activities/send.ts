@@ -11,7 +11,11 @@ import { bodyFor, subjectFor } from '../lib/mail/message';
 import { createWindowMetrics } from '../lib/metrics';
 import type { ActivityDeps } from './deps';
 import { HEARTBEAT_MILLIS, windowFields } from './freeze';
-import { recordProgress } from './outcome';
+import { createOutcomeActivities, recordProgress } from './outcome';
+import { createDeliver, DestinationError, type DestinationKind, type OutgoingPart, type RemoteDestination } from '../lib/destinations';
+import { openDestinations } from '../lib/destinations/configured';
+import { createHttpsSender } from '../lib/destinations/https';
+import { SecretsKeyError } from '../lib/destinations/secret-box';
 import { FailureTypes, type SendDeliveryInput, type SendDeliveryResult } from './types';
 
 /**
@@ -23,6 +27,8 @@ const RECORD_RETRY_DELAYS_MILLIS = [250, 1_000, 3_000];
 export function createSendActivities(deps: ActivityDeps) {
   const { store, ledger, mailer } = deps;
   const faults = deps.faultPoints ?? noFaultPoints;
+  const deliver = deps.deliver ?? createDeliver(createHttpsSender());
+  const outcomes = createOutcomeActivities(deps);
 
   /**
    * Sends every part of a frozen delivery not yet accepted by SMTP. Safe to repeat: parts recorded
@@ -59,62 +65,207 @@ export function createSendActivities(deps: ActivityDeps) {
     if (!iface) throw ApplicationFailure.nonRetryable(`interface ${delivery.interfaceId} does not exist`, FailureTypes.notFound);
     const fields = windowFields(delivery);
     const parts = await ledger.parts(delivery.id);
-    const unsent = parts.filter((part) => !part.sentAt);
+    const targets = await destinationsOf(delivery);
+    const plan = await planDelivery(delivery, parts, targets);
     const originalParts = delivery.originalDeliveryId ? await ledger.parts(delivery.originalDeliveryId) : [];
     const backfilled = delivery.kind === 'backfill' ? await ledger.chainMessageIds(delivery.interfaceId, delivery.windowStart, delivery.windowEnd) : [];
     await ledger.recordAttempt(delivery.id);
     const heartbeat = setInterval(() => context.heartbeat(), HEARTBEAT_MILLIS);
     const refused: RecipientResult[] = [];
     try {
-      await checkBeforeSending(delivery, unsent);
-      for (const part of unsent) {
-        const subject = { interfaceName: iface.name, kind: delivery.kind, windowStart: delivery.windowStart, windowEnd: delivery.windowEnd, ticketCount: delivery.ticketCount, part: part.index, partCount: parts.length };
-        const original = originalParts.find((candidate) => candidate.index === part.index);
-        const references = original ? [original.messageId] : backfilled;
-        await faults.reach('before-smtp');
-        let result;
-        try {
-          result = await mailer.send({
-            from: deps.mailFrom,
-            to: delivery.recipients,
-            subject: subjectFor(subject),
-            messageId: part.messageId,
-            references: references.length ? references : undefined,
-            // Fixed per delivery, so a retried message is the very same message.
-            date: delivery.createdAt,
-            text: bodyFor({ ...subject, fileName: part.fileName, contentType: part.contentType, sha256: part.sha256, rowCount: part.rowCount, encryptedTo: part.encryptedTo }),
-            attachments: [{ filename: part.fileName, contentType: part.contentType, content: ledger.readPart(delivery.id, part.index) }],
-          });
-        } catch (error) {
-          if (error instanceof SmtpError && error.permanent) throw ApplicationFailure.nonRetryable(error.message, FailureTypes.smtpPermanent);
-          context.log.warn('SMTP failed, will retry', { ...fields, part: part.index, error: (error as Error).message });
-          throw error;
+      await checkBeforeSending(delivery, plan.pendingParts(), plan.pendingKinds());
+      for (const part of parts) {
+        if (plan.wants(part, 'email')) {
+          try {
+            refused.push(...(await sendEmail(delivery, iface.name, part, parts.length, originalParts, backfilled)));
+            plan.done(part, 'email');
+          } catch (error) {
+            if (error instanceof SmtpError && error.permanent) {
+              await recordDestination(delivery, part, 'email', 'failed', error.message);
+              plan.failed('email', error.message);
+            } else if (error instanceof ApplicationFailure) throw error;
+            else {
+              context.log.warn('SMTP failed, will retry', { ...fields, part: part.index, error: (error as Error).message });
+              plan.unavailable('email', error as Error);
+            }
+          }
         }
-        await faults.reach('after-smtp-accepted');
-        const answers: RecipientResult[] = [
-          ...result.accepted.map((address) => ({ address, status: 'accepted' as const, response: result.response })),
-          ...result.refused.map((refusal) => ({ address: refusal.address, status: 'refused' as const, response: refusal.response })),
-        ];
-        await recordAccepted(delivery, part, answers);
-        refused.push(...answers.filter((answer) => answer.status === 'refused'));
+        for (const destination of targets.remote) {
+          if (!plan.wants(part, destination.kind)) continue;
+          try {
+            const delivered = await deliver(outgoing(delivery, part, parts.length), destination, { afterUpload: () => faults.reach('after-sftp-upload') });
+            await faults.reach('after-destination-delivered');
+            await recordDestination(delivery, part, destination.kind, 'delivered', delivered.detail);
+            plan.done(part, destination.kind);
+          } catch (error) {
+            if (!(error instanceof DestinationError)) throw error;
+            if (error.permanent) {
+              await recordDestination(delivery, part, destination.kind, 'failed', error.message);
+              plan.failed(destination.kind, error.message);
+            } else {
+              context.log.warn(`${destination.kind} failed, will retry`, { ...fields, part: part.index, error: error.message });
+              plan.unavailable(destination.kind, error);
+            }
+          }
+        }
       }
     } finally {
       clearInterval(heartbeat);
     }
+    const unavailable = plan.firstUnavailable();
+    if (unavailable) {
+      // The window waits (order per destination); what the others took is recorded and not repeated.
+      throw ApplicationFailure.create({
+        message: unavailable.error.message,
+        type: FailureTypes.destinationUnavailable,
+        nonRetryable: false,
+        nextRetryDelay: unavailable.error instanceof DestinationError ? unavailable.error.retryAfterMillis : undefined,
+        cause: unavailable.error,
+      });
+    }
+    const failures = plan.failures();
+    if (failures.length > 0 && !plan.anyDelivered(parts)) {
+      // Nobody has the window: it stays the pending one, and the next run tries every destination again.
+      await ledger.clearFailedDestinations(delivery.id);
+      const onlyEmail = failures.every((failure) => failure.kind === 'email');
+      throw ApplicationFailure.nonRetryable(
+        failures.map((failure) => failure.message).join('; '),
+        onlyEmail ? FailureTypes.smtpPermanent : FailureTypes.destinationPermanent,
+      );
+    }
     await ledger.markSent(delivery.id);
     createWindowMetrics(context.metricMeter).delivered(delivery.interfaceId, delivery.kind, 'sent', delivery.ticketCount);
-    context.log.info('delivery sent', { ...fields, parts: parts.length, ticketCount: delivery.ticketCount, refusedRecipients: refused.length });
+    context.log.info('delivery sent', { ...fields, parts: parts.length, ticketCount: delivery.ticketCount, refusedRecipients: refused.length, failedDestinations: failures.map((failure) => failure.kind) });
     // Before anything else that may fail: a retry finds the delivery sent and returns at once.
     if (refused.length > 0) await alertRefusedRecipients(delivery.interfaceId, delivery.id, refused);
-    if (delivery.kind === 'scheduled' || delivery.kind === 'run') await recordProgress(store, delivery.interfaceId);
+    // A window some destination refused for good does not end a run of failures: with it
+    // counted below, a destination refusing every window pauses the interface at the threshold.
+    if ((delivery.kind === 'scheduled' || delivery.kind === 'run') && failures.length === 0) await recordProgress(store, delivery.interfaceId);
+    if (failures.length > 0) {
+      // Delivered elsewhere, so the chain goes on; the failed destination counts toward self-pause
+      // and the operator is told how to send it this window once fixed (resend --to).
+      await outcomes.recordWindowOutcome({
+        interfaceId: delivery.interfaceId,
+        deliveryId: null,
+        windowEnd: delivery.windowEnd.toISOString(),
+        failure: {
+          type: FailureTypes.destinationPermanent,
+          permanent: true,
+          message: `delivery ${delivery.id}: ${failures.map((failure) => failure.message).join('; ')} (the other destinations received it; after the fix: barcodes resend ${delivery.id} --to ${failures.map((failure) => failure.kind).join(',')})`,
+        },
+      });
+    }
     return { deliveryId: delivery.id, status: 'sent', refusedRecipients: refused.length };
+  }
+
+  /** Sends one part by email; returns the recipients that refused it (the others accepted). */
+  async function sendEmail(
+    delivery: Delivery,
+    interfaceName: string,
+    part: StoredPart,
+    partCount: number,
+    originalParts: StoredPart[],
+    backfilled: string[],
+  ): Promise<RecipientResult[]> {
+    const subject = { interfaceName, kind: delivery.kind, windowStart: delivery.windowStart, windowEnd: delivery.windowEnd, ticketCount: delivery.ticketCount, part: part.index, partCount };
+    const original = originalParts.find((candidate) => candidate.index === part.index);
+    const references = original ? [original.messageId] : backfilled;
+    await faults.reach('before-smtp');
+    const result = await mailer.send({
+      from: deps.mailFrom,
+      to: delivery.recipients,
+      subject: subjectFor(subject),
+      messageId: part.messageId,
+      references: references.length ? references : undefined,
+      // Fixed per delivery, so a retried message is the very same message.
+      date: delivery.createdAt,
+      text: bodyFor({ ...subject, fileName: part.fileName, contentType: part.contentType, sha256: part.sha256, rowCount: part.rowCount, encryptedTo: part.encryptedTo }),
+      attachments: [{ filename: part.fileName, contentType: part.contentType, content: ledger.readPart(delivery.id, part.index) }],
+    });
+    await faults.reach('after-smtp-accepted');
+    const answers: RecipientResult[] = [
+      ...result.accepted.map((address) => ({ address, status: 'accepted' as const, response: result.response })),
+      ...result.refused.map((refusal) => ({ address: refusal.address, status: 'refused' as const, response: refusal.response })),
+    ];
+    await recordAccepted(delivery, part, answers);
+    return answers.filter((answer) => answer.status === 'refused');
+  }
+
+  /**
+   * The destinations this delivery goes to: email when it has recipients, and the interface's
+   * SFTP and HTTPS destinations, narrowed by `resend --to`. Their secrets are opened here, in the
+   * worker, and never leave it.
+   */
+  async function destinationsOf(delivery: Delivery): Promise<{ email: boolean; remote: RemoteDestination[] }> {
+    const wanted = (kind: DestinationKind) => delivery.destinations === null || delivery.destinations.includes(kind);
+    const sealed = (await store.sealedDestinations(delivery.interfaceId)).filter((destination) => wanted(destination.kind));
+    let remote: RemoteDestination[];
+    try {
+      remote = openDestinations(sealed, deps.secretsKeyring?.());
+    } catch (error) {
+      if (error instanceof SecretsKeyError) throw ApplicationFailure.nonRetryable(error.message, FailureTypes.invalidConfiguration);
+      throw error;
+    }
+    const email = delivery.recipients.length > 0 && wanted('email');
+    if (!email && remote.length === 0) {
+      throw ApplicationFailure.nonRetryable(
+        `delivery ${delivery.id}: no destination to send to (${delivery.destinations ? `--to ${delivery.destinations.join(',')} is not configured` : 'the interface has none'})`,
+        FailureTypes.invalidConfiguration,
+      );
+    }
+    return { email, remote };
+  }
+
+  /** Records a destination's result for a part; a blip is retried in process (as for email). */
+  async function recordDestination(delivery: Delivery, part: StoredPart, kind: DestinationKind, status: 'delivered' | 'failed', detail: string): Promise<void> {
+    let lastError: unknown;
+    for (let attempt = 0; attempt <= RECORD_RETRY_DELAYS_MILLIS.length; attempt++) {
+      if (attempt > 0) await sleep(RECORD_RETRY_DELAYS_MILLIS[attempt - 1]!);
+      try {
+        await ledger.markDestinationPart(delivery.id, part.index, kind, status, detail);
+        return;
+      } catch (error) {
+        lastError = error;
+      }
+    }
+    // SFTP and HTTPS repeat safely (same final name and SHA-256, same idempotency key), so the
+    // next attempt finds the part there; the ledger still has to be repaired first.
+    throw ApplicationFailure.create({
+      message: `delivery ${delivery.id} part ${part.index}: ${kind} ${status} but the ledger could not record it (${(lastError as Error).message})`,
+      type: FailureTypes.ledger,
+      nonRetryable: true,
+      cause: lastError as Error,
+    });
+  }
+
+  /** What each destination still has to receive, and what became of it in this attempt. */
+  async function planDelivery(delivery: Delivery, parts: StoredPart[], targets: { email: boolean; remote: RemoteDestination[] }) {
+    const results = await ledger.destinationResults(delivery.id);
+    const kinds: DestinationKind[] = [...(targets.email ? (['email'] as const) : []), ...targets.remote.map((destination) => destination.kind)];
+    const delivered = new Set(results.filter((result) => result.status === 'delivered').map((result) => `${result.part}:${result.destination}`));
+    for (const part of parts) if (part.sentAt) delivered.add(`${part.index}:email`);
+    // A destination that failed for good on a part gets no later part: order per destination.
+    const failed = new Map<DestinationKind, string>(results.filter((result) => result.status === 'failed').map((result) => [result.destination, result.detail ?? 'failed']));
+    const unavailable = new Map<DestinationKind, Error>();
+    const wants = (part: StoredPart, kind: DestinationKind) => kinds.includes(kind) && !delivered.has(`${part.index}:${kind}`) && !failed.has(kind) && !unavailable.has(kind);
+    return {
+      wants,
+      pendingParts: () => parts.filter((part) => kinds.some((kind) => wants(part, kind))),
+      pendingKinds: () => kinds.filter((kind) => parts.some((part) => wants(part, kind))),
+      done: (part: StoredPart, kind: DestinationKind) => delivered.add(`${part.index}:${kind}`),
+      failed: (kind: DestinationKind, message: string) => failed.set(kind, message),
+      unavailable: (kind: DestinationKind, error: Error) => unavailable.set(kind, error),
+      firstUnavailable: () => [...unavailable].map(([kind, error]) => ({ kind, error }))[0],
+      failures: () => [...failed].filter(([kind]) => kinds.includes(kind)).map(([kind, message]) => ({ kind, message })),
+      anyDelivered: (all: StoredPart[]) => kinds.some((kind) => !failed.has(kind) && all.every((part) => delivered.has(`${part.index}:${kind}`))),
+    };
   }
 
   /**
    * Before the first email: the stored parts are the frozen file (not purged, same size and
    * SHA-256), and the ledger can record what SMTP will accept. Either failing sends nothing.
    */
-  async function checkBeforeSending(delivery: Delivery, unsent: StoredPart[]): Promise<void> {
+  async function checkBeforeSending(delivery: Delivery, unsent: StoredPart[], kinds: DestinationKind[]): Promise<void> {
     if (unsent.length === 0) return;
     try {
       await verifyStoredParts((id, part) => ledger.readPart(id, part), delivery, unsent);
@@ -123,7 +274,9 @@ export function createSendActivities(deps: ActivityDeps) {
       throw error;
     }
     // Schema damage found here is turned into a LedgerError by sendDelivery; a blip is retried.
-    await ledger.proveCanRecordPartSent(delivery.id, unsent[0]!.index, delivery.recipients);
+    if (kinds.includes('email')) await ledger.proveCanRecordPartSent(delivery.id, unsent[0]!.index, delivery.recipients);
+    const remote = kinds.filter((kind) => kind !== 'email');
+    if (remote.length > 0) await ledger.proveCanRecordDestinations(delivery.id, unsent[0]!.index, remote);
   }
 
   /**
@@ -188,6 +341,22 @@ export function createSendActivities(deps: ActivityDeps) {
           `  barcodes interface update ${interfaceId} --email …   then   barcodes resend ${deliveryId}`,
         ].join('\n'),
     });
+  }
+
+  /** A stored part as a destination reads it: streamed from the ledger afresh on each open. */
+  function outgoing(delivery: Delivery, part: StoredPart, partCount: number): OutgoingPart {
+    return {
+      deliveryId: delivery.id,
+      index: part.index,
+      partCount,
+      deliveryKind: delivery.kind,
+      fileName: part.fileName,
+      contentType: part.contentType,
+      byteCount: part.byteCount,
+      sha256: part.sha256,
+      messageId: part.messageId,
+      open: () => ledger.readPart(delivery.id, part.index),
+    };
   }
 
   return { sendDelivery };

@@ -75,6 +75,8 @@ export interface FreezeBackfillInput {
 export interface PrepareResendInput {
   deliveryId: number;
   workflowId: string;
+  /** Only these destinations (`resend --to`); absent: every destination the interface has. */
+  to?: string[];
 }
 
 export interface WindowOutcomeInput {
@@ -115,6 +117,10 @@ export const FailureTypes = {
   ledger: 'LedgerError',
   /** A stored file is not the file that was frozen (purged, or its size or SHA-256 differs). */
   storedFile: 'StoredFileError',
+  /** An SFTP or HTTPS destination failed for good (changed host key, a different file under the name, HTTP 4xx). */
+  destinationPermanent: 'DestinationPermanentFailure',
+  /** A destination is unreachable for now (server down, timeout, HTTP 5xx/429): retried, never counted. */
+  destinationUnavailable: 'DestinationUnavailable',
 } as const;
 
 /** What one run's export did (input version 4 on: the whole run is one activity). */

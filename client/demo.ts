@@ -5,7 +5,11 @@ import pg from 'pg';
 import { loadConfig, maskUrl } from '../lib/config';
 import { createPool } from '../lib/db/pool';
 import { migrate } from '../lib/db/migrate';
-import { InterfaceStore } from '../lib/interfaces/store';
+import { InterfaceStore, type ExportInterface } from '../lib/interfaces/store';
+import { randomBytes } from 'node:crypto';
+import { parseDestinationOptions } from '../lib/destinations/options';
+import type { SecretsKeyring } from '../lib/destinations/secret-box';
+import { findSshd, startSshd, type TestSshd } from '../devstack/sshd';
 import { connectClient } from '../lib/temporal/connection';
 import { syncSchedules } from '../lib/schedules/sync';
 import { readDeploymentId } from '../lib/deployment';
@@ -82,6 +86,7 @@ export async function runDemo(options: DemoOptions): Promise<void> {
     }
     const config = loadConfig({
       ...process.env,
+      ...demoSecretsKey(),
       DATABASE_URL: databaseUrl,
       TEMPORAL_ADDRESS: temporal.address,
       SMTP_URL: sink?.url ?? process.env.SMTP_URL,
@@ -96,7 +101,12 @@ export async function runDemo(options: DemoOptions): Promise<void> {
     log(migrated.applied.length ? `migrated ${maskUrl(config.databaseUrl)}: ${migrated.applied.join('; ')}` : `database ${maskUrl(config.databaseUrl)} up to date`);
     await seedReferenceData(pool, config.ticketingSchema);
     const store = new InterfaceStore(pool, config.exporterSchema);
-    const interfaces = await ensureDemoInterfaces(store, options.everyMillis);
+    let interfaces = await ensureDemoInterfaces(store, options.everyMillis);
+    const sftp = await startDemoSftp(store, interfaces[0]!, config.secretsKeyring);
+    if (sftp) {
+      stops.push(() => sftp.close());
+      interfaces = [await store.get(interfaces[0]!.id), ...interfaces.slice(1)];
+    }
 
     const workerLog = fs.createWriteStream(path.resolve(DEMO_STATE_DIR, 'worker.log'), { flags: 'a' });
     installObservability({ logLevel: 'INFO', write: (line) => workerLog.write(line + '\n'), metricsAddress: config.metricsAddress });
@@ -110,7 +120,17 @@ export async function runDemo(options: DemoOptions): Promise<void> {
     const deploymentId = await readDeploymentId(pool, config.exporterSchema);
     const report = await syncSchedules({ client, config, deploymentId }, store);
     for (const change of report.changes) log(`schedule ${change.scheduleId}: ${change.action} (${change.detail})`);
-    for (const iface of interfaces) log(`interface ${iface.id} "${iface.name}" → ${iface.recipients.join(', ')} every ${options.everyMillis / 1000}s`);
+    for (const iface of interfaces) {
+      const destinations = [...iface.recipients, ...iface.destinations.map((destination) => destination.url)];
+      log(`interface ${iface.id} "${iface.name}" → ${destinations.join(', ')} every ${options.everyMillis / 1000}s`);
+    }
+    if (sftp) {
+      // Final names only: the hidden temporary name of an upload in progress is not a delivery.
+      fs.watch(sftp.inbox, (_event, name) => {
+        if (!name || name.startsWith('.') || !fs.existsSync(path.join(sftp.inbox, name))) return;
+        log(`delivered by SFTP: ${path.join(sftp.inbox, name)}`, { event: 'delivered', destination: 'sftp', fileName: name });
+      }).unref();
+    }
     if (temporal.uiUrl || !temporal.started) log(`Temporal UI: ${temporal.uiUrl ?? `(your server at ${temporal.address})`} (schedules: barcodes-${deploymentId}-<id>)`);
 
     sink?.onMessage((mail) => {
@@ -139,6 +159,43 @@ export async function runDemo(options: DemoOptions): Promise<void> {
     await stopping;
     log('stopped');
   }
+}
+
+/**
+ * SFTP and HTTPS secrets are stored encrypted: without BARCODES_SECRETS_KEY(_FILE) the demo makes
+ * a key of its own in .barcodes/secrets.key (mode 0600) and uses that.
+ */
+function demoSecretsKey(): Record<string, string> {
+  if (process.env.BARCODES_SECRETS_KEY || process.env.BARCODES_SECRETS_KEY_FILE) return {};
+  const file = path.resolve(DEMO_STATE_DIR, 'secrets.key');
+  if (!fs.existsSync(file)) fs.writeFileSync(file, `demo:${randomBytes(32).toString('base64')}\n`, { mode: 0o600 });
+  return { BARCODES_SECRETS_KEY_FILE: file };
+}
+
+/**
+ * The first demo interface also delivers by SFTP, into .barcodes/sshd/inbox served by an sshd of
+ * the demo's own (loopback, its own host key, key auth). Without sshd (Debian: openssh-server) the
+ * demo says so in one line and delivers by email only.
+ */
+async function startDemoSftp(store: InterfaceStore, iface: ExportInterface, keyring: () => SecretsKeyring | undefined): Promise<TestSshd | undefined> {
+  const sshdPath = findSshd();
+  let server: TestSshd | undefined;
+  try {
+    if (!sshdPath) throw new Error('sshd is not installed (apt-get install openssh-server)');
+    server = await startSshd(sshdPath, { dir: path.resolve(DEMO_STATE_DIR, 'sshd') });
+  } catch (error) {
+    log(`no SFTP delivery in this demo: could not start sshd: ${(error as Error).message.split('\n')[0]}`);
+    if (iface.destinations.some((destination) => destination.kind === 'sftp')) await store.update(iface.id, { setDestinations: { sftp: null } }, 'demo');
+    return undefined;
+  }
+  // The port is new on every start: the destination (URL, pinned host key, client key) is set again.
+  await store.update(
+    iface.id,
+    { setDestinations: parseDestinationOptions({ sftp: server.url, sftpKey: server.clientKeyFile, sftpHostKey: server.hostKeyFingerprint }, keyring) },
+    'demo',
+  );
+  log(`sshd on 127.0.0.1:${server.port} (host key ${server.hostKeyFingerprint}): SFTP files arrive in ${server.inbox}/`);
+  return server;
 }
 
 async function ensureDatabase(adminUrl: string, name: string): Promise<string> {

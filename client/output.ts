@@ -93,13 +93,20 @@ export function interfaceJson(iface: ExportInterface) {
       userIds: iface.pgpKey.userIds,
       expiresAt: iface.pgpKey.expiresAt?.toISOString() ?? null,
     },
+    // Fingerprints only: the secrets stay sealed in the database.
+    destinations: iface.destinations,
   };
 }
 
 export function interfaceText(iface: ExportInterface): string {
   return [
     `interface ${iface.id}: ${iface.name} (${iface.enabled ? 'enabled' : 'disabled'})`,
-    `  recipients: ${iface.recipients.join(', ')}`,
+    `  recipients: ${iface.recipients.join(', ') || '- (no email)'}`,
+    ...iface.destinations.map((destination) =>
+      destination.kind === 'sftp'
+        ? `  sftp:       ${destination.url} (host key ${destination.hostKeyFingerprint}, client key ${destination.secretFingerprint})`
+        : `  https:      ${destination.url} (signing secret ${destination.secretFingerprint})`,
+    ),
     `  contacts:   ${iface.contacts.join(', ') || '-'}`,
     `  channels:   ${iface.channels.join(', ') || '-'}`,
     `  every ${formatDuration(iface.intervalSeconds * 1000)}, lag ${formatDuration(iface.lagSeconds * 1000)}, time zone ${iface.timeZone}`,
@@ -152,6 +159,8 @@ export function deliveryJson(delivery: Delivery) {
     heldBack: delivery.heldBack,
     createdAt: delivery.createdAt.toISOString(),
     sentAt: delivery.sentAt?.toISOString() ?? null,
+    /** Null: every destination of the interface; else what `resend --to` chose. */
+    destinations: delivery.destinations,
   };
 }
 

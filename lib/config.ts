@@ -4,6 +4,8 @@ import { DURATION_LIMITS, parseDuration } from './duration';
 import { checkEmail } from './interfaces/validate';
 import { withSecretFiles } from './security/secrets';
 import { fileRetentionMillis } from './ledger/retention';
+import { loadSecretsKeyring, type SecretsKeyring } from './destinations/secret-box';
+import { HTTPS_TIMEOUT_MILLIS } from './destinations/https';
 
 /** Everything the product reads from the environment (CONTRACT.md §5), parsed once. */
 export interface Config {
@@ -40,6 +42,16 @@ export interface Config {
   metricsAddress: string | null;
   /** Lowest level the worker logs (BARCODES_LOG_LEVEL). */
   logLevel: LogLevel;
+  /**
+   * Keys sealing destination secrets (BARCODES_SECRETS_KEY or _FILE), undefined when unset: only
+   * an SFTP or HTTPS destination needs them. A function, so the key bytes never end up in a
+   * printed or serialised configuration.
+   */
+  secretsKeyring: () => SecretsKeyring | undefined;
+  /** PEM file of extra CAs trusted for HTTPS receivers (BARCODES_HTTPS_CA_FILE), besides the system's. */
+  httpsCaFile: string | null;
+  /** How long an HTTPS receiver may take to answer before the POST counts as timed out (transient). */
+  httpsTimeoutMillis: number;
 }
 
 /** The levels of the Temporal SDK's logger, which the worker's log uses. */
@@ -93,7 +105,15 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     alertEmail: env.BARCODES_ALERT_EMAIL ? checkEmail(env.BARCODES_ALERT_EMAIL, 'BARCODES_ALERT_EMAIL') : null,
     metricsAddress: env.BARCODES_METRICS_ADDRESS ? checkHostPort(env.BARCODES_METRICS_ADDRESS, 'BARCODES_METRICS_ADDRESS') : null,
     logLevel: checkLogLevel(env.BARCODES_LOG_LEVEL || DEFAULTS.logLevel),
+    secretsKeyring: memo(loadSecretsKeyring(env)),
+    httpsCaFile: env.BARCODES_HTTPS_CA_FILE || null,
+    httpsTimeoutMillis: env.BARCODES_HTTPS_TIMEOUT ? parseDuration(env.BARCODES_HTTPS_TIMEOUT, 'BARCODES_HTTPS_TIMEOUT', DURATION_LIMITS.lag) : HTTPS_TIMEOUT_MILLIS,
   };
+}
+
+/** Parsed now (a malformed key fails at start), handed out by a function. */
+function memo<T>(value: T): () => T {
+  return () => value;
 }
 
 const POSTGRES_SCHEMES = ['postgres:', 'postgresql:', 'socket:'];

@@ -5,7 +5,15 @@ import fs from 'node:fs';
  * `reach(point)`; it does nothing unless BARCODES_TEST_STOP_AT names that point, in which case the
  * worker writes a marker file and stops making progress, so the suite can SIGKILL it exactly there.
  */
-export type FaultPoint = 'before-select' | 'after-render' | 'before-smtp' | 'after-smtp-accepted';
+export type FaultPoint =
+  | 'before-select'
+  | 'after-render'
+  | 'before-smtp'
+  | 'after-smtp-accepted'
+  /** SFTP: the temporary file is written, not yet renamed to its final name. */
+  | 'after-sftp-upload'
+  /** A remote destination holds the part; the ledger does not know yet. */
+  | 'after-destination-delivered';
 
 export interface FaultPoints {
   reach(point: FaultPoint): Promise<void>;

@@ -11,6 +11,9 @@ import { faultPointsFromEnv } from '../lib/fault-points';
 import { createAlerter } from '../lib/alerts';
 import { createScheduleControl } from '../lib/schedules/control';
 import { readDeploymentId } from '../lib/deployment';
+import { readFileSync } from 'node:fs';
+import { createDeliver } from '../lib/destinations';
+import { createHttpsSender } from '../lib/destinations/https';
 
 export interface Dependencies extends ActivityDeps {
   sourcePool: pg.Pool;
@@ -37,6 +40,10 @@ export function buildDependencies(config: Config, overrides: DependencyOverrides
     throw error;
   }));
   const schedules = createScheduleControl(config, store, deploymentId);
+  const https = createHttpsSender({
+    extraCaPem: config.httpsCaFile ? readFileSync(config.httpsCaFile, 'utf8') : undefined,
+    timeoutMillis: config.httpsTimeoutMillis,
+  });
   return {
     exporterPool,
     sourcePool,
@@ -50,12 +57,15 @@ export function buildDependencies(config: Config, overrides: DependencyOverrides
     mailFrom: config.mailFrom,
     maxHoldbackMillis: config.maxHoldbackMillis,
     faultPoints: faultPointsFromEnv(),
+    deliver: createDeliver(https),
+    secretsKeyring: config.secretsKeyring,
     pauseAfterFailures: config.pauseAfterFailures,
     alerter: createAlerter({ mailer, mailFrom: config.mailFrom, defaultAlertEmail: config.alertEmail }),
     schedules,
     async close() {
       await schedules.close();
       mailer.close();
+      await https.close();
       await exporterPool.end();
       if (sourcePool !== exporterPool) await sourcePool.end();
     },

@@ -94,11 +94,14 @@ async function deliverWindow(interfaceId: number, window: { from: number; to: nu
 
 export interface ResendInput {
   deliveryId: number;
+  /** `resend --to`: only these destinations (email, sftp, https); absent: all the interface has. */
+  to?: string[];
 }
 
 /** Sends a stored file again as a new message (own Message-ID, References: the original). */
 export async function resend(input: ResendInput): Promise<DeliveredWindowSummary> {
-  const prepared = await prepareResend({ deliveryId: input.deliveryId, workflowId: workflowInfo().workflowId });
+  // `to` only when given: the activity input of runs without it stays as it was (replay).
+  const prepared = await prepareResend({ deliveryId: input.deliveryId, workflowId: workflowInfo().workflowId, ...(input.to ? { to: input.to } : {}) });
   if (prepared.status !== 'sent') await sendDelivery({ deliveryId: prepared.deliveryId });
   const sent = { ...prepared, status: 'sent' as const };
   publish(sent);

@@ -8,6 +8,11 @@ import { describeSmtpTls } from '../../lib/security/smtp-transport';
 import type { CommandContext } from '../context';
 import type { Runner } from './common';
 import { checkChangeLog } from '../../lib/source/change-log-check';
+import { readFileSync } from 'node:fs';
+import { openDestinations } from '../../lib/destinations/configured';
+import { createHttpsSender } from '../../lib/destinations/https';
+import { sealedKeyId } from '../../lib/destinations/secret-box';
+import { checkSftp } from '../../lib/destinations/sftp';
 
 interface Check {
   name: string;
@@ -16,15 +21,17 @@ interface Check {
 }
 
 const CHECK_TIMEOUT_MILLIS = 5_000;
+/** An SSH login and a TLS handshake to a reseller's server take longer than a local check. */
+const DESTINATION_CHECK_TIMEOUT_MILLIS = 20_000;
 /** A poller Temporal has not heard from for this long is a worker that is gone. */
 const WORKER_GONE_MILLIS = 90_000;
 
 /** Each check answers in one line; a check that hangs counts as failed after a few seconds. */
-async function check(name: string, probe: () => Promise<string>): Promise<Check> {
+async function check(name: string, probe: () => Promise<string>, timeoutMillis = CHECK_TIMEOUT_MILLIS): Promise<Check> {
   let timer: NodeJS.Timeout | undefined;
   try {
     const timeout = new Promise<never>((_, reject) => {
-      timer = setTimeout(() => reject(new Error(`no answer within ${CHECK_TIMEOUT_MILLIS / 1000}s`)), CHECK_TIMEOUT_MILLIS);
+      timer = setTimeout(() => reject(new Error(`no answer within ${timeoutMillis / 1000}s`)), timeoutMillis);
     });
     return { name, ok: true, detail: await Promise.race([probe(), timeout]) };
   } catch (error) {
@@ -134,12 +141,57 @@ async function runChecks(context: CommandContext): Promise<Check[]> {
       return `${maskUrl(config.smtpUrl)} answers; ${describeSmtpTls(config.smtpUrl)}`;
     }),
   );
+  checks.push(...(await destinationChecks(context)));
+  return checks;
+}
+
+/**
+ * One line per SFTP or HTTPS destination: SFTP logs in with the pinned host key and proves the
+ * folder writable; HTTPS posts a signed dry run the receiver must accept. A secret sealed under a
+ * key that is no longer the first of BARCODES_SECRETS_KEY is named, so a rotation can be finished.
+ */
+async function destinationChecks(context: CommandContext): Promise<Check[]> {
+  const checks: Check[] = [];
+  let interfaces: Awaited<ReturnType<CommandContext['store']['list']>>;
+  try {
+    interfaces = (await context.store.list()).filter((iface) => iface.destinations.length > 0);
+  } catch {
+    return checks; // the postgresql check has said why
+  }
+  if (interfaces.length === 0) return checks;
+  const https = createHttpsSender({
+    extraCaPem: context.config.httpsCaFile ? readFileSync(context.config.httpsCaFile, 'utf8') : undefined,
+    timeoutMillis: DESTINATION_CHECK_TIMEOUT_MILLIS,
+  });
+  try {
+    for (const iface of interfaces) {
+      const sealed = await context.store.sealedDestinations(iface.id);
+      for (const stored of sealed) {
+        checks.push(
+          await check(
+            `interface ${iface.id} ${stored.kind}`,
+            async () => {
+              const keyring = context.config.secretsKeyring();
+              const [destination] = openDestinations([stored], keyring);
+              const answer = destination!.kind === 'sftp' ? await checkSftp(destination!) : await https.check(destination!);
+              const keyId = sealedKeyId(stored.secretSealed);
+              const rotation = keyring && keyId !== keyring.current.id ? `; secret still under key ${keyId}: re-save it (interface update) to finish the rotation` : '';
+              return `${stored.url}: ${answer}${rotation}`;
+            },
+            DESTINATION_CHECK_TIMEOUT_MILLIS,
+          ),
+        );
+      }
+    }
+  } finally {
+    await https.close();
+  }
   return checks;
 }
 
 export function doctorCommand(run: Runner): Command {
   return new Command('doctor')
-    .description('check PostgreSQL, the source tables, Temporal, the workers and SMTP: one line each')
+    .description('check PostgreSQL, the source tables, Temporal, the workers, SMTP and each SFTP/HTTPS destination: one line each')
     .option('--json', 'print JSON')
     .addHelpText('after', '\nExample:\n  barcodes doctor\n\nExits 1 when any check fails.')
     .action(run(async (context, output) => {

@@ -4,6 +4,7 @@ import { InputError } from '../../lib/errors';
 import { checkJsonDepth, INPUT_FILE_LIMITS, readBoundedFile } from '../../lib/input-files';
 import { parseFormatSpec } from '../../lib/format';
 import type { InterfaceFields } from '../../lib/interfaces/store';
+import { parseDestinationOptions, type DestinationOptions } from '../../lib/destinations/options';
 import { readRecipientKey } from '../../lib/security/openpgp';
 import { TICKET_STATES, type TicketState } from '../../lib/tickets';
 import {
@@ -16,9 +17,10 @@ import {
 } from '../../lib/interfaces/validate';
 
 /** The options `interface create` and `interface update` share, as commander hands them over. */
-export interface InterfaceOptions {
+export interface InterfaceOptions extends DestinationOptions {
   name?: string;
-  email?: string[];
+  /** Recipients; `false` from `--no-email` (update): deliver by the other destinations only. */
+  email?: string[] | false;
   contact?: string[];
   channel?: string[];
   every?: string;
@@ -45,7 +47,8 @@ export const DEFAULT_LAG = '30s';
 export async function parseInterfaceOptions(options: InterfaceOptions, config: Config): Promise<Partial<InterfaceFields> & { contacts?: string[]; channels?: string[] }> {
   const fields: Partial<InterfaceFields> & { contacts?: string[]; channels?: string[] } = {};
   if (options.name !== undefined) fields.name = checkName(options.name);
-  if (options.email !== undefined) fields.recipients = unique(options.email.map((address) => checkEmail(address)));
+  if (options.email === false) fields.recipients = [];
+  else if (options.email !== undefined) fields.recipients = unique(options.email.map((address) => checkEmail(address)));
   if (options.contact !== undefined) fields.contacts = unique(options.contact.map((code) => checkCode(code, '--contact')));
   if (options.channel !== undefined) fields.channels = unique(options.channel.map((code) => checkCode(code, '--channel')));
   if (options.every !== undefined) {
@@ -58,6 +61,8 @@ export async function parseInterfaceOptions(options: InterfaceOptions, config: C
   if (options.alertEmail !== undefined) fields.alertEmail = checkEmail(options.alertEmail, '--alert-email');
   if (options.pgpKey !== undefined) fields.pgpPublicKey = options.pgpKey === false ? null : await readPgpKeyFile(options.pgpKey);
   if (options.stateChanges !== undefined) fields.stateChanges = parseStateChangesOption(options.stateChanges);
+  const destinations = parseDestinationOptions(options, config.secretsKeyring);
+  if (Object.keys(destinations).length > 0) fields.setDestinations = destinations;
   return fields;
 }
 

@@ -29,21 +29,28 @@ export function interfaceCommand(run: Runner): Command {
     .option('--pgp-key <file>', "encrypt the files to this OpenPGP public key (the reseller's; armored or binary)")
     .option('--state-changes [states]', 'also send state-change rows for tickets sent earlier: every change, or only changes to these states (comma-separated, e.g. CANCELLED,INVALIDATED)')
     .option('--no-state-changes', 'only new tickets (the default)')
+    .option('--sftp <url>', 'also deliver by SFTP: sftp://user@host[:port]/folder')
+    .option('--sftp-key <file>', 'private key the exporter logs in with (stored encrypted with BARCODES_SECRETS_KEY)')
+    .option('--sftp-host-key <fingerprint>', "the server's pinned host key, SHA256:… (ssh-keyscan HOST | ssh-keygen -lf -)")
+    .option('--https <url>', 'also deliver by signed HTTPS POST to this URL')
+    .option('--https-secret-file <file>', 'shared secret of the HMAC-SHA256 signature (stored encrypted)')
     .option('--disabled', 'create it paused')
     .option('--strict', 'refuse unknown contacts or channels instead of warning')
     .option('--actor <name>', 'who makes the change, for the audit trail (default: OS user)')
     .option('--json', 'print JSON')
-    .addHelpText('after', '\nExample:\n  barcodes interface create --name "Barcodes for Acme" --email tickets@acme.example --contact 100234 --channel WEB\n  barcodes interface create --name "Barcodes for Acme" --email tickets@acme.example --contact 100234 --pgp-key acme-public.asc\n  barcodes interface create --name "Barcodes for Acme" --email tickets@acme.example --contact 100234 --state-changes CANCELLED,INVALIDATED')
+    .addHelpText('after', '\nExample:\n  barcodes interface create --name "Barcodes for Acme" --email tickets@acme.example --contact 100234 --channel WEB\n  barcodes interface create --name "Barcodes for Acme" --email tickets@acme.example --contact 100234 --pgp-key acme-public.asc\n  barcodes interface create --name "Barcodes for Acme" --email tickets@acme.example --contact 100234 --state-changes CANCELLED,INVALIDATED\n  barcodes interface create --name "Barcodes for Acme" --contact 100234 --sftp sftp://acme@sftp.acme.example/in --sftp-key exporter_ed25519 --sftp-host-key SHA256:…')
     .action(run(async (context, output, options: InterfaceOptions & { strict?: boolean; actor?: string }) => {
       const actor = actorOf(options);
       const fields = await parseInterfaceOptions(options, context.config);
-      if (!fields.recipients || fields.recipients.length === 0) throw new InputError('--email: at least one recipient is required');
+      if (!fields.recipients?.length && !fields.setDestinations?.sftp && !fields.setDestinations?.https) {
+        throw new InputError('--email, --sftp or --https: an interface needs at least one destination');
+      }
       await checkMappingsKnown(context, output, fields.contacts ?? [], fields.channels ?? [], options.strict);
       if (fields.stateChanges) await warnWithoutChangeLog(context, output);
       const created = await context.store.create(
         {
           name: fields.name!,
-          recipients: fields.recipients,
+          recipients: fields.recipients ?? [],
           intervalSeconds: fields.intervalSeconds!,
           lagSeconds: fields.lagSeconds!,
           timeZone: fields.timeZone!,
@@ -53,6 +60,7 @@ export function interfaceCommand(run: Runner): Command {
           alertEmail: fields.alertEmail ?? null,
           pgpPublicKey: fields.pgpPublicKey ?? null,
           stateChanges: fields.stateChanges ?? null,
+          setDestinations: fields.setDestinations,
         },
         { contacts: fields.contacts ?? [], channels: fields.channels ?? [] },
         actor,
@@ -107,6 +115,7 @@ export function interfaceCommand(run: Runner): Command {
     .description('change an interface (only the options given)')
     .option('--name <name>', 'new name')
     .option('--email <address>', 'recipients, replacing the current ones (repeatable)', collect)
+    .option('--no-email', 'stop delivering by email (another destination must remain)')
     .option('--every <duration>', 'interval between windows')
     .option('--lag <duration>', 'safety lag')
     .option('--timezone <zone>', 'IANA time zone of the file dates')
@@ -116,6 +125,13 @@ export function interfaceCommand(run: Runner): Command {
     .option('--no-pgp-key', 'stop encrypting: send plain files')
     .option('--state-changes [states]', 'also send state-change rows: every change, or only changes to these states (comma-separated); alone, back to every state')
     .option('--no-state-changes', 'stop sending state-change rows: only new tickets')
+    .option('--sftp <url>', 'deliver by SFTP: sftp://user@host[:port]/folder (with --sftp-key and --sftp-host-key)')
+    .option('--sftp-key <file>', 'private key the exporter logs in with (stored encrypted)')
+    .option('--sftp-host-key <fingerprint>', "the server's pinned host key, SHA256:…")
+    .option('--no-sftp', 'stop delivering by SFTP')
+    .option('--https <url>', 'deliver by signed HTTPS POST (with --https-secret-file)')
+    .option('--https-secret-file <file>', 'shared secret of the HMAC-SHA256 signature (stored encrypted)')
+    .option('--no-https', 'stop delivering by HTTPS')
     .option('--actor <name>', 'who makes the change (default: OS user)')
     .option('--json', 'print JSON')
     .addHelpText('after', '\nExample:\n  barcodes interface update 3 --every 5m --email a@acme.example --email b@acme.example\n  barcodes interface update 3 --pgp-key acme-public.asc\n  barcodes interface update 3 --state-changes\n\nMappings change with `barcodes mapping add|remove`.')

@@ -12,6 +12,8 @@ import { parseId, type Runner } from './common';
 import type { CommandContext } from '../context';
 import type { Output } from '../output';
 import type { Delivery } from '../../lib/ledger/ledger';
+import { DESTINATION_KINDS, type DestinationKind } from '../../lib/destinations/types';
+import type { ExportInterface } from '../../lib/interfaces/store';
 
 const PROGRESS_POLL_MILLIS = 1_000;
 
@@ -62,21 +64,42 @@ export function resendCommand(run: Runner): Command {
   return new Command('resend')
     .argument('<delivery-id>', 'a delivery id from `barcodes deliveries`')
     .description('send a stored file again, labelled resend, with its own Message-ID referencing the original')
+    .option('--to <destinations>', 'only to these destinations, comma-separated: email, sftp, https (default: all the interface has)')
     .option('--json', 'print JSON')
-    .addHelpText('after', '\nExample:\n  barcodes resend 1234')
-    .action(run(async (context, output, _options: object, idText: string) => {
+    .addHelpText('after', '\nExample:\n  barcodes resend 1234\n  barcodes resend 1234 --to sftp')
+    .action(run(async (context, output, options: { to?: string }, idText: string) => {
+      const to = options.to === undefined ? undefined : parseDestinationList(options.to);
       const original = await context.ledger.get(parseId(idText, 'DELIVERY_ID'));
       if (!original) throw new NotFoundError(`delivery ${idText} does not exist`);
       if (original.purgedAt) throw new InputError(`delivery ${original.id}: its file was purged at ${original.purgedAt.toISOString()} (retention); use backfill instead`);
       if (original.partCount === 0) throw new InputError(`delivery ${original.id} has no file to resend (status ${original.status})`);
+      if (to) await checkConfigured(context, original.interfaceId, to);
       await noteStaleStates(context, output, original);
       // A deleted interface's deliveries can still be resent: its id alone is shown then.
       const iface = await context.store.find(original.interfaceId);
-      const summary = await resultOf(await startResend(await repairScope(context), original, iface));
+      const summary = await resultOf(await startResend(await repairScope(context), original, iface, to));
       const delivery = await context.ledger.get(summary.deliveryId);
       if (!delivery) throw new NotFoundError(`delivery ${summary.deliveryId} (the resend) is not in the ledger`);
       output.result(deliveryJson(delivery), () => deliveryLine(delivery));
     }));
+}
+
+/** `--to email,sftp`: known kinds, no repeats. */
+function parseDestinationList(text: string): DestinationKind[] {
+  const kinds = text.split(',').map((kind) => kind.trim()).filter(Boolean);
+  const unknown = kinds.filter((kind) => !(DESTINATION_KINDS as readonly string[]).includes(kind));
+  if (kinds.length === 0 || unknown.length > 0) {
+    throw new InputError(`--to: ${JSON.stringify(text)} is not a list of ${DESTINATION_KINDS.join(', ')}`);
+  }
+  return [...new Set(kinds)] as DestinationKind[];
+}
+
+/** A resend to a destination the interface does not have would fail in the worker; say so now. */
+async function checkConfigured(context: { store: { get(id: number): Promise<ExportInterface> } }, interfaceId: number, to: DestinationKind[]): Promise<void> {
+  const iface = await context.store.get(interfaceId);
+  const has = (kind: DestinationKind) => (kind === 'email' ? iface.recipients.length > 0 : iface.destinations.some((destination) => destination.kind === kind));
+  const missing = to.filter((kind) => !has(kind));
+  if (missing.length > 0) throw new InputError(`--to: interface ${interfaceId} has no ${missing.join(' or ')} destination`);
 }
 
 /**

@@ -285,6 +285,44 @@ ALTER TABLE {schema}.delivery
   ADD COLUMN claimed_by text NULL;
 UPDATE {schema}.delivery SET claimed_by = workflow_id WHERE status IN ('pending','failed');
 `,
+  },  {
+    version: 7,
+    name: 'SFTP and HTTPS destinations, each with its own status per part',
+    sql: `
+-- Email is one destination among others now: an interface may have no recipient at all as long
+-- as it has an SFTP or HTTPS destination (checked by the store, in the changing transaction).
+ALTER TABLE {schema}.interface DROP CONSTRAINT IF EXISTS interface_recipients_check;
+-- At most one SFTP and one HTTPS destination per interface. The secret (SFTP private key, HTTPS
+-- signing secret) is sealed with AES-256-GCM under BARCODES_SECRETS_KEY; its fingerprint is kept
+-- beside it for display and the audit trail.
+CREATE TABLE {schema}.destination (
+  interface_id bigint NOT NULL REFERENCES {schema}.interface ON DELETE CASCADE,
+  kind text NOT NULL CHECK (kind IN ('sftp','https')),
+  url text NOT NULL,
+  host_key_fingerprint text NULL CHECK ((kind = 'sftp') = (host_key_fingerprint IS NOT NULL)),
+  secret_sealed text NOT NULL,
+  secret_fingerprint text NOT NULL,
+  updated_at timestamptz NOT NULL DEFAULT now(),
+  PRIMARY KEY (interface_id, kind)
+);
+-- What each destination made of each part: delivered, or failed for good (email's acceptance
+-- stays in delivery_part.sent_at with its recipients' answers). One destination failing never
+-- makes another receive the part again.
+CREATE TABLE {schema}.delivery_part_destination (
+  delivery_id bigint NOT NULL,
+  part integer NOT NULL,
+  destination text NOT NULL CHECK (destination IN ('email','sftp','https')),
+  status text NOT NULL CHECK (status IN ('delivered','failed')),
+  detail text NULL,
+  at timestamptz NOT NULL DEFAULT now(),
+  PRIMARY KEY (delivery_id, part, destination),
+  FOREIGN KEY (delivery_id, part) REFERENCES {schema}.delivery_part ON DELETE CASCADE
+);
+-- The destinations a delivery goes to (resend --to): null means every destination the interface
+-- has when it is sent.
+ALTER TABLE {schema}.delivery
+  ADD COLUMN destinations text[] NULL;
+`,
   },
   {
     version: 6,
@@ -317,11 +355,13 @@ export const EXPORTER_SCHEMA_SHAPE: Readonly<Record<string, readonly string[]>> 
   delivery: [
     'id', 'interface_id', 'kind', 'window_start', 'window_end', 'status', 'ticket_count', 'part_count', 'byte_count', 'file_name',
     'sha256', 'recipients', 'original_delivery_id', 'workflow_id', 'attempts', 'last_error', 'held_back', 'created_at', 'sent_at',
-    'purged_at', 'claimed_by',
+    'purged_at', 'claimed_by', 'destinations',
   ],
   delivery_part: ['delivery_id', 'part', 'file_name', 'content_type', 'byte_count', 'row_count', 'sha256', 'message_id', 'sent_at', 'encrypted_to'],
   delivery_chunk: ['delivery_id', 'part', 'seq', 'data'],
   delivery_recipient: ['delivery_id', 'part', 'address', 'status', 'response', 'at'],
   config_change: ['id', 'interface_id', 'actor', 'action', 'details', 'at'],
   deployment: ['id', 'singleton', 'created_at'],
+  destination: ['interface_id', 'kind', 'url', 'host_key_fingerprint', 'secret_sealed', 'secret_fingerprint', 'updated_at'],
+  delivery_part_destination: ['delivery_id', 'part', 'destination', 'status', 'detail', 'at'],
 };

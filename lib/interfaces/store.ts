@@ -3,6 +3,7 @@ import { NotFoundError, InputError } from '../errors';
 import { inTransaction } from '../db/pool';
 import { readRecipientKey } from '../security/openpgp';
 import type { TicketState } from '../tickets';
+import type { RemoteDestinationKind } from '../destinations/types';
 
 export type MappingKind = 'contact' | 'channel';
 
@@ -31,6 +32,28 @@ export interface InterfaceFields {
    * only changes whose end state is listed.
    */
   stateChanges?: readonly TicketState[] | null;
+  /**
+   * SFTP and HTTPS destinations to set (a value) or remove (null); absent kinds stay as they are.
+   * Their secrets arrive sealed (lib/destinations/secret-box.ts): the store never sees them plain.
+   */
+  setDestinations?: Partial<Record<RemoteDestinationKind, SealedDestination | null>>;
+}
+
+/** A remote destination as stored: its secret sealed, with a fingerprint for display and audit. */
+export interface SealedDestination {
+  url: string;
+  /** SFTP only: the pinned host key. */
+  hostKeyFingerprint: string | null;
+  secretSealed: string;
+  secretFingerprint: string;
+}
+
+/** What `show`, `list --json` and the audit trail say about a remote destination: never its secret. */
+export interface DestinationSummary {
+  kind: RemoteDestinationKind;
+  url: string;
+  hostKeyFingerprint: string | null;
+  secretFingerprint: string;
 }
 
 /** What was read from an interface's OpenPGP key when it was set, for display. */
@@ -49,6 +72,8 @@ export interface ExportInterface extends InterfaceFields {
   stateChanges: readonly TicketState[] | null;
   /** Null when the interface sends plain files. */
   pgpKey: PgpKeySummary | null;
+  /** SFTP and HTTPS destinations (email is `recipients`). */
+  destinations: DestinationSummary[];
   contacts: string[];
   channels: string[];
   createdAt: Date;
@@ -100,6 +125,7 @@ interface InterfaceRow extends PgpKeyColumns {
   refused_run_at: Date | null;
   refused_run_reason: string | null;
   state_changes: TicketState[] | null;
+  destinations: DestinationSummary[] | null;
 }
 
 /** The key's columns, and what the audit trail records of it (its fingerprint, never the key). */
@@ -160,8 +186,10 @@ export class InterfaceStore {
       const newId = Number(inserted.rows[0]!.id);
       for (const code of mappings.contacts) await this.insertMapping(client, newId, 'contact', code);
       for (const code of mappings.channels) await this.insertMapping(client, newId, 'channel', code);
-      const { pgpPublicKey: _key, ...audited } = fields;
-      await this.audit(client, newId, actor, 'create', { ...audited, stateChanges: fields.stateChanges ?? null, ...mappings, pgpKeyFingerprint: key.pgp_key_fingerprint });
+      const { pgpPublicKey: _key, setDestinations, ...audited } = fields;
+      const destinationAudit = await this.writeDestinations(client, newId, setDestinations ?? {});
+      await this.checkHasDestination(client, newId);
+      await this.audit(client, newId, actor, 'create', { ...audited, stateChanges: fields.stateChanges ?? null, ...mappings, pgpKeyFingerprint: key.pgp_key_fingerprint, ...destinationAudit });
       return newId;
     });
     return this.get(id);
@@ -185,7 +213,7 @@ export class InterfaceStore {
 
   /** Applies the given fields; returns the interface as it is now. */
   async update(id: number, changes: Partial<InterfaceFields>, actor: string, action = 'update'): Promise<ExportInterface> {
-    const columns: Record<Exclude<keyof InterfaceFields, 'pgpPublicKey'>, string> = {
+    const columns: Record<Exclude<keyof InterfaceFields, 'pgpPublicKey' | 'setDestinations'>, string> = {
       name: 'name',
       recipients: 'recipients',
       intervalSeconds: 'interval_seconds',
@@ -197,7 +225,7 @@ export class InterfaceStore {
       alertEmail: 'alert_email',
       stateChanges: 'state_changes',
     };
-    const { pgpPublicKey, ...plainChanges } = changes;
+    const { pgpPublicKey, setDestinations, ...plainChanges } = changes;
     const key = pgpPublicKey === undefined ? undefined : await pgpKeyColumns(pgpPublicKey);
     const entries = Object.entries(plainChanges).filter(([, value]) => value !== undefined) as [keyof typeof columns, unknown][];
     const assigned: [string, unknown][] = [...entries.map(([name, value]): [string, unknown] => [columns[name], value]), ...Object.entries(key ?? {})];
@@ -208,6 +236,9 @@ export class InterfaceStore {
         audited.pgpKeyFingerprint = key.pgp_key_fingerprint;
         audited.previousPgpKeyFingerprint = previous.pgp_key_fingerprint;
       }
+      const destinationAudit = await this.writeDestinations(client, id, setDestinations ?? {});
+      Object.assign(audited, destinationAudit);
+      if (Object.keys(destinationAudit).length > 0 && assigned.length === 0) await this.bumpVersion(client, id);
       if (assigned.length > 0) {
         const assignments = assigned.map(([column], index) => `${column} = $${index + 2}`);
         // An operator enabling the interface takes it out of its self-pause and starts counting anew.
@@ -225,6 +256,7 @@ export class InterfaceStore {
           throw error;
         }
       }
+      await this.checkHasDestination(client, id);
       await this.audit(client, id, actor, action, audited);
     });
     return this.get(id);
@@ -369,6 +401,50 @@ export class InterfaceStore {
     return rows[0]!;
   }
 
+  /**
+   * The sealed secrets of an interface's remote destinations, for the worker that sends (and
+   * `doctor`), which open them with BARCODES_SECRETS_KEY.
+   */
+  async sealedDestinations(id: number): Promise<(SealedDestination & { kind: RemoteDestinationKind })[]> {
+    const { rows } = await this.pool.query(
+      `SELECT kind, url, host_key_fingerprint, secret_sealed, secret_fingerprint FROM ${this.schema}.destination WHERE interface_id = $1 ORDER BY kind`,
+      [id],
+    );
+    return rows.map((row) => ({ kind: row.kind, url: row.url, hostKeyFingerprint: row.host_key_fingerprint, secretSealed: row.secret_sealed, secretFingerprint: row.secret_fingerprint }));
+  }
+
+  /** Writes the given destinations; returns what the audit trail records of them (fingerprints only). */
+  private async writeDestinations(client: pg.PoolClient, id: number, changes: Partial<Record<RemoteDestinationKind, SealedDestination | null>>): Promise<Record<string, unknown>> {
+    const audited: Record<string, unknown> = {};
+    for (const [kind, destination] of Object.entries(changes) as [RemoteDestinationKind, SealedDestination | null | undefined][]) {
+      if (destination === undefined) continue;
+      if (destination === null) {
+        await client.query(`DELETE FROM ${this.schema}.destination WHERE interface_id = $1 AND kind = $2`, [id, kind]);
+        audited[kind] = null;
+        continue;
+      }
+      await client.query(
+        `INSERT INTO ${this.schema}.destination (interface_id, kind, url, host_key_fingerprint, secret_sealed, secret_fingerprint)
+         VALUES ($1, $2, $3, $4, $5, $6)
+         ON CONFLICT (interface_id, kind) DO UPDATE SET url = EXCLUDED.url, host_key_fingerprint = EXCLUDED.host_key_fingerprint,
+           secret_sealed = EXCLUDED.secret_sealed, secret_fingerprint = EXCLUDED.secret_fingerprint, updated_at = now()`,
+        [id, kind, destination.url, destination.hostKeyFingerprint, destination.secretSealed, destination.secretFingerprint],
+      );
+      audited[kind] = { url: destination.url, hostKeyFingerprint: destination.hostKeyFingerprint ?? undefined, secretFingerprint: destination.secretFingerprint };
+    }
+    return audited;
+  }
+
+  /** An interface must deliver somewhere: a recipient, or an SFTP or HTTPS destination. */
+  private async checkHasDestination(client: pg.PoolClient, id: number): Promise<void> {
+    const { rows } = await client.query<{ ok: boolean }>(
+      `SELECT cardinality(i.recipients) > 0 OR EXISTS (SELECT 1 FROM ${this.schema}.destination d WHERE d.interface_id = i.id) AS ok
+         FROM ${this.schema}.interface i WHERE i.id = $1`,
+      [id],
+    );
+    if (rows[0] && !rows[0].ok) throw new InputError('an interface needs at least one destination: --email, --sftp or --https');
+  }
+
   private async bumpVersion(client: pg.PoolClient, id: number): Promise<void> {
     await client.query(`UPDATE ${this.schema}.interface SET ${BUMP_VERSION} WHERE id = $1`, [id]);
   }
@@ -391,7 +467,10 @@ export class InterfaceStore {
   private selectSql(): string {
     return `SELECT i.*,
         (SELECT array_agg(code ORDER BY code) FROM ${this.schema}.mapping m WHERE m.interface_id = i.id AND m.kind = 'contact') AS contacts,
-        (SELECT array_agg(code ORDER BY code) FROM ${this.schema}.mapping m WHERE m.interface_id = i.id AND m.kind = 'channel') AS channels
+        (SELECT array_agg(code ORDER BY code) FROM ${this.schema}.mapping m WHERE m.interface_id = i.id AND m.kind = 'channel') AS channels,
+        (SELECT json_agg(json_build_object('kind', d.kind, 'url', d.url, 'hostKeyFingerprint', d.host_key_fingerprint,
+                                           'secretFingerprint', d.secret_fingerprint) ORDER BY d.kind)
+           FROM ${this.schema}.destination d WHERE d.interface_id = i.id) AS destinations
       FROM ${this.schema}.interface i`;
   }
 }
@@ -410,6 +489,7 @@ function toInterface(row: InterfaceRow): ExportInterface {
     alertEmail: row.alert_email,
     contacts: row.contacts ?? [],
     channels: row.channels ?? [],
+    destinations: row.destinations ?? [],
     createdAt: row.created_at,
     updatedAt: row.updated_at,
     consecutiveFailures: row.consecutive_failures,

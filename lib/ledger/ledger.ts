@@ -30,6 +30,17 @@ export interface Delivery {
   createdAt: Date;
   sentAt: Date | null;
   purgedAt: Date | null;
+  /** The destinations this delivery goes to (`resend --to`); null: every one the interface has. */
+  destinations: string[] | null;
+}
+
+/** What one SFTP or HTTPS destination (or email, when it failed for good) made of one part. */
+export interface DestinationPartResult {
+  part: number;
+  destination: 'email' | 'sftp' | 'https';
+  status: 'delivered' | 'failed';
+  detail: string | null;
+  at: Date;
 }
 
 export interface StoredPart extends FilePart {
@@ -55,6 +66,7 @@ export interface NewDelivery {
   workflowId?: string | null;
   claimedBy?: string | null;
   heldBack?: Record<string, unknown> | null;
+  destinations?: string[] | null;
 }
 
 /** Where an interface stands: its chain watermark and the database clock's distance past it. */
@@ -129,8 +141,8 @@ export class DeliveryLedger {
   async insert(client: pg.ClientBase, delivery: NewDelivery): Promise<number> {
     const { rows } = await client.query<{ id: string }>(
       `INSERT INTO ${this.schema}.delivery
-         (interface_id, kind, window_start, window_end, status, recipients, original_delivery_id, workflow_id, held_back, claimed_by)
-       VALUES ($1, $2, $3, $4, 'pending', $5, $6, $7, $8, $9) RETURNING id`,
+         (interface_id, kind, window_start, window_end, status, recipients, original_delivery_id, workflow_id, held_back, claimed_by, destinations)
+       VALUES ($1, $2, $3, $4, 'pending', $5, $6, $7, $8, $9, $10) RETURNING id`,
       [
         delivery.interfaceId,
         delivery.kind,
@@ -141,6 +153,7 @@ export class DeliveryLedger {
         delivery.workflowId ?? null,
         delivery.heldBack ? JSON.stringify(delivery.heldBack) : null,
         delivery.claimedBy ?? null,
+        delivery.destinations ?? null,
       ],
     );
     return Number(rows[0]!.id);
@@ -401,6 +414,52 @@ export class DeliveryLedger {
     await client.query(`UPDATE ${this.schema}.delivery_part SET sent_at = now() WHERE delivery_id = $1 AND part = $2`, [deliveryId, part]);
   }
 
+  /** Every destination's result per part of a delivery (email's acceptance is in delivery_part). */
+  async destinationResults(deliveryId: number): Promise<DestinationPartResult[]> {
+    const { rows } = await this.pool.query(
+      `SELECT part, destination, status, detail, at FROM ${this.schema}.delivery_part_destination WHERE delivery_id = $1 ORDER BY part, destination`,
+      [deliveryId],
+    );
+    return rows;
+  }
+
+  /** Records what a destination made of a part. A delivered part stays delivered. */
+  async markDestinationPart(deliveryId: number, part: number, destination: DestinationPartResult['destination'], status: DestinationPartResult['status'], detail: string): Promise<void> {
+    await this.pool.query(
+      `INSERT INTO ${this.schema}.delivery_part_destination (delivery_id, part, destination, status, detail)
+       VALUES ($1, $2, $3, $4, $5)
+       ON CONFLICT (delivery_id, part, destination) DO UPDATE SET status = EXCLUDED.status, detail = EXCLUDED.detail, at = now()
+        WHERE ${this.schema}.delivery_part_destination.status <> 'delivered'`,
+      [deliveryId, part, destination, status, detail.slice(0, 1000)],
+    );
+  }
+
+  /** Like proveCanRecordPartSent, for the destinations about to be tried: rolled back. */
+  async proveCanRecordDestinations(deliveryId: number, part: number, destinations: DestinationPartResult['destination'][]): Promise<void> {
+    const client = await this.pool.connect();
+    try {
+      await client.query('BEGIN');
+      for (const destination of destinations) {
+        await client.query(
+          `INSERT INTO ${this.schema}.delivery_part_destination (delivery_id, part, destination, status, detail) VALUES ($1, $2, $3, 'delivered', 'probe')
+           ON CONFLICT (delivery_id, part, destination) DO UPDATE SET detail = EXCLUDED.detail`,
+          [deliveryId, part, destination],
+        );
+      }
+    } finally {
+      await client.query('ROLLBACK').catch(() => {});
+      client.release();
+    }
+  }
+
+  /**
+   * Forgets the permanent failures of a delivery that reached no destination at all: it stays the
+   * interface's pending window, and the next run (after the operator's fix) tries them again.
+   */
+  async clearFailedDestinations(deliveryId: number): Promise<void> {
+    await this.pool.query(`DELETE FROM ${this.schema}.delivery_part_destination WHERE delivery_id = $1 AND status = 'failed'`, [deliveryId]);
+  }
+
   async markSent(deliveryId: number): Promise<void> {
     await this.pool.query(
       `UPDATE ${this.schema}.delivery SET status = 'sent', sent_at = now(), last_error = NULL WHERE id = $1 AND status <> 'sent'`,
@@ -460,5 +519,6 @@ function toDelivery(row: Record<string, any>): Delivery {
     createdAt: row.created_at,
     sentAt: row.sent_at,
     purgedAt: row.purged_at,
+    destinations: row.destinations ?? null,
   };
 }

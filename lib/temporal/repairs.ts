@@ -6,6 +6,7 @@ import type { backfill, resend } from '../../workflows';
 import { BACKFILL_INPUT_VERSION, type BackfillInput } from '../../workflows/backfill-shared';
 import { InterfaceIdKey } from '../../workflows/search-attributes';
 import { interfaceSearchAttributes, runSummary } from '../schedules/sync';
+import type { DestinationKind } from '../destinations/types';
 import { workflowFailure } from './workflow-failure';
 
 /**
@@ -50,11 +51,13 @@ export function startResend(
   scope: RepairScope,
   delivery: { id: number; interfaceId: number },
   iface: { id: number; name: string } | undefined,
+  /** Only these destinations (`resend --to`); absent: every destination of the interface. */
+  to?: DestinationKind[],
 ): Promise<WorkflowHandle<typeof resend>> {
   return scope.client.workflow.start<typeof resend>('resend', {
     workflowId: `barcodes-${scope.deploymentId}-${delivery.interfaceId}-resend-${delivery.id}-${Date.now()}`,
     taskQueue: scope.taskQueue,
-    args: [{ deliveryId: delivery.id }],
+    args: [{ deliveryId: delivery.id, ...(to ? { to } : {}) }],
     typedSearchAttributes: iface ? interfaceSearchAttributes(iface) : [{ key: InterfaceIdKey, value: String(delivery.interfaceId) }],
     staticSummary: `Resend of delivery ${delivery.id}: ${iface ? runSummary(iface) : `interface ${delivery.interfaceId}`}`,
   });

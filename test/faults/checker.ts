@@ -13,6 +13,11 @@ export interface CheckedInterface {
   channels: string[];
   /** Where its first window starts: tickets created before are not its. */
   startAt: Date;
+  /**
+   * What really arrived at its SFTP folder or HTTPS receiver, as files identified like emails (a
+   * repeated idempotency key with the same bytes counts as a duplicate email); absent: its mail.
+   */
+  arrivals?: () => Promise<ReceivedFile[]>;
 }
 
 /** The exactly-once accounting of one interface. */
@@ -69,7 +74,7 @@ export async function checkDeliveries(input: CheckInput): Promise<CheckResult> {
   for (const iface of input.interfaces) {
     const expected = await expectedBarCodes(input, iface);
     accounts.push({
-      ...accountMail(iface, filesFor(input.sink, iface.recipient), expected),
+      ...accountMail(iface, iface.arrivals ? await iface.arrivals() : filesFor(input.sink, iface.recipient), expected),
       ledgerProblems: await ledgerProblems(input, iface, expected.size),
     });
   }

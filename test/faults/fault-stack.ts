@@ -12,6 +12,7 @@ import type { FaultPoint } from '../../lib/fault-points';
 import { TestStack } from '../support/stack';
 import { cliEnv } from '../support/cli';
 import { checkDeliveries, type CheckedInterface, type CheckResult } from './checker';
+import type { InterfaceFields } from '../../lib/interfaces/store';
 import type { SalesRecord } from './sales-writer';
 import { WorkerProcess } from './worker-process';
 import type { TicketState } from '../../lib/tickets';
@@ -46,6 +47,8 @@ export interface FaultStackOptions {
   salesConnections?: number;
   /** Receives progress lines. */
   log: (line: string) => void;
+  /** Extra environment of the stack and its worker processes (e.g. BARCODES_SECRETS_KEY). */
+  env?: Record<string, string>;
 }
 
 /** What a crash test needs to know about the worker it killed. */
@@ -91,7 +94,7 @@ export class FaultStack {
         TestStack.start({
           temporalDbFile: options.persistentTemporal ? path.join(options.workDir, `${options.name}-temporal.sqlite`) : undefined,
           // The suite's sink, whose log shows a message in flight; the stack's own stays unused.
-          env: { SMTP_URL: sink.url },
+          env: { ...options.env, SMTP_URL: sink.url },
         }),
       );
       const salesPool = createPool(stack.database.url, {
@@ -122,7 +125,7 @@ export class FaultStack {
     const name = `${this.options.name}-w${++this.workerCount}-${label}`;
     const env = cliEnv(
       this.stack.config,
-      faultPoint ? { BARCODES_TEST_STOP_AT: faultPoint.stopAt, BARCODES_TEST_STOP_MARKER: faultPoint.marker } : {},
+      { ...this.options.env, ...(faultPoint ? { BARCODES_TEST_STOP_AT: faultPoint.stopAt, BARCODES_TEST_STOP_MARKER: faultPoint.marker } : {}) },
     );
     const worker = await WorkerProcess.start({ name, env, logFile: path.join(this.options.workDir, `${name}.log`) });
     this.workers.push(worker);
@@ -152,11 +155,16 @@ export class FaultStack {
     /** State-change rows (null or absent: off). */
     stateChanges?: readonly TicketState[] | null;
     format?: Record<string, unknown> | null;
+    /** SFTP/HTTPS destinations; with `arrivals`, the interface may have no email at all. */
+    setDestinations?: InterfaceFields['setDestinations'];
+    noEmail?: boolean;
+    arrivals?: CheckedInterface['arrivals'];
   }): Promise<ScenarioInterface> {
     const recipient = `${fields.label}@${this.options.name}.test`;
     const created = await this.stack.createInterface({
       name: `${this.options.name} ${fields.label}`,
-      recipients: [recipient],
+      recipients: fields.noEmail ? [] : [recipient],
+      setDestinations: fields.setDestinations,
       contacts: fields.contacts ?? [],
       channels: fields.channels ?? [],
       intervalSeconds: fields.intervalSeconds,
@@ -171,6 +179,7 @@ export class FaultStack {
       channels: created.channels,
       startAt: created.startAt,
       intervalSeconds: created.intervalSeconds,
+      arrivals: fields.arrivals,
     };
     this.interfaces.push(iface);
     return iface;

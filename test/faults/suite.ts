@@ -13,9 +13,10 @@ import { operatorPaths } from './scenarios/operator-paths';
 import { longBackfill } from './scenarios/long-backfill';
 import { ledgerAndPurge } from './scenarios/ledger-and-purge';
 import { stateChanges } from './scenarios/state-changes';
+import { destinations } from './scenarios/destinations';
 
 /** Every scenario, in the order the suite runs them. */
-export const SCENARIOS: readonly Scenario[] = [lateCommits, crashes, smtpOutage, workerOutage, temporalOutage, postgresRestart, twoWorkers, concurrentLoad, operatorPaths, ledgerAndPurge, longBackfill, stateChanges];
+export const SCENARIOS: readonly Scenario[] = [lateCommits, crashes, smtpOutage, workerOutage, temporalOutage, postgresRestart, twoWorkers, concurrentLoad, operatorPaths, ledgerAndPurge, longBackfill, stateChanges, destinations];
 
 export interface SuiteOptions {
   mode: SuiteMode;

@@ -41,6 +41,7 @@ export function exportInterface(overrides: Partial<ExportInterface> = {}): Expor
     configVersion: 1,
     refusedRun: null,
     stateChanges: null,
+    destinations: [],
     ...overrides,
   };
 }

@@ -46,6 +46,7 @@ export function frozenDelivery(overrides: Partial<Delivery> = {}): Delivery {
     createdAt: new Date('2026-05-01T10:15:31Z'),
     sentAt: null,
     purgedAt: null,
+    destinations: null,
     ...overrides,
   };
 }
