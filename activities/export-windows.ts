@@ -1,3 +1,5 @@
+import { Context } from '@temporalio/activity';
+import { HEARTBEAT_MILLIS } from './freeze';
 import type { ExportWindowsResult, FreezeWindowInput, SendDeliveryInput, SendDeliveryResult, WindowSummary } from './types';
 
 /**
@@ -13,6 +15,18 @@ export function createExportWindowsActivities(steps: {
   sendDelivery(input: SendDeliveryInput): Promise<SendDeliveryResult>;
 }) {
   async function exportWindows(input: FreezeWindowInput): Promise<ExportWindowsResult> {
+    // Alive from the first line: waiting for the interface's lock or the database must not look
+    // like a dead worker, or Temporal would start a second attempt beside this one.
+    const context = Context.current();
+    const heartbeat = setInterval(() => context.heartbeat(), HEARTBEAT_MILLIS);
+    try {
+      return await exportRun(input);
+    } finally {
+      clearInterval(heartbeat);
+    }
+  }
+
+  async function exportRun(input: FreezeWindowInput): Promise<ExportWindowsResult> {
     const windows: WindowSummary[] = [];
     let windowEnd = input.lastWindowEnd;
     // At most two rounds: the pending frozen window, then a fresh one.
@@ -21,7 +35,7 @@ export function createExportWindowsActivities(steps: {
       if (current.status === 'nothing-due') return { windows, windowEnd: current.windowEnd };
       if (current.status === 'refused' || current.status === 'busy') return { windows, windowEnd, stopped: current };
       if (current.status === 'pending' || current.status === 'failed') {
-        await steps.sendDelivery({ deliveryId: current.deliveryId!, workflowId: input.workflowId });
+        await steps.sendDelivery({ deliveryId: current.deliveryId, workflowId: input.workflowId });
         current = { ...current, status: 'sent' };
       }
       windows.push(current);

@@ -34,7 +34,6 @@ export function createFreezeActivities(deps: ActivityDeps) {
    * that one unchanged instead, so a window is only ever sent as the file it was frozen with.
    */
   async function freezeWindow(input: FreezeWindowInput): Promise<WindowSummary> {
-    await requireOwnDeployment(input);
     const summary = await openAndFreeze(input);
     if (summary.status === 'refused') await refuse(summary);
     // No sendDelivery follows a window with nothing to send: it is finished here.
@@ -174,19 +173,6 @@ export function createFreezeActivities(deps: ActivityDeps) {
       await warnOfStaleStates(iface, original);
       return summarize((await ledger.get(deliveryId, client))!, false);
     });
-  }
-
-  /**
-   * A run of another deployment can reach this worker when deployments share a namespace and task
-   * queue: it is failed retryably, so Temporal hands the retry to another worker, never exported here.
-   */
-  async function requireOwnDeployment(input: FreezeWindowInput): Promise<void> {
-    const own = await deps.deploymentId();
-    if (input.deploymentId === undefined || input.deploymentId === own) return;
-    throw ApplicationFailure.retryable(
-      `run of deployment ${input.deploymentId} reached a worker of deployment ${own}: give each deployment its own TEMPORAL_TASK_QUEUE`,
-      FailureTypes.wrongDeployment,
-    );
   }
 
   /**

@@ -81,7 +81,9 @@ export function createOutcomeActivities(deps: ActivityDeps) {
       return { paused: false };
     }
     const note = record.iface.pausedReason ?? 'paused itself after repeated permanent failures';
-    await deps.schedules.realign(input.interfaceId);
+    // Best effort: the interface is disabled in the database already (the worker refuses its runs,
+    // and realigns the schedule then); a retry here would count the failure twice and lose the alert.
+    await bestEffort(fields, 'could not pause the schedule; the next run is refused and pauses it', () => deps.schedules.realign(input.interfaceId));
     context.log.error('interface paused itself', { ...fields, reason: note });
     await alert(record.iface, `paused after ${record.consecutiveFailures} failed windows`, [
       `Interface ${input.interfaceId} (${record.iface.name}) has paused itself.`,

@@ -1,5 +1,5 @@
 import { setTimeout as sleep } from 'node:timers/promises';
-import { Context, ApplicationFailure } from '@temporalio/activity';
+import { Context, ApplicationFailure, CancelledFailure } from '@temporalio/activity';
 import { isSchemaDamage } from '../lib/db/schema-errors';
 import { StoredFileError } from '../lib/errors';
 import { noFaultPoints } from '../lib/fault-points';
@@ -58,9 +58,10 @@ export function createSendActivities(deps: ActivityDeps) {
     const delivery = await ledger.get(input.deliveryId);
     if (!delivery) throw ApplicationFailure.nonRetryable(`delivery ${input.deliveryId} does not exist`, FailureTypes.notFound);
     if (delivery.status === 'sent' || delivery.status === 'empty') return { deliveryId: delivery.id, status: 'sent', refusedRecipients: 0 };
-    if (input.workflowId && delivery.claimedBy && delivery.claimedBy !== input.workflowId) {
-      throw ApplicationFailure.nonRetryable(`delivery ${delivery.id} is now held by run ${delivery.claimedBy}`, FailureTypes.claimLost);
-    }
+    // The run sending: named by newer workflows, read from the activity's own context for runs of
+    // older schedules, so a run left over from before an upgrade is held to the claims too.
+    const me = input.workflowId ?? context.info.workflowExecution?.workflowId ?? '';
+    await holdClaim(delivery, me);
     const iface = await store.find(delivery.interfaceId);
     if (!iface) throw ApplicationFailure.nonRetryable(`interface ${delivery.interfaceId} does not exist`, FailureTypes.notFound);
     const fields = windowFields(delivery);
@@ -75,6 +76,7 @@ export function createSendActivities(deps: ActivityDeps) {
     try {
       await checkBeforeSending(delivery, plan.pendingParts(), plan.pendingKinds());
       for (const part of parts) {
+        await stillHeld(delivery, me);
         if (plan.wants(part, 'email')) {
           try {
             refused.push(...(await sendEmail(delivery, iface.name, part, parts.length, originalParts, backfilled)));
@@ -318,6 +320,33 @@ export function createSendActivities(deps: ActivityDeps) {
     });
   }
 
+  /**
+   * A chain window is sent only by the run that holds its claim. A run that finds it held by another
+   * run takes it over only once Temporal says that run has ended; otherwise it stops here.
+   */
+  async function holdClaim(delivery: Delivery, me: string): Promise<void> {
+    if (!isChainWindow(delivery) || delivery.claimedBy === me) return;
+    const holder = delivery.claimedBy;
+    if (holder && (await deps.isRunOpen(holder))) {
+      throw ApplicationFailure.nonRetryable(`delivery ${delivery.id} is held by run ${holder}`, FailureTypes.claimLost);
+    }
+    if (!(await ledger.takeClaim(delivery.id, holder, me))) {
+      throw ApplicationFailure.nonRetryable(`delivery ${delivery.id} was taken over by another run`, FailureTypes.claimLost);
+    }
+  }
+
+  /**
+   * Before each part: this attempt was not cancelled (its workflow terminated, or Temporal gave up
+   * on it and retries elsewhere: heartbeats bring the news) and the window is still this run's.
+   */
+  async function stillHeld(delivery: Delivery, me: string): Promise<void> {
+    const context = Context.current();
+    if (context.cancellationSignal.aborted) throw new CancelledFailure(`delivery ${delivery.id}: the attempt was cancelled; nothing more is sent by it`);
+    if (isChainWindow(delivery) && (await ledger.claimOf(delivery.id)) !== me) {
+      throw ApplicationFailure.nonRetryable(`delivery ${delivery.id} was taken over by another run`, FailureTypes.claimLost);
+    }
+  }
+
   /** The others received the window and are not sent it again; the operator hears about the rest. */
   async function alertRefusedRecipients(interfaceId: number, deliveryId: number, refused: RecipientResult[]): Promise<void> {
     const log = Context.current().log;
@@ -360,4 +389,8 @@ export function createSendActivities(deps: ActivityDeps) {
   }
 
   return { sendDelivery };
+}
+
+function isChainWindow(delivery: Pick<Delivery, 'kind'>): boolean {
+  return delivery.kind === 'scheduled' || delivery.kind === 'run';
 }

@@ -15,6 +15,8 @@ export interface ExportWindowResult {
   windows: WindowSummary[];
   /** The interface's watermark after this run: the end of its last finished window. */
   windowEnd: string | null;
+  /** Input version 4 on: another run holds the interface's window, and why (this run sent nothing). */
+  busy?: string;
 }
 
 /**
@@ -108,13 +110,20 @@ async function exportInOneActivity(input: ExportWindowInput, scheduledAt: Date, 
     throw error;
   }
   const last = result.windows.at(-1);
-  if (result.stopped?.status === 'refused') {
+  // Refused before any window: the run fails visibly. Refused after it finished a frozen window
+  // (the interface was disabled meanwhile): that window was delivered, and the run says so.
+  if (result.stopped?.status === 'refused' && !last) {
     publishStatus(input.interfaceId, 'refused');
     throw ApplicationFailure.nonRetryable(`run refused, nothing exported: ${result.stopped.reason}`, FailureTypes.runRefused);
   }
   if (result.stopped?.status === 'busy') publishStatus(input.interfaceId, 'busy');
   else if (last) publish(last);
-  return { interfaceId: input.interfaceId, windows: result.windows, windowEnd: result.windowEnd };
+  return {
+    interfaceId: input.interfaceId,
+    windows: result.windows,
+    windowEnd: result.windowEnd,
+    ...(result.stopped?.status === 'busy' ? { busy: result.stopped.reason } : {}),
+  };
 }
 
 /** The interface and a run's status alone, for a run that has no window to show. */

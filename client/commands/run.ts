@@ -32,6 +32,13 @@ export function runCommand(run: Runner): Command {
         beforeTrigger: () => context.store.requestRun(id),
       });
       const last = result.windows.at(-1);
+      if (!last && result.busy) {
+        output.result(
+          { interfaceId: id, workflowId, kind: 'run', status: 'busy', ticketCount: 0, note: result.busy },
+          () => `interface ${id}: another run holds its window and sends it (${result.busy}); workflow ${workflowId}`,
+        );
+        return;
+      }
       if (!last || last.deliveryId === null) {
         output.result(
           { interfaceId: id, workflowId, kind: 'run', status: 'empty', windowStart: result.windowEnd, windowEnd: result.windowEnd, ticketCount: 0, note: 'nothing due yet' },

@@ -270,7 +270,9 @@ CREATE TABLE {schema}.deployment (
   singleton boolean NOT NULL DEFAULT true UNIQUE CHECK (singleton),
   created_at timestamptz NOT NULL DEFAULT now()
 );
-INSERT INTO {schema}.deployment (id) VALUES (substr(md5(random()::text || clock_timestamp()::text), 1, 8));
+-- A letter first: schedule and workflow ids are barcodes-<deployment>-<interface>-…, and ids of
+-- earlier releases (barcodes-<interface>-…) start with a digit there, so the two never mix.
+INSERT INTO {schema}.deployment (id) VALUES ('d' || substr(md5(random()::text || clock_timestamp()::text), 1, 7));
 -- Bumped by every committed change of an interface (fields, mappings, enable, disable, self-pause):
 -- schedules are written with the version they were made from, and a run made from an older one
 -- is refused by the worker (the schedule is then put back in line with the database).

@@ -165,6 +165,24 @@ export class DeliveryLedger {
   }
 
   /**
+   * Takes a window's claim over from a holder that has ended, only if that holder still has it
+   * (another run may have taken it first): true when this run now holds it.
+   */
+  async takeClaim(deliveryId: number, from: string | null, workflowId: string): Promise<boolean> {
+    const { rowCount } = await this.pool.query(
+      `UPDATE ${this.schema}.delivery SET claimed_by = $3 WHERE id = $1 AND claimed_by IS NOT DISTINCT FROM $2`,
+      [deliveryId, from, workflowId],
+    );
+    return rowCount === 1;
+  }
+
+  /** Who holds the window now (read again before each part is sent). */
+  async claimOf(deliveryId: number): Promise<string | null> {
+    const { rows } = await this.pool.query<{ claimed_by: string | null }>(`SELECT claimed_by FROM ${this.schema}.delivery WHERE id = $1`, [deliveryId]);
+    return rows[0]?.claimed_by ?? null;
+  }
+
+  /**
    * A sink that stores the rendered parts in delivery_part/delivery_chunk on the given client (in
    * the freezing transaction), and hashes all parts' bytes in order for the delivery's checksum.
    */
@@ -467,9 +485,10 @@ export class DeliveryLedger {
     );
   }
 
-  /** A failed delivery stays the interface's pending window: the next run sends it unchanged. */
-  /** Marks failed the unfinished chain window a run holds (a run that failed without naming it). */
-  /** Marks the chain window a run holds failed; returns it (the latest, should there be two), or null when it holds none. */
+  /**
+   * Marks failed the unfinished chain window a run holds (a run that failed without naming it);
+   * returns it (the latest, should there be two), or null when it holds none.
+   */
   async markClaimedFailed(interfaceId: number, workflowId: string, reason: string): Promise<FailedWindow | null> {
     const { rows } = await this.pool.query(
       `UPDATE ${this.schema}.delivery SET status = 'failed', last_error = $3
@@ -481,6 +500,7 @@ export class DeliveryLedger {
     return latest ? { windowStart: latest.window_start.toISOString(), windowEnd: latest.window_end.toISOString(), ticketCount: Number(latest.ticket_count ?? 0) } : null;
   }
 
+  /** A failed delivery stays the interface's pending window: the next run sends it unchanged. */
   async markFailed(deliveryId: number, reason: string): Promise<void> {
     await this.pool.query(
       `UPDATE ${this.schema}.delivery SET status = 'failed', last_error = $2 WHERE id = $1 AND status IN ('pending','failed')`,

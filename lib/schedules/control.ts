@@ -13,17 +13,25 @@ export interface ScheduleControl {
   close(): Promise<void>;
 }
 
+const IS_RUN_OPEN_TIMEOUT_MILLIS = 10_000;
+
 /** Connects to Temporal on first use only: most runs never need it. */
 export function createScheduleControl(config: Config, store: InterfaceStore, deploymentId: () => Promise<string>): ScheduleControl {
   let client: Promise<Client> | undefined;
-  const connected = () => (client ??= connectClient(config));
+  // A failed connection is forgotten, so the next call tries again instead of failing until restart.
+  const connected = () =>
+    (client ??= connectClient(config).catch((error: unknown) => {
+      client = undefined;
+      throw error;
+    }));
   return {
     async realign(interfaceId) {
       await applyInterfaceSchedule({ client: await connected(), config, deploymentId: await deploymentId() }, store, interfaceId);
     },
     async isRunOpen(workflowId) {
       try {
-        const description = await (await connected()).workflow.getHandle(workflowId).describe();
+        // Bounded: it is asked inside the transaction that holds the interface's lock.
+        const description = await withDeadline((await connected()).workflow.getHandle(workflowId).describe(), IS_RUN_OPEN_TIMEOUT_MILLIS, `describing run ${workflowId}`);
         return description.status.name === 'RUNNING';
       } catch (error) {
         if (error instanceof WorkflowNotFoundError) return false;
@@ -34,4 +42,12 @@ export function createScheduleControl(config: Config, store: InterfaceStore, dep
       if (client) await (await client.catch(() => undefined))?.connection.close();
     },
   };
+}
+
+function withDeadline<T>(promise: Promise<T>, millis: number, what: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const deadline = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`${what}: no answer from Temporal within ${millis / 1000}s`)), millis);
+  });
+  return Promise.race([promise, deadline]).finally(() => clearTimeout(timer));
 }

@@ -10,6 +10,15 @@ export function scheduleIdFor(deploymentId: string, interfaceId: number): string
   return `${SCHEDULE_PREFIX}${deploymentId}-${interfaceId}`;
 }
 
+/**
+ * The deployment a workflow of this product belongs to, read off its id (runs of schedules and
+ * backfills and resends are all named `barcodes-<deployment>-<interface>-…`); null for ids of
+ * earlier releases and of anything else.
+ */
+export function deploymentOfWorkflow(workflowId: string): string | null {
+  return /^barcodes-([a-z][a-z0-9]{3,15})-\d/.exec(workflowId)?.[1] ?? null;
+}
+
 /** The interface id of one of this deployment's schedule ids, or null for any other id. */
 export function interfaceIdOf(scheduleId: string, deploymentId: string): number | null {
   const own = `${SCHEDULE_PREFIX}${deploymentId}-`;
