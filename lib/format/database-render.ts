@@ -76,14 +76,15 @@ export type FieldSql = (property: keyof TicketRow) => string | null;
  */
 export function lineSql(spec: FormatSpec, timeZone: string, fieldSql: FieldSql): string {
   const separator = spec.separator;
-  const cells = spec.columns.map((column) => {
-    if ('constant' in column) return literal(finishedConstant(column.constant, spec));
+  const cells = spec.columns.map((column): Cell => {
+    if ('constant' in column) return fixed(literal(finishedConstant(column.constant, spec)));
     const { kind, property, whenAbsent } = FIELDS[column.field];
     const source = fieldSql(property);
-    if (source === null) return literal(quoteStatic(whenAbsent ?? '', spec));
+    if (source === null) return fixed(literal(quoteStatic(whenAbsent ?? '', spec)));
     switch (kind) {
       case 'text':
-        return quoteCell(`coalesce(${source}, '')`, spec, 'test');
+        // A state is one of TICKET_STATES (other rows are refused before their line is written): no quotes.
+        return quoteCell(`coalesce(${source}, '')`, spec, property === 'state' ? false : 'test');
       case 'date':
         return quoteCell(`coalesce(to_char((${source})::date, ${literal(toCharFormat(spec.dateFormat, DATE_TOKENS))}), '')`, spec, formatNeedsQuotes(spec.dateFormat, separator));
       case 'datetime':
@@ -101,7 +102,24 @@ export function lineSql(spec: FormatSpec, timeZone: string, fieldSql: FieldSql):
     }
   });
   const lineEnding = spec.lineEnding === 'CRLF' ? '\r\n' : '\n';
-  return `${cells.join(` || ${literal(separator)} || `)} || ${literal(lineEnding)}`;
+  const join = (parts: string[]) => `${parts.join(` || ${literal(separator)} || `)} || ${literal(lineEnding)}`;
+  const tested = cells.filter((cell) => cell.tested !== null).map((cell) => cell.tested!);
+  if (tested.length === 0) return join(cells.map((cell) => cell.plain));
+  // Almost no row needs quotes: one test of all its data text decides, so a plain row costs one
+  // regular expression instead of one per column; a row that needs some quotes tests each field.
+  const anySpecial = `(${tested.join(' || ')}) ~ ${literal(specialClass(separator))}`;
+  return `CASE WHEN ${anySpecial} THEN ${join(cells.map((cell) => cell.careful))} ELSE ${join(cells.map((cell) => cell.plain))} END`;
+}
+
+/** One column of a line: its SQL when the row needs no quotes at all, when it may, and the text to test (null: decided statically). */
+interface Cell {
+  readonly plain: string;
+  readonly careful: string;
+  readonly tested: string | null;
+}
+
+function fixed(sql: string): Cell {
+  return { plain: sql, careful: sql, tested: null };
 }
 
 /**
@@ -109,11 +127,11 @@ export function lineSql(spec: FormatSpec, timeZone: string, fieldSql: FieldSql):
  * quote, CR or LF. `needs`: true/false when known from the format alone (dates, prices), `test`
  * to decide per value (text from the data).
  */
-function quoteCell(cell: string, spec: FormatSpec, needs: boolean | 'test'): string {
-  const quoted = (value: string) => `'"' || replace(${value}, '"', '""') || '"'`;
-  if (spec.quoting === 'all' || needs === true) return quoted(cell);
-  if (needs === false) return cell;
-  return `CASE WHEN ${cell} ~ ${literal(specialClass(spec.separator))} THEN ${quoted(cell)} ELSE ${cell} END`;
+function quoteCell(cell: string, spec: FormatSpec, needs: boolean | 'test'): Cell {
+  const quoted = `'"' || replace(${cell}, '"', '""') || '"'`;
+  if (spec.quoting === 'all' || needs === true) return fixed(quoted);
+  if (needs === false) return fixed(cell);
+  return { plain: cell, careful: `CASE WHEN ${cell} ~ ${literal(specialClass(spec.separator))} THEN ${quoted} ELSE ${cell} END`, tested: cell };
 }
 
 /** The regular expression of csv.ts's specialCharacters, for PostgreSQL. */

@@ -115,7 +115,9 @@ async function* copyWindowLines(source: PostgresTicketSource, selection: WindowS
     if (rows[0]!.server_encoding !== 'UTF8' || rows[0]!.client_encoding !== 'UTF8') {
       throw new DatabaseRenderFallback(`server encoding ${rows[0]!.server_encoding}, client encoding ${rows[0]!.client_encoding}`);
     }
-    const stream = client.query(copyTo(copyWindowSql(source, selection, spec, timeZone)));
+    // Read ahead while the sink stores a chunk: PostgreSQL keeps writing lines meanwhile instead of
+    // waiting on a full socket (16 KiB, the default, stalled it on every stored chunk).
+    const stream = client.query(copyTo(copyWindowSql(source, selection, spec, timeZone), { highWaterMark: READ_AHEAD_BYTES }));
     const parser = new BinaryCopyParser();
     for await (const chunk of stream as AsyncIterable<Buffer>) {
       const batch = parser.push(chunk);
@@ -150,6 +152,9 @@ async function refuseSuspect(source: PostgresTicketSource, ticketId: string): Pr
   for (const row of rows) checkPlainTicketRow(toTicketRow(row));
   throw new DatabaseRenderFallback(`ticket ${ticketId} holds a time outside ${DATABASE_RENDERED_TIMES.from} .. ${DATABASE_RENDERED_TIMES.to} (or changed since it was read)`);
 }
+
+/** How far the COPY may run ahead of the sink: a little more than one stored chunk (the ledger's 1 MiB). */
+const READ_AHEAD_BYTES = 8 * 1024 * 1024;
 
 const SIGNATURE = Buffer.from('PGCOPY\n\xff\r\n\0', 'latin1');
 
