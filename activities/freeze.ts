@@ -271,7 +271,8 @@ export function createFreezeActivities(deps: ActivityDeps) {
     try {
       // The database renders the lines where it writes the same bytes (lib/source/window-render.ts);
       // should a value in the window send it back to JavaScript, a savepoint drops what it stored.
-      ({ rendered, sink } = await renderWindowChoosingPath({
+      let path;
+      ({ rendered, sink, path } = await renderWindowChoosingPath({
         source,
         selection: { contacts: iface.contacts, channels: iface.channels, ...range },
         // The same test windowRows makes.
@@ -291,6 +292,7 @@ export function createFreezeActivities(deps: ActivityDeps) {
         },
         onFallback: (reason) => context.log.info('window rendered in JavaScript after all', { interfaceId: iface.id, deliveryId: delivery.id, reason }),
       }));
+      context.log.info('window rendered', { interfaceId: iface.id, deliveryId: delivery.id, renderer: path, ticketCount: rendered.ticketCount });
     } catch (error) {
       if (error instanceof FormatError) throw ApplicationFailure.nonRetryable(error.message, FailureTypes.format);
       if (error instanceof SourceRowError) throw ApplicationFailure.nonRetryable(error.message, FailureTypes.sourceRow);
