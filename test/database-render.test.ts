@@ -249,6 +249,8 @@ test('rows that break the contract fail the window with the same error both ways
     ['a NULL state', 'state = NULL'],
     ['a NaN price', `price = 'NaN'`],
     ['an infinite price', `price = '-Infinity'`],
+    ['a positive infinite price', `price = 'Infinity'`],
+    ['a validity date of five digits', `validity_date = '10000-01-01'`],
     ['a missing product', `product_code = 'NO-SUCH-PRODUCT'`],
     ['an infinite validity date', `validity_date = 'infinity'`],
     ['a BC validity date', `validity_date = '0044-03-15 BC'`],

@@ -80,12 +80,13 @@ export function suspectSql(): string {
     ...notNull,
     `t.bar_code = ''`,
     `t.state NOT IN (${states})`,
-    // What isFiniteDecimal accepts: NaN and ±Infinity do not start with a digit.
-    `t.price::text !~ '^-?[0-9]'`,
+    // What isFiniteDecimal accepts: neither NaN (greater than any number in PostgreSQL) nor ±Infinity.
+    `NOT (t.price::numeric < 'Infinity' AND t.price::numeric > '-Infinity')`,
     outside('o.order_date'),
     outside('t.created_at'),
-    // checkTicketRow's test of the ISO text (datestyle ISO is set by beginWindowTransaction).
-    `(t.validity_date IS NOT NULL AND (length(t.validity_date::text) <> 10 OR substr(t.validity_date::text, 5, 1) <> '-'))`,
+    // checkTicketRow's test of the ISO text (YYYY-MM-DD, 10 characters): true exactly for the
+    // dates of years 1 to 9999; infinity and BC dates are refused. Compared as dates, not printed.
+    `NOT (t.validity_date::date BETWEEN '0001-01-01' AND '9999-12-31')`,
   ];
   return `CASE WHEN ${checks.join('\n   OR ')} THEN coalesce(t.id::text, '') END`;
 }
