@@ -9,6 +9,7 @@ import { DATABASE_RENDERED_TIME_ZONES, databaseRenderRefusal } from '../lib/form
 import type { RenderResult } from '../lib/format/types';
 import { DatabaseRenderFallback, renderWindowInDatabase } from '../lib/source/copy-window';
 import { PostgresTicketSource, type WindowSelection } from '../lib/source/ticket-source';
+import { renderWindowChoosingPath } from '../lib/source/window-render';
 import { createTestDatabase, useOrStartPostgres, type PostgresEndpoint, type TestDatabase } from '../devstack/postgres';
 
 // The database renderer must write the very bytes of the JavaScript renderer (the reference):
@@ -294,4 +295,48 @@ test('a time the database would not write alike (before 1900) hands the window b
   const selection = { contacts: [], channels: ['OLD'], from, to: new Date(from.getTime() + 86_400_000) };
   const ctx = { interfaceName: 'x', timeZone: 'Europe/Zurich', windowStart: selection.from, windowEnd: selection.to };
   await assert.rejects(renderWindowInDatabase(source, selection, parseFormatSpec({}), ctx, new MemorySink()), DatabaseRenderFallback);
+
+  // What the freeze does with it: drop what the database path wrote, render in JavaScript.
+  const opened: MemorySink[] = [];
+  const discarded: MemorySink[] = [];
+  const fallbacks: string[] = [];
+  const chosen = await renderWindowChoosingPath({
+    source,
+    selection,
+    stateChanges: false,
+    javascriptRows: () => source.streamWindow(selection),
+    spec: parseFormatSpec({}),
+    ctx,
+    sinks: {
+      open: async () => opened[opened.push(new MemorySink()) - 1]!,
+      discard: async (sink) => void discarded.push(sink),
+    },
+    onFallback: (reason) => fallbacks.push(reason),
+  });
+  assert.equal(chosen.path, 'javascript');
+  assert.deepEqual(discarded, [opened[0]]);
+  assert.equal(chosen.sink, opened[1]);
+  assert.match(fallbacks[0]!, /ticket \d+ holds a time outside/);
+  assert.equal(chosen.rendered.ticketCount, 1);
+  const reference = new MemorySink();
+  await renderWindow(source.streamWindow(selection), parseFormatSpec({}), ctx, reference);
+  assert.deepEqual(chosen.sink.parts, reference.parts);
+});
+
+test('the path is chosen once, in one place: the database for the default format, JavaScript for state changes and what it refuses', async () => {
+  const choose = async (stateChanges: boolean, fields: Record<string, unknown>) =>
+    (
+      await renderWindowChoosingPath({
+        source,
+        selection: window,
+        stateChanges,
+        javascriptRows: () => source.streamWindow(window),
+        spec: parseFormatSpec(fields),
+        ctx: { interfaceName: 'x', timeZone: 'UTC', windowStart: window.from, windowEnd: window.to },
+        sinks: { open: async () => new MemorySink(), discard: async () => {} },
+      })
+    ).path;
+  assert.equal(await choose(false, {}), 'database');
+  assert.equal(await choose(true, {}), 'javascript');
+  assert.equal(await choose(false, { injectionGuard: true }), 'javascript');
 });
