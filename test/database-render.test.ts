@@ -7,6 +7,7 @@ import { migrate } from '../lib/db/migrate';
 import { MemorySink, parseFormatSpec, renderWindow, type FormatSpec } from '../lib/format';
 import { DATABASE_RENDERED_TIME_ZONES, databaseRenderRefusal } from '../lib/format/database-render';
 import type { RenderResult } from '../lib/format/types';
+import { ResumableSink, ResumeMismatchError } from '../lib/format/resumable-sink';
 import { DatabaseRenderFallback, renderWindowInDatabase } from '../lib/source/copy-window';
 import { PostgresTicketSource, type WindowSelection } from '../lib/source/ticket-source';
 import { renderWindowChoosingPath } from '../lib/source/window-render';
@@ -321,6 +322,34 @@ test('a time the database would not write alike (before 1900) hands the window b
   const reference = new MemorySink();
   await renderWindow(source.streamWindow(selection), parseFormatSpec({}), ctx, reference);
   assert.deepEqual(chosen.sink.parts, reference.parts);
+
+  // What preview does on stdout, which cannot take bytes back: the second attempt skips what was printed.
+  const printedChunks: Buffer[] = [];
+  const printed = new ResumableSink(async (chunk) => void printedChunks.push(chunk));
+  const resumed = await renderWindowChoosingPath({
+    source,
+    selection,
+    stateChanges: false,
+    javascriptRows: () => source.streamWindow(selection),
+    spec: parseFormatSpec({}),
+    ctx,
+    sinks: { open: async () => printed, discard: async () => printed.restart() },
+  });
+  printed.finish();
+  assert.equal(resumed.path, 'javascript');
+  assert.deepEqual(Buffer.concat(printedChunks), Buffer.concat(reference.parts));
+});
+
+test('a resumed output refuses a second attempt that does not start with the bytes already written', async () => {
+  const printed = new ResumableSink(async () => {});
+  await printed.write(Buffer.from('abc'));
+  printed.restart();
+  await assert.rejects(printed.write(Buffer.from('abd')), ResumeMismatchError);
+  const short = new ResumableSink(async () => {});
+  await short.write(Buffer.from('abc'));
+  short.restart();
+  await short.write(Buffer.from('ab'));
+  assert.throws(() => short.finish(), ResumeMismatchError);
 });
 
 test('the path is chosen once, in one place: the database for the default format, JavaScript for state changes and what it refuses', async () => {
