@@ -232,6 +232,7 @@ test('specs the database does not render are refused by the one decision functio
   assert.match(databaseRenderRefusal(parseFormatSpec({ quoting: 'none' }), 'UTC')!, /quoting/);
   assert.match(databaseRenderRefusal(parseFormatSpec({}), 'Asia/Kathmandu')!, /time zone/);
   assert.equal(databaseRenderRefusal(parseFormatSpec({}), 'UTC'), null);
+  assert.match(databaseRenderRefusal({ ...parseFormatSpec({}), columns: [{ field: 'NO_SUCH', header: 'X' }] } as unknown as FormatSpec, 'UTC')!, /invalid/);
 });
 
 test('rows that break the contract fail the window with the same error both ways', async () => {

@@ -18,6 +18,7 @@ import type { TicketRow } from '../tickets';
 import { guardFormula } from './csv';
 import { DATE_TOKENS, DATETIME_TOKENS, tokenizeDateFormat, type DateToken, type FormatPiece } from './datetime';
 import { FIELDS } from './fields';
+import { parseFormatSpec } from './parse';
 import type { FormatSpec } from './spec';
 
 /**
@@ -48,6 +49,12 @@ export const DATABASE_RENDERED_TIMES = { from: '1900-01-02 00:00:00+00', to: '99
 
 /** Why the database cannot render this spec (the JavaScript renderer will), or null when it can. */
 export function databaseRenderRefusal(spec: FormatSpec, timeZone: string): string | null {
+  // A spec cast from stored JSON or made by hand: the JavaScript renderer refuses it with the reason.
+  try {
+    spec = parseFormatSpec(spec);
+  } catch {
+    return 'an invalid specification';
+  }
   if (spec.encoding !== 'utf-8' && spec.encoding !== 'utf-8-bom') return `encoding ${spec.encoding} (unmappable characters need the JavaScript policy)`;
   if (spec.injectionGuard) return 'the injection guard';
   if (spec.quoting === 'none') return 'quoting "none" (its refusals name the character)';
