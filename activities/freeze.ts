@@ -3,7 +3,7 @@ import type pg from 'pg';
 import { inTransaction } from '../lib/db/pool';
 import { FormatError, InputError, SourceRowError } from '../lib/errors';
 import { noFaultPoints } from '../lib/fault-points';
-import { parseFormatSpec, renderWindow, type FormatSpec } from '../lib/format';
+import { parseFormatSpec, type FormatSpec } from '../lib/format';
 import type { ExportInterface } from '../lib/interfaces/store';
 import type { PartEncryption } from '../lib/format/types';
 import type { Delivery, DeliveryKind } from '../lib/ledger/ledger';
@@ -13,6 +13,7 @@ import { nextWindow } from '../lib/next-window';
 import { alertOperator } from '../lib/alerts';
 import { StateChangeLogMissingError } from '../lib/source/state-changes';
 import { windowRows } from '../lib/source/window-rows';
+import { renderWindowChoosingPath } from '../lib/source/window-render';
 import { refusalReason, unscheduledReason } from '../lib/interfaces/schedulability';
 import type { ActivityDeps } from './deps';
 import { recordProgress } from './outcome';
@@ -25,7 +26,7 @@ type DeliveryKey = Pick<Delivery, 'id' | 'interfaceId' | 'kind' | 'windowStart' 
 
 /** Activities that freeze a window: select its tickets, render and store the file, fix its Message-IDs. */
 export function createFreezeActivities(deps: ActivityDeps) {
-  const { exporterPool, store, ledger } = deps;
+  const { exporterPool, store, ledger, source } = deps;
   const domain = messageIdDomain(deps.mailFrom);
   const faults = deps.faultPoints ?? noFaultPoints;
 
@@ -245,18 +246,35 @@ export function createFreezeActivities(deps: ActivityDeps) {
     const encryption = await encryptionOf(iface);
     const context = Context.current();
     // A heartbeat on a timer too: a slow first row must not look like a dead worker.
-    const sink = ledger.partSink(client, delivery.id, () => context.heartbeat());
     const heartbeat = setInterval(() => context.heartbeat(), HEARTBEAT_MILLIS);
-    // Backfill rows show each ticket's state now, so a re-delivery never revives a cancelled barcode.
-    const rows = windowRows(deps, iface, { from: delivery.windowStart, to: delivery.windowEnd }, delivery.kind === 'backfill' ? 'now' : 'window-end');
+    const range = { from: delivery.windowStart, to: delivery.windowEnd };
     let rendered;
+    let sink;
     try {
-      rendered = await renderWindow(
-        rows,
+      // The database renders the lines where it writes the same bytes (lib/source/window-render.ts);
+      // should a value in the window send it back to JavaScript, a savepoint drops what it stored.
+      let path;
+      ({ rendered, sink, path } = await renderWindowChoosingPath({
+        source,
+        selection: { contacts: iface.contacts, channels: iface.channels, ...range },
+        // The same test windowRows makes.
+        stateChanges: Boolean(iface.stateChanges),
+        // Backfill rows show each ticket's state now, so a re-delivery never revives a cancelled barcode.
+        javascriptRows: () => windowRows(deps, iface, range, delivery.kind === 'backfill' ? 'now' : 'window-end'),
         spec,
-        { interfaceName: iface.name, timeZone: iface.timeZone, windowStart: delivery.windowStart, windowEnd: delivery.windowEnd, encryption: encryption?.encryption },
-        sink,
-      );
+        ctx: { interfaceName: iface.name, timeZone: iface.timeZone, windowStart: delivery.windowStart, windowEnd: delivery.windowEnd, encryption: encryption?.encryption },
+        sinks: {
+          open: async () => {
+            await client.query('SAVEPOINT render_window');
+            return ledger.partSink(client, delivery.id, () => context.heartbeat());
+          },
+          discard: async () => {
+            await client.query('ROLLBACK TO SAVEPOINT render_window');
+          },
+        },
+        onFallback: (reason) => context.log.info('window rendered in JavaScript after all', { interfaceId: iface.id, deliveryId: delivery.id, reason }),
+      }));
+      context.log.info('window rendered', { interfaceId: iface.id, deliveryId: delivery.id, renderer: path, ticketCount: rendered.ticketCount });
     } catch (error) {
       if (error instanceof FormatError) throw ApplicationFailure.nonRetryable(error.message, FailureTypes.format);
       if (error instanceof SourceRowError) throw ApplicationFailure.nonRetryable(error.message, FailureTypes.sourceRow);

@@ -6,9 +6,10 @@
 import pg from 'pg';
 import { inTransaction } from '../lib/db/pool';
 import { DEFAULT_FORMAT_SPEC, renderWindow, type FormatSpec } from '../lib/format';
+import { renderWindowInDatabase } from '../lib/source/copy-window';
 import type { DeliveryLedger } from '../lib/ledger/ledger';
 import { partMessageId } from '../lib/mail/message';
-import type { TicketSource, WindowSelection } from '../lib/source/ticket-source';
+import type { PostgresTicketSource, WindowSelection } from '../lib/source/ticket-source';
 
 export interface ExportPathResult {
   ticketCount: number;
@@ -24,7 +25,9 @@ export interface ExportPathResult {
 export interface ExportPathInput {
   exporterPool: pg.Pool;
   ledger: DeliveryLedger;
-  source: TicketSource;
+  source: PostgresTicketSource;
+  /** `database`: PostgreSQL writes the lines (copy-window.ts, what freezeWindow picks for the default format); `javascript`: the renderer of lib/format. */
+  renderer: 'database' | 'javascript';
   interfaceId: number;
   interfaceName: string;
   window: WindowSelection;
@@ -41,12 +44,12 @@ export async function runExportPath(input: ExportPathInput): Promise<ExportPathR
     const delivery = { interfaceId: input.interfaceId, kind: 'backfill' as const, windowStart: window.from, windowEnd: window.to };
     const deliveryId = await ledger.insert(client, { ...delivery, recipients: ['reseller@bench.test'] });
     const sink = ledger.partSink(client, deliveryId);
-    const rendered = await renderWindow(
-      source.streamWindow(window),
-      input.spec ?? DEFAULT_FORMAT_SPEC,
-      { interfaceName: input.interfaceName, timeZone: 'UTC', windowStart: window.from, windowEnd: window.to },
-      sink,
-    );
+    const ctx = { interfaceName: input.interfaceName, timeZone: 'UTC', windowStart: window.from, windowEnd: window.to };
+    const spec = input.spec ?? DEFAULT_FORMAT_SPEC;
+    const rendered =
+      input.renderer === 'database'
+        ? await renderWindowInDatabase(source, window, spec, ctx, sink)
+        : await renderWindow(source.streamWindow(window), spec, ctx, sink);
     const parts = rendered.parts.map((part) => ({ ...part, messageId: partMessageId({ ...delivery, id: deliveryId }, part.index, rendered.parts.length, 'bench.test') }));
     const sha256 = sink.sha256();
     await ledger.completeFreeze(client, deliveryId, { ticketCount: rendered.ticketCount, parts, sha256 });

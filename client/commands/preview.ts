@@ -3,7 +3,9 @@ import { once } from 'node:events';
 import { parseInstant } from '../../lib/duration';
 import { InputError } from '../../lib/errors';
 import { buffer } from 'node:stream/consumers';
-import { MemorySink, parseFormatSpec, renderWindow, type FilePart, type PartSink } from '../../lib/format';
+import { MemorySink, parseFormatSpec, type FilePart, type PartSink } from '../../lib/format';
+import { ResumableSink } from '../../lib/format/resumable-sink';
+import { renderWindowChoosingPath } from '../../lib/source/window-render';
 import { DEFAULT_HEAP_GROWING_PERCENT, limitHeapGrowth } from '../../lib/heap-growth';
 import { nextWindow } from '../../lib/next-window';
 import { windowRows } from '../../lib/source/window-rows';
@@ -73,8 +75,23 @@ export function previewCommand(run: Runner): Command {
         // The rows the window would send: with state changes on, its state-change rows too.
         const rows = windowRows(context, iface, range);
         const renderContext = { interfaceName: iface.name, timeZone: iface.timeZone, windowStart: range.from, windowEnd: range.to };
-        const memory = new MemorySink();
-        const result = await renderWindow(rows, spec, renderContext, output.json ? memory : stdoutSink);
+        let memory = new MemorySink();
+        // The renderer the freeze would use (lib/source/window-render.ts), so preview shows its speed
+        // too. Should the database hand the window back to JavaScript mid-way, stdout cannot take its
+        // bytes back: the JavaScript attempt skips the bytes already printed (checked to be the same).
+        const printed = new ResumableSink((chunk) => stdoutSink.write(chunk));
+        const { rendered: result } = await renderWindowChoosingPath<PartSink>({
+          source: context.source,
+          selection: { contacts: iface.contacts, channels: iface.channels, from: range.from, to: range.to },
+          stateChanges: Boolean(iface.stateChanges),
+          javascriptRows: () => rows,
+          spec,
+          ctx: renderContext,
+          sinks: output.json
+            ? { open: async () => (memory = new MemorySink()), discard: async () => {} }
+            : { open: async () => printed, discard: async () => printed.restart() },
+        });
+        if (!output.json) printed.finish();
         ticketCount = result.ticketCount;
         parts = result.parts.map((part, index) => ({ ...part, bytes: memory.parts[index] }));
       }

@@ -96,7 +96,7 @@ export async function renderWindow(
  * Parses the spec again (microseconds): a spec read back from the database and cast, or written by
  * hand, fails here before anything is written rather than in the middle of a file.
  */
-function revalidate(spec: FormatSpec): FormatSpec {
+export function revalidate(spec: FormatSpec): FormatSpec {
   try {
     return parseFormatSpec(spec);
   } catch (error) {
@@ -108,7 +108,7 @@ function isBatch(item: TicketRow | readonly TicketRow[]): item is readonly Ticke
   return Array.isArray(item);
 }
 
-function checkContext(ctx: RenderContext, timeZone: string): void {
+export function checkContext(ctx: RenderContext, timeZone: string): void {
   if (typeof ctx.interfaceName !== 'string') throw new FormatError('format: interfaceName must be a string');
   if (ctx.encryption !== undefined && typeof ctx.encryption?.encrypt !== 'function') throw new FormatError('format: encryption has no encrypt function');
   if (!isValidTimeZone(timeZone)) throw new FormatError(`format: unknown time zone ${JSON.stringify(timeZone)}`);
@@ -125,7 +125,7 @@ const TEXT_TYPES: Readonly<Record<string, string>> = {
   '.tsv': 'text/tab-separated-values',
 };
 
-function contentTypeOf(spec: FormatSpec, template: FileNameTemplate): string {
+export function contentTypeOf(spec: FormatSpec, template: FileNameTemplate): string {
   switch (spec.compression) {
     case 'gzip':
       return 'application/gzip';

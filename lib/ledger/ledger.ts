@@ -193,18 +193,20 @@ export class DeliveryLedger {
     let seq = 0;
     let pending: Buffer[] = [];
     let pendingBytes = 0;
+    // One chunk is stored while the next is rendered, so the server writes and the renderer works at
+    // the same time; its failure surfaces at the next flush or endPart (the window fails as a whole).
+    let storing: Promise<void> | null = null;
     const flush = async () => {
       if (pendingBytes === 0) return;
       const data = pending.length === 1 ? pending[0]! : Buffer.concat(pending, pendingBytes);
       pending = [];
       pendingBytes = 0;
-      await client.query(`INSERT INTO ${schema}.delivery_chunk (delivery_id, part, seq, data) VALUES ($1, $2, $3, $4)`, [
-        deliveryId,
-        part,
-        seq++,
-        data,
-      ]);
-      onProgress();
+      await storing;
+      const stored = client
+        .query(`INSERT INTO ${schema}.delivery_chunk (delivery_id, part, seq, data) VALUES ($1, $2, $3, $4)`, [deliveryId, part, seq++, data])
+        .then(() => onProgress());
+      stored.catch(() => {});
+      storing = stored;
     };
     return {
       async beginPart(index: number) {
@@ -220,6 +222,8 @@ export class DeliveryLedger {
       },
       async endPart() {
         await flush();
+        await storing;
+        storing = null;
       },
       sha256: () => whole.digest('hex'),
     };

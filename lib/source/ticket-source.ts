@@ -71,7 +71,8 @@ export class PostgresTicketSource implements TicketSource {
   private readonly batchSize: number;
 
   constructor(
-    private readonly pool: pg.Pool,
+    /** Also read by copy-window.ts, which runs the window query as a COPY on its own connection. */
+    readonly pool: pg.Pool,
     options: PostgresTicketSourceOptions,
   ) {
     this.schema = options.schema;
@@ -83,15 +84,18 @@ export class PostgresTicketSource implements TicketSource {
    * not the table. `full`: one column per TicketRow field (the logical query, also the benchmark's
    * COPY); `packed`: the same rows as one text column each (see row-decoding.ts); `count`.
    */
-  windowSql(columns: 'full' | 'packed' | 'count' = 'full'): string {
-    const select = columns === 'count' ? 'count(*)::int AS count' : columns === 'packed' ? packedSelectList() : plainSelectList();
+  windowSql(columns: 'full' | 'packed' | 'count' | { select: string } = 'full'): string {
+    // `{ select }`: another select list over the same rows (copy-window.ts: finished lines).
+    const select =
+      typeof columns === 'object' ? columns.select : columns === 'count' ? 'count(*)::int AS count' : columns === 'packed' ? packedSelectList() : plainSelectList();
     return `SELECT ${select}
 ${this.fromSql()}
  WHERE t.created_at >= $1 AND t.created_at < $2
    AND (o.contact_number = ANY($3::text[]) OR o.sales_channel_code = ANY($4::text[]))${columns === 'count' ? '' : '\n ORDER BY t.created_at, t.id'}`;
   }
 
-  private fromSql(): string {
+  /** The window query's FROM clause (aliases t, o, p, ta, c), shared with copy-window.ts. */
+  fromSql(): string {
     const s = this.schema;
     // Product and tariff are outer joins: a ticket whose product or tariff is NULL or missing (a
     // view on a database without the contract's constraints) comes back with NULLs and is refused
@@ -183,7 +187,8 @@ ${this.fromSql()}
     }
   }
 
-  private async beginWindowTransaction(client: pg.PoolClient): Promise<void> {
+  /** The window's snapshot and session settings, shared with copy-window.ts. */
+  async beginWindowTransaction(client: pg.PoolClient): Promise<void> {
     await client.query('BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY');
     await client.query(`SET LOCAL jit = off`);
     await client.query(`SET LOCAL datestyle = 'ISO'`);
@@ -243,6 +248,6 @@ ${this.fromSql()}
   }
 }
 
-function windowParameters(selection: WindowSelection): unknown[] {
+export function windowParameters(selection: WindowSelection): [Date, Date, string[], string[]] {
   return [selection.from, selection.to, selection.contacts, selection.channels];
 }
