@@ -11,7 +11,7 @@ import { messageIdDomain, partMessageId } from '../lib/mail/message';
 import { pgpPartEncryption, readRecipientKey } from '../lib/security/openpgp';
 import { nextWindow } from '../lib/next-window';
 import { alertOperator } from '../lib/alerts';
-import { StateChangeLogMissingError } from '../lib/source/state-changes';
+import { StateChangeLogMissingError, ticketsChangedSince } from '../lib/source/state-changes';
 import { windowRows } from '../lib/source/window-rows';
 import { renderWindowChoosingPath } from '../lib/source/window-render';
 import { refusalReason, unscheduledReason } from '../lib/interfaces/schedulability';
@@ -217,13 +217,7 @@ export function createFreezeActivities(deps: ActivityDeps) {
   async function warnOfStaleStates(iface: ExportInterface, original: Delivery): Promise<void> {
     const log = Context.current().log;
     try {
-      const changed = await deps.stateChangeSource.changedSince({
-        contacts: iface.contacts,
-        channels: iface.channels,
-        from: original.windowStart,
-        to: original.windowEnd,
-        since: iface.stateChanges ? iface.startAt : null,
-      });
+      const changed = await ticketsChangedSince(deps.stateChangeSource, iface, original);
       if (changed) {
         log.warn('resend: tickets in the stored file changed state since; the file is sent unchanged', { ...windowFields(original), changedTickets: changed });
       }

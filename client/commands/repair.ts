@@ -3,6 +3,7 @@ import type { WorkflowHandle } from '@temporalio/client';
 import { parseInstant } from '../../lib/duration';
 import { InputError, NotFoundError } from '../../lib/errors';
 import { unscheduledReason } from '../../lib/interfaces/schedulability';
+import { ticketsChangedSince } from '../../lib/source/state-changes';
 import { resultOf, startBackfill, startResend } from '../../lib/temporal/repairs';
 import type { backfill } from '../../workflows';
 import { backfillRangeProblem, countBackfillWindows, type BackfillResult } from '../../workflows/backfill-shared';
@@ -110,13 +111,7 @@ async function checkConfigured(context: { store: { get(id: number): Promise<Expo
 async function noteStaleStates(context: CommandContext, output: Output, original: Delivery): Promise<void> {
   try {
     const iface = await context.store.get(original.interfaceId);
-    const changed = await context.stateChangeSource.changedSince({
-      contacts: iface.contacts,
-      channels: iface.channels,
-      from: original.windowStart,
-      to: original.windowEnd,
-      since: iface.stateChanges ? iface.startAt : null,
-    });
+    const changed = await ticketsChangedSince(context.stateChangeSource, iface, original);
     if (changed) {
       output.note(
         `note: ${changed} ticket(s) in delivery ${original.id} changed state since its window; the file is resent unchanged, with the states it had` +

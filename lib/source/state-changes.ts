@@ -26,6 +26,7 @@ import pg from 'pg';
 import type { RowChange, TicketRow } from '../tickets';
 import { WINDOW_ROW_TYPES, packedSelectList, packedTicketId, parseIsoTimestamptz, plainSelectList, toTicketRow, unpackTicketRow } from './row-decoding';
 import { DEFAULT_BATCH_SIZE, type TicketBatch, type WindowSelection } from './ticket-source';
+import type { ExportInterface } from '../interfaces/store';
 
 
 /** What a state-change window selects, beyond the plain window's mappings and bounds. */
@@ -335,4 +336,24 @@ function withChange(ticket: TicketRow, change: RowChange, extra: string): Ticket
   ticket.previousState = extra.slice(first + 1, second);
   ticket.changedAt = parseIsoTimestamptz(changedAt) ?? new Date(changedAt);
   return ticket;
+}
+
+/**
+ * How many tickets of a stored file changed state since its window (null: the log cannot say):
+ * a resend sends the file as it was, and the worker and the CLI both say so when this is not 0.
+ * One rule for which tickets count: the interface's mappings now, and, for an interface with state
+ * changes on, only tickets at or after its first window start.
+ */
+export function ticketsChangedSince(
+  source: Pick<StateChangeSource, 'changedSince'>,
+  iface: Pick<ExportInterface, 'contacts' | 'channels' | 'stateChanges' | 'startAt'>,
+  stored: { windowStart: Date; windowEnd: Date },
+): Promise<number | null> {
+  return source.changedSince({
+    contacts: iface.contacts,
+    channels: iface.channels,
+    from: stored.windowStart,
+    to: stored.windowEnd,
+    since: iface.stateChanges ? iface.startAt : null,
+  });
 }
