@@ -230,6 +230,9 @@ test('specs the database does not render are refused by the one decision functio
   assert.match(databaseRenderRefusal(parseFormatSpec({ encoding: 'iso-8859-1', unmappable: 'transliterate' }), 'UTC')!, /encoding/);
   assert.match(databaseRenderRefusal(parseFormatSpec({ injectionGuard: true }), 'UTC')!, /injection guard/);
   assert.match(databaseRenderRefusal(parseFormatSpec({ quoting: 'none' }), 'UTC')!, /quoting/);
+  // Formats of the other renderers: a workbook, and CSV cells wrapped for spreadsheets.
+  assert.match(databaseRenderRefusal(parseFormatSpec({ type: 'xlsx' }), 'UTC')!, /file type xlsx/);
+  assert.match(databaseRenderRefusal(parseFormatSpec({ spreadsheetText: ['BAR_CODE'] }), 'UTC')!, /spreadsheetText/);
   assert.match(databaseRenderRefusal(parseFormatSpec({}), 'Asia/Kathmandu')!, /time zone/);
   assert.equal(databaseRenderRefusal(parseFormatSpec({}), 'UTC'), null);
   assert.match(databaseRenderRefusal({ ...parseFormatSpec({}), columns: [{ field: 'NO_SUCH', header: 'X' }] } as unknown as FormatSpec, 'UTC')!, /invalid/);

@@ -55,6 +55,9 @@ export function databaseRenderRefusal(spec: FormatSpec, timeZone: string): strin
   } catch {
     return 'an invalid specification';
   }
+  // Only CSV is lines; its spreadsheet-text wrapping is the JavaScript renderer's alone.
+  if (spec.type !== 'csv') return `file type ${spec.type}`;
+  if (spec.spreadsheetText.length > 0) return 'spreadsheetText';
   if (spec.encoding !== 'utf-8' && spec.encoding !== 'utf-8-bom') return `encoding ${spec.encoding} (unmappable characters need the JavaScript policy)`;
   if (spec.injectionGuard) return 'the injection guard';
   if (spec.quoting === 'none') return 'quoting "none" (its refusals name the character)';
