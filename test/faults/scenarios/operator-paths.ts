@@ -49,7 +49,9 @@ export const operatorPaths: Scenario = {
       const sales = await writer.stop();
       problems.push(...(await windowsOpenedWhileDisabled(stack, toggled, disabledPeriods)));
       problems.push(...(await scheduleDrift(env)));
-      // A stale interval left by a race is fine for delivery; settle only needs short ones.
+      // The races may end on a disable (the last command wins, by design) and a long interval:
+      // what an operator does afterwards, so the settling runs deliver the rest.
+      await barcodes(['interface', 'enable', String(raced.id)], env);
       await barcodes(['interface', 'update', String(raced.id), '--every', '4s'], env);
       await stack.settle(interfaces, settings.settleMillis);
       return [
