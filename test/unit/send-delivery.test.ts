@@ -20,7 +20,9 @@ function setup() {
   const mailer = new FakeMailer();
   const alerter = new FakeAlerter();
   const logger = new RecordingLogger();
-  const { sendDelivery } = createSendActivities(fakeDeps({ store, ledger, mailer, alerter, mailFrom: 'barcodes@exporter.test' }));
+  // run-1 froze delivery 7 and is still running: another run must not send it.
+  const isRunOpen = async (workflowId: string) => workflowId === 'run-1';
+  const { sendDelivery } = createSendActivities(fakeDeps({ store, ledger, mailer, alerter, isRunOpen, mailFrom: 'barcodes@exporter.test' }));
   const env = new MockActivityEnvironment({ activityType: 'sendDelivery' }, { logger });
   // MockActivityEnvironment.run cannot infer the result type from the function: name it.
   const send = (input: SendDeliveryInput) => env.run<[SendDeliveryInput], SendDeliveryResult, typeof sendDelivery>(sendDelivery, input);
@@ -52,11 +54,19 @@ test('a retry sends only the parts whose acceptance was not recorded', async () 
   assert.deepEqual(mailer.sent.map((mail) => mail.messageId), ['<barcodes.i42.w7.p2@exporter.test>']);
 });
 
-test('a transient SMTP failure is thrown as is, so Temporal retries it; nothing is recorded as sent', async () => {
+test('a transient SMTP failure is retried by Temporal (a retryable failure carrying the SMTP error); nothing is recorded as sent', async () => {
   const { ledger, mailer, logger, send } = setup();
   mailer.failTransiently();
 
-  await assert.rejects(send({ deliveryId: 7, workflowId: 'run-1' }), (error: unknown) => error instanceof SmtpError && !error.permanent);
+  await assert.rejects(
+    send({ deliveryId: 7, workflowId: 'run-1' }),
+    (error: unknown) =>
+      error instanceof ApplicationFailure &&
+      error.type === FailureTypes.destinationUnavailable &&
+      !error.nonRetryable &&
+      error.cause instanceof SmtpError &&
+      !error.cause.permanent,
+  );
   assert.equal((await ledger.get(7))!.status, 'pending');
   assert.deepEqual(ledger.answers, []);
   assert.ok(logger.at('WARN').includes('SMTP failed, will retry'));

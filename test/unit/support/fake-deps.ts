@@ -50,7 +50,7 @@ export function exportInterface(overrides: Partial<ExportInterface> = {}): Expor
  * The interface's health as InterfaceStore keeps it in SQL: permanent failures count up, the one
  * that reaches the threshold on an enabled interface disables it with a reason, success resets.
  */
-export class FakeInterfaceStore implements Pick<InterfaceStore, 'find' | 'recordPermanentFailure' | 'recordSuccess'> {
+export class FakeInterfaceStore implements Pick<InterfaceStore, 'find' | 'recordPermanentFailure' | 'recordSuccess' | 'sealedDestinations'> {
   readonly successes: number[] = [];
   constructor(public iface: ExportInterface = exportInterface()) {}
 
@@ -66,6 +66,11 @@ export class FakeInterfaceStore implements Pick<InterfaceStore, 'find' | 'record
     this.iface = { ...this.iface, consecutiveFailures, failingSince, lastFailure: reason };
     if (pausedNow) this.iface = { ...this.iface, enabled: false, pausedReason: `paused itself after ${consecutiveFailures} consecutive failed windows: ${reason}` };
     return { consecutiveFailures, failingSince, pausedNow, iface: this.iface };
+  }
+
+  /** Email only: no SFTP or HTTPS destination in these tests. */
+  async sealedDestinations(): ReturnType<InterfaceStore['sealedDestinations']> {
+    return [];
   }
 
   async recordSuccess(id: number): Promise<void> {
@@ -114,7 +119,9 @@ export class RecordingLogger implements Logger {
 
 /** The fakes a test may hand in, each as narrow as the activity's use of it. */
 export interface FakeParts {
-  store?: Pick<InterfaceStore, 'find' | 'recordPermanentFailure' | 'recordSuccess'>;
+  store?: Pick<InterfaceStore, 'find' | 'recordPermanentFailure' | 'recordSuccess' | 'sealedDestinations'>;
+  /** Whether a run that holds a window is still open (claims); default: none is. */
+  isRunOpen?: (workflowId: string) => Promise<boolean>;
   ledger?: LedgerPart;
   mailer?: Mailer;
   alerter?: Alerter;
@@ -133,7 +140,7 @@ export function fakeDeps(parts: FakeParts): ActivityDeps {
     get(target, key) {
       if (key in target) return target[key as keyof FakeParts];
       // Optional hooks the activities test for with `??`.
-      if (key === 'faultPoints' || key === 'then') return undefined;
+      if (key === 'faultPoints' || key === 'deliver' || key === 'secretsKeyring' || key === 'then') return undefined;
       throw new Error(`this test did not fake deps.${String(key)}, but the activity used it`);
     },
   }) as unknown as ActivityDeps;

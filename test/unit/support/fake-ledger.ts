@@ -4,7 +4,7 @@
  */
 import { createHash } from 'node:crypto';
 import { Readable } from 'node:stream';
-import type { Delivery, DeliveryLedger, FailedWindow, RecipientResult, StoredPart } from '../../../lib/ledger/ledger';
+import type { Delivery, DeliveryLedger, DestinationPartResult, FailedWindow, RecipientResult, StoredPart } from '../../../lib/ledger/ledger';
 
 /** The ledger methods the send and outcome activities call. */
 export type LedgerPart = Pick<
@@ -20,6 +20,12 @@ export type LedgerPart = Pick<
   | 'chainMessageIds'
   | 'markFailed'
   | 'markClaimedFailed'
+  | 'takeClaim'
+  | 'claimOf'
+  | 'destinationResults'
+  | 'markDestinationPart'
+  | 'proveCanRecordDestinations'
+  | 'clearFailedDestinations'
 >;
 
 /** One frozen delivery as the ledger holds it; `overrides` set what the test is about. */
@@ -103,6 +109,28 @@ export class FakeLedger implements LedgerPart {
   }
   /** The real one rehearses the writes in a rolled-back transaction; in memory they cannot fail. */
   async proveCanRecordPartSent(): Promise<void> {}
+  async proveCanRecordDestinations(): Promise<void> {}
+  /** Each destination's status per part, by delivery id. */
+  readonly destinationParts = new Map<number, DestinationPartResult[]>();
+  async destinationResults(deliveryId: number): Promise<DestinationPartResult[]> {
+    return [...(this.destinationParts.get(deliveryId) ?? [])];
+  }
+  async markDestinationPart(deliveryId: number, part: number, destination: DestinationPartResult['destination'], status: DestinationPartResult['status'], detail: string): Promise<void> {
+    const results = (this.destinationParts.get(deliveryId) ?? []).filter((result) => result.part !== part || result.destination !== destination);
+    this.destinationParts.set(deliveryId, [...results, { part, destination, status, detail, at: new Date() } as DestinationPartResult]);
+  }
+  async clearFailedDestinations(deliveryId: number): Promise<void> {
+    this.destinationParts.set(deliveryId, (this.destinationParts.get(deliveryId) ?? []).filter((result) => result.status !== 'failed'));
+  }
+  async takeClaim(deliveryId: number, from: string | null, workflowId: string): Promise<boolean> {
+    const delivery = this.deliveries.get(deliveryId);
+    if (!delivery || delivery.claimedBy !== from) return false;
+    this.update(deliveryId, (current) => ({ ...current, claimedBy: workflowId }));
+    return true;
+  }
+  async claimOf(deliveryId: number): Promise<string | null> {
+    return this.deliveries.get(deliveryId)?.claimedBy ?? null;
+  }
   async markPartSentWithoutAnswers(deliveryId: number, index: number): Promise<void> {
     await this.markPartSent(deliveryId, index, []);
   }
