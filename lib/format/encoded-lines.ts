@@ -2,18 +2,18 @@
  * Parts from lines that are already finished bytes (written by PostgreSQL, see database-render.ts):
  * the same files renderWindow makes from tickets, with the same BOM, header, part splitting,
  * trailer, compression, encryption, file names and empty-window behaviour, without looking inside
- * a line. render.ts's PartWriter does the same for lines it encodes itself; the two are kept
- * apart so neither pays for the other's bookkeeping (it counts UTF-16 bounds, this exact bytes).
+ * a line. render.ts's PartWriter does the same for lines it encodes itself: both write their parts
+ * through TextPartFiles (part-files.ts) and differ only in how they count a part's size (it counts
+ * UTF-16 bounds, this exact bytes).
  */
 
-import { createHash, type Hash } from 'node:crypto';
 import { FormatError } from '../errors';
-import { encryptedPlainFileName, fileNameValues, parseFileNameTemplate, partFileName, zipEntryName, type FileNameTemplate, type FileNameValues } from './filename';
-import { openPartOutput, type PartOutput } from './output';
+import { fileNameValues, parseFileNameTemplate, type FileNameTemplate, type FileNameValues } from './filename';
+import { namedParts, TextPartFiles, type FinishedPart } from './part-files';
 import { checkContext, contentTypeOf, revalidate } from './render';
 import { compileFormat, type CompiledFormat } from './row-encoder';
 import type { FormatSpec } from './spec';
-import type { FilePart, PartSink, RenderContext, RenderResult } from './types';
+import type { PartSink, RenderContext, RenderResult } from './types';
 
 /** Consecutive complete lines: line i is bytes[ends[i-1] ?? 0, ends[i]), its line ending included. */
 export interface EncodedLines {
@@ -47,50 +47,27 @@ export async function renderEncodedLines(lines: AsyncIterable<EncodedLines>, spe
     writer.abandon();
     throw error;
   }
-  const done = writer.finished;
-  const contentType = ctx.encryption?.contentType ?? contentTypeOf(spec, template);
-  const suffix = ctx.encryption?.fileNameSuffix ?? '';
-  const parts: FilePart[] = done.map((part) => ({
-    index: part.index,
-    fileName: partFileName(template, names, part.index, done.length, spec.compression) + suffix,
-    contentType,
-    byteCount: part.byteCount,
-    rowCount: part.rowCount,
-    sha256: part.sha256,
-  }));
+  const parts = namedParts(writer.finished, { template, names, compression: spec.compression, contentType: contentTypeOf(spec, template) }, ctx);
   return { ticketCount, parts };
 }
 
-interface FinishedPart {
-  readonly index: number;
-  readonly rowCount: number;
-  readonly byteCount: number;
-  readonly sha256: string;
-}
-
+/** Cuts finished lines into parts at line boundaries; sizes are the lines' exact bytes. */
 class LinePartWriter {
-  readonly finished: FinishedPart[] = [];
-  private output: PartOutput | null = null;
-  private index = 0;
+  private readonly files: TextPartFiles;
   private rowCount = 0;
   /** Bytes of the open part before compression: BOM, header and rows. */
   private committed = 0;
-  /** BOM and header, written together with the part's first bytes (as render.ts does). */
-  private prefix: Buffer | null = null;
-  private dataHash: Hash | null = null;
   private beginPending = false;
   private readonly limit: number;
 
-  constructor(
-    private readonly format: CompiledFormat,
-    private readonly spec: FormatSpec,
-    private readonly ctx: RenderContext,
-    private readonly template: FileNameTemplate,
-    private readonly names: FileNameValues,
-    private readonly sink: PartSink,
-  ) {
+  constructor(format: CompiledFormat, spec: FormatSpec, ctx: RenderContext, template: FileNameTemplate, names: FileNameValues, sink: PartSink) {
+    this.files = new TextPartFiles(format, spec, ctx, template, names, sink);
     // The trailer is written last, so its room is kept from the start.
     this.limit = spec.maxFileSize - format.trailerReserve;
+  }
+
+  get finished(): readonly FinishedPart[] {
+    return this.files.finished;
   }
 
   async appendLines({ bytes, ends }: EncodedLines): Promise<void> {
@@ -99,10 +76,10 @@ class LinePartWriter {
     for (let i = 0; i < ends.length; i++) {
       const end = ends[i]!;
       const size = end - lineStart;
-      if (this.output === null) {
+      if (!this.files.isOpen) {
         await this.openPart();
       } else if (this.committed + size > this.limit && this.rowCount > 0) {
-        await this.writeData(bytes.subarray(written, lineStart));
+        await this.files.writeRows(bytes.subarray(written, lineStart));
         written = lineStart;
         await this.endPart(false);
         await this.openPart();
@@ -111,7 +88,7 @@ class LinePartWriter {
       this.rowCount += 1;
       lineStart = end;
     }
-    await this.writeData(bytes.subarray(written, lineStart));
+    await this.files.writeRows(bytes.subarray(written, lineStart));
   }
 
   /** A part with no rows (emptyWindow header-only): opened at endPart. */
@@ -124,53 +101,15 @@ class LinePartWriter {
       this.beginPending = false;
       await this.openPart();
     }
-    const output = this.output;
-    if (output === null) return;
-    if (this.dataHash !== null) {
-      const trailer = this.format.trailerLine(this.rowCount, this.ctx.windowStart, this.ctx.windowEnd, this.index, this.dataHash.digest('hex'));
-      await this.writeOut(this.format.charset.encode(trailer!));
-    }
-    await this.writeOut(Buffer.alloc(0));
-    const index = this.index;
-    const onlyPart = last && index === 1;
-    const { byteCount, sha256 } = await output.finish({
-      zipEntryName: () => zipEntryName(this.template, this.names, index, onlyPart),
-      plainFileName: () => encryptedPlainFileName(this.template, this.names, index, onlyPart, this.spec.compression),
-    });
-    await this.sink.endPart();
-    this.finished.push({ index, rowCount: this.rowCount, byteCount, sha256 });
-    this.output = null;
+    await this.files.close(last, this.rowCount);
   }
 
-  /** Frees zlib after a failure. The sink keeps what it got; the caller discards it. */
   abandon(): void {
-    this.output?.destroy();
-    this.output = null;
+    this.files.abandon();
   }
 
   private async openPart(): Promise<void> {
-    this.index += 1;
-    await this.sink.beginPart(this.index);
-    this.output = openPartOutput(this.spec.compression, this.sink, this.ctx.windowEnd, this.ctx.encryption);
+    this.committed = await this.files.open();
     this.rowCount = 0;
-    this.dataHash = this.spec.trailer === null ? null : createHash('sha256');
-    const header = this.format.headerLine === null ? Buffer.alloc(0) : this.format.charset.encode(this.format.headerLine);
-    this.prefix = Buffer.concat([this.format.charset.bom, header]);
-    this.committed = this.prefix.length;
-  }
-
-  private async writeData(bytes: Buffer): Promise<void> {
-    if (bytes.length === 0) return;
-    this.dataHash?.update(bytes);
-    await this.writeOut(bytes);
-  }
-
-  private async writeOut(bytes: Buffer): Promise<void> {
-    let chunk = bytes;
-    if (this.prefix !== null) {
-      chunk = this.prefix.length === 0 ? bytes : Buffer.concat([this.prefix, bytes]);
-      this.prefix = null;
-    }
-    if (chunk.length > 0) await this.output!.write(chunk);
   }
 }

@@ -3,16 +3,15 @@
  * batch of rows (~64 KiB of text) plus, for zip or encryption, one (compressed) part.
  */
 
-import { createHash, type Hash } from 'node:crypto';
 import { FormatError } from '../errors';
 import type { TicketRow } from '../tickets';
 import { isValidTimeZone } from './datetime';
-import { encryptedPlainFileName, fileNameValues, parseFileNameTemplate, partFileName, zipEntryName, type FileNameTemplate, type FileNameValues } from './filename';
-import { openPartOutput, type PartOutput } from './output';
+import { fileNameValues, parseFileNameTemplate, type FileNameTemplate, type FileNameValues } from './filename';
+import { namedParts, TextPartFiles, type FinishedPart } from './part-files';
 import { parseFormatSpec } from './parse';
 import { compileFormat, type CompiledFormat } from './row-encoder';
 import type { FormatSpec } from './spec';
-import type { FilePart, PartSink, RenderContext, RenderResult } from './types';
+import type { PartSink, RenderContext, RenderResult } from './types';
 import { renderXlsxWindow } from './xlsx/render';
 
 /** Text collected before it is encoded and written: large enough that per-write costs vanish, small enough to never matter for memory. */
@@ -78,17 +77,7 @@ export async function renderWindow(
     throw error;
   }
 
-  const done = writer.finished;
-  const contentType = ctx.encryption?.contentType ?? contentTypeOf(spec, template);
-  const suffix = ctx.encryption?.fileNameSuffix ?? '';
-  const parts: FilePart[] = done.map((part) => ({
-    index: part.index,
-    fileName: partFileName(template, names, part.index, done.length, spec.compression) + suffix,
-    contentType,
-    byteCount: part.byteCount,
-    rowCount: part.rowCount,
-    sha256: part.sha256,
-  }));
+  const parts = namedParts(writer.finished, { template, names, compression: spec.compression, contentType: contentTypeOf(spec, template) }, ctx);
   return { ticketCount, parts };
 }
 
@@ -139,47 +128,40 @@ export function contentTypeOf(spec: FormatSpec, template: FileNameTemplate): str
   }
 }
 
-interface FinishedPart {
-  readonly index: number;
-  readonly rowCount: number;
-  readonly byteCount: number;
-  readonly sha256: string;
-}
-
 /** Cuts the stream of lines into parts and batches. Sizes are counted before compression. */
 class PartWriter {
-  readonly finished: FinishedPart[] = [];
-  private output: PartOutput | null = null;
-  private index = 0;
+  private readonly files: TextPartFiles;
   private rowCount = 0;
   /** Bytes of the part already encoded: BOM, header and flushed rows. */
   private committed = 0;
   /** Lines not encoded yet, and a bound on their size in bytes (exact where measured). */
   private batch = '';
   private batchBytes = 0;
-  /** BOM and header, written together with the part's first bytes. */
-  private prefix: Buffer | null = null;
-  private dataHash: Hash | null = null;
   private readonly maxBytesPerUnit: number;
   private readonly limit: number;
 
   constructor(
     private readonly format: CompiledFormat,
-    private readonly spec: FormatSpec,
-    private readonly ctx: RenderContext,
-    private readonly template: FileNameTemplate,
-    private readonly names: FileNameValues,
-    private readonly sink: PartSink,
+    spec: FormatSpec,
+    ctx: RenderContext,
+    template: FileNameTemplate,
+    names: FileNameValues,
+    sink: PartSink,
   ) {
+    this.files = new TextPartFiles(format, spec, ctx, template, names, sink);
     this.maxBytesPerUnit = format.charset.maxBytesPerUnit;
     // The trailer is written last, so its room is kept from the start.
     this.limit = spec.maxFileSize - format.trailerReserve;
   }
 
+  get finished(): readonly FinishedPart[] {
+    return this.files.finished;
+  }
+
   /** Appends without waiting when the line fits and no write is due: the path of almost every row. */
   tryAppend(line: string): boolean {
     const bound = line.length * this.maxBytesPerUnit;
-    if (this.output === null || this.committed + this.batchBytes + bound > this.limit || this.batch.length + line.length >= BATCH_CHARS) {
+    if (!this.files.isOpen || this.committed + this.batchBytes + bound > this.limit || this.batch.length + line.length >= BATCH_CHARS) {
       return false;
     }
     this.batch += line;
@@ -189,7 +171,7 @@ class PartWriter {
   }
 
   async append(line: string): Promise<void> {
-    if (this.output === null) await this.beginPart();
+    if (!this.files.isOpen) await this.beginPart();
     let size = line.length * this.maxBytesPerUnit;
     if (this.committed + this.batchBytes + size > this.limit) {
       // Near the limit: encode what is pending to know the exact size, then measure this line.
@@ -209,42 +191,19 @@ class PartWriter {
   }
 
   async beginPart(): Promise<void> {
-    this.index += 1;
-    await this.sink.beginPart(this.index);
-    this.output = openPartOutput(this.spec.compression, this.sink, this.ctx.windowEnd, this.ctx.encryption);
+    this.committed = await this.files.open();
     this.rowCount = 0;
-    // The rows' own hash is only for the trailer; hashing costs as much as rendering the text.
-    this.dataHash = this.spec.trailer === null ? null : createHash('sha256');
-    const header = this.format.headerLine === null ? Buffer.alloc(0) : this.format.charset.encode(this.format.headerLine);
-    this.prefix = Buffer.concat([this.format.charset.bom, header]);
-    this.committed = this.prefix.length;
   }
 
   /** Ends the open part, if any; `last` when no row follows (the zip entry's name depends on it). */
   async endPart(last: boolean): Promise<void> {
-    const output = this.output;
-    if (output === null) return;
+    if (!this.files.isOpen) return;
     await this.flush();
-    if (this.dataHash !== null) {
-      const trailer = this.format.trailerLine(this.rowCount, this.ctx.windowStart, this.ctx.windowEnd, this.index, this.dataHash.digest('hex'));
-      await this.writeOut(this.format.charset.encode(trailer!));
-    }
-    await this.writeOut(Buffer.alloc(0));
-    const index = this.index;
-    const onlyPart = last && index === 1;
-    const { byteCount, sha256 } = await output.finish({
-      zipEntryName: () => zipEntryName(this.template, this.names, index, onlyPart),
-      plainFileName: () => encryptedPlainFileName(this.template, this.names, index, onlyPart, this.spec.compression),
-    });
-    await this.sink.endPart();
-    this.finished.push({ index, rowCount: this.rowCount, byteCount, sha256 });
-    this.output = null;
+    await this.files.close(last, this.rowCount);
   }
 
-  /** Frees zlib after a failure. The sink keeps what it got; the caller discards it. */
   abandon(): void {
-    this.output?.destroy();
-    this.output = null;
+    this.files.abandon();
   }
 
   private async flush(): Promise<void> {
@@ -252,17 +211,7 @@ class PartWriter {
     const bytes = this.format.charset.encode(this.batch);
     this.batch = '';
     this.batchBytes = 0;
-    this.dataHash?.update(bytes);
     this.committed += bytes.length;
-    await this.writeOut(bytes);
-  }
-
-  private async writeOut(bytes: Buffer): Promise<void> {
-    let chunk = bytes;
-    if (this.prefix !== null) {
-      chunk = this.prefix.length === 0 ? bytes : Buffer.concat([this.prefix, bytes]);
-      this.prefix = null;
-    }
-    if (chunk.length > 0) await this.output!.write(chunk);
+    await this.files.writeRows(bytes);
   }
 }

@@ -11,10 +11,11 @@
 
 import { FormatError } from '../../errors';
 import type { TicketRow } from '../../tickets';
-import { encryptedPlainFileName, fileNameValues, partFileName, type FileNameTemplate, type FileNameValues } from '../filename';
+import { encryptedPlainFileName, fileNameValues, type FileNameTemplate, type FileNameValues } from '../filename';
 import { openPartOutput, type PartOutput } from '../output';
+import { namedParts, type FinishedPart } from '../part-files';
 import type { FormatSpec } from '../spec';
-import type { FilePart, PartSink, RenderContext, RenderResult } from '../types';
+import type { PartSink, RenderContext, RenderResult } from '../types';
 import { compileXlsxColumns, type CellValue, type XlsxColumn } from './cells';
 import { columnWidth, XLSX_CONTENT_TYPE, XlsxPartWriter } from './workbook';
 
@@ -67,22 +68,7 @@ export async function renderXlsxWindow(
     throw error;
   }
 
-  const done = parts.finished;
-  const contentType = ctx.encryption?.contentType ?? XLSX_CONTENT_TYPE;
-  const suffix = ctx.encryption?.fileNameSuffix ?? '';
-  const files: FilePart[] = done.map((part) => ({
-    ...part,
-    fileName: partFileName(template, names, part.index, done.length, 'none') + suffix,
-    contentType,
-  }));
-  return { ticketCount, parts: files };
-}
-
-interface FinishedPart {
-  readonly index: number;
-  readonly rowCount: number;
-  readonly byteCount: number;
-  readonly sha256: string;
+  return { ticketCount, parts: namedParts(parts.finished, { template, names, compression: 'none', contentType: XLSX_CONTENT_TYPE }, ctx) };
 }
 
 /** Cuts the rows into workbooks of at most maxRows data rows each. */
