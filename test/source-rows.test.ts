@@ -7,6 +7,7 @@ import { migrate } from '../lib/db/migrate';
 import { SourceRowError } from '../lib/errors';
 import { PostgresTicketSource, type WindowSelection } from '../lib/source/ticket-source';
 import { checkTicketRow, unpackTicketRow } from '../lib/source/row-decoding';
+import { PostgresStateChangeSource } from '../lib/source/state-changes';
 import { insertSale, seedReferenceData, type SoldTicket } from '../devstack/sales-simulator';
 import { createTestDatabase, useOrStartPostgres, type PostgresEndpoint, type TestDatabase } from '../devstack/postgres';
 
@@ -111,6 +112,28 @@ for (const [what, damage, column, problem] of cases) {
     assert.ok(!error.message.includes(ticket.barCode), 'the bar code is not in the message');
     // So that the next case's window does not hold this ticket.
     await pool.query(`DELETE FROM ${schema}.ticket WHERE id = $1`, [ticket.id]);
+  });
+}
+
+// The window of an interface with state changes on reads tickets through its own cursor: the
+// same contract holds there (an empty bar code unpacks and is checked; a NULL one is read again).
+for (const [what, damage, column] of cases.filter(([, , column]) => column === 'ticket.bar_code')) {
+  test(`a ticket with ${what} fails a state-change window too, naming the ticket id and ${column}`, async () => {
+    const changes = new PostgresStateChangeSource(pool, { schema });
+    const from = (await pool.query<{ now: Date }>('SELECT now() AS now')).rows[0]!.now;
+    const [ticket] = await insertSale(pool, schema, { contactNumber: 'C-1001', salesChannelCode: 'WEB', ticketCount: 1 });
+    await damage(ticket!);
+    const selection = { contacts: ['C-1001'], channels: [], from, to: new Date(Date.now() + 60_000), since: new Date(from.getTime() - 86_400_000), states: [], asOf: 'window-end' as const };
+    const error = await (async () => {
+      for await (const _batch of changes.streamWindow(selection)) void _batch;
+    })().then(
+      () => assert.fail('the window was read'),
+      (thrown: unknown) => thrown,
+    );
+    assert.ok(error instanceof SourceRowError, String(error));
+    assert.equal(error.ticketId, ticket!.id);
+    assert.equal(error.column, column);
+    await pool.query(`DELETE FROM ${schema}.ticket WHERE id = $1`, [ticket!.id]);
   });
 }
 

@@ -24,8 +24,8 @@
  */
 import pg from 'pg';
 import type { RowChange, TicketRow } from '../tickets';
-import { WINDOW_ROW_TYPES, packedSelectList, packedTicketId, parseIsoTimestamptz, plainSelectList, toTicketRow, unpackTicketRow } from './row-decoding';
-import { DEFAULT_BATCH_SIZE, type TicketBatch, type WindowSelection } from './ticket-source';
+import { checkTicketRow, packedSelectList, packedTicketId, parseIsoTimestamptz, unpackTicketRow } from './row-decoding';
+import { DEFAULT_BATCH_SIZE, rereadTickets, type TicketBatch, type WindowSelection } from './ticket-source';
 import type { ExportInterface } from '../interfaces/store';
 
 
@@ -211,6 +211,8 @@ ${this.fromSql()}
             tickets[i] = { id: packedTicketId(packed), extra } as unknown as TicketRow;
             continue;
           }
+          // The contract's checks, as for new tickets: a row that breaks it fails the window here.
+          checkTicketRow(ticket);
           tickets[i] = withChange(ticket, change, extra);
         }
         if (missing) await this.rereadById(client, tickets, missing, change);
@@ -224,18 +226,11 @@ ${this.fromSql()}
 
   /** Rows whose packed form was ambiguous, read again the ordinary way in the same snapshot. */
   private async rereadById(client: pg.PoolClient, tickets: TicketRow[], missing: Map<string, number>, change: RowChange): Promise<void> {
-    const { rows } = await client.query<unknown[]>({
-      text: `SELECT ${plainSelectList()}\n${this.fromSql()}\n WHERE t.id = ANY($1::bigint[])`,
-      values: [[...missing.keys()]],
-      rowMode: 'array',
-      types: WINDOW_ROW_TYPES,
-    });
-    for (const row of rows) {
-      const index = missing.get(row[0] as string)!;
+    const reread = await rereadTickets(client, this.fromSql(), [...missing.keys()], 'state-change window');
+    for (const [id, index] of missing) {
       const extra = (tickets[index] as unknown as { extra: string }).extra;
-      tickets[index] = withChange(toTicketRow(row), change, extra);
+      tickets[index] = withChange(reread.get(id)!, change, extra);
     }
-    if (rows.length !== missing.size) throw new Error(`state-change window: ${missing.size - rows.length} ticket(s) vanished within one snapshot`);
   }
 
   /** Counts the window's rows (NEW and STATE_CHANGE) without reading them. */

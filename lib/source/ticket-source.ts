@@ -66,6 +66,29 @@ export const DEFAULT_BATCH_SIZE = 1000;
 /** The cursor's name: one window per session at a time, so a fixed name never collides. */
 const CURSOR = 'barcodes_window';
 
+/**
+ * Tickets whose packed row did not unpack (a NULL where the contract forbids one, or an odd
+ * value), read again the ordinary way by id in the caller's snapshot, each checked against the
+ * contract: a row that breaks it fails the window naming ticket id and column. One rule for the
+ * window of new tickets and the window of state changes.
+ */
+export async function rereadTickets(client: pg.ClientBase, fromSql: string, ids: string[], what: string): Promise<Map<string, TicketRow>> {
+  const { rows } = await client.query<unknown[]>({
+    text: `SELECT ${plainSelectList()}\n${fromSql}\n WHERE t.id = ANY($1::bigint[])`,
+    values: [ids],
+    rowMode: 'array',
+    types: WINDOW_ROW_TYPES,
+  });
+  const tickets = new Map<string, TicketRow>();
+  for (const row of rows) {
+    const ticket = toTicketRow(row);
+    checkPlainTicketRow(ticket);
+    tickets.set(row[0] as string, ticket);
+  }
+  if (tickets.size !== ids.length) throw new Error(`${what}: ${ids.length - tickets.size} ticket(s) vanished within one snapshot`);
+  return tickets;
+}
+
 export class PostgresTicketSource implements TicketSource {
   private readonly schema: string;
   private readonly batchSize: number;
@@ -160,18 +183,8 @@ ${this.fromSql()}
 
   /** Reads the rows that did not unpack again the ordinary way, by id, in the cursor's snapshot. */
   private async rereadById(client: pg.PoolClient, tickets: TicketRow[], missing: Map<string, number>): Promise<void> {
-    const { rows } = await client.query<unknown[]>({
-      text: `SELECT ${plainSelectList()}\n${this.fromSql()}\n WHERE t.id = ANY($1::bigint[])`,
-      values: [[...missing.keys()]],
-      rowMode: 'array',
-      types: WINDOW_ROW_TYPES,
-    });
-    for (const row of rows) {
-      const ticket = toTicketRow(row);
-      checkPlainTicketRow(ticket);
-      tickets[missing.get(row[0] as string)!] = ticket;
-    }
-    if (rows.length !== missing.size) throw new Error(`window cursor: ${missing.size - rows.length} ticket(s) vanished within one snapshot`);
+    const reread = await rereadTickets(client, this.fromSql(), [...missing.keys()], 'window cursor');
+    for (const [id, index] of missing) tickets[index] = reread.get(id)!;
   }
 
   /** The plan PostgreSQL chooses for the window's cursor, as streamWindow opens it (EXPLAIN DECLARE). */
