@@ -4,7 +4,28 @@
 // product modules that reach them; only types cross the fence (and the boundary's constants).
 import tseslint from 'typescript-eslint';
 
-const NODE_BUILTINS = ['assert', 'buffer', 'child_process', 'crypto', 'dns', 'events', 'fs', 'http', 'https', 'net', 'os', 'path', 'process', 'stream', 'timers', 'tls', 'url', 'util', 'worker_threads', 'zlib'];
+const NODE_BUILTINS = [
+  'assert',
+  'buffer',
+  'child_process',
+  'crypto',
+  'dns',
+  'events',
+  'fs',
+  'http',
+  'https',
+  'net',
+  'os',
+  'path',
+  'process',
+  'stream',
+  'timers',
+  'tls',
+  'url',
+  'util',
+  'worker_threads',
+  'zlib',
+];
 
 export default tseslint.config(
   { ignores: ['dist/**', 'node_modules/**', 'bin/**', 'scripts/**', 'eslint.config.mjs'] },
@@ -17,11 +38,21 @@ export default tseslint.config(
     plugins: { '@typescript-eslint': tseslint.plugin },
     rules: {
       // node:test's test() returns a promise the runner itself awaits.
-      '@typescript-eslint/no-floating-promises': ['error', { allowForKnownSafeCalls: [{ from: 'package', package: 'node:test', name: ['test', 'describe', 'it', 'suite'] }] }],
+      '@typescript-eslint/no-floating-promises': [
+        'error',
+        {
+          allowForKnownSafeCalls: [
+            { from: 'package', package: 'node:test', name: ['test', 'describe', 'it', 'suite'] },
+          ],
+        },
+      ],
       '@typescript-eslint/no-misused-promises': 'error',
       '@typescript-eslint/await-thenable': 'error',
       '@typescript-eslint/no-require-imports': 'error',
-      '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_', varsIgnorePattern: '^_', caughtErrors: 'none' }],
+      '@typescript-eslint/no-unused-vars': [
+        'error',
+        { argsIgnorePattern: '^_', varsIgnorePattern: '^_', caughtErrors: 'none' },
+      ],
     },
   },
   {
@@ -30,11 +61,40 @@ export default tseslint.config(
       '@typescript-eslint/no-restricted-imports': [
         'error',
         {
-          paths: NODE_BUILTINS.flatMap((name) => [name, `node:${name}`]).map((name) => ({ name, message: 'workflow code runs in the deterministic sandbox: no Node built-ins' })),
+          paths: NODE_BUILTINS.flatMap((name) => [name, `node:${name}`]).map((name) => ({
+            name,
+            message: 'workflow code runs in the deterministic sandbox: no Node built-ins',
+          })),
           patterns: [
-            { group: ['node:*'], message: 'workflow code runs in the deterministic sandbox: no Node built-ins' },
-            { group: ['pg', 'pg-*', 'nodemailer', 'openpgp', '@temporalio/client', '@temporalio/worker', '@temporalio/activity'], message: 'no I/O libraries in workflow code: call an activity' },
-            { group: ['../lib/*', '../lib/**', '../client/**', '../worker/**', '../devstack/**', '../activities/*', '!../activities/types'], allowTypeImports: true, message: 'workflow code imports only workflows/, the boundary types and @temporalio/workflow' },
+            {
+              group: ['node:*'],
+              message: 'workflow code runs in the deterministic sandbox: no Node built-ins',
+            },
+            {
+              group: [
+                'pg',
+                'pg-*',
+                'nodemailer',
+                'openpgp',
+                '@temporalio/client',
+                '@temporalio/worker',
+                '@temporalio/activity',
+              ],
+              message: 'no I/O libraries in workflow code: call an activity',
+            },
+            {
+              group: [
+                '../lib/*',
+                '../lib/**',
+                '../client/**',
+                '../worker/**',
+                '../devstack/**',
+                '../activities/*',
+                '!../activities/types',
+              ],
+              allowTypeImports: true,
+              message: 'workflow code imports only workflows/, the boundary types and @temporalio/workflow',
+            },
           ],
         },
       ],

@@ -1,6 +1,12 @@
 import { Context } from '@temporalio/activity';
 import { HEARTBEAT_MILLIS } from './freeze';
-import type { ExportWindowsResult, FreezeWindowInput, SendDeliveryInput, SendDeliveryResult, WindowSummary } from './types';
+import type {
+  ExportWindowsResult,
+  FreezeWindowInput,
+  SendDeliveryInput,
+  SendDeliveryResult,
+  WindowSummary,
+} from './types';
 
 /**
  * A whole run of an interface's chain in one activity: finish the window an earlier run froze,
@@ -33,7 +39,8 @@ export function createExportWindowsActivities(steps: {
     for (let round = 0; round < 2; round++) {
       let current = await steps.freezeWindow({ ...input, lastWindowEnd: windowEnd });
       if (current.status === 'nothing-due') return { windows, windowEnd: current.windowEnd };
-      if (current.status === 'refused' || current.status === 'busy') return { windows, windowEnd, stopped: current };
+      if (current.status === 'refused' || current.status === 'busy')
+        return { windows, windowEnd, stopped: current };
       if (current.status === 'pending' || current.status === 'failed') {
         await steps.sendDelivery({ deliveryId: current.deliveryId, workflowId: input.workflowId });
         current = { ...current, status: 'sent' };

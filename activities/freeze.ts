@@ -17,7 +17,14 @@ import { renderWindowChoosingPath } from '../lib/source/window-render';
 import { refusalReason, unscheduledReason } from '../lib/interfaces/schedulability';
 import type { ActivityDeps } from './deps';
 import { recordProgress } from './outcome';
-import { FailureTypes, type DeliveredWindowSummary, type FreezeBackfillInput, type FreezeWindowInput, type PrepareResendInput, type WindowSummary } from './types';
+import {
+  FailureTypes,
+  type DeliveredWindowSummary,
+  type FreezeBackfillInput,
+  type FreezeWindowInput,
+  type PrepareResendInput,
+  type WindowSummary,
+} from './types';
 
 /** Heartbeats this often, well inside the workflows' heartbeat timeout. */
 export const HEARTBEAT_MILLIS = 5_000;
@@ -52,11 +59,23 @@ export function createFreezeActivities(deps: ActivityDeps) {
       const refusal = refusalReason(iface, input);
       if (refusal) return withoutWindow(iface.id, 'refused', refusal);
       // A `barcodes run` covers up to now: the schedule reports a trigger's time cut to the second.
-      const next = await nextWindow(deps, client, iface, iface.runRequested ? null : new Date(input.scheduledAt));
+      const next = await nextWindow(
+        deps,
+        client,
+        iface,
+        iface.runRequested ? null : new Date(input.scheduledAt),
+      );
       if (next.kind === 'frozen') {
         const pending = next.delivery;
-        if (pending.claimedBy && pending.claimedBy !== input.workflowId && (await deps.isRunOpen(pending.claimedBy))) {
-          log.warn('another run holds the frozen window; this run sends nothing', { ...windowFields(pending), holder: pending.claimedBy });
+        if (
+          pending.claimedBy &&
+          pending.claimedBy !== input.workflowId &&
+          (await deps.isRunOpen(pending.claimedBy))
+        ) {
+          log.warn('another run holds the frozen window; this run sends nothing', {
+            ...windowFields(pending),
+            holder: pending.claimedBy,
+          });
           return withoutWindow(iface.id, 'busy', `run ${pending.claimedBy} holds window ${pending.id}`);
         }
         await ledger.claim(client, pending.id, input.workflowId);
@@ -75,10 +94,13 @@ export function createFreezeActivities(deps: ActivityDeps) {
         });
       }
       if (horizon.hiddenSessions > 0) {
-        log.warn('source role cannot see all open transactions (grant pg_read_all_stats); only the lag protects late commits', {
-          interfaceId: iface.id,
-          hiddenSessions: horizon.hiddenSessions,
-        });
+        log.warn(
+          'source role cannot see all open transactions (grant pg_read_all_stats); only the lag protects late commits',
+          {
+            interfaceId: iface.id,
+            hiddenSessions: horizon.hiddenSessions,
+          },
+        );
       }
       const kind: DeliveryKind = iface.runRequested ? 'run' : 'scheduled';
       if (next.kind === 'nothing-due') {
@@ -87,11 +109,20 @@ export function createFreezeActivities(deps: ActivityDeps) {
       }
       const { plan } = next;
       if (plan.heldBack) {
-        const fields = { interfaceId: iface.id, pid: plan.heldBack.pid, transactionStart: plan.heldBack.xactStart.toISOString(), windowEnd: plan.end.toISOString() };
+        const fields = {
+          interfaceId: iface.id,
+          pid: plan.heldBack.pid,
+          transactionStart: plan.heldBack.xactStart.toISOString(),
+          windowEnd: plan.end.toISOString(),
+        };
         if (plan.heldBack.beyondBound) {
-          log.error('an open source transaction is older than BARCODES_MAX_HOLDBACK: the window closes past it; tickets it commits later need a backfill', fields);
+          log.error(
+            'an open source transaction is older than BARCODES_MAX_HOLDBACK: the window closes past it; tickets it commits later need a backfill',
+            fields,
+          );
           const previous = await ledger.lastChainDelivery(client, iface.id);
-          if (previous?.heldBack?.transactionStart !== fields.transactionStart) await alertForgottenTransaction(iface, fields);
+          if (previous?.heldBack?.transactionStart !== fields.transactionStart)
+            await alertForgottenTransaction(iface, fields);
         } else {
           log.info('window end held back by an open source transaction', fields);
         }
@@ -113,9 +144,19 @@ export function createFreezeActivities(deps: ActivityDeps) {
           beyondBound: plan.heldBack.beyondBound,
         },
       });
-      await renderAndStore(client, iface, spec, { id: deliveryId, interfaceId: iface.id, kind, windowStart: plan.start, windowEnd: plan.end });
+      await renderAndStore(client, iface, spec, {
+        id: deliveryId,
+        interfaceId: iface.id,
+        kind,
+        windowStart: plan.start,
+        windowEnd: plan.end,
+      });
       const frozen = (await ledger.get(deliveryId, client))!;
-      log.info('window frozen', { ...windowFields(frozen), ticketCount: frozen.ticketCount, parts: frozen.partCount });
+      log.info('window frozen', {
+        ...windowFields(frozen),
+        ticketCount: frozen.ticketCount,
+        parts: frozen.partCount,
+      });
       return summarize(frozen, false);
     });
   }
@@ -140,7 +181,13 @@ export function createFreezeActivities(deps: ActivityDeps) {
         recipients: iface.recipients,
         workflowId: input.workflowId,
       });
-      await renderAndStore(client, iface, formatOf(iface), { id: deliveryId, interfaceId: iface.id, kind: 'backfill', windowStart: from, windowEnd: to });
+      await renderAndStore(client, iface, formatOf(iface), {
+        id: deliveryId,
+        interfaceId: iface.id,
+        kind: 'backfill',
+        windowStart: from,
+        windowEnd: to,
+      });
       return summarize((await ledger.get(deliveryId, client))!, false);
     });
   }
@@ -149,14 +196,24 @@ export function createFreezeActivities(deps: ActivityDeps) {
   async function prepareResend(input: PrepareResendInput): Promise<DeliveredWindowSummary> {
     return inTransaction(exporterPool, async (client) => {
       const original = await ledger.get(input.deliveryId, client);
-      if (!original) throw ApplicationFailure.nonRetryable(`delivery ${input.deliveryId} does not exist`, FailureTypes.notFound);
+      if (!original)
+        throw ApplicationFailure.nonRetryable(
+          `delivery ${input.deliveryId} does not exist`,
+          FailureTypes.notFound,
+        );
       const existing = await ledger.findOwn(client, input.workflowId, original.windowStart);
       if (existing) return summarize(existing, true);
       if (original.purgedAt) {
-        throw ApplicationFailure.nonRetryable(`delivery ${original.id}: its file was purged at ${original.purgedAt.toISOString()} (retention)`, FailureTypes.invalidConfiguration);
+        throw ApplicationFailure.nonRetryable(
+          `delivery ${original.id}: its file was purged at ${original.purgedAt.toISOString()} (retention)`,
+          FailureTypes.invalidConfiguration,
+        );
       }
       if (original.partCount === 0) {
-        throw ApplicationFailure.nonRetryable(`delivery ${original.id} has no file (status ${original.status})`, FailureTypes.invalidConfiguration);
+        throw ApplicationFailure.nonRetryable(
+          `delivery ${original.id} has no file (status ${original.status})`,
+          FailureTypes.invalidConfiguration,
+        );
       }
       const iface = await lockInterface(client, original.interfaceId);
       const deliveryId = await ledger.insert(client, {
@@ -169,8 +226,16 @@ export function createFreezeActivities(deps: ActivityDeps) {
         workflowId: input.workflowId,
         destinations: input.to ?? null,
       });
-      const key: DeliveryKey = { id: deliveryId, interfaceId: iface.id, kind: 'resend', windowStart: original.windowStart, windowEnd: original.windowEnd };
-      await ledger.copyParts(client, original.id, deliveryId, (part, parts) => partMessageId(key, part, parts, domain));
+      const key: DeliveryKey = {
+        id: deliveryId,
+        interfaceId: iface.id,
+        kind: 'resend',
+        windowStart: original.windowStart,
+        windowEnd: original.windowEnd,
+      };
+      await ledger.copyParts(client, original.id, deliveryId, (part, parts) =>
+        partMessageId(key, part, parts, domain),
+      );
       await warnOfStaleStates(iface, original);
       return summarize((await ledger.get(deliveryId, client))!, false);
     });
@@ -188,12 +253,18 @@ export function createFreezeActivities(deps: ActivityDeps) {
     try {
       await deps.schedules.realign(summary.interfaceId);
     } catch (error) {
-      log.error('could not put the schedule back in line with the database', { interfaceId: summary.interfaceId, error: (error as Error).message });
+      log.error('could not put the schedule back in line with the database', {
+        interfaceId: summary.interfaceId,
+        error: (error as Error).message,
+      });
     }
   }
 
   /** Once per forgotten transaction and interface: the operator must close it and backfill. */
-  async function alertForgottenTransaction(iface: ExportInterface, fields: { pid: number; transactionStart: string; windowEnd: string }) {
+  async function alertForgottenTransaction(
+    iface: ExportInterface,
+    fields: { pid: number; transactionStart: string; windowEnd: string },
+  ) {
     await alertOperator(deps.alerter, Context.current().log, {
       interfaceId: iface.id,
       interfaceName: iface.name,
@@ -219,16 +290,23 @@ export function createFreezeActivities(deps: ActivityDeps) {
     try {
       const changed = await ticketsChangedSince(deps.stateChangeSource, iface, original);
       if (changed) {
-        log.warn('resend: tickets in the stored file changed state since; the file is sent unchanged', { ...windowFields(original), changedTickets: changed });
+        log.warn('resend: tickets in the stored file changed state since; the file is sent unchanged', {
+          ...windowFields(original),
+          changedTickets: changed,
+        });
       }
     } catch (error) {
-      log.warn('resend: could not check the stored file for state changes', { ...windowFields(original), error: (error as Error).message });
+      log.warn('resend: could not check the stored file for state changes', {
+        ...windowFields(original),
+        error: (error as Error).message,
+      });
     }
   }
 
   async function lockInterface(client: pg.PoolClient, interfaceId: number) {
     const iface = await store.lockForWindow(client, interfaceId);
-    if (!iface) throw ApplicationFailure.nonRetryable(`interface ${interfaceId} does not exist`, FailureTypes.notFound);
+    if (!iface)
+      throw ApplicationFailure.nonRetryable(`interface ${interfaceId} does not exist`, FailureTypes.notFound);
     return iface;
   }
 
@@ -236,7 +314,12 @@ export function createFreezeActivities(deps: ActivityDeps) {
    * Renders the window's tickets into stored parts inside the freezing transaction, encrypted when
    * the interface has a PGP key: the stored part is the attachment, sent as is by every retry.
    */
-  async function renderAndStore(client: pg.PoolClient, iface: ExportInterface, spec: FormatSpec, delivery: DeliveryKey): Promise<void> {
+  async function renderAndStore(
+    client: pg.PoolClient,
+    iface: ExportInterface,
+    spec: FormatSpec,
+    delivery: DeliveryKey,
+  ): Promise<void> {
     const encryption = await encryptionOf(iface);
     const context = Context.current();
     // A heartbeat on a timer too: a slow first row must not look like a dead worker.
@@ -254,9 +337,16 @@ export function createFreezeActivities(deps: ActivityDeps) {
         // The same test windowRows makes.
         stateChanges: Boolean(iface.stateChanges),
         // Backfill rows show each ticket's state now, so a re-delivery never revives a cancelled barcode.
-        javascriptRows: () => windowRows(deps, iface, range, delivery.kind === 'backfill' ? 'now' : 'window-end'),
+        javascriptRows: () =>
+          windowRows(deps, iface, range, delivery.kind === 'backfill' ? 'now' : 'window-end'),
         spec,
-        ctx: { interfaceName: iface.name, timeZone: iface.timeZone, windowStart: delivery.windowStart, windowEnd: delivery.windowEnd, encryption: encryption?.encryption },
+        ctx: {
+          interfaceName: iface.name,
+          timeZone: iface.timeZone,
+          windowStart: delivery.windowStart,
+          windowEnd: delivery.windowEnd,
+          encryption: encryption?.encryption,
+        },
         sinks: {
           open: async () => {
             await client.query('SAVEPOINT render_window');
@@ -266,23 +356,46 @@ export function createFreezeActivities(deps: ActivityDeps) {
             await client.query('ROLLBACK TO SAVEPOINT render_window');
           },
         },
-        onFallback: (reason) => context.log.info('window rendered in JavaScript after all', { interfaceId: iface.id, deliveryId: delivery.id, reason }),
+        onFallback: (reason) =>
+          context.log.info('window rendered in JavaScript after all', {
+            interfaceId: iface.id,
+            deliveryId: delivery.id,
+            reason,
+          }),
       }));
-      context.log.info('window rendered', { interfaceId: iface.id, deliveryId: delivery.id, renderer: path, ticketCount: rendered.ticketCount });
+      context.log.info('window rendered', {
+        interfaceId: iface.id,
+        deliveryId: delivery.id,
+        renderer: path,
+        ticketCount: rendered.ticketCount,
+      });
     } catch (error) {
-      if (error instanceof FormatError) throw ApplicationFailure.nonRetryable(error.message, FailureTypes.format);
-      if (error instanceof SourceRowError) throw ApplicationFailure.nonRetryable(error.message, FailureTypes.sourceRow);
+      if (error instanceof FormatError)
+        throw ApplicationFailure.nonRetryable(error.message, FailureTypes.format);
+      if (error instanceof SourceRowError)
+        throw ApplicationFailure.nonRetryable(error.message, FailureTypes.sourceRow);
       if (error instanceof StateChangeLogMissingError) {
-        throw ApplicationFailure.nonRetryable(`interface ${iface.id} has state changes on: ${error.message}`, FailureTypes.invalidConfiguration);
+        throw ApplicationFailure.nonRetryable(
+          `interface ${iface.id} has state changes on: ${error.message}`,
+          FailureTypes.invalidConfiguration,
+        );
       }
       throw error;
     } finally {
       clearInterval(heartbeat);
     }
     const encryptedTo = encryption?.fingerprint ?? null;
-    const parts = rendered.parts.map((part) => ({ ...part, messageId: partMessageId(delivery, part.index, rendered.parts.length, domain), encryptedTo }));
+    const parts = rendered.parts.map((part) => ({
+      ...part,
+      messageId: partMessageId(delivery, part.index, rendered.parts.length, domain),
+      encryptedTo,
+    }));
     await faults.reach('after-render');
-    await ledger.completeFreeze(client, delivery.id, { ticketCount: rendered.ticketCount, parts, sha256: sink.sha256() });
+    await ledger.completeFreeze(client, delivery.id, {
+      ticketCount: rendered.ticketCount,
+      parts,
+      sha256: sink.sha256(),
+    });
   }
 
   return { freezeWindow, freezeBackfillWindow, prepareResend };
@@ -290,7 +403,11 @@ export function createFreezeActivities(deps: ActivityDeps) {
 
 function requireMappings(iface: ExportInterface): void {
   const reason = unscheduledReason(iface);
-  if (reason) throw ApplicationFailure.nonRetryable(`interface ${iface.id}: ${reason}`, FailureTypes.invalidConfiguration);
+  if (reason)
+    throw ApplicationFailure.nonRetryable(
+      `interface ${iface.id}: ${reason}`,
+      FailureTypes.invalidConfiguration,
+    );
 }
 
 /**
@@ -298,7 +415,9 @@ function requireMappings(iface: ExportInterface): void {
  * at every freeze: one that expired since fails the window (permanently, so the interface pauses
  * itself and its operator is told) rather than sending a file its reseller may no longer read.
  */
-async function encryptionOf(iface: ExportInterface): Promise<{ encryption: PartEncryption; fingerprint: string } | null> {
+async function encryptionOf(
+  iface: ExportInterface,
+): Promise<{ encryption: PartEncryption; fingerprint: string } | null> {
   if (!iface.pgpPublicKey) return null;
   try {
     const recipient = await readRecipientKey(iface.pgpPublicKey, `interface ${iface.id}: its reseller's key`);
@@ -317,12 +436,17 @@ function formatOf(iface: ExportInterface): FormatSpec {
   try {
     return parseFormatSpec(iface.format);
   } catch (error) {
-    throw ApplicationFailure.nonRetryable(`interface ${iface.id}: stored format is invalid: ${(error as Error).message}`, FailureTypes.invalidConfiguration);
+    throw ApplicationFailure.nonRetryable(
+      `interface ${iface.id}: stored format is invalid: ${(error as Error).message}`,
+      FailureTypes.invalidConfiguration,
+    );
   }
 }
 
 /** The fields every log line about a window carries. */
-export function windowFields(delivery: Pick<Delivery, 'id' | 'interfaceId' | 'kind' | 'windowStart' | 'windowEnd'>) {
+export function windowFields(
+  delivery: Pick<Delivery, 'id' | 'interfaceId' | 'kind' | 'windowStart' | 'windowEnd'>,
+) {
   return {
     interfaceId: delivery.interfaceId,
     deliveryId: delivery.id,
@@ -344,7 +468,18 @@ export function summarize(delivery: Delivery, resumed: boolean): DeliveredWindow
 
 /** A run that opened no window: refused, or another run holds the interface's window. */
 function withoutWindow(interfaceId: number, status: 'refused' | 'busy', reason: string): WindowSummary {
-  return { interfaceId, deliveryId: null, kind: 'scheduled', windowStart: '', windowEnd: '', ticketCount: 0, partCount: 0, status, resumed: false, reason };
+  return {
+    interfaceId,
+    deliveryId: null,
+    kind: 'scheduled',
+    windowStart: '',
+    windowEnd: '',
+    ticketCount: 0,
+    partCount: 0,
+    status,
+    resumed: false,
+    reason,
+  };
 }
 
 function nothingDue(interfaceId: number, watermark: Date, kind: DeliveryKind): WindowSummary {

@@ -30,7 +30,10 @@ export function createActivities(deps: ActivityDeps) {
  * sharing a namespace and task queue must never act on each other's databases. A run of another
  * deployment fails retryably (WrongDeployment), so Temporal hands the retry to another worker.
  */
-function ownDeploymentOnly<T extends Record<string, (input: never) => Promise<unknown>>>(deps: Pick<ActivityDeps, 'deploymentId'>, activities: T): T {
+function ownDeploymentOnly<T extends Record<string, (input: never) => Promise<unknown>>>(
+  deps: Pick<ActivityDeps, 'deploymentId'>,
+  activities: T,
+): T {
   const guarded = Object.entries(activities).map(([name, activity]) => [
     name,
     async (input: never) => {

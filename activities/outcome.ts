@@ -34,7 +34,10 @@ export function createOutcomeActivities(deps: ActivityDeps) {
     return failedWindow ? { paused, failedWindow } : { paused };
   }
 
-  async function recordOutcome(input: WindowOutcomeInput, onFailedWindow: (window: FailedWindow | null) => void): Promise<{ paused: boolean }> {
+  async function recordOutcome(
+    input: WindowOutcomeInput,
+    onFailedWindow: (window: FailedWindow | null) => void,
+  ): Promise<{ paused: boolean }> {
     const context = Context.current();
     if (!input.failure) {
       // Only input version 1 runs (schedules of early releases) come here on success.
@@ -44,36 +47,60 @@ export function createOutcomeActivities(deps: ActivityDeps) {
     const metrics = createWindowMetrics(context.metricMeter);
     const { failure } = input;
     metrics.failed(input.interfaceId, failure.type, failure.permanent);
-    const fields = { interfaceId: input.interfaceId, deliveryId: input.deliveryId, failureType: failure.type, permanent: failure.permanent };
+    const fields = {
+      interfaceId: input.interfaceId,
+      deliveryId: input.deliveryId,
+      failureType: failure.type,
+      permanent: failure.permanent,
+    };
     const deliveryId = input.deliveryId;
     const reason = `${failure.type}: ${failure.message}`.slice(0, 1000);
     // The database may be the very thing that failed: a write here that fails is logged, and the
     // operator is still alerted below, rather than retrying this activity into silence.
     if (deliveryId !== null) {
-      await bestEffort(fields, 'could not mark the delivery failed', () => ledger.markFailed(deliveryId, reason));
+      await bestEffort(fields, 'could not mark the delivery failed', () =>
+        ledger.markFailed(deliveryId, reason),
+      );
     } else if (input.workflowId) {
       // A run that exports in one activity does not know the window it failed on: its claim does.
       const workflowId = input.workflowId;
-      const held = await bestEffort(fields, 'could not mark the delivery failed', () => ledger.markClaimedFailed(input.interfaceId, workflowId, reason));
+      const held = await bestEffort(fields, 'could not mark the delivery failed', () =>
+        ledger.markClaimedFailed(input.interfaceId, workflowId, reason),
+      );
       if (held !== NOT_RECORDED) onFailedWindow(held);
     }
     if (!failure.permanent) {
       context.log.warn('window not delivered (transient failure); the next run sends it unchanged', fields);
       return { paused: false };
     }
-    const record = await bestEffort(fields, 'could not record the permanent failure; alerting without it', () =>
-      store.recordPermanentFailure(input.interfaceId, `${failure.type}: ${failure.message}`, deps.pauseAfterFailures),
+    const record = await bestEffort(
+      fields,
+      'could not record the permanent failure; alerting without it',
+      () =>
+        store.recordPermanentFailure(
+          input.interfaceId,
+          `${failure.type}: ${failure.message}`,
+          deps.pauseAfterFailures,
+        ),
     );
     if (record === NOT_RECORDED) {
-      await alert(await interfaceForAlert(input.interfaceId), `${ALERT_AT_ONCE[failure.type] ?? 'a window failed'} (its failure could not be recorded)`, [
-        ...alertLines(input, failure),
-        '',
-        `The exporter's database could not record this failure either: check it with  barcodes doctor`,
-      ]);
+      await alert(
+        await interfaceForAlert(input.interfaceId),
+        `${ALERT_AT_ONCE[failure.type] ?? 'a window failed'} (its failure could not be recorded)`,
+        [
+          ...alertLines(input, failure),
+          '',
+          `The exporter's database could not record this failure either: check it with  barcodes doctor`,
+        ],
+      );
       return { paused: false };
     }
     if (!record) return { paused: false };
-    context.log.error('window failed permanently', { ...fields, consecutiveFailures: record.consecutiveFailures, failingSince: record.failingSince.toISOString() });
+    context.log.error('window failed permanently', {
+      ...fields,
+      consecutiveFailures: record.consecutiveFailures,
+      failingSince: record.failingSince.toISOString(),
+    });
     if (!record.pausedNow) {
       // These need the operator now (change the policy, the data or the database), not after N windows.
       const subject = ALERT_AT_ONCE[failure.type];
@@ -83,7 +110,9 @@ export function createOutcomeActivities(deps: ActivityDeps) {
     const note = record.iface.pausedReason ?? 'paused itself after repeated permanent failures';
     // Best effort: the interface is disabled in the database already (the worker refuses its runs,
     // and realigns the schedule then); a retry here would count the failure twice and lose the alert.
-    await bestEffort(fields, 'could not pause the schedule; the next run is refused and pauses it', () => deps.schedules.realign(input.interfaceId));
+    await bestEffort(fields, 'could not pause the schedule; the next run is refused and pauses it', () =>
+      deps.schedules.realign(input.interfaceId),
+    );
     context.log.error('interface paused itself', { ...fields, reason: note });
     await alert(record.iface, `paused after ${record.consecutiveFailures} failed windows`, [
       `Interface ${input.interfaceId} (${record.iface.name}) has paused itself.`,
@@ -98,15 +127,22 @@ export function createOutcomeActivities(deps: ActivityDeps) {
   }
 
   /** What the operator reads about a failure that is alerted at once. */
-  function alertLines(input: WindowOutcomeInput, failure: NonNullable<WindowOutcomeInput['failure']>): string[] {
+  function alertLines(
+    input: WindowOutcomeInput,
+    failure: NonNullable<WindowOutcomeInput['failure']>,
+  ): string[] {
     const id = input.interfaceId;
-    const lines = [`Interface ${id}, delivery ${input.deliveryId ?? '(none)'}: ${failure.type}: ${failure.message}`];
+    const lines = [
+      `Interface ${id}, delivery ${input.deliveryId ?? '(none)'}: ${failure.type}: ${failure.message}`,
+    ];
     switch (failure.type) {
       case FailureTypes.format:
         return [
           ...lines,
           'Nothing was sent for this window; it is retried unchanged by every run until it can be rendered.',
-          'Change the format (e.g. "unmappable": "transliterate") with  barcodes interface update ' + id + ' --format F.json',
+          'Change the format (e.g. "unmappable": "transliterate") with  barcodes interface update ' +
+            id +
+            ' --format F.json',
         ];
       case FailureTypes.sourceRow:
         return [
@@ -119,7 +155,8 @@ export function createOutcomeActivities(deps: ActivityDeps) {
           ...lines,
           'The delivery ledger cannot record what was sent, so nothing more is sent until it can:',
           'an accepted email the ledger missed would otherwise be sent again and again.',
-          'See what is missing with  barcodes doctor  (or  barcodes migrate), repair the database, then  barcodes run ' + id,
+          'See what is missing with  barcodes doctor  (or  barcodes migrate), repair the database, then  barcodes run ' +
+            id,
         ];
       case FailureTypes.storedFile:
         return [
@@ -148,12 +185,20 @@ export function createOutcomeActivities(deps: ActivityDeps) {
 
   /** The interface as far as the database still tells it; its id alone (default alert address) when it cannot. */
   async function interfaceForAlert(interfaceId: number): Promise<AlertTarget> {
-    const iface = await bestEffort({ interfaceId }, 'could not read the interface for an alert', () => store.find(interfaceId));
-    return iface !== NOT_RECORDED && iface ? iface : { id: interfaceId, name: `interface ${interfaceId}`, alertEmail: null };
+    const iface = await bestEffort({ interfaceId }, 'could not read the interface for an alert', () =>
+      store.find(interfaceId),
+    );
+    return iface !== NOT_RECORDED && iface
+      ? iface
+      : { id: interfaceId, name: `interface ${interfaceId}`, alertEmail: null };
   }
 
   /** Runs a database step the outcome can do without: a failure is logged and gives NOT_RECORDED. */
-  async function bestEffort<T>(fields: Record<string, unknown>, what: string, step: () => Promise<T>): Promise<T | typeof NOT_RECORDED> {
+  async function bestEffort<T>(
+    fields: Record<string, unknown>,
+    what: string,
+    step: () => Promise<T>,
+  ): Promise<T | typeof NOT_RECORDED> {
     try {
       return await step();
     } catch (error) {

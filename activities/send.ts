@@ -12,7 +12,13 @@ import { createWindowMetrics } from '../lib/metrics';
 import type { ActivityDeps } from './deps';
 import { HEARTBEAT_MILLIS, windowFields } from './freeze';
 import { createOutcomeActivities, recordProgress } from './outcome';
-import { createDeliver, DestinationError, type DestinationKind, type OutgoingPart, type RemoteDestination } from '../lib/destinations';
+import {
+  createDeliver,
+  DestinationError,
+  type DestinationKind,
+  type OutgoingPart,
+  type RemoteDestination,
+} from '../lib/destinations';
 import { openDestinations } from '../lib/destinations/configured';
 import { createHttpsSender } from '../lib/destinations/https';
 import { SecretsKeyError } from '../lib/destinations/secret-box';
@@ -56,20 +62,32 @@ export function createSendActivities(deps: ActivityDeps) {
   async function sendFrozenDelivery(input: SendDeliveryInput): Promise<SendDeliveryResult> {
     const context = Context.current();
     const delivery = await ledger.get(input.deliveryId);
-    if (!delivery) throw ApplicationFailure.nonRetryable(`delivery ${input.deliveryId} does not exist`, FailureTypes.notFound);
-    if (delivery.status === 'sent' || delivery.status === 'empty') return { deliveryId: delivery.id, status: 'sent', refusedRecipients: 0 };
+    if (!delivery)
+      throw ApplicationFailure.nonRetryable(
+        `delivery ${input.deliveryId} does not exist`,
+        FailureTypes.notFound,
+      );
+    if (delivery.status === 'sent' || delivery.status === 'empty')
+      return { deliveryId: delivery.id, status: 'sent', refusedRecipients: 0 };
     // The run sending: named by newer workflows, read from the activity's own context for runs of
     // older schedules, so a run left over from before an upgrade is held to the claims too.
     const me = input.workflowId ?? context.info.workflowExecution?.workflowId ?? '';
     await holdClaim(delivery, me);
     const iface = await store.find(delivery.interfaceId);
-    if (!iface) throw ApplicationFailure.nonRetryable(`interface ${delivery.interfaceId} does not exist`, FailureTypes.notFound);
+    if (!iface)
+      throw ApplicationFailure.nonRetryable(
+        `interface ${delivery.interfaceId} does not exist`,
+        FailureTypes.notFound,
+      );
     const fields = windowFields(delivery);
     const parts = await ledger.parts(delivery.id);
     const targets = await destinationsOf(delivery);
     const plan = await planDelivery(delivery, parts, targets);
     const originalParts = delivery.originalDeliveryId ? await ledger.parts(delivery.originalDeliveryId) : [];
-    const backfilled = delivery.kind === 'backfill' ? await ledger.chainMessageIds(delivery.interfaceId, delivery.windowStart, delivery.windowEnd) : [];
+    const backfilled =
+      delivery.kind === 'backfill'
+        ? await ledger.chainMessageIds(delivery.interfaceId, delivery.windowStart, delivery.windowEnd)
+        : [];
     await ledger.recordAttempt(delivery.id);
     const heartbeat = setInterval(() => context.heartbeat(), HEARTBEAT_MILLIS);
     const refused: RecipientResult[] = [];
@@ -79,7 +97,9 @@ export function createSendActivities(deps: ActivityDeps) {
         await stillHeld(delivery, me);
         if (plan.wants(part, 'email')) {
           try {
-            refused.push(...(await sendEmail(delivery, iface.name, part, parts.length, originalParts, backfilled)));
+            refused.push(
+              ...(await sendEmail(delivery, iface.name, part, parts.length, originalParts, backfilled)),
+            );
             plan.done(part, 'email');
           } catch (error) {
             if (error instanceof SmtpError && error.permanent) {
@@ -87,7 +107,11 @@ export function createSendActivities(deps: ActivityDeps) {
               plan.failed('email', error.message);
             } else if (error instanceof ApplicationFailure) throw error;
             else {
-              context.log.warn('SMTP failed, will retry', { ...fields, part: part.index, error: (error as Error).message });
+              context.log.warn('SMTP failed, will retry', {
+                ...fields,
+                part: part.index,
+                error: (error as Error).message,
+              });
               plan.unavailable('email', error as Error);
             }
           }
@@ -95,7 +119,9 @@ export function createSendActivities(deps: ActivityDeps) {
         for (const destination of targets.remote) {
           if (!plan.wants(part, destination.kind)) continue;
           try {
-            const delivered = await deliver(outgoing(delivery, part, parts.length), destination, { afterUpload: () => faults.reach('after-sftp-upload') });
+            const delivered = await deliver(outgoing(delivery, part, parts.length), destination, {
+              afterUpload: () => faults.reach('after-sftp-upload'),
+            });
             await faults.reach('after-destination-delivered');
             await recordDestination(delivery, part, destination.kind, 'delivered', delivered.detail);
             plan.done(part, destination.kind);
@@ -105,7 +131,11 @@ export function createSendActivities(deps: ActivityDeps) {
               await recordDestination(delivery, part, destination.kind, 'failed', error.message);
               plan.failed(destination.kind, error.message);
             } else {
-              context.log.warn(`${destination.kind} failed, will retry`, { ...fields, part: part.index, error: error.message });
+              context.log.warn(`${destination.kind} failed, will retry`, {
+                ...fields,
+                part: part.index,
+                error: error.message,
+              });
               plan.unavailable(destination.kind, error);
             }
           }
@@ -121,7 +151,8 @@ export function createSendActivities(deps: ActivityDeps) {
         message: unavailable.error.message,
         type: FailureTypes.destinationUnavailable,
         nonRetryable: false,
-        nextRetryDelay: unavailable.error instanceof DestinationError ? unavailable.error.retryAfterMillis : undefined,
+        nextRetryDelay:
+          unavailable.error instanceof DestinationError ? unavailable.error.retryAfterMillis : undefined,
         cause: unavailable.error,
       });
     }
@@ -136,13 +167,25 @@ export function createSendActivities(deps: ActivityDeps) {
       );
     }
     await ledger.markSent(delivery.id);
-    createWindowMetrics(context.metricMeter).delivered(delivery.interfaceId, delivery.kind, 'sent', delivery.ticketCount);
-    context.log.info('delivery sent', { ...fields, parts: parts.length, ticketCount: delivery.ticketCount, refusedRecipients: refused.length, failedDestinations: failures.map((failure) => failure.kind) });
+    createWindowMetrics(context.metricMeter).delivered(
+      delivery.interfaceId,
+      delivery.kind,
+      'sent',
+      delivery.ticketCount,
+    );
+    context.log.info('delivery sent', {
+      ...fields,
+      parts: parts.length,
+      ticketCount: delivery.ticketCount,
+      refusedRecipients: refused.length,
+      failedDestinations: failures.map((failure) => failure.kind),
+    });
     // Before anything else that may fail: a retry finds the delivery sent and returns at once.
     if (refused.length > 0) await alertRefusedRecipients(delivery.interfaceId, delivery.id, refused);
     // A window some destination refused for good does not end a run of failures: with it
     // counted below, a destination refusing every window pauses the interface at the threshold.
-    if ((delivery.kind === 'scheduled' || delivery.kind === 'run') && failures.length === 0) await recordProgress(store, delivery.interfaceId);
+    if ((delivery.kind === 'scheduled' || delivery.kind === 'run') && failures.length === 0)
+      await recordProgress(store, delivery.interfaceId);
     if (failures.length > 0) {
       // Delivered elsewhere, so the chain goes on; the failed destination counts toward self-pause
       // and the operator is told how to send it this window once fixed (resend --to).
@@ -169,7 +212,15 @@ export function createSendActivities(deps: ActivityDeps) {
     originalParts: StoredPart[],
     backfilled: string[],
   ): Promise<RecipientResult[]> {
-    const subject = { interfaceName, kind: delivery.kind, windowStart: delivery.windowStart, windowEnd: delivery.windowEnd, ticketCount: delivery.ticketCount, part: part.index, partCount };
+    const subject = {
+      interfaceName,
+      kind: delivery.kind,
+      windowStart: delivery.windowStart,
+      windowEnd: delivery.windowEnd,
+      ticketCount: delivery.ticketCount,
+      part: part.index,
+      partCount,
+    };
     const original = originalParts.find((candidate) => candidate.index === part.index);
     const references = original ? [original.messageId] : backfilled;
     await faults.reach('before-smtp');
@@ -181,13 +232,34 @@ export function createSendActivities(deps: ActivityDeps) {
       references: references.length ? references : undefined,
       // Fixed per delivery, so a retried message is the very same message.
       date: delivery.createdAt,
-      text: bodyFor({ ...subject, fileName: part.fileName, contentType: part.contentType, sha256: part.sha256, rowCount: part.rowCount, encryptedTo: part.encryptedTo }),
-      attachments: [{ filename: part.fileName, contentType: part.contentType, content: ledger.readPart(delivery.id, part.index) }],
+      text: bodyFor({
+        ...subject,
+        fileName: part.fileName,
+        contentType: part.contentType,
+        sha256: part.sha256,
+        rowCount: part.rowCount,
+        encryptedTo: part.encryptedTo,
+      }),
+      attachments: [
+        {
+          filename: part.fileName,
+          contentType: part.contentType,
+          content: ledger.readPart(delivery.id, part.index),
+        },
+      ],
     });
     await faults.reach('after-smtp-accepted');
     const answers: RecipientResult[] = [
-      ...result.accepted.map((address) => ({ address, status: 'accepted' as const, response: result.response })),
-      ...result.refused.map((refusal) => ({ address: refusal.address, status: 'refused' as const, response: refusal.response })),
+      ...result.accepted.map((address) => ({
+        address,
+        status: 'accepted' as const,
+        response: result.response,
+      })),
+      ...result.refused.map((refusal) => ({
+        address: refusal.address,
+        status: 'refused' as const,
+        response: refusal.response,
+      })),
     ];
     await recordAccepted(delivery, part, answers);
     return answers.filter((answer) => answer.status === 'refused');
@@ -198,14 +270,20 @@ export function createSendActivities(deps: ActivityDeps) {
    * SFTP and HTTPS destinations, narrowed by `resend --to`. Their secrets are opened here, in the
    * worker, and never leave it.
    */
-  async function destinationsOf(delivery: Delivery): Promise<{ email: boolean; remote: RemoteDestination[] }> {
-    const wanted = (kind: DestinationKind) => delivery.destinations === null || delivery.destinations.includes(kind);
-    const sealed = (await store.sealedDestinations(delivery.interfaceId)).filter((destination) => wanted(destination.kind));
+  async function destinationsOf(
+    delivery: Delivery,
+  ): Promise<{ email: boolean; remote: RemoteDestination[] }> {
+    const wanted = (kind: DestinationKind) =>
+      delivery.destinations === null || delivery.destinations.includes(kind);
+    const sealed = (await store.sealedDestinations(delivery.interfaceId)).filter((destination) =>
+      wanted(destination.kind),
+    );
     let remote: RemoteDestination[];
     try {
       remote = openDestinations(sealed, deps.secretsKeyring?.());
     } catch (error) {
-      if (error instanceof SecretsKeyError) throw ApplicationFailure.nonRetryable(error.message, FailureTypes.invalidConfiguration);
+      if (error instanceof SecretsKeyError)
+        throw ApplicationFailure.nonRetryable(error.message, FailureTypes.invalidConfiguration);
       throw error;
     }
     const email = delivery.recipients.length > 0 && wanted('email');
@@ -219,7 +297,13 @@ export function createSendActivities(deps: ActivityDeps) {
   }
 
   /** Records a destination's result for a part; a blip is retried in process (as for email). */
-  async function recordDestination(delivery: Delivery, part: StoredPart, kind: DestinationKind, status: 'delivered' | 'failed', detail: string): Promise<void> {
+  async function recordDestination(
+    delivery: Delivery,
+    part: StoredPart,
+    kind: DestinationKind,
+    status: 'delivered' | 'failed',
+    detail: string,
+  ): Promise<void> {
     let lastError: unknown;
     for (let attempt = 0; attempt <= RECORD_RETRY_DELAYS_MILLIS.length; attempt++) {
       if (attempt > 0) await sleep(RECORD_RETRY_DELAYS_MILLIS[attempt - 1]!);
@@ -241,15 +325,34 @@ export function createSendActivities(deps: ActivityDeps) {
   }
 
   /** What each destination still has to receive, and what became of it in this attempt. */
-  async function planDelivery(delivery: Delivery, parts: StoredPart[], targets: { email: boolean; remote: RemoteDestination[] }) {
+  async function planDelivery(
+    delivery: Delivery,
+    parts: StoredPart[],
+    targets: { email: boolean; remote: RemoteDestination[] },
+  ) {
     const results = await ledger.destinationResults(delivery.id);
-    const kinds: DestinationKind[] = [...(targets.email ? (['email'] as const) : []), ...targets.remote.map((destination) => destination.kind)];
-    const delivered = new Set(results.filter((result) => result.status === 'delivered').map((result) => `${result.part}:${result.destination}`));
+    const kinds: DestinationKind[] = [
+      ...(targets.email ? (['email'] as const) : []),
+      ...targets.remote.map((destination) => destination.kind),
+    ];
+    const delivered = new Set(
+      results
+        .filter((result) => result.status === 'delivered')
+        .map((result) => `${result.part}:${result.destination}`),
+    );
     for (const part of parts) if (part.sentAt) delivered.add(`${part.index}:email`);
     // A destination that failed for good on a part gets no later part: order per destination.
-    const failed = new Map<DestinationKind, string>(results.filter((result) => result.status === 'failed').map((result) => [result.destination, result.detail ?? 'failed']));
+    const failed = new Map<DestinationKind, string>(
+      results
+        .filter((result) => result.status === 'failed')
+        .map((result) => [result.destination, result.detail ?? 'failed']),
+    );
     const unavailable = new Map<DestinationKind, Error>();
-    const wants = (part: StoredPart, kind: DestinationKind) => kinds.includes(kind) && !delivered.has(`${part.index}:${kind}`) && !failed.has(kind) && !unavailable.has(kind);
+    const wants = (part: StoredPart, kind: DestinationKind) =>
+      kinds.includes(kind) &&
+      !delivered.has(`${part.index}:${kind}`) &&
+      !failed.has(kind) &&
+      !unavailable.has(kind);
     return {
       wants,
       pendingParts: () => parts.filter((part) => kinds.some((kind) => wants(part, kind))),
@@ -258,8 +361,12 @@ export function createSendActivities(deps: ActivityDeps) {
       failed: (kind: DestinationKind, message: string) => failed.set(kind, message),
       unavailable: (kind: DestinationKind, error: Error) => unavailable.set(kind, error),
       firstUnavailable: () => [...unavailable].map(([kind, error]) => ({ kind, error }))[0],
-      failures: () => [...failed].filter(([kind]) => kinds.includes(kind)).map(([kind, message]) => ({ kind, message })),
-      anyDelivered: (all: StoredPart[]) => kinds.some((kind) => !failed.has(kind) && all.every((part) => delivered.has(`${part.index}:${kind}`))),
+      failures: () =>
+        [...failed].filter(([kind]) => kinds.includes(kind)).map(([kind, message]) => ({ kind, message })),
+      anyDelivered: (all: StoredPart[]) =>
+        kinds.some(
+          (kind) => !failed.has(kind) && all.every((part) => delivered.has(`${part.index}:${kind}`)),
+        ),
     };
   }
 
@@ -267,16 +374,22 @@ export function createSendActivities(deps: ActivityDeps) {
    * Before the first email: the stored parts are the frozen file (not purged, same size and
    * SHA-256), and the ledger can record what SMTP will accept. Either failing sends nothing.
    */
-  async function checkBeforeSending(delivery: Delivery, unsent: StoredPart[], kinds: DestinationKind[]): Promise<void> {
+  async function checkBeforeSending(
+    delivery: Delivery,
+    unsent: StoredPart[],
+    kinds: DestinationKind[],
+  ): Promise<void> {
     if (unsent.length === 0) return;
     try {
       await verifyStoredParts((id, part) => ledger.readPart(id, part), delivery, unsent);
     } catch (error) {
-      if (error instanceof StoredFileError) throw ApplicationFailure.nonRetryable(error.message, FailureTypes.storedFile);
+      if (error instanceof StoredFileError)
+        throw ApplicationFailure.nonRetryable(error.message, FailureTypes.storedFile);
       throw error;
     }
     // Schema damage found here is turned into a LedgerError by sendDelivery; a blip is retried.
-    if (kinds.includes('email')) await ledger.proveCanRecordPartSent(delivery.id, unsent[0]!.index, delivery.recipients);
+    if (kinds.includes('email'))
+      await ledger.proveCanRecordPartSent(delivery.id, unsent[0]!.index, delivery.recipients);
     const remote = kinds.filter((kind) => kind !== 'email');
     if (remote.length > 0) await ledger.proveCanRecordDestinations(delivery.id, unsent[0]!.index, remote);
   }
@@ -287,7 +400,11 @@ export function createSendActivities(deps: ActivityDeps) {
    * when the ledger allows that much, and the delivery fails for good (LedgerError, alerted): an
    * email is never sent again because the ledger could not remember it.
    */
-  async function recordAccepted(delivery: Delivery, part: StoredPart, answers: RecipientResult[]): Promise<void> {
+  async function recordAccepted(
+    delivery: Delivery,
+    part: StoredPart,
+    answers: RecipientResult[],
+  ): Promise<void> {
     const log = Context.current().log;
     let lastError: unknown;
     for (let attempt = 0; attempt <= RECORD_RETRY_DELAYS_MILLIS.length; attempt++) {
@@ -297,7 +414,12 @@ export function createSendActivities(deps: ActivityDeps) {
         return;
       } catch (error) {
         lastError = error;
-        log.warn('could not record an accepted email; retrying in process', { ...windowFields(delivery), part: part.index, attempt: attempt + 1, error: (error as Error).message });
+        log.warn('could not record an accepted email; retrying in process', {
+          ...windowFields(delivery),
+          part: part.index,
+          attempt: attempt + 1,
+          error: (error as Error).message,
+        });
       }
     }
     let markedSent = false;
@@ -305,7 +427,11 @@ export function createSendActivities(deps: ActivityDeps) {
       await ledger.markPartSentWithoutAnswers(delivery.id, part.index);
       markedSent = true;
     } catch (error) {
-      log.error('could not even mark the accepted part as sent', { ...windowFields(delivery), part: part.index, error: (error as Error).message });
+      log.error('could not even mark the accepted part as sent', {
+        ...windowFields(delivery),
+        part: part.index,
+        error: (error as Error).message,
+      });
     }
     throw ApplicationFailure.create({
       message:
@@ -328,10 +454,16 @@ export function createSendActivities(deps: ActivityDeps) {
     if (!isChainWindow(delivery) || delivery.claimedBy === me) return;
     const holder = delivery.claimedBy;
     if (holder && (await deps.isRunOpen(holder))) {
-      throw ApplicationFailure.nonRetryable(`delivery ${delivery.id} is held by run ${holder}`, FailureTypes.claimLost);
+      throw ApplicationFailure.nonRetryable(
+        `delivery ${delivery.id} is held by run ${holder}`,
+        FailureTypes.claimLost,
+      );
     }
     if (!(await ledger.takeClaim(delivery.id, holder, me))) {
-      throw ApplicationFailure.nonRetryable(`delivery ${delivery.id} was taken over by another run`, FailureTypes.claimLost);
+      throw ApplicationFailure.nonRetryable(
+        `delivery ${delivery.id} was taken over by another run`,
+        FailureTypes.claimLost,
+      );
     }
   }
 
@@ -341,34 +473,52 @@ export function createSendActivities(deps: ActivityDeps) {
    */
   async function stillHeld(delivery: Delivery, me: string): Promise<void> {
     const context = Context.current();
-    if (context.cancellationSignal.aborted) throw new CancelledFailure(`delivery ${delivery.id}: the attempt was cancelled; nothing more is sent by it`);
+    if (context.cancellationSignal.aborted)
+      throw new CancelledFailure(
+        `delivery ${delivery.id}: the attempt was cancelled; nothing more is sent by it`,
+      );
     if (isChainWindow(delivery) && (await ledger.claimOf(delivery.id)) !== me) {
-      throw ApplicationFailure.nonRetryable(`delivery ${delivery.id} was taken over by another run`, FailureTypes.claimLost);
+      throw ApplicationFailure.nonRetryable(
+        `delivery ${delivery.id} was taken over by another run`,
+        FailureTypes.claimLost,
+      );
     }
   }
 
   /** The others received the window and are not sent it again; the operator hears about the rest. */
-  async function alertRefusedRecipients(interfaceId: number, deliveryId: number, refused: RecipientResult[]): Promise<void> {
+  async function alertRefusedRecipients(
+    interfaceId: number,
+    deliveryId: number,
+    refused: RecipientResult[],
+  ): Promise<void> {
     const log = Context.current().log;
     const addresses = [...new Set(refused.map((answer) => answer.address))];
-    log.warn('some recipients refused the file permanently; the others received it', { interfaceId, deliveryId, refused: addresses });
+    log.warn('some recipients refused the file permanently; the others received it', {
+      interfaceId,
+      deliveryId,
+      refused: addresses,
+    });
     // Never throws: the delivery is already recorded as sent, so a retry would skip this alert.
     const iface = await store.find(interfaceId).catch((error: Error) => {
-      log.error('could not read the interface for the alert; alerting the default address', { interfaceId, deliveryId, error: error.message });
+      log.error('could not read the interface for the alert; alerting the default address', {
+        interfaceId,
+        deliveryId,
+        error: error.message,
+      });
       return undefined;
     });
     await alertOperator(deps.alerter, log, {
-        interfaceId,
-        interfaceName: iface?.name ?? String(interfaceId),
-        interfaceAlertEmail: iface?.alertEmail ?? null,
-        subject: `recipient refused delivery ${deliveryId}`,
-        text: [
-          `Delivery ${deliveryId} of interface ${interfaceId} was accepted for some recipients and refused for others.`,
-          ...refused.map((answer) => `refused: ${answer.address}: ${answer.response ?? ''}`),
-          '',
-          'The others received the file and will not be sent it again. Fix the address with',
-          `  barcodes interface update ${interfaceId} --email …   then   barcodes resend ${deliveryId}`,
-        ].join('\n'),
+      interfaceId,
+      interfaceName: iface?.name ?? String(interfaceId),
+      interfaceAlertEmail: iface?.alertEmail ?? null,
+      subject: `recipient refused delivery ${deliveryId}`,
+      text: [
+        `Delivery ${deliveryId} of interface ${interfaceId} was accepted for some recipients and refused for others.`,
+        ...refused.map((answer) => `refused: ${answer.address}: ${answer.response ?? ''}`),
+        '',
+        'The others received the file and will not be sent it again. Fix the address with',
+        `  barcodes interface update ${interfaceId} --email …   then   barcodes resend ${deliveryId}`,
+      ].join('\n'),
     });
   }
 

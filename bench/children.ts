@@ -39,7 +39,11 @@ export interface RunChildOptions {
 }
 
 /** Runs a program to completion, counting and hashing its stdout and sampling /proc while it runs. */
-export async function runChild(file: string, args: readonly string[], options: RunChildOptions): Promise<ChildRun> {
+export async function runChild(
+  file: string,
+  args: readonly string[],
+  options: RunChildOptions,
+): Promise<ChildRun> {
   const started = Date.now();
   const child = spawn(file, args, { env: options.env, stdio: ['ignore', 'pipe', 'pipe'] });
   const monitor = new ProcMonitor(child.pid!, SAMPLE_INTERVAL_MILLIS);
@@ -82,7 +86,10 @@ export function runBarcodes(args: readonly string[], options: RunChildOptions): 
 
 /** Throws with the child's stderr when it failed. */
 export function expectSuccess(run: ChildRun, what: string): ChildRun {
-  if (run.exitCode !== 0) throw new Error(`${what} exited with ${run.exitCode}: ${run.stderr.trim().split('\n').slice(-5).join(' | ')}`);
+  if (run.exitCode !== 0)
+    throw new Error(
+      `${what} exited with ${run.exitCode}: ${run.stderr.trim().split('\n').slice(-5).join(' | ')}`,
+    );
   return run;
 }
 
@@ -100,12 +107,24 @@ export interface WorkerProcess {
 const WORKER_READY_TIMEOUT_MILLIS = 120_000;
 
 /** Starts `barcodes worker` and resolves once it polls its task queue. */
-export async function startWorkerProcess(env: NodeJS.ProcessEnv, sampleIntervalMillis = 100): Promise<WorkerProcess> {
-  const child: ChildProcess = spawn(process.execPath, [BARCODES_BIN, 'worker'], { env, stdio: ['ignore', 'ignore', 'pipe'] });
+export async function startWorkerProcess(
+  env: NodeJS.ProcessEnv,
+  sampleIntervalMillis = 100,
+): Promise<WorkerProcess> {
+  const child: ChildProcess = spawn(process.execPath, [BARCODES_BIN, 'worker'], {
+    env,
+    stdio: ['ignore', 'ignore', 'pipe'],
+  });
   let stderr = '';
   const exited = once(child, 'close');
   const ready = new Promise<void>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`worker not polling after ${WORKER_READY_TIMEOUT_MILLIS} ms: ${stderr.slice(-2000)}`)), WORKER_READY_TIMEOUT_MILLIS);
+    const timer = setTimeout(
+      () =>
+        reject(
+          new Error(`worker not polling after ${WORKER_READY_TIMEOUT_MILLIS} ms: ${stderr.slice(-2000)}`),
+        ),
+      WORKER_READY_TIMEOUT_MILLIS,
+    );
     child.stderr!.on('data', (chunk: Buffer) => {
       stderr += chunk.toString('utf8');
       // Only the worker's own lines are kept beyond startup: its activity logs would grow without bound.

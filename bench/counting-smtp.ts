@@ -37,7 +37,8 @@ export async function startCountingSmtp(): Promise<CountingSmtp> {
       let head = '';
       stream.on('data', (chunk: Buffer) => {
         bytes += chunk.length;
-        if (head.length < HEADER_SCAN_BYTES) head += chunk.toString('latin1', 0, Math.min(chunk.length, HEADER_SCAN_BYTES));
+        if (head.length < HEADER_SCAN_BYTES)
+          head += chunk.toString('latin1', 0, Math.min(chunk.length, HEADER_SCAN_BYTES));
       });
       stream.on('end', () => {
         const messageId = /^Message-ID:\s*(<[^>\r\n]+>)/im.exec(head)?.[1] ?? '';

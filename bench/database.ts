@@ -64,16 +64,31 @@ export async function openBenchDatabase(options: OpenBenchDatabaseOptions): Prom
   const pool = createPool(url, { max: 8, applicationName: BENCH_APPLICATION_NAME });
   const exporterPool = createPool(url, { max: 4 });
   try {
-    await migrate(pool, pool, { exporterSchema: EXPORTER_SCHEMA, ticketingSchema: LARGE_SCHEMA, withSource: false });
-    await pool.query(`CREATE TABLE IF NOT EXISTS public.bench_dataset (schema text PRIMARY KEY, tickets bigint NOT NULL, newest_at timestamptz NOT NULL)`);
+    await migrate(pool, pool, {
+      exporterSchema: EXPORTER_SCHEMA,
+      ticketingSchema: LARGE_SCHEMA,
+      withSource: false,
+    });
+    await pool.query(
+      `CREATE TABLE IF NOT EXISTS public.bench_dataset (schema text PRIMARY KEY, tickets bigint NOT NULL, newest_at timestamptz NOT NULL)`,
+    );
     const wanted = [
       { schema: LARGE_SCHEMA, tickets: options.largeTickets },
       { schema: SMALL_SCHEMA, tickets: options.smallTickets },
     ];
-    const existing = await pool.query<{ schema: string; tickets: string; newest_at: Date }>(`SELECT * FROM public.bench_dataset`);
-    const missing = wanted.filter((want) => !existing.rows.some((row) => row.schema === want.schema && Number(row.tickets) === want.tickets));
+    const existing = await pool.query<{ schema: string; tickets: string; newest_at: Date }>(
+      `SELECT * FROM public.bench_dataset`,
+    );
+    const missing = wanted.filter(
+      (want) =>
+        !existing.rows.some((row) => row.schema === want.schema && Number(row.tickets) === want.tickets),
+    );
     if (missing.length > 0) {
-      await checkFreeDisk(pool, missing.reduce((sum, want) => sum + want.tickets, 0), log);
+      await checkFreeDisk(
+        pool,
+        missing.reduce((sum, want) => sum + want.tickets, 0),
+        log,
+      );
       // Both tables end at the same time, so their newest tickets are the same rows.
       const newestAt = existing.rows[0]?.newest_at ?? new Date(Math.floor(Date.now() / 1000) * 1000 - 60_000);
       for (const want of missing) {
@@ -89,7 +104,9 @@ export async function openBenchDatabase(options: OpenBenchDatabaseOptions): Prom
     } else {
       log(`reusing the generated tables of ${name}`);
     }
-    const tables = await pool.query<{ schema: string; tickets: string; newest_at: Date }>(`SELECT * FROM public.bench_dataset`);
+    const tables = await pool.query<{ schema: string; tickets: string; newest_at: Date }>(
+      `SELECT * FROM public.bench_dataset`,
+    );
     const table = (schema: string): GeneratedTable => {
       const row = tables.rows.find((candidate) => candidate.schema === schema)!;
       return { schema, tickets: Number(row.tickets), newestAt: row.newest_at };
@@ -127,9 +144,13 @@ async function checkFreeDisk(pool: pg.Pool, tickets: number, log: Log): Promise<
   const needed = tickets * BYTES_PER_TICKET + DISK_HEADROOM_BYTES;
   let dataDirectory: string;
   try {
-    dataDirectory = (await pool.query<{ setting: string }>(`SELECT setting FROM pg_settings WHERE name = 'data_directory'`)).rows[0]!.setting;
+    dataDirectory = (
+      await pool.query<{ setting: string }>(`SELECT setting FROM pg_settings WHERE name = 'data_directory'`)
+    ).rows[0]!.setting;
   } catch (error) {
-    log(`cannot read the server's data_directory (${(error as Error).message}): free disk not checked; about ${gib(needed)} needed`);
+    log(
+      `cannot read the server's data_directory (${(error as Error).message}): free disk not checked; about ${gib(needed)} needed`,
+    );
     return;
   }
   let free: number;
@@ -137,12 +158,16 @@ async function checkFreeDisk(pool: pg.Pool, tickets: number, log: Log): Promise<
     const stats = statfsSync(dataDirectory);
     free = stats.bavail * stats.bsize;
   } catch {
-    log(`data directory ${dataDirectory} is not on this machine: free disk not checked; about ${gib(needed)} needed`);
+    log(
+      `data directory ${dataDirectory} is not on this machine: free disk not checked; about ${gib(needed)} needed`,
+    );
     return;
   }
   log(`disk: ${gib(free)} free under ${dataDirectory}, about ${gib(needed)} needed`);
   if (free < needed) {
-    throw new Error(`not enough free disk under ${dataDirectory}: ${gib(free)} free, about ${gib(needed)} needed; pass a smaller --large-tickets`);
+    throw new Error(
+      `not enough free disk under ${dataDirectory}: ${gib(free)} free, about ${gib(needed)} needed; pass a smaller --large-tickets`,
+    );
   }
 }
 

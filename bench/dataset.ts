@@ -21,7 +21,16 @@ const CHUNK_TICKETS = 1_000_000;
 /** Concurrent loading sessions: one per core of the 2-core reference machine. */
 const LOAD_SESSIONS = 2;
 
-export const CHANNELS = ['WEB', 'BOX', 'RESELLER-WEB', 'AGENCY', 'MOBILE', 'KIOSK', 'PARTNER-API', 'CALLCENTER'] as const;
+export const CHANNELS = [
+  'WEB',
+  'BOX',
+  'RESELLER-WEB',
+  'AGENCY',
+  'MOBILE',
+  'KIOSK',
+  'PARTNER-API',
+  'CALLCENTER',
+] as const;
 
 /**
  * The big reseller of the export window: the four channels of even orders (half of all tickets)
@@ -51,32 +60,53 @@ export async function createSourceTables(pool: pg.Pool, schema: string): Promise
  * secondary indexes dropped and rebuilt afterwards, then VACUUM (FREEZE, ANALYZE) so the
  * measurements start from a settled table, as a production table mostly is.
  */
-export async function fillSourceTables(url: string, schema: string, tickets: number, newestAt: Date, log: Log): Promise<GeneratedTable> {
+export async function fillSourceTables(
+  url: string,
+  schema: string,
+  tickets: number,
+  newestAt: Date,
+  log: Log,
+): Promise<GeneratedTable> {
   const started = Date.now();
-  const admin = new pg.Pool({ connectionString: url, max: LOAD_SESSIONS, application_name: 'barcodes-bench-load' });
+  const admin = new pg.Pool({
+    connectionString: url,
+    max: LOAD_SESSIONS,
+    application_name: 'barcodes-bench-load',
+  });
   admin.on('error', () => {});
   try {
     await insertReferenceData(admin, schema);
     const rebuild = await dropSecondaryIndexes(admin, schema, ['ticket', 'ticket_order']);
     const orders = Math.ceil(tickets / TICKETS_PER_ORDER);
-    await inChunks(admin, orders, CHUNK_TICKETS, (client, from, to) => client.query(insertOrdersSql(schema), [from, to, newestAt]));
+    await inChunks(admin, orders, CHUNK_TICKETS, (client, from, to) =>
+      client.query(insertOrdersSql(schema), [from, to, newestAt]),
+    );
     log(`  ${schema}: ${orders.toLocaleString('en')} orders in ${formatMillis(Date.now() - started)}`);
     let done = 0;
     await inChunks(admin, tickets, CHUNK_TICKETS, async (client, from, to) => {
       await client.query(insertTicketsSql(schema), [from, to, newestAt]);
       done += to - from;
-      if (tickets > CHUNK_TICKETS) log(`  ${schema}: ${done.toLocaleString('en')} of ${tickets.toLocaleString('en')} tickets after ${formatMillis(Date.now() - started)}`);
+      if (tickets > CHUNK_TICKETS)
+        log(
+          `  ${schema}: ${done.toLocaleString('en')} of ${tickets.toLocaleString('en')} tickets after ${formatMillis(Date.now() - started)}`,
+        );
     });
     const indexStart = Date.now();
-    await Promise.all(rebuild.map((statement) => withSession(admin, async (client) => {
-      await client.query(`SET maintenance_work_mem = '512MB'`);
-      await client.query(statement);
-    })));
+    await Promise.all(
+      rebuild.map((statement) =>
+        withSession(admin, async (client) => {
+          await client.query(`SET maintenance_work_mem = '512MB'`);
+          await client.query(statement);
+        }),
+      ),
+    );
     log(`  ${schema}: ${rebuild.length} indexes rebuilt in ${formatMillis(Date.now() - indexStart)}`);
     for (const table of ['contact', 'sales_channel', 'product', 'tariff', 'ticket_order', 'ticket']) {
       await admin.query(`VACUUM (FREEZE, ANALYZE) ${schema}.${table}`);
     }
-    log(`  ${schema}: ${tickets.toLocaleString('en')} tickets ready in ${formatMillis(Date.now() - started)}`);
+    log(
+      `  ${schema}: ${tickets.toLocaleString('en')} tickets ready in ${formatMillis(Date.now() - started)}`,
+    );
     return { schema, tickets, newestAt };
   } finally {
     await admin.end();
@@ -92,7 +122,10 @@ async function insertReferenceData(pool: pg.Pool, schema: string): Promise<void>
     SELECT 'C' || lpad(n::text, 6, '0'),
            (ARRAY['Reseller','Agence','Partner','Club','Verein'])[1 + n % 5] || ' ' || n || (ARRAY[' AG',' Sàrl',' GmbH','; Ltd',' "Ltd"'])[1 + n % 5]
       FROM generate_series(0, ${CONTACT_COUNT - 1}) n`);
-  await pool.query(`INSERT INTO ${schema}.sales_channel (code, name) SELECT code, initcap(replace(code, '-', ' ')) FROM unnest($1::text[]) code`, [CHANNELS]);
+  await pool.query(
+    `INSERT INTO ${schema}.sales_channel (code, name) SELECT code, initcap(replace(code, '-', ' ')) FROM unnest($1::text[]) code`,
+    [CHANNELS],
+  );
   await pool.query(`INSERT INTO ${schema}.product (code, name)
     SELECT 'P-' || lpad(n::text, 4, '0'),
            (ARRAY['La Traviata; Grand Théâtre','Symphony "Ode" Night','Museum day pass','Concert de l''été','Stadion-Tour 2026'])[1 + n % 5] || ' #' || n
@@ -178,7 +211,13 @@ async function disableForeignKeyTriggers(client: pg.PoolClient): Promise<void> {
  * ten million scattered bar codes into a B-tree.
  */
 async function dropSecondaryIndexes(pool: pg.Pool, schema: string, tables: string[]): Promise<string[]> {
-  const { rows } = await pool.query<{ table_name: string; index_name: string; index_def: string; constraint_name: string | null; constraint_def: string | null }>(
+  const { rows } = await pool.query<{
+    table_name: string;
+    index_name: string;
+    index_def: string;
+    constraint_name: string | null;
+    constraint_def: string | null;
+  }>(
     `SELECT c.relname AS table_name, i.relname AS index_name, pg_get_indexdef(i.oid) AS index_def,
             con.conname AS constraint_name, pg_get_constraintdef(con.oid) AS constraint_def
        FROM pg_index x
@@ -193,7 +232,9 @@ async function dropSecondaryIndexes(pool: pg.Pool, schema: string, tables: strin
   for (const row of rows) {
     if (row.constraint_name) {
       await pool.query(`ALTER TABLE ${schema}.${row.table_name} DROP CONSTRAINT ${row.constraint_name}`);
-      rebuild.push(`ALTER TABLE ${schema}.${row.table_name} ADD CONSTRAINT ${row.constraint_name} ${row.constraint_def}`);
+      rebuild.push(
+        `ALTER TABLE ${schema}.${row.table_name} ADD CONSTRAINT ${row.constraint_name} ${row.constraint_def}`,
+      );
     } else {
       await pool.query(`DROP INDEX ${schema}.${row.index_name}`);
       rebuild.push(row.index_def);

@@ -41,19 +41,43 @@ export async function runExportPath(input: ExportPathInput): Promise<ExportPathR
   const started = process.hrtime.bigint();
   const result = await inTransaction(input.exporterPool, async (client) => {
     // kind backfill: outside the interface's chain, so the same window can be stored again.
-    const delivery = { interfaceId: input.interfaceId, kind: 'backfill' as const, windowStart: window.from, windowEnd: window.to };
+    const delivery = {
+      interfaceId: input.interfaceId,
+      kind: 'backfill' as const,
+      windowStart: window.from,
+      windowEnd: window.to,
+    };
     const deliveryId = await ledger.insert(client, { ...delivery, recipients: ['reseller@bench.test'] });
     const sink = ledger.partSink(client, deliveryId);
-    const ctx = { interfaceName: input.interfaceName, timeZone: 'UTC', windowStart: window.from, windowEnd: window.to };
+    const ctx = {
+      interfaceName: input.interfaceName,
+      timeZone: 'UTC',
+      windowStart: window.from,
+      windowEnd: window.to,
+    };
     const spec = input.spec ?? DEFAULT_FORMAT_SPEC;
     const rendered =
       input.renderer === 'database'
         ? await renderWindowInDatabase(source, window, spec, ctx, sink)
         : await renderWindow(source.streamWindow(window), spec, ctx, sink);
-    const parts = rendered.parts.map((part) => ({ ...part, messageId: partMessageId({ ...delivery, id: deliveryId }, part.index, rendered.parts.length, 'bench.test') }));
+    const parts = rendered.parts.map((part) => ({
+      ...part,
+      messageId: partMessageId(
+        { ...delivery, id: deliveryId },
+        part.index,
+        rendered.parts.length,
+        'bench.test',
+      ),
+    }));
     const sha256 = sink.sha256();
     await ledger.completeFreeze(client, deliveryId, { ticketCount: rendered.ticketCount, parts, sha256 });
-    return { deliveryId, ticketCount: rendered.ticketCount, parts: parts.length, bytes: parts.reduce((sum, part) => sum + part.byteCount, 0), sha256 };
+    return {
+      deliveryId,
+      ticketCount: rendered.ticketCount,
+      parts: parts.length,
+      bytes: parts.reduce((sum, part) => sum + part.byteCount, 0),
+      sha256,
+    };
   });
   return { ...result, millis: Number(process.hrtime.bigint() - started) / 1e6 };
 }

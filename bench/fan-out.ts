@@ -49,7 +49,10 @@ const TUNED_SCHEDULER_POLLERS = 25;
 function tunedScheduler(startRps: number) {
   return {
     [START_RPS_KEY]: startRps,
-    'worker.perNamespaceWorkerOptions': { MaxConcurrentWorkflowTaskPollers: TUNED_SCHEDULER_POLLERS, MaxConcurrentActivityTaskPollers: 10 },
+    'worker.perNamespaceWorkerOptions': {
+      MaxConcurrentWorkflowTaskPollers: TUNED_SCHEDULER_POLLERS,
+      MaxConcurrentActivityTaskPollers: 10,
+    },
   };
 }
 
@@ -74,13 +77,23 @@ interface RoundResult {
   startRps: number | null;
 }
 
-export async function fanoutPhase(db: BenchDatabase, options: BenchOptions, report: Report, log: Log): Promise<void> {
+export async function fanoutPhase(
+  db: BenchDatabase,
+  options: BenchOptions,
+  report: Report,
+  log: Log,
+): Promise<void> {
   const n = options.fanoutInterfaces;
-  const section = report.section(`Fan-out: ${count(n)} interfaces every 15 min on one worker, all due at one tick, ${options.fanoutTicketsPerInterface} tickets each`);
+  const section = report.section(
+    `Fan-out: ${count(n)} interfaces every 15 min on one worker, all due at one tick, ${options.fanoutTicketsPerInterface} tickets each`,
+  );
   const tag = runTag();
   // The last contact is the warm-up interface's.
   const contacts = Array.from({ length: n + 1 }, (_, i) => `FAN-${tag}-${String(i).padStart(5, '0')}`);
-  await db.pool.query(`INSERT INTO ${db.large.schema}.contact (contact_number, name) SELECT code, 'Fan-out reseller ' || code FROM unnest($1::text[]) code`, [contacts]);
+  await db.pool.query(
+    `INSERT INTO ${db.large.schema}.contact (contact_number, name) SELECT code, 'Fan-out reseller ' || code FROM unnest($1::text[]) code`,
+    [contacts],
+  );
   log(`fan-out: creating ${n} interfaces`);
   const interfaces = await mapConcurrently(contacts, 8, (contact, i) =>
     db.store.create(
@@ -120,21 +133,33 @@ function addRound(section: ReportSection, result: RoundResult, n: number): void 
   section.rows.push(
     {
       metric: `${label}: tick → last of ${count(n)} delivered`,
-      value: result.delivered === n ? seconds(result.lastMillis) : `${result.delivered}/${n} after ${seconds(result.lastMillis)}`,
+      value:
+        result.delivered === n
+          ? seconds(result.lastMillis)
+          : `${result.delivered}/${n} after ${seconds(result.lastMillis)}`,
       target: `all within ${TARGET_SECONDS} s`,
       met: result.delivered === n && result.lastMillis <= TARGET_SECONDS * 1000,
     },
-    { metric: '  per window latency p50 / p99', value: `${seconds(quantile(result.latencies, 0.5))} / ${seconds(quantile(result.latencies, 0.99))}` },
+    {
+      metric: '  per window latency p50 / p99',
+      value: `${seconds(quantile(result.latencies, 0.5))} / ${seconds(quantile(result.latencies, 0.99))}`,
+    },
     {
       metric: '  start delay p50 / p99 / max',
       value: `${seconds(quantile(result.startDelays, 0.5))} / ${seconds(quantile(result.startDelays, 0.99))} / ${seconds(quantile(result.startDelays, 1))}`,
     },
-    { metric: '  workflow run time p50 / p99', value: `${seconds(quantile(result.runTimes, 0.5))} / ${seconds(quantile(result.runTimes, 0.99))}` },
+    {
+      metric: '  workflow run time p50 / p99',
+      value: `${seconds(quantile(result.runTimes, 0.5))} / ${seconds(quantile(result.runTimes, 0.99))}`,
+    },
     {
       metric: '  worker CPU / Temporal server CPU',
       value: `${seconds(result.workerCpuMillis)} (${(result.workerCpuMillis / spanMillis).toFixed(2)} cores) / ${seconds(result.temporalCpuMillis)} (${(result.temporalCpuMillis / spanMillis).toFixed(2)} cores)`,
     },
-    { metric: '  machine busy (all processes)', value: `${Math.round((100 * result.machineBusyMillis) / Math.max(1, result.machineTotalMillis))}% of all cores` },
+    {
+      metric: '  machine busy (all processes)',
+      value: `${Math.round((100 * result.machineBusyMillis) / Math.max(1, result.machineTotalMillis))}% of all cores`,
+    },
     { metric: '  worker RSS idle → peak', value: `${mib(result.idleRssMib)} → ${mib(result.peakRssMib)}` },
   );
 }
@@ -149,35 +174,80 @@ async function fanoutRound(
 ): Promise<RoundResult> {
   const startRps = round === 'default' ? null : options.tunedStartRps;
   const spreadMillis = round === 'rps+spread' ? options.spreadMillis : 0;
-  log(`fan-out round ${round}: starting a dev server${startRps === null ? '' : ` with ${JSON.stringify(tunedScheduler(startRps))}`}`);
+  log(
+    `fan-out round ${round}: starting a dev server${startRps === null ? '' : ` with ${JSON.stringify(tunedScheduler(startRps))}`}`,
+  );
   const temporal = await startBenchTemporal(log, startRps === null ? {} : tunedScheduler(startRps));
   const smtp = await startCountingSmtp();
-  const env = benchEnv({ databaseUrl: db.url, ticketingSchema: db.large.schema, temporalAddress: temporal.server.address, smtpUrl: smtp.url });
+  const env = benchEnv({
+    databaseUrl: db.url,
+    ticketingSchema: db.large.schema,
+    temporalAddress: temporal.server.address,
+    smtpUrl: smtp.url,
+  });
   const config = configOf(env);
   const worker = await startWorkerProcess(env, 200);
   try {
     // One window through the whole path first: the worker's first workflow task and activities warm up.
     await insertTickets(db.pool, db.large.schema, [warmup.contacts[0]!], 1);
-    expectSuccess(await runBarcodes(['run', String(warmup.id), '--timeout', '2m'], { env }), 'barcodes run (warm-up)');
+    expectSuccess(
+      await runBarcodes(['run', String(warmup.id), '--timeout', '2m'], { env }),
+      'barcodes run (warm-up)',
+    );
 
-    await insertTickets(db.pool, db.large.schema, interfaces.map((iface) => iface.contacts[0]!), options.fanoutTicketsPerInterface);
+    await insertTickets(
+      db.pool,
+      db.large.schema,
+      interfaces.map((iface) => iface.contacts[0]!),
+      options.fanoutTicketsPerInterface,
+    );
     const lagMillis = options.fanoutLagSeconds * 1000;
     const now = Date.now();
     // The tick: after every schedule exists, and late enough that the new tickets are before its window end.
-    const tick = alignUp(Math.max(now + lagMillis + TICK_MARGIN_MILLIS, now + interfaces.length * CREATE_MILLIS_EACH + TICK_MARGIN_MILLIS), 5_000);
+    const tick = alignUp(
+      Math.max(
+        now + lagMillis + TICK_MARGIN_MILLIS,
+        now + interfaces.length * CREATE_MILLIS_EACH + TICK_MARGIN_MILLIS,
+      ),
+      5_000,
+    );
     const timing: ScheduleTiming = { phaseMillis: tick % (INTERVAL_SECONDS * 1000), spreadMillis };
-    log(`fan-out round ${round}: creating ${interfaces.length} schedules for the tick at ${new Date(tick).toISOString()}`);
+    log(
+      `fan-out round ${round}: creating ${interfaces.length} schedules for the tick at ${new Date(tick).toISOString()}`,
+    );
     const createStart = Date.now();
-    const scope = { client: temporal.client, config, deploymentId: await readDeploymentId(db.pool, EXPORTER_SCHEMA), timing };
+    const scope = {
+      client: temporal.client,
+      config,
+      deploymentId: await readDeploymentId(db.pool, EXPORTER_SCHEMA),
+      timing,
+    };
     await mapConcurrently(interfaces, CREATE_CONCURRENCY, (iface) => syncInterfaceSchedule(scope, iface));
-    log(`fan-out round ${round}: ${interfaces.length} schedules created in ${seconds(Date.now() - createStart)}`);
-    if (Date.now() > tick - 1_000) throw new Error(`creating the schedules took past the tick (${new Date(tick).toISOString()}): raise CREATE_MILLIS_EACH in bench/fan-out.ts`);
+    log(
+      `fan-out round ${round}: ${interfaces.length} schedules created in ${seconds(Date.now() - createStart)}`,
+    );
+    if (Date.now() > tick - 1_000)
+      throw new Error(
+        `creating the schedules took past the tick (${new Date(tick).toISOString()}): raise CREATE_MILLIS_EACH in bench/fan-out.ts`,
+      );
     const idleFrom = Date.now();
     await sleep(tick - Date.now());
     const idleRss = medianRssMib(worker.monitor.between(idleFrom));
     const before = { temporal: readProc(temporal.server.pid!), machine: readMachineCpu() };
-    const scheduledAt = new Map(interfaces.map((iface) => [iface.id, tick + ((intervalOffsetMillis(iface, timing) - timing.phaseMillis + INTERVAL_SECONDS * 1000) % (INTERVAL_SECONDS * 1000))]));
-    const sent = await waitForDeliveries(db.pool, interfaces, tick - lagMillis - 1_000, tick + spreadMillis + ROUND_TIMEOUT_MILLIS);
+    const scheduledAt = new Map(
+      interfaces.map((iface) => [
+        iface.id,
+        tick +
+          ((intervalOffsetMillis(iface, timing) - timing.phaseMillis + INTERVAL_SECONDS * 1000) %
+            (INTERVAL_SECONDS * 1000)),
+      ]),
+    );
+    const sent = await waitForDeliveries(
+      db.pool,
+      interfaces,
+      tick - lagMillis - 1_000,
+      tick + spreadMillis + ROUND_TIMEOUT_MILLIS,
+    );
     const end = Date.now();
     const after = { temporal: readProc(temporal.server.pid!), machine: readMachineCpu() };
     const during = worker.monitor.between(tick, end);
@@ -211,7 +281,12 @@ async function fanoutRound(
 }
 
 /** One order of `perContact` tickets for each contact, created now, in one statement. */
-async function insertTickets(pool: pg.Pool, schema: string, contacts: string[], perContact: number): Promise<void> {
+async function insertTickets(
+  pool: pg.Pool,
+  schema: string,
+  contacts: string[],
+  perContact: number,
+): Promise<void> {
   await pool.query(
     `WITH orders AS (
        INSERT INTO ${schema}.ticket_order (file_number, contact_number, sales_channel_code, order_date)
@@ -225,7 +300,12 @@ async function insertTickets(pool: pg.Pool, schema: string, contacts: string[], 
 }
 
 /** Waits until every interface has its scheduled window (ending after `windowEndFrom`) sent; returns interface id → sent time. */
-async function waitForDeliveries(pool: pg.Pool, interfaces: ExportInterface[], windowEndFrom: number, deadline: number): Promise<Map<number, number>> {
+async function waitForDeliveries(
+  pool: pg.Pool,
+  interfaces: ExportInterface[],
+  windowEndFrom: number,
+  deadline: number,
+): Promise<Map<number, number>> {
   const ids = interfaces.map((iface) => iface.id);
   for (;;) {
     const { rows } = await pool.query<{ interface_id: string; sent_at: Date }>(
@@ -252,7 +332,11 @@ async function workflowRuns(client: Client, ids: Set<number>): Promise<WorkflowR
   for await (const execution of client.workflow.list({ query: `WorkflowType = 'exportWindow'` })) {
     const interfaceId = Number(execution.typedSearchAttributes.get(InterfaceIdKey));
     if (!ids.has(interfaceId)) continue;
-    runs.push({ interfaceId, startedAt: execution.startTime.getTime(), closedAt: execution.closeTime?.getTime() ?? null });
+    runs.push({
+      interfaceId,
+      startedAt: execution.startTime.getTime(),
+      closedAt: execution.closeTime?.getTime() ?? null,
+    });
   }
   return runs;
 }
@@ -262,7 +346,11 @@ function alignUp(millis: number, step: number): number {
 }
 
 /** Maps with at most `concurrency` calls in flight; results in input order. */
-async function mapConcurrently<T, R>(items: T[], concurrency: number, map: (item: T, index: number) => Promise<R>): Promise<R[]> {
+async function mapConcurrently<T, R>(
+  items: T[],
+  concurrency: number,
+  map: (item: T, index: number) => Promise<R>,
+): Promise<R[]> {
   const results = new Array<R>(items.length);
   let next = 0;
   await Promise.all(

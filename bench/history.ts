@@ -32,7 +32,12 @@ export async function activityTimings(client: Client, workflowId: string): Promi
       case EventType.EVENT_TYPE_ACTIVITY_TASK_COMPLETED: {
         const scheduledId = Number(event.activityTaskCompletedEventAttributes?.scheduledEventId);
         const startedAt = started.get(scheduledId) ?? at;
-        timings.push({ activityType: scheduled.get(scheduledId) ?? '', startedAtMillis: startedAt, completedAtMillis: at, millis: at - startedAt });
+        timings.push({
+          activityType: scheduled.get(scheduledId) ?? '',
+          startedAtMillis: startedAt,
+          completedAtMillis: at,
+          millis: at - startedAt,
+        });
         break;
       }
     }

@@ -26,14 +26,24 @@ const SALE_GAP_MILLIS = { min: 300, max: 1_500 } as const;
 /** After the last sale, how long past one interval + lag the phase waits for stragglers. */
 const DRAIN_MARGIN_MILLIS = 60_000;
 
-export async function latencyPhase(db: BenchDatabase, options: BenchOptions, report: Report, log: Log): Promise<void> {
+export async function latencyPhase(
+  db: BenchDatabase,
+  options: BenchOptions,
+  report: Report,
+  log: Log,
+): Promise<void> {
   const lagMillis = parseDuration(DEFAULT_LAG, 'lag');
   const defaultIntervalMillis = parseDuration(DEFAULT_EVERY, 'interval');
   const intervalMillis = options.latencyIntervalSeconds * 1000;
-  const section = report.section(`End-to-end latency, ticket committed → email accepted, lag ${seconds(lagMillis)} (default), interval ${seconds(intervalMillis)}`);
+  const section = report.section(
+    `End-to-end latency, ticket committed → email accepted, lag ${seconds(lagMillis)} (default), interval ${seconds(intervalMillis)}`,
+  );
   const tag = runTag();
   const contact = `LAT-${tag}`;
-  await db.pool.query(`INSERT INTO ${db.large.schema}.contact (contact_number, name) VALUES ($1, 'Latency reseller')`, [contact]);
+  await db.pool.query(
+    `INSERT INTO ${db.large.schema}.contact (contact_number, name) VALUES ($1, 'Latency reseller')`,
+    [contact],
+  );
   const iface = await db.store.create(
     {
       name: `Bench latency ${tag}`,
@@ -51,25 +61,49 @@ export async function latencyPhase(db: BenchDatabase, options: BenchOptions, rep
   );
   const temporal = await startBenchTemporal(log);
   const sink = await startSmtpSink();
-  const env = benchEnv({ databaseUrl: db.url, ticketingSchema: db.large.schema, temporalAddress: temporal.server.address, smtpUrl: sink.url });
+  const env = benchEnv({
+    databaseUrl: db.url,
+    ticketingSchema: db.large.schema,
+    temporalAddress: temporal.server.address,
+    smtpUrl: sink.url,
+  });
   const worker = await startWorkerProcess(env);
   const seller = new pg.Client({ connectionString: db.url, application_name: 'barcodes-bench-sales' });
   await seller.connect();
   try {
     const config = configOf(env);
-    await syncInterfaceSchedule({ client: temporal.client, config, deploymentId: await readDeploymentId(db.pool, config.exporterSchema) }, iface);
-    log(`latency: selling for ${seconds(options.latencySalesMillis)} while interface ${iface.id} exports every ${seconds(intervalMillis)}`);
+    await syncInterfaceSchedule(
+      {
+        client: temporal.client,
+        config,
+        deploymentId: await readDeploymentId(db.pool, config.exporterSchema),
+      },
+      iface,
+    );
+    log(
+      `latency: selling for ${seconds(options.latencySalesMillis)} while interface ${iface.id} exports every ${seconds(intervalMillis)}`,
+    );
     const committed = new Map<string, number>();
     const salesEnd = Date.now() + options.latencySalesMillis;
     let sale = 0;
     while (Date.now() < salesEnd) {
       sale++;
-      for (const barCode of await sell(seller, db.large.schema, contact, `LAT${tag}${String(sale).padStart(5, '0')}`, 1 + (sale % 2))) {
+      for (const barCode of await sell(
+        seller,
+        db.large.schema,
+        contact,
+        `LAT${tag}${String(sale).padStart(5, '0')}`,
+        1 + (sale % 2),
+      )) {
         committed.set(barCode, Date.now());
       }
       await sleep(SALE_GAP_MILLIS.min + Math.random() * (SALE_GAP_MILLIS.max - SALE_GAP_MILLIS.min));
     }
-    const accepted = await waitForBarCodes(sink.messages, committed, Date.now() + intervalMillis + lagMillis + DRAIN_MARGIN_MILLIS);
+    const accepted = await waitForBarCodes(
+      sink.messages,
+      committed,
+      Date.now() + intervalMillis + lagMillis + DRAIN_MARGIN_MILLIS,
+    );
     const latencies: number[] = [];
     const designed: number[] = [];
     const processing: number[] = [];
@@ -84,10 +118,25 @@ export async function latencyPhase(db: BenchDatabase, options: BenchOptions, rep
     }
     const p = (values: number[], q: number) => seconds(quantile(values, q));
     section.rows.push(
-      { metric: 'tickets sold / delivered', value: `${count(committed.size)} / ${count(latencies.length)}`, target: 'all', met: latencies.length === committed.size },
-      { metric: 'latency min / p50 / p99 / max', value: `${p(latencies, 0)} / ${p(latencies, 0.5)} / ${p(latencies, 0.99)} / ${p(latencies, 1)}` },
-      { metric: '  wait for the tick + lag (by design) p50 / max', value: `${p(designed, 0.5)} / ${p(designed, 1)}`, target: `≤ interval + lag = ${seconds(intervalMillis + lagMillis)}` },
-      { metric: '  processing, tick → SMTP accepted p50 / p99 / max', value: `${p(processing, 0.5)} / ${p(processing, 0.99)} / ${p(processing, 1)}` },
+      {
+        metric: 'tickets sold / delivered',
+        value: `${count(committed.size)} / ${count(latencies.length)}`,
+        target: 'all',
+        met: latencies.length === committed.size,
+      },
+      {
+        metric: 'latency min / p50 / p99 / max',
+        value: `${p(latencies, 0)} / ${p(latencies, 0.5)} / ${p(latencies, 0.99)} / ${p(latencies, 1)}`,
+      },
+      {
+        metric: '  wait for the tick + lag (by design) p50 / max',
+        value: `${p(designed, 0.5)} / ${p(designed, 1)}`,
+        target: `≤ interval + lag = ${seconds(intervalMillis + lagMillis)}`,
+      },
+      {
+        metric: '  processing, tick → SMTP accepted p50 / p99 / max',
+        value: `${p(processing, 0.5)} / ${p(processing, 0.99)} / ${p(processing, 1)}`,
+      },
       {
         metric: `at the defaults (${DEFAULT_EVERY}, ${DEFAULT_LAG}): worst case`,
         value: seconds(defaultIntervalMillis + lagMillis + quantile(processing, 1)),
@@ -108,7 +157,13 @@ export async function latencyPhase(db: BenchDatabase, options: BenchOptions, rep
 }
 
 /** One order with `tickets` tickets in its own transaction; returns the bar codes once committed. */
-async function sell(client: pg.Client, schema: string, contact: string, fileNumber: string, tickets: number): Promise<string[]> {
+async function sell(
+  client: pg.Client,
+  schema: string,
+  contact: string,
+  fileNumber: string,
+  tickets: number,
+): Promise<string[]> {
   await client.query('BEGIN');
   try {
     const { rows } = await client.query<{ bar_code: string }>(
@@ -129,7 +184,11 @@ async function sell(client: pg.Client, schema: string, contact: string, fileNumb
 }
 
 /** Bar code → when the sink accepted the email holding it, once every sold one arrived or at the deadline. */
-async function waitForBarCodes(messages: readonly ReceivedMail[], sold: Map<string, number>, deadline: number): Promise<Map<string, number>> {
+async function waitForBarCodes(
+  messages: readonly ReceivedMail[],
+  sold: Map<string, number>,
+  deadline: number,
+): Promise<Map<string, number>> {
   const accepted = new Map<string, number>();
   let seen = 0;
   for (;;) {

@@ -131,7 +131,10 @@ Each size flag can also be given as an environment variable, e.g. BENCH_LARGE_TI
 
 export class UsageError extends Error {}
 
-export function parseBenchOptions(argv: readonly string[], env: NodeJS.ProcessEnv = process.env): BenchOptions {
+export function parseBenchOptions(
+  argv: readonly string[],
+  env: NodeJS.ProcessEnv = process.env,
+): BenchOptions {
   const flags = new Map<string, string>();
   const switches = new Set<string>();
   for (let i = 0; i < argv.length; i++) {
@@ -154,34 +157,59 @@ export function parseBenchOptions(argv: readonly string[], env: NodeJS.ProcessEn
     flags.delete(flag);
     if (text === undefined) continue;
     const value = Number(text.replaceAll('_', ''));
-    if (!Number.isInteger(value) || value <= 0) throw new UsageError(`--${flag}: ${JSON.stringify(text)} is not a positive integer`);
+    if (!Number.isInteger(value) || value <= 0)
+      throw new UsageError(`--${flag}: ${JSON.stringify(text)} is not a positive integer`);
     sizes[key] = value;
   }
   const phases = listOf(flags.get('phases') ?? env.BENCH_PHASES, PHASES, 'phases');
   const roundsText = flags.get('fanout-rounds') ?? env.BENCH_FANOUT_ROUNDS;
-  const fanoutRounds = roundsText === undefined ? PRESET_FANOUT_ROUNDS[preset] : listOf(roundsText, FANOUT_ROUNDS, 'fanout-rounds');
+  const fanoutRounds =
+    roundsText === undefined
+      ? PRESET_FANOUT_ROUNDS[preset]
+      : listOf(roundsText, FANOUT_ROUNDS, 'fanout-rounds');
   const database = flags.get('database') ?? env.BENCH_DATABASE ?? null;
   const markdownFile = flags.get('markdown') ?? env.BENCH_MARKDOWN ?? null;
   for (const known of ['phases', 'fanout-rounds', 'database', 'markdown']) flags.delete(known);
   if (flags.size > 0) throw new UsageError(`unknown option --${[...flags.keys()][0]}`);
   if (sizes.windowTickets * 2 > sizes.largeTickets) {
-    throw new UsageError(`--window-tickets ${sizes.windowTickets} needs --large-tickets of at least ${sizes.windowTickets * 2} (half of the tickets match)`);
+    throw new UsageError(
+      `--window-tickets ${sizes.windowTickets} needs --large-tickets of at least ${sizes.windowTickets * 2} (half of the tickets match)`,
+    );
   }
   if (sizes.queryWindowTickets * 2 > sizes.smallTickets) {
-    throw new UsageError(`--query-window-tickets ${sizes.queryWindowTickets} needs --small-tickets of at least ${sizes.queryWindowTickets * 2}`);
+    throw new UsageError(
+      `--query-window-tickets ${sizes.queryWindowTickets} needs --small-tickets of at least ${sizes.queryWindowTickets * 2}`,
+    );
   }
-  if (sizes.changeRenderChanges > Math.min(sizes.smallTickets, sizes.largeChanges) || sizes.queryWindowTickets > sizes.smallChanges) {
-    throw new UsageError(`--change-render-changes ${sizes.changeRenderChanges} needs as many --small-tickets and --large-changes, --query-window-tickets at most --small-changes (changes touch the newest tickets, present in both tables)`);
+  if (
+    sizes.changeRenderChanges > Math.min(sizes.smallTickets, sizes.largeChanges) ||
+    sizes.queryWindowTickets > sizes.smallChanges
+  ) {
+    throw new UsageError(
+      `--change-render-changes ${sizes.changeRenderChanges} needs as many --small-tickets and --large-changes, --query-window-tickets at most --small-changes (changes touch the newest tickets, present in both tables)`,
+    );
   }
-  if (database !== null && !/^[a-z_][a-z0-9_]{0,62}$/.test(database)) throw new UsageError(`--database: invalid name ${JSON.stringify(database)}`);
-  return { ...sizes, phases, fanoutRounds, database, keep: switches.has('keep') || env.BENCH_KEEP === '1', markdownFile };
+  if (database !== null && !/^[a-z_][a-z0-9_]{0,62}$/.test(database))
+    throw new UsageError(`--database: invalid name ${JSON.stringify(database)}`);
+  return {
+    ...sizes,
+    phases,
+    fanoutRounds,
+    database,
+    keep: switches.has('keep') || env.BENCH_KEEP === '1',
+    markdownFile,
+  };
 }
 
 function listOf<T extends string>(text: string | undefined, allowed: readonly T[], flag: string): T[] {
   if (text === undefined) return [...allowed];
-  const items = text.split(',').map((item) => item.trim()).filter(Boolean);
+  const items = text
+    .split(',')
+    .map((item) => item.trim())
+    .filter(Boolean);
   for (const item of items) {
-    if (!allowed.includes(item as T)) throw new UsageError(`--${flag}: unknown ${JSON.stringify(item)} (one of ${allowed.join(', ')})`);
+    if (!allowed.includes(item as T))
+      throw new UsageError(`--${flag}: unknown ${JSON.stringify(item)} (one of ${allowed.join(', ')})`);
   }
   return allowed.filter((item) => items.includes(item));
 }

@@ -59,7 +59,10 @@ export function readMachineCpu(): { busyMillis: number; totalMillis: number } {
   // user nice system idle iowait irq softirq steal: idle and iowait are not busy.
   const total = ticks.slice(0, 8).reduce((sum, value) => sum + value, 0);
   const idle = (ticks[3] ?? 0) + (ticks[4] ?? 0);
-  return { busyMillis: ((total - idle) * 1000) / CLOCK_TICKS_PER_SECOND, totalMillis: (total * 1000) / CLOCK_TICKS_PER_SECOND };
+  return {
+    busyMillis: ((total - idle) * 1000) / CLOCK_TICKS_PER_SECOND,
+    totalMillis: (total * 1000) / CLOCK_TICKS_PER_SECOND,
+  };
 }
 
 /** The 1-minute load average, to show how busy the machine was during a measurement. */

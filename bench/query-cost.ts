@@ -14,14 +14,26 @@ import { count, median, millis, quantile, ratio } from './stats';
 const TARGET_RATIO = 1.5;
 const WARMUP_RUNS = 3;
 
-export async function queryCostPhase(db: BenchDatabase, options: BenchOptions, report: Report, log: Log): Promise<void> {
-  const section = report.section(`Window query cost vs table size: the same ${count(options.queryWindowTickets)}-ticket window`);
+export async function queryCostPhase(
+  db: BenchDatabase,
+  options: BenchOptions,
+  report: Report,
+  log: Log,
+): Promise<void> {
+  const section = report.section(
+    `Window query cost vs table size: the same ${count(options.queryWindowTickets)}-ticket window`,
+  );
   const window = await newestWindow(db.pool, db.small, EXPORT_MAPPING, options.queryWindowTickets);
   const small = new PostgresTicketSource(db.exporterPool, { schema: db.small.schema });
   const large = new PostgresTicketSource(db.exporterPool, { schema: db.large.schema });
   const inLarge = await large.countWindow(window);
-  if (inLarge !== options.queryWindowTickets) throw new Error(`the window holds ${inLarge} tickets in ${db.large.schema}, ${options.queryWindowTickets} in ${db.small.schema}`);
-  log(`query window ${window.from.toISOString()} .. ${window.to.toISOString()}: ${options.queryWindowTickets} tickets in both tables`);
+  if (inLarge !== options.queryWindowTickets)
+    throw new Error(
+      `the window holds ${inLarge} tickets in ${db.large.schema}, ${options.queryWindowTickets} in ${db.small.schema}`,
+    );
+  log(
+    `query window ${window.from.toISOString()} .. ${window.to.toISOString()}: ${options.queryWindowTickets} tickets in both tables`,
+  );
   for (let i = 0; i < WARMUP_RUNS; i++) {
     await timeWindow(small, window);
     await timeWindow(large, window);
@@ -39,9 +51,20 @@ export async function queryCostPhase(db: BenchDatabase, options: BenchOptions, r
   const indexRange = /Index (Only )?Scan using ticket_created_at_id/.test(planText);
   const ratioValue = median(largeMillis) / median(smallMillis);
   section.rows.push(
-    { metric: `${count(db.small.tickets)}-ticket table: median (p90)`, value: `${millis(median(smallMillis))} (${millis(quantile(smallMillis, 0.9))})` },
-    { metric: `${count(db.large.tickets)}-ticket table: median (p90)`, value: `${millis(median(largeMillis))} (${millis(quantile(largeMillis, 0.9))})` },
-    { metric: 'ratio large / small', value: ratio(ratioValue), target: `≤ ${TARGET_RATIO}`, met: ratioValue <= TARGET_RATIO },
+    {
+      metric: `${count(db.small.tickets)}-ticket table: median (p90)`,
+      value: `${millis(median(smallMillis))} (${millis(quantile(smallMillis, 0.9))})`,
+    },
+    {
+      metric: `${count(db.large.tickets)}-ticket table: median (p90)`,
+      value: `${millis(median(largeMillis))} (${millis(quantile(largeMillis, 0.9))})`,
+    },
+    {
+      metric: 'ratio large / small',
+      value: ratio(ratioValue),
+      target: `≤ ${TARGET_RATIO}`,
+      met: ratioValue <= TARGET_RATIO,
+    },
     {
       metric: 'plan: range scan on ticket(created_at, id), no seq scan',
       value: `${indexRange ? 'index range scan' : 'NO index range scan'}, ${seqScans ? 'SEQ SCAN' : 'no seq scan'}`,

@@ -55,7 +55,8 @@ export class Report {
     const lines = this.header.map((line) => `${line}  `);
     for (const section of this.sections) {
       lines.push('', `**${section.title}**`, '', '| figure | value | target | |', '|---|---:|---|---|');
-      for (const row of section.rows) lines.push(`| ${row.metric} | ${row.value} | ${row.target ?? ''} | ${verdict(row)} |`);
+      for (const row of section.rows)
+        lines.push(`| ${row.metric} | ${row.value} | ${row.target ?? ''} | ${verdict(row)} |`);
       for (const note of section.notes) lines.push('', '```', note, '```');
     }
     return lines.join('\n') + '\n';

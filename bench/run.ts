@@ -17,7 +17,8 @@ import { stateChangeCostPhase } from './state-change-cost';
 import { Report } from './report';
 import { count, seconds } from './stats';
 
-const log = (line: string) => process.stderr.write(`[bench ${new Date().toISOString().slice(11, 19)}] ${line}\n`);
+const log = (line: string) =>
+  process.stderr.write(`[bench ${new Date().toISOString().slice(11, 19)}] ${line}\n`);
 
 async function main(): Promise<number> {
   let options: BenchOptions;
@@ -55,7 +56,9 @@ async function main(): Promise<number> {
   } finally {
     await db.close();
   }
-  report.header.push(`run time ${seconds(Date.now() - started)} (data generation ${seconds(generatedAt - started)}); load average at end ${loadAverage().toFixed(1)}`);
+  report.header.push(
+    `run time ${seconds(Date.now() - started)} (data generation ${seconds(generatedAt - started)}); load average at end ${loadAverage().toFixed(1)}`,
+  );
   const text = report.toText();
   process.stdout.write(`\n${text}\n`);
   if (options.markdownFile) writeFileSync(options.markdownFile, report.toMarkdown());
@@ -65,7 +68,9 @@ async function main(): Promise<number> {
 main().then(
   (status) => process.exit(status),
   (error: unknown) => {
-    process.stderr.write(`bench: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`);
+    process.stderr.write(
+      `bench: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`,
+    );
     process.exit(1);
   },
 );

@@ -8,7 +8,11 @@ import { Client, Connection } from '@temporalio/client';
 import { loadConfig, type Config } from '../lib/config';
 import { devServerSearchAttributes } from '../lib/schedules/dev-search-attributes';
 import { ensureSearchAttributes } from '../lib/schedules/sync';
-import { type DynamicConfigValue, startTemporalDevServer, type TemporalDevServer } from '../devstack/temporal';
+import {
+  type DynamicConfigValue,
+  startTemporalDevServer,
+  type TemporalDevServer,
+} from '../devstack/temporal';
 import type { Log } from '../devstack/log';
 import { EXPORTER_SCHEMA } from './database';
 
@@ -19,8 +23,16 @@ export interface BenchTemporal {
 }
 
 /** A headless, in-memory dev server with the product's search attributes and the given dynamic config. */
-export async function startBenchTemporal(log: Log, dynamicConfig: Record<string, DynamicConfigValue> = {}): Promise<BenchTemporal> {
-  const server = await startTemporalDevServer({ log, uiPort: false, searchAttributes: devServerSearchAttributes(), dynamicConfig });
+export async function startBenchTemporal(
+  log: Log,
+  dynamicConfig: Record<string, DynamicConfigValue> = {},
+): Promise<BenchTemporal> {
+  const server = await startTemporalDevServer({
+    log,
+    uiPort: false,
+    searchAttributes: devServerSearchAttributes(),
+    dynamicConfig,
+  });
   try {
     const connection = await Connection.connect({ address: server.address });
     const client = new Client({ connection, namespace: server.namespace });

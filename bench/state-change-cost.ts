@@ -43,7 +43,12 @@ function countingSink(): PartSink & { bytes: number } {
   };
 }
 
-export async function stateChangeCostPhase(db: BenchDatabase, options: BenchOptions, report: Report, log: Log): Promise<void> {
+export async function stateChangeCostPhase(
+  db: BenchDatabase,
+  options: BenchOptions,
+  report: Report,
+  log: Log,
+): Promise<void> {
   const touched = Math.min(db.small.tickets, options.changeRenderChanges);
   await ensureChangeLog(db, db.small, options.smallChanges, touched, log);
   await ensureChangeLog(db, db.large, options.largeChanges, touched, log);
@@ -51,12 +56,16 @@ export async function stateChangeCostPhase(db: BenchDatabase, options: BenchOpti
   const large = new PostgresStateChangeSource(db.exporterPool, { schema: db.large.schema });
 
   // 1. The same window of changes, from the small and the large log.
-  const section = report.section(`State changes: the same ${count(options.queryWindowTickets)}-change window, ${count(options.smallChanges)} vs ${count(options.largeChanges)} changes in the log`);
+  const section = report.section(
+    `State changes: the same ${count(options.queryWindowTickets)}-change window, ${count(options.smallChanges)} vs ${count(options.largeChanges)} changes in the log`,
+  );
   const window = changeWindow(db.small, options.queryWindowTickets);
   const inSmall = await small.countWindow(window);
   const inLarge = await large.countWindow(window);
   if (inSmall.stateChanges !== inLarge.stateChanges || inSmall.stateChanges === 0) {
-    throw new Error(`the change window holds ${inLarge.stateChanges} rows in ${db.large.schema}, ${inSmall.stateChanges} in ${db.small.schema}`);
+    throw new Error(
+      `the change window holds ${inLarge.stateChanges} rows in ${db.large.schema}, ${inSmall.stateChanges} in ${db.small.schema}`,
+    );
   }
   for (let i = 0; i < WARMUP_RUNS; i++) {
     await timeStream(small.streamWindow(window));
@@ -70,13 +79,26 @@ export async function stateChangeCostPhase(db: BenchDatabase, options: BenchOpti
   }
   const plans = await large.windowPlans(window);
   const planText = plans.stateChanges.join('\n');
-  const seqScan = /Seq Scan on ticket_state_change/.test([...plans.newTickets, ...plans.stateChanges].join('\n'));
+  const seqScan = /Seq Scan on ticket_state_change/.test(
+    [...plans.newTickets, ...plans.stateChanges].join('\n'),
+  );
   const rangeScan = /Index (Only )?Scan using ticket_state_change_changed_at_id/.test(planText);
   const costRatio = median(largeMillis) / median(smallMillis);
   section.rows.push(
-    { metric: `${count(options.smallChanges)}-change log: median (p90)`, value: `${millis(median(smallMillis))} (${millis(quantile(smallMillis, 0.9))})` },
-    { metric: `${count(options.largeChanges)}-change log: median (p90)`, value: `${millis(median(largeMillis))} (${millis(quantile(largeMillis, 0.9))})` },
-    { metric: 'ratio large / small', value: ratio(costRatio), target: `≤ ${TARGET_RATIO}`, met: costRatio <= TARGET_RATIO },
+    {
+      metric: `${count(options.smallChanges)}-change log: median (p90)`,
+      value: `${millis(median(smallMillis))} (${millis(quantile(smallMillis, 0.9))})`,
+    },
+    {
+      metric: `${count(options.largeChanges)}-change log: median (p90)`,
+      value: `${millis(median(largeMillis))} (${millis(quantile(largeMillis, 0.9))})`,
+    },
+    {
+      metric: 'ratio large / small',
+      value: ratio(costRatio),
+      target: `≤ ${TARGET_RATIO}`,
+      met: costRatio <= TARGET_RATIO,
+    },
     {
       metric: 'plan: range scan on ticket_state_change(changed_at, id), no seq scan',
       value: `${rangeScan ? 'index range scan' : 'NO index range scan'}, ${seqScan ? 'SEQ SCAN' : 'no seq scan'}`,
@@ -90,7 +112,9 @@ export async function stateChangeCostPhase(db: BenchDatabase, options: BenchOpti
   );
 
   // 2. Render rate: a window of N changes against a window of N new tickets, default format.
-  const render = report.section(`State changes: render rate of ${count(options.changeRenderChanges)} changes vs ${count(options.changeRenderChanges)} new tickets`);
+  const render = report.section(
+    `State changes: render rate of ${count(options.changeRenderChanges)} changes vs ${count(options.changeRenderChanges)} new tickets`,
+  );
   // A mapping every ticket matches: every new ticket and every change of the windows is a row.
   const ticketWindow = await newestWindow(db.pool, db.large, EVERY_TICKET, options.changeRenderChanges);
   const tickets = new PostgresTicketSource(db.exporterPool, { schema: db.large.schema });
@@ -104,13 +128,30 @@ export async function stateChangeCostPhase(db: BenchDatabase, options: BenchOpti
   }
   const newTickets = { rows: newRuns[0]!.rows, millis: median(newRuns.map((run) => run.millis)) };
   const changeRows = { rows: changeRuns[0]!.rows, millis: median(changeRuns.map((run) => run.millis)) };
-  if (changeRows.rows !== options.changeRenderChanges) throw new Error(`the change window made ${changeRows.rows} rows, expected ${options.changeRenderChanges}`);
+  if (changeRows.rows !== options.changeRenderChanges)
+    throw new Error(
+      `the change window made ${changeRows.rows} rows, expected ${options.changeRenderChanges}`,
+    );
   const rowRates = changeRows.rows / changeRows.millis / (newTickets.rows / newTickets.millis);
   render.rows.push(
-    { metric: `${count(options.changeRenderChanges)} new tickets: rows, time, rate`, value: `${count(newTickets.rows)} rows in ${millis(newTickets.millis)}, ${rate(newTickets.rows, newTickets.millis)}` },
-    { metric: `${count(options.changeRenderChanges)} changes: rows, time, rate`, value: `${count(changeRows.rows)} rows in ${millis(changeRows.millis)}, ${rate(changeRows.rows, changeRows.millis)}` },
-    { metric: 'rate of change rows / rate of new-ticket rows', value: ratio(rowRates), target: '≈ 1 (≥ 0.5)', met: rowRates >= 0.5 },
-    { metric: 'time of the change window / the new-ticket window', value: ratio(changeRows.millis / newTickets.millis) },
+    {
+      metric: `${count(options.changeRenderChanges)} new tickets: rows, time, rate`,
+      value: `${count(newTickets.rows)} rows in ${millis(newTickets.millis)}, ${rate(newTickets.rows, newTickets.millis)}`,
+    },
+    {
+      metric: `${count(options.changeRenderChanges)} changes: rows, time, rate`,
+      value: `${count(changeRows.rows)} rows in ${millis(changeRows.millis)}, ${rate(changeRows.rows, changeRows.millis)}`,
+    },
+    {
+      metric: 'rate of change rows / rate of new-ticket rows',
+      value: ratio(rowRates),
+      target: '≈ 1 (≥ 0.5)',
+      met: rowRates >= 0.5,
+    },
+    {
+      metric: 'time of the change window / the new-ticket window',
+      value: ratio(changeRows.millis / newTickets.millis),
+    },
   );
   render.notes.push(
     `Median of ${RENDER_RUNS} alternating runs each. Both read by their cursors (a mapping of every channel, so every ticket and change is a row) and rendered with the default format into a sink that discards, on the ${count(db.large.tickets)}-ticket table; ` +
@@ -144,9 +185,17 @@ async function timeStream(rows: AsyncIterable<TicketBatch>): Promise<{ millis: n
   return { millis: Number(process.hrtime.bigint() - started) / 1e6, rows: total };
 }
 
-async function renderTimed(rows: AsyncIterable<TicketBatch>, what: string): Promise<{ millis: number; rows: number }> {
+async function renderTimed(
+  rows: AsyncIterable<TicketBatch>,
+  what: string,
+): Promise<{ millis: number; rows: number }> {
   const started = process.hrtime.bigint();
-  const result = await renderWindow(rows, DEFAULT_FORMAT_SPEC, { interfaceName: `bench ${what}`, timeZone: 'UTC', windowStart: new Date(0), windowEnd: new Date(1) }, countingSink());
+  const result = await renderWindow(
+    rows,
+    DEFAULT_FORMAT_SPEC,
+    { interfaceName: `bench ${what}`, timeZone: 'UTC', windowStart: new Date(0), windowEnd: new Date(1) },
+    countingSink(),
+  );
   return { millis: Number(process.hrtime.bigint() - started) / 1e6, rows: result.ticketCount };
 }
 
@@ -154,16 +203,28 @@ async function renderTimed(rows: AsyncIterable<TicketBatch>, what: string): Prom
  * Installs the change log in a generated schema (a database kept from before state changes has
  * none) and fills it with `changes` rows unless it already holds exactly that many.
  */
-async function ensureChangeLog(db: BenchDatabase, table: GeneratedTable, changes: number, touched: number, log: Log): Promise<void> {
+async function ensureChangeLog(
+  db: BenchDatabase,
+  table: GeneratedTable,
+  changes: number,
+  touched: number,
+  log: Log,
+): Promise<void> {
   const schema = table.schema;
   await db.pool.query(STATE_CHANGE_LOG_SQL.replaceAll('{source}', schema));
-  const { rows } = await db.pool.query<{ n: string }>(`SELECT count(*) AS n FROM ${schema}.ticket_state_change`);
+  const { rows } = await db.pool.query<{ n: string }>(
+    `SELECT count(*) AS n FROM ${schema}.ticket_state_change`,
+  );
   if (Number(rows[0]!.n) === changes) return;
   const started = Date.now();
   log(`generating ${count(changes)} state changes in ${schema}`);
   await db.pool.query(`TRUNCATE ${schema}.ticket_state_change`);
-  await db.pool.query(`DROP INDEX IF EXISTS ${schema}.ticket_state_change_changed_at_id, ${schema}.ticket_state_change_ticket_id`);
-  await db.pool.query(`ALTER TABLE ${schema}.ticket_state_change DROP CONSTRAINT IF EXISTS ticket_state_change_ticket_id_fkey`);
+  await db.pool.query(
+    `DROP INDEX IF EXISTS ${schema}.ticket_state_change_changed_at_id, ${schema}.ticket_state_change_ticket_id`,
+  );
+  await db.pool.query(
+    `ALTER TABLE ${schema}.ticket_state_change DROP CONSTRAINT IF EXISTS ticket_state_change_ticket_id_fkey`,
+  );
   const newest = newestChangeAt(table);
   for (let to = changes; to > 0; to -= CHUNK_CHANGES) {
     const from = Math.max(0, to - CHUNK_CHANGES);
@@ -179,7 +240,9 @@ async function ensureChangeLog(db: BenchDatabase, table: GeneratedTable, changes
   }
   // Rebuilt with the migration's own DDL, as a restore would.
   await db.pool.query(STATE_CHANGE_LOG_SQL.replaceAll('{source}', schema));
-  await db.pool.query(`ALTER TABLE ${schema}.ticket_state_change ADD CONSTRAINT ticket_state_change_ticket_id_fkey FOREIGN KEY (ticket_id) REFERENCES ${schema}.ticket`);
+  await db.pool.query(
+    `ALTER TABLE ${schema}.ticket_state_change ADD CONSTRAINT ticket_state_change_ticket_id_fkey FOREIGN KEY (ticket_id) REFERENCES ${schema}.ticket`,
+  );
   await db.pool.query(`VACUUM (FREEZE, ANALYZE) ${schema}.ticket_state_change`);
   log(`  ${schema}: ${count(changes)} state changes ready in ${formatMillis(Date.now() - started)}`);
 }

@@ -30,12 +30,39 @@ const NAMESPACE = 'default';
 /** Time for the UI to draw after its data arrived (it fetches in several rounds). */
 const SETTLE_MILLIS = 1500;
 
-const HEALTHY = { name: 'Barcodes for Acme Tickets', recipient: 'tickets@acme.example', contact: 'C-1001', channel: 'RESELLER-WEB' };
-const FAILING = { name: 'Barcodes for Partner Agency', recipient: 'import@partner-agency.example', contact: 'C-1002', channel: 'AGENCY' };
+const HEALTHY = {
+  name: 'Barcodes for Acme Tickets',
+  recipient: 'tickets@acme.example',
+  contact: 'C-1001',
+  channel: 'RESELLER-WEB',
+};
+const FAILING = {
+  name: 'Barcodes for Partner Agency',
+  recipient: 'import@partner-agency.example',
+  contact: 'C-1002',
+  channel: 'AGENCY',
+};
 
 /** Columns of the two lists, in the UI's own local-storage format (its column picker writes the same). */
-const SCHEDULE_COLUMNS = ['Status', 'Schedule ID', 'BarcodesInterfaceName', 'BarcodesInterfaceId', 'Recent Runs', 'Schedule Spec'];
-const WORKFLOW_COLUMNS = ['Status', 'BarcodesInterfaceName', 'BarcodesInterfaceId', 'BarcodesDeliveryStatus', 'BarcodesWindowStart', 'BarcodesWindowEnd', 'BarcodesTicketCount', 'Start', 'Workflow ID'];
+const SCHEDULE_COLUMNS = [
+  'Status',
+  'Schedule ID',
+  'BarcodesInterfaceName',
+  'BarcodesInterfaceId',
+  'Recent Runs',
+  'Schedule Spec',
+];
+const WORKFLOW_COLUMNS = [
+  'Status',
+  'BarcodesInterfaceName',
+  'BarcodesInterfaceId',
+  'BarcodesDeliveryStatus',
+  'BarcodesWindowStart',
+  'BarcodesWindowEnd',
+  'BarcodesTicketCount',
+  'Start',
+  'Workflow ID',
+];
 
 const log = (line: string) => process.stdout.write(`[screenshots] ${line}\n`);
 
@@ -47,19 +74,44 @@ async function main(): Promise<void> {
   const stack = await TestStack.start({ temporalUiPort: uiPort });
   try {
     // Small ids, as a fresh installation has, rather than the tests' random offset.
-    await stack.pool.query(`ALTER TABLE ${stack.config.exporterSchema}.interface ALTER COLUMN id RESTART WITH 3`);
+    await stack.pool.query(
+      `ALTER TABLE ${stack.config.exporterSchema}.interface ALTER COLUMN id RESTART WITH 3`,
+    );
     await stack.startWorker();
-    const healthy = await stack.createInterface({ name: HEALTHY.name, recipients: [HEALTHY.recipient], contacts: [HEALTHY.contact], channels: [HEALTHY.channel] });
-    const failing = await stack.createInterface({ name: FAILING.name, recipients: [FAILING.recipient], contacts: [FAILING.contact], channels: [FAILING.channel] });
+    const healthy = await stack.createInterface({
+      name: HEALTHY.name,
+      recipients: [HEALTHY.recipient],
+      contacts: [HEALTHY.contact],
+      channels: [HEALTHY.channel],
+    });
+    const failing = await stack.createInterface({
+      name: FAILING.name,
+      recipients: [FAILING.recipient],
+      contacts: [FAILING.contact],
+      channels: [FAILING.channel],
+    });
     stack.sink.rejectRecipients([FAILING.recipient], 550);
     for (const round of [1, 2]) {
-      await insertSale(stack.pool, stack.config.ticketingSchema, { contactNumber: HEALTHY.contact, salesChannelCode: HEALTHY.channel, ticketCount: round + 2 });
-      await insertSale(stack.pool, stack.config.ticketingSchema, { contactNumber: FAILING.contact, salesChannelCode: FAILING.channel, ticketCount: 2 });
+      await insertSale(stack.pool, stack.config.ticketingSchema, {
+        contactNumber: HEALTHY.contact,
+        salesChannelCode: HEALTHY.channel,
+        ticketCount: round + 2,
+      });
+      await insertSale(stack.pool, stack.config.ticketingSchema, {
+        contactNumber: FAILING.contact,
+        salesChannelCode: FAILING.channel,
+        ticketCount: 2,
+      });
       await new Promise((resolve) => setTimeout(resolve, 1100));
       await stack.runNow(healthy.id);
       log(`interface ${healthy.id} delivered window ${round}`);
-      const failed = await stack.runNow(failing.id).then(() => null, (error: Error) => error);
-      log(`interface ${failing.id} ${failed ? `failed as expected: ${failed.message.split('\n')[0]}` : 'did not fail: the screenshots would not show a failure'}`);
+      const failed = await stack.runNow(failing.id).then(
+        () => null,
+        (error: Error) => error,
+      );
+      log(
+        `interface ${failing.id} ${failed ? `failed as expected: ${failed.message.split('\n')[0]}` : 'did not fail: the screenshots would not show a failure'}`,
+      );
     }
     await shoot(chromium, stack.temporal.uiUrl!, { healthy: healthy.id, failing: failing.id }, stack);
   } finally {
@@ -67,7 +119,12 @@ async function main(): Promise<void> {
   }
 }
 
-async function shoot(executablePath: string, uiUrl: string, ids: { healthy: number; failing: number }, stack: TestStack): Promise<void> {
+async function shoot(
+  executablePath: string,
+  uiUrl: string,
+  ids: { healthy: number; failing: number },
+  stack: TestStack,
+): Promise<void> {
   const { chromium } = await import('playwright-core');
   fs.mkdirSync(OUT_DIR, { recursive: true });
   const browser = await chromium.launch({ executablePath, args: CHROMIUM_ARGS });
@@ -76,8 +133,11 @@ async function shoot(executablePath: string, uiUrl: string, ids: { healthy: numb
     await context.addInitScript(
       ({ namespace, schedules, workflows }) => {
         // Runs in the page, where the DOM's localStorage exists (this project's lib has no DOM types).
-        const { localStorage } = globalThis as unknown as { localStorage: { setItem(key: string, value: string): void } };
-        const columns = (labels: string[]) => JSON.stringify({ [namespace]: labels.map((label) => ({ label })) });
+        const { localStorage } = globalThis as unknown as {
+          localStorage: { setItem(key: string, value: string): void };
+        };
+        const columns = (labels: string[]) =>
+          JSON.stringify({ [namespace]: labels.map((label) => ({ label })) });
         localStorage.setItem('namespace-schedules-table-columns', columns(schedules));
         localStorage.setItem('namespace-workflow-table-columns', columns(workflows));
       },
@@ -97,7 +157,11 @@ async function shoot(executablePath: string, uiUrl: string, ids: { healthy: numb
     await save(page, 'workflows-failing-interface.png');
 
     const failedRun = await lastRun(stack, ids.failing);
-    await open(page, `${base}/workflows/${encodeURIComponent(failedRun.workflowId)}/${failedRun.runId}/history`, 'Failed');
+    await open(
+      page,
+      `${base}/workflows/${encodeURIComponent(failedRun.workflowId)}/${failedRun.runId}/history`,
+      'Failed',
+    );
     await save(page, 'workflow-failed.png');
     await page.getByText('Search Attributes', { exact: true }).first().click();
     await page.getByText('BarcodesInterfaceName').first().waitFor({ timeout: 30_000 });
@@ -111,8 +175,13 @@ async function shoot(executablePath: string, uiUrl: string, ids: { healthy: numb
   }
 }
 
-async function lastRun(stack: TestStack, interfaceId: number): Promise<{ workflowId: string; runId: string }> {
-  for await (const execution of stack.client.workflow.list({ query: `BarcodesInterfaceId = "${interfaceId}"` })) {
+async function lastRun(
+  stack: TestStack,
+  interfaceId: number,
+): Promise<{ workflowId: string; runId: string }> {
+  for await (const execution of stack.client.workflow.list({
+    query: `BarcodesInterfaceId = "${interfaceId}"`,
+  })) {
     return { workflowId: execution.workflowId, runId: execution.runId };
   }
   throw new Error(`no run of interface ${interfaceId} is listed`);
@@ -136,12 +205,20 @@ function ensureChromium(): string {
   const root = process.getuid?.() === 0;
   const apt = spawnSync('sh', ['-c', 'command -v apt-get'], { encoding: 'utf8' }).status === 0;
   if (!root || !apt) {
-    throw new Error(`${CHROMIUM} is missing: install the Debian package chromium (apt-get install chromium) and run this again`);
+    throw new Error(
+      `${CHROMIUM} is missing: install the Debian package chromium (apt-get install chromium) and run this again`,
+    );
   }
-  log(`${CHROMIUM} is missing: installing the Debian package chromium (apt-get update && apt-get install -y chromium)`);
+  log(
+    `${CHROMIUM} is missing: installing the Debian package chromium (apt-get update && apt-get install -y chromium)`,
+  );
   for (const args of [['update'], ['install', '-y', '--no-install-recommends', 'chromium']]) {
-    const result = spawnSync('apt-get', args, { stdio: ['ignore', 'ignore', 'inherit'], env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive' } });
-    if (result.status !== 0) throw new Error(`apt-get ${args.join(' ')} failed (exit ${result.status}); install chromium by hand`);
+    const result = spawnSync('apt-get', args, {
+      stdio: ['ignore', 'ignore', 'inherit'],
+      env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive' },
+    });
+    if (result.status !== 0)
+      throw new Error(`apt-get ${args.join(' ')} failed (exit ${result.status}); install chromium by hand`);
   }
   if (!fs.existsSync(CHROMIUM)) throw new Error(`apt-get installed chromium but ${CHROMIUM} is not there`);
   return CHROMIUM;

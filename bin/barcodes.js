@@ -6,7 +6,9 @@ const path = require('node:path');
 const fs = require('node:fs');
 const entry = path.join(__dirname, '..', 'dist', 'client', 'cli.js');
 if (!fs.existsSync(entry)) {
-  process.stderr.write('barcodes: not built yet: run `npm ci` (or `npm run build`) in ' + path.dirname(__dirname) + '\n');
+  process.stderr.write(
+    'barcodes: not built yet: run `npm ci` (or `npm run build`) in ' + path.dirname(__dirname) + '\n',
+  );
   process.exit(2);
 }
 require(entry).runCli();

@@ -7,7 +7,11 @@ import { backfillProgressQuery, type BackfillProgress } from '../workflows/backf
  * whole backfill (its tally crosses continue-as-new), so the numbers never restart at zero. A
  * query that fails (between two runs, a worker restarting) is skipped: the next one answers.
  */
-export function followBackfillProgress(handle: WorkflowHandle, onProgress: (progress: BackfillProgress) => void, pollMillis: number): () => void {
+export function followBackfillProgress(
+  handle: WorkflowHandle,
+  onProgress: (progress: BackfillProgress) => void,
+  pollMillis: number,
+): () => void {
   let stopped = false;
   let asking = false;
   const timer = setInterval(() => {
@@ -29,6 +33,9 @@ export function followBackfillProgress(handle: WorkflowHandle, onProgress: (prog
 
 /** `[#######.......] 120/8640 windows, 5321 tickets` */
 export function progressBar(progress: BackfillProgress, width = 30): string {
-  const filled = Math.min(width, Math.round((progress.windowsDone / Math.max(1, progress.windowsTotal)) * width));
+  const filled = Math.min(
+    width,
+    Math.round((progress.windowsDone / Math.max(1, progress.windowsTotal)) * width),
+  );
   return `[${'#'.repeat(filled)}${'.'.repeat(width - filled)}] ${progress.windowsDone}/${progress.windowsTotal} windows, ${progress.ticketsDelivered} tickets`;
 }

@@ -26,7 +26,9 @@ export const ExitCode = {
 
 export function buildProgram(): Command {
   const program = new Command('barcodes')
-    .description('Pushes ticket barcodes to resellers: one flat file per interface and window, by email, exactly once.')
+    .description(
+      'Pushes ticket barcodes to resellers: one flat file per interface and window, by email, exactly once.',
+    )
     .showHelpAfterError('(add --help for usage)')
     .exitOverride();
   const run = runWithContext;
@@ -69,19 +71,30 @@ export function reportError(error: unknown): number {
 function describe(error: unknown): { message: string; code: number } {
   if (error instanceof BarcodesError) {
     const code =
-      error.code === 'INVALID_INPUT' ? ExitCode.invalidInput
-      : error.code === 'NOT_FOUND' ? ExitCode.notFound
-      : error.code === 'UNAVAILABLE' ? ExitCode.unavailable
-      : ExitCode.failure;
+      error.code === 'INVALID_INPUT'
+        ? ExitCode.invalidInput
+        : error.code === 'NOT_FOUND'
+          ? ExitCode.notFound
+          : error.code === 'UNAVAILABLE'
+            ? ExitCode.unavailable
+            : ExitCode.failure;
     return { message: oneLine(error.message), code };
   }
   const failure = error as { code?: string; message?: string };
-  if (failure.code === 'ECONNREFUSED' || failure.code === 'ENOTFOUND' || failure.code === '3D000' || failure.code === '28P01') {
+  if (
+    failure.code === 'ECONNREFUSED' ||
+    failure.code === 'ENOTFOUND' ||
+    failure.code === '3D000' ||
+    failure.code === '28P01'
+  ) {
     let url = '(DATABASE_URL)';
     try {
       url = maskUrl(loadConfig().databaseUrl);
     } catch {}
-    return { message: oneLine(`PostgreSQL is not reachable at ${url}: ${failure.message}`), code: ExitCode.unavailable };
+    return {
+      message: oneLine(`PostgreSQL is not reachable at ${url}: ${failure.message}`),
+      code: ExitCode.unavailable,
+    };
   }
   if (failure.code === '42P01' || failure.code === '3F000') {
     return { message: oneLine(`${failure.message}: run \`barcodes migrate\` first`), code: ExitCode.failure };

@@ -66,7 +66,10 @@ export class CommandContext {
 
   /** Where this deployment's schedules are written; connects to Temporal. */
   async scheduleScope(connectTimeoutMillis?: number): Promise<ScheduleScope> {
-    const [client, deploymentId] = await Promise.all([this.temporalClient(connectTimeoutMillis), this.deploymentId()]);
+    const [client, deploymentId] = await Promise.all([
+      this.temporalClient(connectTimeoutMillis),
+      this.deploymentId(),
+    ]);
     return { client, config: this.config, deploymentId };
   }
 

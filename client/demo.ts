@@ -41,7 +41,11 @@ const DEMO_METRICS_ADDRESS = '127.0.0.1:9464';
 
 let json = false;
 const log = (line: string, fields: Record<string, unknown> = {}) =>
-  process.stdout.write(json ? JSON.stringify({ time: new Date().toISOString(), message: line, ...fields }) + '\n' : `[demo] ${line}\n`);
+  process.stdout.write(
+    json
+      ? JSON.stringify({ time: new Date().toISOString(), message: line, ...fields }) + '\n'
+      : `[demo] ${line}\n`,
+  );
 
 /**
  * The whole product on one machine with local defaults: uses or starts PostgreSQL and Temporal,
@@ -53,7 +57,8 @@ export async function runDemo(options: DemoOptions): Promise<void> {
   json = options.json;
   const stops: (() => Promise<void>)[] = [];
   const stopAll = async () => {
-    for (const stop of stops.reverse()) await stop().catch((error) => log(`while stopping: ${(error as Error).message}`));
+    for (const stop of stops.reverse())
+      await stop().catch((error) => log(`while stopping: ${(error as Error).message}`));
   };
   let stopping: Promise<void> | undefined;
   const shutdown = new Promise<void>((resolve) => {
@@ -79,7 +84,9 @@ export async function runDemo(options: DemoOptions): Promise<void> {
     });
     stops.push(() => temporal.stop());
     const useOwnSink = !process.env.SMTP_URL;
-    const sink = useOwnSink ? await startSmtpSink({ port: DEMO_SMTP_PORT, mailDir: path.resolve(options.mailDir) }) : undefined;
+    const sink = useOwnSink
+      ? await startSmtpSink({ port: DEMO_SMTP_PORT, mailDir: path.resolve(options.mailDir) })
+      : undefined;
     if (sink) {
       stops.push(() => sink.close());
       log(`SMTP sink listening on ${sink.url}; every email is kept in ${path.resolve(options.mailDir)}/`);
@@ -97,8 +104,16 @@ export async function runDemo(options: DemoOptions): Promise<void> {
     // horizon must see their open transactions (lib/source/ticket-source.ts ignores the exporter's own).
     const pool = createPool(config.databaseUrl, { max: 4, applicationName: 'barcodes-demo-sales' });
     stops.push(() => pool.end());
-    const migrated = await migrate(pool, pool, { exporterSchema: config.exporterSchema, ticketingSchema: config.ticketingSchema, withSource: true });
-    log(migrated.applied.length ? `migrated ${maskUrl(config.databaseUrl)}: ${migrated.applied.join('; ')}` : `database ${maskUrl(config.databaseUrl)} up to date`);
+    const migrated = await migrate(pool, pool, {
+      exporterSchema: config.exporterSchema,
+      ticketingSchema: config.ticketingSchema,
+      withSource: true,
+    });
+    log(
+      migrated.applied.length
+        ? `migrated ${maskUrl(config.databaseUrl)}: ${migrated.applied.join('; ')}`
+        : `database ${maskUrl(config.databaseUrl)} up to date`,
+    );
     await seedReferenceData(pool, config.ticketingSchema);
     const store = new InterfaceStore(pool, config.exporterSchema);
     let interfaces = await ensureDemoInterfaces(store, options.everyMillis);
@@ -109,29 +124,45 @@ export async function runDemo(options: DemoOptions): Promise<void> {
     }
 
     const workerLog = fs.createWriteStream(path.resolve(DEMO_STATE_DIR, 'worker.log'), { flags: 'a' });
-    installObservability({ logLevel: 'INFO', write: (line) => workerLog.write(line + '\n'), metricsAddress: config.metricsAddress });
+    installObservability({
+      logLevel: 'INFO',
+      write: (line) => workerLog.write(line + '\n'),
+      metricsAddress: config.metricsAddress,
+    });
     const worker = await startWorker(config);
     stops.push(() => worker.shutdown());
-    log(`worker polling task queue ${config.taskQueue}; its JSON log: ${path.resolve(DEMO_STATE_DIR, 'worker.log')}`);
+    log(
+      `worker polling task queue ${config.taskQueue}; its JSON log: ${path.resolve(DEMO_STATE_DIR, 'worker.log')}`,
+    );
     if (config.metricsAddress) log(`metrics: http://${config.metricsAddress}/metrics`);
 
     const client = await connectClient(config);
     stops.push(() => client.connection.close());
     const deploymentId = await readDeploymentId(pool, config.exporterSchema);
     const report = await syncSchedules({ client, config, deploymentId }, store);
-    for (const change of report.changes) log(`schedule ${change.scheduleId}: ${change.action} (${change.detail})`);
+    for (const change of report.changes)
+      log(`schedule ${change.scheduleId}: ${change.action} (${change.detail})`);
     for (const iface of interfaces) {
       const destinations = [...iface.recipients, ...iface.destinations.map((destination) => destination.url)];
-      log(`interface ${iface.id} "${iface.name}" → ${destinations.join(', ')} every ${options.everyMillis / 1000}s`);
+      log(
+        `interface ${iface.id} "${iface.name}" → ${destinations.join(', ')} every ${options.everyMillis / 1000}s`,
+      );
     }
     if (sftp) {
       // Final names only: the hidden temporary name of an upload in progress is not a delivery.
       fs.watch(sftp.inbox, (_event, name) => {
         if (!name || name.startsWith('.') || !fs.existsSync(path.join(sftp.inbox, name))) return;
-        log(`delivered by SFTP: ${path.join(sftp.inbox, name)}`, { event: 'delivered', destination: 'sftp', fileName: name });
+        log(`delivered by SFTP: ${path.join(sftp.inbox, name)}`, {
+          event: 'delivered',
+          destination: 'sftp',
+          fileName: name,
+        });
       }).unref();
     }
-    if (temporal.uiUrl || !temporal.started) log(`Temporal UI: ${temporal.uiUrl ?? `(your server at ${temporal.address})`} (schedules: barcodes-${deploymentId}-<id>)`);
+    if (temporal.uiUrl || !temporal.started)
+      log(
+        `Temporal UI: ${temporal.uiUrl ?? `(your server at ${temporal.address})`} (schedules: barcodes-${deploymentId}-<id>)`,
+      );
 
     sink?.onMessage((mail) => {
       const attachment = mail.parsed.attachments[0];
@@ -140,14 +171,17 @@ export async function runDemo(options: DemoOptions): Promise<void> {
       // Rows telling of a barcode sent earlier that changed state (cancelled, reprinted).
       const stateChanges = (text.match(/;STATE_CHANGE;/g) ?? []).length;
       const changed = stateChanges ? `, ${stateChanges} of them state changes` : '';
-      log(`delivered to ${mail.envelope.to.join(', ')}: ${attachment?.filename ?? '(no file)'} (${rows} tickets${changed}) → ${mail.file ?? ''}`, {
-        event: 'delivered',
-        to: mail.envelope.to,
-        fileName: attachment?.filename ?? null,
-        tickets: rows,
-        stateChanges,
-        eml: mail.file ?? null,
-      });
+      log(
+        `delivered to ${mail.envelope.to.join(', ')}: ${attachment?.filename ?? '(no file)'} (${rows} tickets${changed}) → ${mail.file ?? ''}`,
+        {
+          event: 'delivered',
+          to: mail.envelope.to,
+          fileName: attachment?.filename ?? null,
+          tickets: rows,
+          stateChanges,
+          eml: mail.file ?? null,
+        },
+      );
     });
 
     const simulator = simulateSales(pool, config.ticketingSchema, options.salesPerSecond);
@@ -168,7 +202,8 @@ export async function runDemo(options: DemoOptions): Promise<void> {
 function demoSecretsKey(): Record<string, string> {
   if (process.env.BARCODES_SECRETS_KEY || process.env.BARCODES_SECRETS_KEY_FILE) return {};
   const file = path.resolve(DEMO_STATE_DIR, 'secrets.key');
-  if (!fs.existsSync(file)) fs.writeFileSync(file, `demo:${randomBytes(32).toString('base64')}\n`, { mode: 0o600 });
+  if (!fs.existsSync(file))
+    fs.writeFileSync(file, `demo:${randomBytes(32).toString('base64')}\n`, { mode: 0o600 });
   return { BARCODES_SECRETS_KEY_FILE: file };
 }
 
@@ -177,7 +212,11 @@ function demoSecretsKey(): Record<string, string> {
  * the demo's own (loopback, its own host key, key auth). Without sshd (Debian: openssh-server) the
  * demo says so in one line and delivers by email only.
  */
-async function startDemoSftp(store: InterfaceStore, iface: ExportInterface, keyring: () => SecretsKeyring | undefined): Promise<TestSshd | undefined> {
+async function startDemoSftp(
+  store: InterfaceStore,
+  iface: ExportInterface,
+  keyring: () => SecretsKeyring | undefined,
+): Promise<TestSshd | undefined> {
   const sshdPath = findSshd();
   let server: TestSshd | undefined;
   try {
@@ -185,16 +224,24 @@ async function startDemoSftp(store: InterfaceStore, iface: ExportInterface, keyr
     server = await startSshd(sshdPath, { dir: path.resolve(DEMO_STATE_DIR, 'sshd') });
   } catch (error) {
     log(`no SFTP delivery in this demo: could not start sshd: ${(error as Error).message.split('\n')[0]}`);
-    if (iface.destinations.some((destination) => destination.kind === 'sftp')) await store.update(iface.id, { setDestinations: { sftp: null } }, 'demo');
+    if (iface.destinations.some((destination) => destination.kind === 'sftp'))
+      await store.update(iface.id, { setDestinations: { sftp: null } }, 'demo');
     return undefined;
   }
   // The port is new on every start: the destination (URL, pinned host key, client key) is set again.
   await store.update(
     iface.id,
-    { setDestinations: parseDestinationOptions({ sftp: server.url, sftpKey: server.clientKeyFile, sftpHostKey: server.hostKeyFingerprint }, keyring) },
+    {
+      setDestinations: parseDestinationOptions(
+        { sftp: server.url, sftpKey: server.clientKeyFile, sftpHostKey: server.hostKeyFingerprint },
+        keyring,
+      ),
+    },
     'demo',
   );
-  log(`sshd on 127.0.0.1:${server.port} (host key ${server.hostKeyFingerprint}): SFTP files arrive in ${server.inbox}/`);
+  log(
+    `sshd on 127.0.0.1:${server.port} (host key ${server.hostKeyFingerprint}): SFTP files arrive in ${server.inbox}/`,
+  );
   return server;
 }
 
@@ -219,8 +266,22 @@ async function ensureDemoInterfaces(store: InterfaceStore, everyMillis: number) 
   const wanted = [
     // State changes on, with the columns that show them: cancellations and reprints of barcodes
     // sent in earlier files arrive as STATE_CHANGE rows.
-    { name: 'Barcodes for Demo Reseller', recipients: ['tickets@demo-reseller.example'], contacts: ['C-1001'], channels: ['RESELLER-WEB'], stateChanges: [] as TicketState[], format: STATE_CHANGE_FORMAT },
-    { name: 'Barcodes for Partner Agency', recipients: ['import@partner-agency.example'], contacts: ['C-1002'], channels: ['AGENCY'], stateChanges: null, format: null },
+    {
+      name: 'Barcodes for Demo Reseller',
+      recipients: ['tickets@demo-reseller.example'],
+      contacts: ['C-1001'],
+      channels: ['RESELLER-WEB'],
+      stateChanges: [] as TicketState[],
+      format: STATE_CHANGE_FORMAT,
+    },
+    {
+      name: 'Barcodes for Partner Agency',
+      recipients: ['import@partner-agency.example'],
+      contacts: ['C-1002'],
+      channels: ['AGENCY'],
+      stateChanges: null,
+      format: null,
+    },
   ];
   const existing = await store.list();
   const result = [];
@@ -228,12 +289,27 @@ async function ensureDemoInterfaces(store: InterfaceStore, everyMillis: number) 
     let iface = existing.find((candidate) => candidate.name === spec.name);
     if (!iface) {
       iface = await store.create(
-        { name: spec.name, recipients: spec.recipients, intervalSeconds: Math.max(1, Math.round(everyMillis / 1000)), lagSeconds: 2, timeZone: 'Europe/Zurich', format: spec.format, startAt: new Date(), enabled: true, alertEmail: null, stateChanges: spec.stateChanges },
+        {
+          name: spec.name,
+          recipients: spec.recipients,
+          intervalSeconds: Math.max(1, Math.round(everyMillis / 1000)),
+          lagSeconds: 2,
+          timeZone: 'Europe/Zurich',
+          format: spec.format,
+          startAt: new Date(),
+          enabled: true,
+          alertEmail: null,
+          stateChanges: spec.stateChanges,
+        },
         { contacts: spec.contacts, channels: spec.channels },
         'demo',
       );
     } else if (iface.intervalSeconds * 1000 !== everyMillis) {
-      iface = await store.update(iface.id, { intervalSeconds: Math.max(1, Math.round(everyMillis / 1000)) }, 'demo');
+      iface = await store.update(
+        iface.id,
+        { intervalSeconds: Math.max(1, Math.round(everyMillis / 1000)) },
+        'demo',
+      );
     }
     if (spec.stateChanges && !iface.stateChanges) {
       // A demo database from before state changes: turn them on where the demo shows them.

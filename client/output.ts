@@ -25,8 +25,13 @@ export function createOutput(json: boolean): Output {
 
 /** Rows as aligned columns under a header line (text output of list-like commands). */
 export function formatTable(headers: string[], rows: string[][]): string {
-  const widths = headers.map((header, column) => Math.max(header.length, ...rows.map((row) => (row[column] ?? '').length)));
-  const line = (cells: string[]) => cells.map((cell, column) => (column === cells.length - 1 ? cell : cell.padEnd(widths[column]!))).join('  ');
+  const widths = headers.map((header, column) =>
+    Math.max(header.length, ...rows.map((row) => (row[column] ?? '').length)),
+  );
+  const line = (cells: string[]) =>
+    cells
+      .map((cell, column) => (column === cells.length - 1 ? cell : cell.padEnd(widths[column]!)))
+      .join('  ');
   return [line(headers), ...rows.map(line)].join('\n');
 }
 
@@ -41,7 +46,10 @@ export function interfaceTable(interfaces: ExportInterface[]): string {
       `${iface.contacts.length} contacts, ${iface.channels.length} channels`,
       iface.stateChanges ? stateChangesText(iface.stateChanges) : 'off',
       iface.name,
-      iface.pausedReason ?? (iface.refusedRun ? `last run refused ${iface.refusedRun.at.toISOString()}: ${iface.refusedRun.reason}` : ''),
+      iface.pausedReason ??
+        (iface.refusedRun
+          ? `last run refused ${iface.refusedRun.at.toISOString()}: ${iface.refusedRun.reason}`
+          : ''),
     ]),
   );
 }
@@ -85,7 +93,10 @@ export function interfaceJson(iface: ExportInterface) {
     lastFailure: iface.lastFailure,
     pausedReason: iface.pausedReason,
     configVersion: iface.configVersion,
-    refusedRun: iface.refusedRun && { at: iface.refusedRun.at.toISOString(), reason: iface.refusedRun.reason },
+    refusedRun: iface.refusedRun && {
+      at: iface.refusedRun.at.toISOString(),
+      reason: iface.refusedRun.reason,
+    },
     // null: off; [] every state; else the end states whose changes are sent.
     stateChanges: iface.stateChanges,
     pgpKey: iface.pgpKey && {
@@ -115,8 +126,16 @@ export function interfaceText(iface: ExportInterface): string {
     `  pgp key:    ${pgpKeyText(iface)}`,
     `  state changes: ${iface.stateChanges ? stateChangesText(iface.stateChanges) : 'off (new tickets only)'}`,
     ...(iface.pausedReason ? [`  PAUSED:     ${iface.pausedReason}`] : []),
-    ...(iface.refusedRun ? [`  refused:    a run at ${iface.refusedRun.at.toISOString()} exported nothing: ${iface.refusedRun.reason}`] : []),
-    ...(iface.consecutiveFailures > 0 ? [`  failing:    ${iface.consecutiveFailures} window(s) in a row since ${iface.failingSince?.toISOString()}: ${iface.lastFailure}`] : []),
+    ...(iface.refusedRun
+      ? [
+          `  refused:    a run at ${iface.refusedRun.at.toISOString()} exported nothing: ${iface.refusedRun.reason}`,
+        ]
+      : []),
+    ...(iface.consecutiveFailures > 0
+      ? [
+          `  failing:    ${iface.consecutiveFailures} window(s) in a row since ${iface.failingSince?.toISOString()}: ${iface.lastFailure}`,
+        ]
+      : []),
   ].join('\n');
 }
 
@@ -135,7 +154,9 @@ function pgpKeyText(iface: ExportInterface): string {
   const key = iface.pgpKey;
   if (!key) return 'none (files are sent unencrypted)';
   // User ids come from the reseller's key: no control character reaches the terminal.
-  const userIds = key.userIds.length ? ` ${key.userIds.join(', ').replace(/[\u0000-\u001f\u007f]/g, (c) => `\\x${c.charCodeAt(0).toString(16).padStart(2, '0')}`)}` : '';
+  const userIds = key.userIds.length
+    ? ` ${key.userIds.join(', ').replace(/[\u0000-\u001f\u007f]/g, (c) => `\\x${c.charCodeAt(0).toString(16).padStart(2, '0')}`)}`
+    : '';
   return `${key.fingerprint}${userIds}, ${key.expiresAt ? `expires ${key.expiresAt.toISOString()}` : 'does not expire'} (files are encrypted to it)`;
 }
 

@@ -45,7 +45,11 @@ export class CommandError extends Error {
 }
 
 /** Runs `file args…` to completion and returns its output; rejects with a `CommandError`. */
-export function runCommand(file: string, args: readonly string[], options: RunCommandOptions): Promise<CommandResult> {
+export function runCommand(
+  file: string,
+  args: readonly string[],
+  options: RunCommandOptions,
+): Promise<CommandResult> {
   const command = describeCommand(file, args);
   return new Promise((resolve, reject) => {
     execFile(
@@ -94,7 +98,9 @@ export function runCommand(file: string, args: readonly string[], options: RunCo
 
 /** The command line as a human would type it, for logs and messages. */
 export function describeCommand(file: string, args: readonly string[]): string {
-  return [file, ...args].map((part) => (/^[\w@%+=:,./-]+$/.test(part) ? part : JSON.stringify(part))).join(' ');
+  return [file, ...args]
+    .map((part) => (/^[\w@%+=:,./-]+$/.test(part) ? part : JSON.stringify(part)))
+    .join(' ');
 }
 
 /** The last non-empty line of a program's output: usually the line that says what went wrong. */

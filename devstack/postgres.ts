@@ -99,9 +99,12 @@ export async function useOrStartPostgres(options: UseOrStartPostgresOptions): Pr
     try {
       await probe(configured);
     } catch (err) {
-      throw new UnavailableError(`PostgreSQL at DATABASE_URL=${maskUrl(configured)} does not answer: ${reasonOf(err)}`, {
-        cause: err,
-      });
+      throw new UnavailableError(
+        `PostgreSQL at DATABASE_URL=${maskUrl(configured)} does not answer: ${reasonOf(err)}`,
+        {
+          cause: err,
+        },
+      );
     }
     log(`using PostgreSQL at DATABASE_URL=${maskUrl(configured)}`);
     return { adminUrl: configured, started: false, stop: nothingToStop };
@@ -192,27 +195,36 @@ export interface TestDatabase {
 /** Creates a database with a fresh random name on the server of `adminUrl`. */
 export async function createTestDatabase(adminUrl: string, prefix = 'barcodes_test'): Promise<TestDatabase> {
   if (!/^[a-z_][a-z0-9_]*$/.test(prefix) || prefix.length > MAX_DATABASE_PREFIX_LENGTH) {
-    throw new Error(`invalid test database prefix ${JSON.stringify(prefix)}: lower-case letters, digits and _, at most ${MAX_DATABASE_PREFIX_LENGTH}`);
+    throw new Error(
+      `invalid test database prefix ${JSON.stringify(prefix)}: lower-case letters, digits and _, at most ${MAX_DATABASE_PREFIX_LENGTH}`,
+    );
   }
   // Time first, so leftovers of crashed runs sort by age; random part, so parallel runs never clash.
   const name = `${prefix}_${Date.now().toString(36)}_${randomBytes(3).toString('hex')}`;
-  await withAdminClient(adminUrl, (client) => client.query(`CREATE DATABASE ${quoteIdentifier(name)}`)).catch((err: unknown) => {
-    throw new UnavailableError(`could not create database ${name} on ${maskUrl(adminUrl)}: ${reasonOf(err)}`, { cause: err });
-  });
+  await withAdminClient(adminUrl, (client) => client.query(`CREATE DATABASE ${quoteIdentifier(name)}`)).catch(
+    (err: unknown) => {
+      throw new UnavailableError(
+        `could not create database ${name} on ${maskUrl(adminUrl)}: ${reasonOf(err)}`,
+        { cause: err },
+      );
+    },
+  );
   return {
     url: withDatabaseName(adminUrl, name),
     name,
     drop: async () => {
       // WITH (FORCE) (PostgreSQL 13+) terminates sessions a test forgot to close (e.g. a worker's pool).
-      await withAdminClient(adminUrl, (client) => client.query(`DROP DATABASE IF EXISTS ${quoteIdentifier(name)} WITH (FORCE)`)).catch(
-        (err: unknown) => {
-          throw new UnavailableError(`could not drop database ${name} on ${maskUrl(adminUrl)}: ${reasonOf(err)}`, { cause: err });
-        },
-      );
+      await withAdminClient(adminUrl, (client) =>
+        client.query(`DROP DATABASE IF EXISTS ${quoteIdentifier(name)} WITH (FORCE)`),
+      ).catch((err: unknown) => {
+        throw new UnavailableError(
+          `could not drop database ${name} on ${maskUrl(adminUrl)}: ${reasonOf(err)}`,
+          { cause: err },
+        );
+      });
     },
   };
 }
-
 
 // ---------------------------------------------------------------------------------------------
 // Private helpers
@@ -272,9 +284,16 @@ class ClusterProcess implements ThrowawayCluster {
       INITDB_TIMEOUT_MILLIS,
     );
     // In postgresql.conf rather than on pg_ctl's command line: restart() keeps them as they are.
-    const settings = { ...THROWAWAY_CLUSTER_SETTINGS, port: String(this.settings.port), unix_socket_directories: `'${this.socketDir}'` };
+    const settings = {
+      ...THROWAWAY_CLUSTER_SETTINGS,
+      port: String(this.settings.port),
+      unix_socket_directories: `'${this.socketDir}'`,
+    };
     const lines = Object.entries(settings).map(([key, value]) => `${key} = ${value}`);
-    await fs.appendFile(path.join(this.dataDir, 'postgresql.conf'), `\n# barcodes throwaway cluster\n${lines.join('\n')}\n`);
+    await fs.appendFile(
+      path.join(this.dataDir, 'postgresql.conf'),
+      `\n# barcodes throwaway cluster\n${lines.join('\n')}\n`,
+    );
     log(`initdb done in ${formatMillis(Date.now() - startedAt)}`);
   }
 
@@ -284,12 +303,18 @@ class ClusterProcess implements ThrowawayCluster {
     const deadline = startedAt + startTimeoutMillis;
     for (;;) {
       try {
-        await this.pgCtl(['start', '-w', '-t', String(Math.ceil(startTimeoutMillis / 1000)), '-l', this.logFile], startTimeoutMillis);
+        await this.pgCtl(
+          ['start', '-w', '-t', String(Math.ceil(startTimeoutMillis / 1000)), '-l', this.logFile],
+          startTimeoutMillis,
+        );
         break;
       } catch (err) {
         // Right after kill() the old backends may still hold the shared memory for a moment.
         if (Date.now() + START_RETRY_INTERVAL_MILLIS >= deadline) {
-          throw new UnavailableError(`throwaway PostgreSQL on port ${port} did not start: ${reasonOf(err)}; see ${this.logFile}`, { cause: err });
+          throw new UnavailableError(
+            `throwaway PostgreSQL on port ${port} did not start: ${reasonOf(err)}; see ${this.logFile}`,
+            { cause: err },
+          );
         }
         await sleep(START_RETRY_INTERVAL_MILLIS);
       }
@@ -301,7 +326,10 @@ class ClusterProcess implements ThrowawayCluster {
   async restart(): Promise<void> {
     const { log, startTimeoutMillis } = this.settings;
     const startedAt = Date.now();
-    await this.pgCtl(['restart', '-m', 'fast', '-w', '-t', String(Math.ceil(startTimeoutMillis / 1000)), '-l', this.logFile], startTimeoutMillis);
+    await this.pgCtl(
+      ['restart', '-m', 'fast', '-w', '-t', String(Math.ceil(startTimeoutMillis / 1000)), '-l', this.logFile],
+      startTimeoutMillis,
+    );
     await this.waitUntilAccepting(startedAt + startTimeoutMillis);
     log(`throwaway PostgreSQL restarted in ${formatMillis(Date.now() - startedAt)}`);
   }
@@ -312,7 +340,10 @@ class ClusterProcess implements ThrowawayCluster {
     process.kill(pid, 'SIGKILL');
     const deadline = Date.now() + KILL_TIMEOUT_MILLIS;
     while (isAlive(pid)) {
-      if (Date.now() > deadline) throw new UnavailableError(`postmaster pid ${pid} still alive ${KILL_TIMEOUT_MILLIS} ms after SIGKILL`);
+      if (Date.now() > deadline)
+        throw new UnavailableError(
+          `postmaster pid ${pid} still alive ${KILL_TIMEOUT_MILLIS} ms after SIGKILL`,
+        );
       await sleep(20);
     }
     this.settings.log(`throwaway PostgreSQL postmaster (pid ${pid}) killed`);
@@ -321,8 +352,11 @@ class ClusterProcess implements ThrowawayCluster {
   async stop(): Promise<void> {
     if (this.deleted) return;
     if (await this.postmasterPid()) {
-      await this.pgCtl(['stop', '-m', 'fast', '-w', '-t', String(STOP_TIMEOUT_SECONDS)], STOP_TIMEOUT_SECONDS * 1000).catch(
-        (err: unknown) => this.settings.log(`pg_ctl stop failed (${reasonOf(err)}); deleting the cluster anyway`),
+      await this.pgCtl(
+        ['stop', '-m', 'fast', '-w', '-t', String(STOP_TIMEOUT_SECONDS)],
+        STOP_TIMEOUT_SECONDS * 1000,
+      ).catch((err: unknown) =>
+        this.settings.log(`pg_ctl stop failed (${reasonOf(err)}); deleting the cluster anyway`),
       );
     }
     await fs.rm(this.settings.baseDir, { recursive: true, force: true });
@@ -354,9 +388,12 @@ class ClusterProcess implements ThrowawayCluster {
         await sleep(START_RETRY_INTERVAL_MILLIS);
       }
     }
-    throw new UnavailableError(`throwaway PostgreSQL at ${this.url} does not accept connections: ${reasonOf(lastError)}; see ${this.logFile}`, {
-      cause: lastError,
-    });
+    throw new UnavailableError(
+      `throwaway PostgreSQL at ${this.url} does not accept connections: ${reasonOf(lastError)}; see ${this.logFile}`,
+      {
+        cause: lastError,
+      },
+    );
   }
 
   private async postmasterPid(): Promise<number | undefined> {
@@ -374,7 +411,10 @@ class ClusterProcess implements ThrowawayCluster {
   }
 
   private run(program: string, args: string[], timeoutMillis: number): Promise<unknown> {
-    return runCommand(path.join(this.settings.binDir, program), args, { ...this.processOptions(), timeoutMillis });
+    return runCommand(path.join(this.settings.binDir, program), args, {
+      ...this.processOptions(),
+      timeoutMillis,
+    });
   }
 
   private processOptions(): Omit<RunCommandOptions, 'timeoutMillis'> {
@@ -391,7 +431,8 @@ async function resolveRunAs(user: string): Promise<RunAs | undefined> {
     // `id` resolves through NSS (LDAP, sssd…), unlike reading /etc/passwd.
     const uid = Number((await runCommand('id', ['-u', user], { timeoutMillis: 10_000 })).stdout.trim());
     const gid = Number((await runCommand('id', ['-g', user], { timeoutMillis: 10_000 })).stdout.trim());
-    if (!Number.isInteger(uid) || !Number.isInteger(gid)) throw new Error(`unexpected output of id for ${user}`);
+    if (!Number.isInteger(uid) || !Number.isInteger(gid))
+      throw new Error(`unexpected output of id for ${user}`);
     if (uid === 0) throw new Error(`${user} is root`);
     return { user, uid, gid };
   } catch (err) {
@@ -420,7 +461,10 @@ async function findPostgresBinDir(env: NodeJS.ProcessEnv): Promise<string> {
   majors.sort((a, b) => Number(b) - Number(a));
   for (const major of majors) {
     const binDir = path.join(DEBIAN_POSTGRES_ROOT, major, 'bin');
-    if ((await isExecutable(path.join(binDir, 'initdb'))) && (await isExecutable(path.join(binDir, 'pg_ctl')))) {
+    if (
+      (await isExecutable(path.join(binDir, 'initdb'))) &&
+      (await isExecutable(path.join(binDir, 'pg_ctl')))
+    ) {
       return binDir;
     }
   }
@@ -435,7 +479,10 @@ async function probe(url: string): Promise<void> {
 }
 
 async function withAdminClient<T>(url: string, use: (client: pg.Client) => Promise<T>): Promise<T> {
-  const client = new pg.Client({ connectionString: url, connectionTimeoutMillis: PROBE_CONNECT_TIMEOUT_MILLIS });
+  const client = new pg.Client({
+    connectionString: url,
+    connectionTimeoutMillis: PROBE_CONNECT_TIMEOUT_MILLIS,
+  });
   // A server that goes away while connected emits 'error' on the client; without a listener that
   // would crash the process instead of failing the query.
   client.on('error', () => undefined);

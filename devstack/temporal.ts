@@ -15,7 +15,12 @@ import { formatMillis, sleep, type Log } from './log';
 import { DEFAULT_HOST, freePort } from './ports';
 import { locateTemporalCli } from './temporal-cli';
 
-export { TEMPORAL_CLI_VERSION, TEMPORAL_CLI_PYPI_PACKAGE, locateTemporalCli, temporalCliCacheDir } from './temporal-cli';
+export {
+  TEMPORAL_CLI_VERSION,
+  TEMPORAL_CLI_PYPI_PACKAGE,
+  locateTemporalCli,
+  temporalCliCacheDir,
+} from './temporal-cli';
 export type { LocateTemporalCliOptions } from './temporal-cli';
 
 /** A dynamic configuration value: start-dev takes each as JSON (maps, e.g. worker.perNamespaceWorkerOptions). */
@@ -259,7 +264,8 @@ class DevServerProcess implements TemporalDevServer {
 
   constructor(private readonly settings: DevServerSettings) {
     this.address = `${hostForUrl(settings.ip)}:${settings.port}`;
-    this.uiUrl = settings.uiPort === undefined ? undefined : `http://${hostForUrl(settings.ip)}:${settings.uiPort}`;
+    this.uiUrl =
+      settings.uiPort === undefined ? undefined : `http://${hostForUrl(settings.ip)}:${settings.uiPort}`;
   }
 
   get namespace(): string {
@@ -316,7 +322,9 @@ class DevServerProcess implements TemporalDevServer {
         this.unregisterExitHook();
         resolve();
       };
-      child.once('exit', (code, signal) => onGone(signal ? `killed by ${signal}` : `exited with code ${code}`));
+      child.once('exit', (code, signal) =>
+        onGone(signal ? `killed by ${signal}` : `exited with code ${code}`),
+      );
       child.once('error', (err) => onGone(`could not be started: ${err.message}`));
     });
     this.unregisterExitHook = onProcessExit(() => child.kill('SIGKILL'));
@@ -366,7 +374,9 @@ class DevServerProcess implements TemporalDevServer {
     child.kill('SIGTERM');
     const exitedInTime = await exitsWithin(this.exited, this.settings.stopGraceMillis);
     if (!exitedInTime) {
-      this.settings.log(`Temporal dev server did not stop within ${formatMillis(this.settings.stopGraceMillis)} of SIGTERM; killing it`);
+      this.settings.log(
+        `Temporal dev server did not stop within ${formatMillis(this.settings.stopGraceMillis)} of SIGTERM; killing it`,
+      );
       child.kill('SIGKILL');
     }
     await this.exited;
@@ -428,19 +438,27 @@ async function waitUntilAnswering(options: WaitUntilAnsweringOptions): Promise<v
     }
     const left = deadline - Date.now();
     if (left <= 0) {
-      throw new Error(`no answer within ${options.timeoutMillis} ms (last error: ${reasonOf(lastError)})`, { cause: lastError });
+      throw new Error(`no answer within ${options.timeoutMillis} ms (last error: ${reasonOf(lastError)})`, {
+        cause: lastError,
+      });
     }
     await sleep(Math.min(READY_POLL_INTERVAL_MILLIS, left));
   }
 }
 
 /** One readiness probe; always closes its connection, even when the caller stopped waiting for it. */
-async function probeNamespace(connectionOptions: ConnectionOptions, namespace: string, timeoutMillis: number): Promise<void> {
+async function probeNamespace(
+  connectionOptions: ConnectionOptions,
+  namespace: string,
+  timeoutMillis: number,
+): Promise<void> {
   let connection: Connection | undefined;
   try {
     connection = await Connection.connect({ ...connectionOptions, connectTimeout: timeoutMillis });
     const connected = connection;
-    await connected.withDeadline(Date.now() + timeoutMillis, () => connected.workflowService.describeNamespace({ namespace }));
+    await connected.withDeadline(Date.now() + timeoutMillis, () =>
+      connected.workflowService.describeNamespace({ namespace }),
+    );
   } finally {
     await connection?.close().catch(() => undefined);
   }

@@ -77,7 +77,9 @@ const IDENTIFIER = /^[a-z_][a-z0-9_]{0,62}$/;
 /** Checks a schema name before it is interpolated into SQL: a plain lower-case identifier only. */
 export function checkIdentifier(value: string, what: string): string {
   if (!IDENTIFIER.test(value)) {
-    throw new InputError(`${what}: invalid schema name ${JSON.stringify(value)} (expected a plain identifier like public)`);
+    throw new InputError(
+      `${what}: invalid schema name ${JSON.stringify(value)} (expected a plain identifier like public)`,
+    );
   }
   return value;
 }
@@ -90,24 +92,42 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   const databaseUrl = checkUrl(env.DATABASE_URL || DEFAULTS.databaseUrl, 'DATABASE_URL', POSTGRES_SCHEMES);
   return {
     databaseUrl,
-    sourceDatabaseUrl: env.SOURCE_DATABASE_URL ? checkUrl(env.SOURCE_DATABASE_URL, 'SOURCE_DATABASE_URL', POSTGRES_SCHEMES) : databaseUrl,
+    sourceDatabaseUrl: env.SOURCE_DATABASE_URL
+      ? checkUrl(env.SOURCE_DATABASE_URL, 'SOURCE_DATABASE_URL', POSTGRES_SCHEMES)
+      : databaseUrl,
     ticketingSchema: checkIdentifier(env.TICKETING_SCHEMA || DEFAULTS.ticketingSchema, 'TICKETING_SCHEMA'),
     exporterSchema: checkIdentifier(env.BARCODES_SCHEMA || DEFAULTS.exporterSchema, 'BARCODES_SCHEMA'),
-    temporalAddress: env.TEMPORAL_ADDRESS ? checkHostPort(env.TEMPORAL_ADDRESS, 'TEMPORAL_ADDRESS') : DEFAULTS.temporalAddress,
+    temporalAddress: env.TEMPORAL_ADDRESS
+      ? checkHostPort(env.TEMPORAL_ADDRESS, 'TEMPORAL_ADDRESS')
+      : DEFAULTS.temporalAddress,
     temporalNamespace: env.TEMPORAL_NAMESPACE || DEFAULTS.temporalNamespace,
     taskQueue: env.TEMPORAL_TASK_QUEUE || DEFAULTS.taskQueue,
     smtpUrl: env.SMTP_URL ? checkUrl(env.SMTP_URL, 'SMTP_URL', SMTP_SCHEMES) : DEFAULTS.smtpUrl,
     // A plain address, like every recipient: it is also the domain of every Message-ID.
     mailFrom: env.MAIL_FROM ? checkEmail(env.MAIL_FROM, 'MAIL_FROM') : DEFAULTS.mailFrom,
     allowShortIntervals: flag(env.BARCODES_ALLOW_SHORT_INTERVALS, 'BARCODES_ALLOW_SHORT_INTERVALS'),
-    maxHoldbackMillis: parseDuration(env.BARCODES_MAX_HOLDBACK || DEFAULTS.maxHoldback, 'BARCODES_MAX_HOLDBACK', DURATION_LIMITS.holdback),
-    pauseAfterFailures: positiveInteger(env.BARCODES_PAUSE_AFTER_FAILURES, DEFAULTS.pauseAfterFailures, 'BARCODES_PAUSE_AFTER_FAILURES'),
-    alertEmail: env.BARCODES_ALERT_EMAIL ? checkEmail(env.BARCODES_ALERT_EMAIL, 'BARCODES_ALERT_EMAIL') : null,
-    metricsAddress: env.BARCODES_METRICS_ADDRESS ? checkHostPort(env.BARCODES_METRICS_ADDRESS, 'BARCODES_METRICS_ADDRESS') : null,
+    maxHoldbackMillis: parseDuration(
+      env.BARCODES_MAX_HOLDBACK || DEFAULTS.maxHoldback,
+      'BARCODES_MAX_HOLDBACK',
+      DURATION_LIMITS.holdback,
+    ),
+    pauseAfterFailures: positiveInteger(
+      env.BARCODES_PAUSE_AFTER_FAILURES,
+      DEFAULTS.pauseAfterFailures,
+      'BARCODES_PAUSE_AFTER_FAILURES',
+    ),
+    alertEmail: env.BARCODES_ALERT_EMAIL
+      ? checkEmail(env.BARCODES_ALERT_EMAIL, 'BARCODES_ALERT_EMAIL')
+      : null,
+    metricsAddress: env.BARCODES_METRICS_ADDRESS
+      ? checkHostPort(env.BARCODES_METRICS_ADDRESS, 'BARCODES_METRICS_ADDRESS')
+      : null,
     logLevel: checkLogLevel(env.BARCODES_LOG_LEVEL || DEFAULTS.logLevel),
     secretsKeyring: memo(loadSecretsKeyring(env)),
     httpsCaFile: env.BARCODES_HTTPS_CA_FILE || null,
-    httpsTimeoutMillis: env.BARCODES_HTTPS_TIMEOUT ? parseDuration(env.BARCODES_HTTPS_TIMEOUT, 'BARCODES_HTTPS_TIMEOUT', DURATION_LIMITS.lag) : HTTPS_TIMEOUT_MILLIS,
+    httpsTimeoutMillis: env.BARCODES_HTTPS_TIMEOUT
+      ? parseDuration(env.BARCODES_HTTPS_TIMEOUT, 'BARCODES_HTTPS_TIMEOUT', DURATION_LIMITS.lag)
+      : HTTPS_TIMEOUT_MILLIS,
   };
 }
 
@@ -128,10 +148,15 @@ function checkUrl(text: string, what: string, schemes: string[]): string {
   try {
     parsed = new URL(text);
   } catch (error) {
-    throw new InputError(`${what}: invalid URL ${JSON.stringify(maskUrl(text))} (expected ${schemes[0]}//…)`, { cause: error });
+    throw new InputError(
+      `${what}: invalid URL ${JSON.stringify(maskUrl(text))} (expected ${schemes[0]}//…)`,
+      { cause: error },
+    );
   }
   if (!schemes.includes(parsed.protocol)) {
-    throw new InputError(`${what}: unsupported scheme ${JSON.stringify(parsed.protocol)} in ${JSON.stringify(maskUrl(text))} (expected ${schemes.join(' or ')})`);
+    throw new InputError(
+      `${what}: unsupported scheme ${JSON.stringify(parsed.protocol)} in ${JSON.stringify(maskUrl(text))} (expected ${schemes.join(' or ')})`,
+    );
   }
   if (parsed.protocol === 'smtp:' || parsed.protocol === 'smtps:') {
     if (!parsed.hostname) throw new InputError(`${what}: no host in ${JSON.stringify(maskUrl(text))}`);
@@ -142,7 +167,9 @@ function checkUrl(text: string, what: string, schemes: string[]): string {
 function checkLogLevel(text: string): LogLevel {
   const level = text.toUpperCase();
   if (!(LOG_LEVELS as readonly string[]).includes(level)) {
-    throw new InputError(`BARCODES_LOG_LEVEL: invalid level ${JSON.stringify(text)} (expected one of ${LOG_LEVELS.join(', ')})`);
+    throw new InputError(
+      `BARCODES_LOG_LEVEL: invalid level ${JSON.stringify(text)} (expected one of ${LOG_LEVELS.join(', ')})`,
+    );
   }
   return level as LogLevel;
 }
@@ -156,7 +183,8 @@ function flag(text: string | undefined, what: string): boolean {
 
 function positiveInteger(text: string | undefined, fallback: number, what: string): number {
   if (text === undefined || text === '') return fallback;
-  if (!/^[1-9]\d{0,5}$/.test(text)) throw new InputError(`${what}: invalid count ${JSON.stringify(text)} (a positive integer)`);
+  if (!/^[1-9]\d{0,5}$/.test(text))
+    throw new InputError(`${what}: invalid count ${JSON.stringify(text)} (a positive integer)`);
   return Number(text);
 }
 
@@ -164,7 +192,10 @@ function positiveInteger(text: string | undefined, fallback: number, what: strin
 function checkHostPort(text: string, what: string): string {
   const match = /^(?:\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9][A-Za-z0-9.-]{0,252}):(\d{1,5})$/.exec(text);
   const port = Number(match?.[1]);
-  if (!match || port < 1 || port > 65535) throw new InputError(`${what}: invalid address ${JSON.stringify(text)} (expected host:port, port 1-65535)`);
+  if (!match || port < 1 || port > 65535)
+    throw new InputError(
+      `${what}: invalid address ${JSON.stringify(text)} (expected host:port, port 1-65535)`,
+    );
   return text;
 }
 

@@ -11,10 +11,18 @@ export async function readDeploymentId(pool: pg.Pool, schema: string): Promise<s
     ({ rows } = await pool.query<{ id: string }>(`SELECT id FROM ${schema}.deployment`));
   } catch (error) {
     if ((error as { code?: string }).code === '42P01') {
-      throw new BarcodesError(`the exporter's tables in schema ${schema} are not up to date: run \`barcodes migrate\``, 'NOT_MIGRATED', { cause: error });
+      throw new BarcodesError(
+        `the exporter's tables in schema ${schema} are not up to date: run \`barcodes migrate\``,
+        'NOT_MIGRATED',
+        { cause: error },
+      );
     }
     throw error;
   }
-  if (!rows[0]) throw new BarcodesError(`schema ${schema} has no deployment id: run \`barcodes migrate\``, 'NOT_MIGRATED');
+  if (!rows[0])
+    throw new BarcodesError(
+      `schema ${schema} has no deployment id: run \`barcodes migrate\``,
+      'NOT_MIGRATED',
+    );
   return rows[0].id;
 }

@@ -47,7 +47,9 @@ export function parseDuration(text: string, what = 'duration', limit: DurationLi
   // Huge digit strings become Infinity or an inexact float here: both fail the range check.
   const millis = Number(match[1]) * UNIT_MILLIS[match[2]!]!;
   if (!(millis >= limit.min && millis <= limit.max)) {
-    throw new InputError(`${what}: duration ${JSON.stringify(text)} is out of range (${formatDuration(limit.min)} to ${formatDuration(limit.max)})`);
+    throw new InputError(
+      `${what}: duration ${JSON.stringify(text)} is out of range (${formatDuration(limit.min)} to ${formatDuration(limit.max)})`,
+    );
   }
   return millis;
 }
@@ -66,9 +68,13 @@ export function formatDuration(millis: number): string {
  * start of 2100. Earlier or later is a typo (year 0001, 9999), and the far ends break
  * PostgreSQL/JavaScript round trips and the window arithmetic.
  */
-export const INSTANT_LIMITS = { min: new Date('1970-01-01T00:00:00Z'), max: new Date('2100-01-01T00:00:00Z') } as const;
+export const INSTANT_LIMITS = {
+  min: new Date('1970-01-01T00:00:00Z'),
+  max: new Date('2100-01-01T00:00:00Z'),
+} as const;
 
-const INSTANT_PATTERN = /^(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2})(?::(\d{2})(?:\.(\d{1,6}))?)?(Z|([+-])(\d{2}):?(\d{2}))$/;
+const INSTANT_PATTERN =
+  /^(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2})(?::(\d{2})(?:\.(\d{1,6}))?)?(Z|([+-])(\d{2}):?(\d{2}))$/;
 const MAX_OFFSET_MINUTES = 18 * 60;
 
 /**
@@ -78,27 +84,47 @@ const MAX_OFFSET_MINUTES = 18 * 60;
  */
 export function parseInstant(text: string, what = 'time'): Date {
   const invalid = (why: string) =>
-    new InputError(`${what}: invalid time ${JSON.stringify(text)} (${why}; expected ISO 8601 with an offset, e.g. 2026-11-29T10:00:00Z)`);
+    new InputError(
+      `${what}: invalid time ${JSON.stringify(text)} (${why}; expected ISO 8601 with an offset, e.g. 2026-11-29T10:00:00Z)`,
+    );
   const match = INSTANT_PATTERN.exec(text.trim());
   if (!match) throw invalid('not in the form YYYY-MM-DDTHH:mm[:ss[.ffffff]] with Z or ±HH:MM');
-  const [year, month, day, hour, minute, second] = match.slice(1, 7).map((field) => Number(field ?? 0)) as [number, number, number, number, number, number];
+  const [year, month, day, hour, minute, second] = match.slice(1, 7).map((field) => Number(field ?? 0)) as [
+    number,
+    number,
+    number,
+    number,
+    number,
+    number,
+  ];
   const millis = Number(((match[7] ?? '') + '000').slice(0, 3));
   if (!isRealDateTime(year, month, day, hour, minute, second)) throw invalid('no such date or time');
-  const offsetMinutes = match[8] === 'Z' ? 0 : (match[9] === '-' ? -1 : 1) * (Number(match[10]) * 60 + Number(match[11]));
-  if (Number(match[11] ?? 0) > 59 || Math.abs(offsetMinutes) > MAX_OFFSET_MINUTES) throw invalid('offset out of range');
+  const offsetMinutes =
+    match[8] === 'Z' ? 0 : (match[9] === '-' ? -1 : 1) * (Number(match[10]) * 60 + Number(match[11]));
+  if (Number(match[11] ?? 0) > 59 || Math.abs(offsetMinutes) > MAX_OFFSET_MINUTES)
+    throw invalid('offset out of range');
   // Not Date.UTC: it reads years 0-99 as 1900-1999, so year 0001 would land in 1901.
   const utc = new Date(0);
   utc.setUTCFullYear(year, month - 1, day);
   utc.setUTCHours(hour, minute, second, millis);
   const date = new Date(utc.getTime() - offsetMinutes * 60_000);
   if (date < INSTANT_LIMITS.min || date >= INSTANT_LIMITS.max) {
-    throw new InputError(`${what}: time ${JSON.stringify(text)} is out of range (from ${INSTANT_LIMITS.min.toISOString()} to before ${INSTANT_LIMITS.max.toISOString()})`);
+    throw new InputError(
+      `${what}: time ${JSON.stringify(text)} is out of range (from ${INSTANT_LIMITS.min.toISOString()} to before ${INSTANT_LIMITS.max.toISOString()})`,
+    );
   }
   return date;
 }
 
 /** Whether the fields name a real calendar day and time of day (no 30 February, no 24:00, no :60). */
-function isRealDateTime(year: number, month: number, day: number, hour: number, minute: number, second: number): boolean {
+function isRealDateTime(
+  year: number,
+  month: number,
+  day: number,
+  hour: number,
+  minute: number,
+  second: number,
+): boolean {
   if (month < 1 || month > 12 || day < 1 || hour > 23 || minute > 59 || second > 59) return false;
   return day <= daysInMonth(year, month);
 }

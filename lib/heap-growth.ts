@@ -19,6 +19,7 @@ export const DEFAULT_HEAP_GROWING_PERCENT = 100;
 export function limitHeapGrowth(percent: number | null): void {
   if (percent === null) return;
   const given = [...process.execArgv, process.env.NODE_OPTIONS ?? ''].join(' ');
-  if (/--(heap[-_]growing[-_]percent|max[-_]old[-_]space[-_]size|optimize[-_]for[-_]size)/.test(given)) return;
+  if (/--(heap[-_]growing[-_]percent|max[-_]old[-_]space[-_]size|optimize[-_]for[-_]size)/.test(given))
+    return;
   v8.setFlagsFromString(`--heap-growing-percent=${percent}`);
 }

@@ -28,7 +28,10 @@ export function readBoundedFile(path: string, what: string, maxBytes: number): B
   try {
     descriptor = fs.openSync(path, 'r');
   } catch (error) {
-    throw new InputError(`${what}: cannot read ${JSON.stringify(path)} (${(error as NodeJS.ErrnoException).code ?? 'unreadable'})`, { cause: error });
+    throw new InputError(
+      `${what}: cannot read ${JSON.stringify(path)} (${(error as NodeJS.ErrnoException).code ?? 'unreadable'})`,
+      { cause: error },
+    );
   }
   try {
     const chunks: Buffer[] = [];
@@ -39,12 +42,16 @@ export function readBoundedFile(path: string, what: string, maxBytes: number): B
       if (read === 0) break;
       chunks.push(chunk.subarray(0, read));
       total += read;
-      if (total > maxBytes) throw new InputError(`${what}: ${JSON.stringify(path)} is larger than ${formatBytes(maxBytes)}`);
+      if (total > maxBytes)
+        throw new InputError(`${what}: ${JSON.stringify(path)} is larger than ${formatBytes(maxBytes)}`);
     }
     return Buffer.concat(chunks, total);
   } catch (error) {
     if (error instanceof InputError) throw error;
-    throw new InputError(`${what}: cannot read ${JSON.stringify(path)} (${(error as NodeJS.ErrnoException).code ?? 'unreadable'})`, { cause: error });
+    throw new InputError(
+      `${what}: cannot read ${JSON.stringify(path)} (${(error as NodeJS.ErrnoException).code ?? 'unreadable'})`,
+      { cause: error },
+    );
   } finally {
     fs.closeSync(descriptor);
   }
@@ -65,7 +72,8 @@ export function checkJsonDepth(text: string, maxDepth: number, what: string): vo
     } else if (character === '"') {
       inString = true;
     } else if (character === '{' || character === '[') {
-      if (++depth > maxDepth) throw new InputError(`${what}: nests objects and arrays more than ${maxDepth} deep`);
+      if (++depth > maxDepth)
+        throw new InputError(`${what}: nests objects and arrays more than ${maxDepth} deep`);
     } else if (character === '}' || character === ']') {
       depth--;
     }

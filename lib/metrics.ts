@@ -11,9 +11,17 @@ export interface WindowMetrics {
 }
 
 export function createWindowMetrics(meter: MetricMeter): WindowMetrics {
-  const deliveries = meter.createCounter('barcodes_deliveries', 'deliveries', 'windows delivered, by interface, kind and status');
+  const deliveries = meter.createCounter(
+    'barcodes_deliveries',
+    'deliveries',
+    'windows delivered, by interface, kind and status',
+  );
   const tickets = meter.createCounter('barcodes_tickets', 'tickets', 'tickets delivered, by interface');
-  const failures = meter.createCounter('barcodes_failures', 'failures', 'failed windows, by interface, failure type and permanence');
+  const failures = meter.createCounter(
+    'barcodes_failures',
+    'failures',
+    'failed windows, by interface, failure type and permanence',
+  );
   return {
     delivered(interfaceId, kind, status, count) {
       const tags = { interface: String(interfaceId), kind, status };
@@ -46,8 +54,18 @@ export interface WindowLagGauges {
 }
 
 export function createWindowLagGauges(meter: MetricMeter): WindowLagGauges {
-  const lag = meter.createGauge('barcodes_window_lag_seconds', 'float', 's', 'now minus the interface watermark (end of its last scheduled or run window, else its start)');
-  const enabled = meter.createGauge('barcodes_interface_enabled', 'int', '', '1 when the interface is enabled, 0 when disabled or paused');
+  const lag = meter.createGauge(
+    'barcodes_window_lag_seconds',
+    'float',
+    's',
+    'now minus the interface watermark (end of its last scheduled or run window, else its start)',
+  );
+  const enabled = meter.createGauge(
+    'barcodes_interface_enabled',
+    'int',
+    '',
+    '1 when the interface is enabled, 0 when disabled or paused',
+  );
   let reported = new Set<string>();
   return {
     report(lags) {

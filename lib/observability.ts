@@ -19,15 +19,24 @@ const REDACTED_KEYS = new Set(['smtpUrl', 'databaseUrl', 'password', 'content', 
  */
 export function installObservability(options: ObservabilityOptions): void {
   const logger = new DefaultLogger(options.logLevel, (entry: LogEntry) => {
-    const meta = Object.fromEntries(Object.entries(entry.meta ?? {}).filter(([key]) => !REDACTED_KEYS.has(key)));
+    const meta = Object.fromEntries(
+      Object.entries(entry.meta ?? {}).filter(([key]) => !REDACTED_KEYS.has(key)),
+    );
     options.write(
-      JSON.stringify({ time: new Date(Number(entry.timestampNanos / 1_000_000n)).toISOString(), level: entry.level, message: entry.message, ...meta }),
+      JSON.stringify({
+        time: new Date(Number(entry.timestampNanos / 1_000_000n)).toISOString(),
+        level: entry.level,
+        message: entry.message,
+        ...meta,
+      }),
     );
   });
   try {
     Runtime.install({
       logger,
-      telemetryOptions: options.metricsAddress ? { metrics: { prometheus: { bindAddress: options.metricsAddress } } } : undefined,
+      telemetryOptions: options.metricsAddress
+        ? { metrics: { prometheus: { bindAddress: options.metricsAddress } } }
+        : undefined,
     });
   } catch (error) {
     // Already installed (a test process starting a second stack): keep the first one.

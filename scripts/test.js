@@ -53,8 +53,14 @@ const files = find(root)
   .filter((file) => filters.length === 0 || filters.some((filter) => file.includes(filter)))
   .sort();
 if (files.length === 0) {
-  console.error(`no ${unitOnly ? 'unit ' : ''}test files under ${root}${filters.length ? ` matching ${filters.join(', ')}` : ''}`);
+  console.error(
+    `no ${unitOnly ? 'unit ' : ''}test files under ${root}${filters.length ? ` matching ${filters.join(', ')}` : ''}`,
+  );
   process.exit(1);
 }
-const result = spawnSync(process.execPath, ['--test', '--test-concurrency=1', '--test-reporter=spec', ...files], { stdio: 'inherit' });
+const result = spawnSync(
+  process.execPath,
+  ['--test', '--test-concurrency=1', '--test-reporter=spec', ...files],
+  { stdio: 'inherit' },
+);
 process.exit(result.status ?? 1);

@@ -26,7 +26,13 @@ test('the defaults load', () => {
 
 test('MAIL_FROM must be one plain address: no display name, no second address, no header', () => {
   assert.equal(loadConfig({ MAIL_FROM: 'barcodes@exporter.example' }).mailFrom, 'barcodes@exporter.example');
-  for (const bad of ['Barcodes <barcodes@exporter.example>', 'barcodes@exporter.example\r\nBcc: x@evil.example', 'a@b.example, c@d.example', 'barcodes', 'barcodes@exporter.example\u202e']) {
+  for (const bad of [
+    'Barcodes <barcodes@exporter.example>',
+    'barcodes@exporter.example\r\nBcc: x@evil.example',
+    'a@b.example, c@d.example',
+    'barcodes',
+    'barcodes@exporter.example\u202e',
+  ]) {
     assertRefused({ MAIL_FROM: bad }, 'MAIL_FROM');
   }
 });
@@ -34,11 +40,15 @@ test('MAIL_FROM must be one plain address: no display name, no second address, n
 test('BARCODES_LOG_LEVEL is one of the logger levels, in any case', () => {
   assert.equal(loadConfig({ BARCODES_LOG_LEVEL: 'debug' }).logLevel, 'DEBUG');
   assert.equal(loadConfig({ BARCODES_LOG_LEVEL: 'WARN' }).logLevel, 'WARN');
-  for (const bad of ['verbose', 'WARNING', '0', 'INFO\n']) assertRefused({ BARCODES_LOG_LEVEL: bad }, 'BARCODES_LOG_LEVEL', 'TRACE, DEBUG, INFO, WARN, ERROR');
+  for (const bad of ['verbose', 'WARNING', '0', 'INFO\n'])
+    assertRefused({ BARCODES_LOG_LEVEL: bad }, 'BARCODES_LOG_LEVEL', 'TRACE, DEBUG, INFO, WARN, ERROR');
 });
 
 test('malformed URLs are refused naming the variable, the password masked', () => {
-  assert.equal(loadConfig({ DATABASE_URL: 'postgresql://u:hunter2@db.example:5432/barcodes' }).sourceDatabaseUrl, 'postgresql://u:hunter2@db.example:5432/barcodes');
+  assert.equal(
+    loadConfig({ DATABASE_URL: 'postgresql://u:hunter2@db.example:5432/barcodes' }).sourceDatabaseUrl,
+    'postgresql://u:hunter2@db.example:5432/barcodes',
+  );
   for (const [variable, bad] of [
     ['DATABASE_URL', 'postgres://u:hunter2@db.example:99999/x'],
     ['DATABASE_URL', 'mysql://u:hunter2@db.example/x'],
@@ -53,8 +63,19 @@ test('malformed URLs are refused naming the variable, the password masked', () =
 });
 
 test('TEMPORAL_ADDRESS and BARCODES_METRICS_ADDRESS are host:port with a real port', () => {
-  for (const good of ['127.0.0.1:7233', '[::1]:7233', 'ns.acct.tmprl.cloud:7233', 'temporal-frontend:7233']) assert.equal(loadConfig({ TEMPORAL_ADDRESS: good }).temporalAddress, good);
-  for (const bad of ['localhost', 'localhost:', ':7233', 'host:0', 'host:65536', 'host:7233/x', 'http://host:7233', 'a:b:7233', 'host :7233']) {
+  for (const good of ['127.0.0.1:7233', '[::1]:7233', 'ns.acct.tmprl.cloud:7233', 'temporal-frontend:7233'])
+    assert.equal(loadConfig({ TEMPORAL_ADDRESS: good }).temporalAddress, good);
+  for (const bad of [
+    'localhost',
+    'localhost:',
+    ':7233',
+    'host:0',
+    'host:65536',
+    'host:7233/x',
+    'http://host:7233',
+    'a:b:7233',
+    'host :7233',
+  ]) {
     assertRefused({ TEMPORAL_ADDRESS: bad }, 'TEMPORAL_ADDRESS');
   }
   assertRefused({ BARCODES_METRICS_ADDRESS: '0.0.0.0:99999' }, 'BARCODES_METRICS_ADDRESS');
@@ -64,6 +85,10 @@ test('flags and durations of the environment are checked at start', () => {
   assert.equal(loadConfig({ BARCODES_ALLOW_SHORT_INTERVALS: '1' }).allowShortIntervals, true);
   assert.equal(loadConfig({ BARCODES_ALLOW_SHORT_INTERVALS: '0' }).allowShortIntervals, false);
   assertRefused({ BARCODES_ALLOW_SHORT_INTERVALS: 'yes' }, 'BARCODES_ALLOW_SHORT_INTERVALS');
-  assertRefused({ BARCODES_FILE_RETENTION: '99999999999999999999d' }, 'BARCODES_FILE_RETENTION', 'out of range');
+  assertRefused(
+    { BARCODES_FILE_RETENTION: '99999999999999999999d' },
+    'BARCODES_FILE_RETENTION',
+    'out of range',
+  );
   assertRefused({ BARCODES_MAX_HOLDBACK: '24856d' }, 'BARCODES_MAX_HOLDBACK', 'out of range');
 });

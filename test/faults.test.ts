@@ -20,7 +20,8 @@ before(async () => {
 });
 after(async () => {
   process.stderr.write(`\n${formatReport(rows)}\n`);
-  if (rows.some((row) => isFailed(row) || row.warnings.length > 0)) process.stderr.write(`worker logs kept in ${workDir}\n`);
+  if (rows.some((row) => isFailed(row) || row.warnings.length > 0))
+    process.stderr.write(`worker logs kept in ${workDir}\n`);
   else await fs.rm(workDir, { recursive: true, force: true });
 });
 
@@ -52,7 +53,11 @@ test('the checker counts lost, duplicated and leaked tickets, duplicate emails, 
 
 for (const scenario of selectScenarios('quick')) {
   test(`fault suite: ${scenario.summary}`, { timeout: SCENARIO_TIMEOUT_MILLIS }, async () => {
-    const scenarioRows = await runScenario(scenario, { mode: 'quick', workDir, log: (line) => process.stderr.write(`# ${line}\n`) });
+    const scenarioRows = await runScenario(scenario, {
+      mode: 'quick',
+      workDir,
+      log: (line) => process.stderr.write(`# ${line}\n`),
+    });
     rows.push(...scenarioRows);
     for (const row of scenarioRows) {
       assert.deepEqual(row.problems, [], `${row.scenario}: ${row.problems.join('; ')}`);
@@ -66,5 +71,14 @@ for (const scenario of selectScenarios('quick')) {
 function email(messageId: string, barCodes: string[]): ReceivedFile[] {
   const content = Buffer.from(['BAR_CODE', ...barCodes].join('\n') + '\n');
   const mail = { parsed: { messageId } } as unknown as ReceivedMail;
-  return [{ mail, fileName: 'f.csv', contentType: 'text/csv', content, header: ['BAR_CODE'], records: barCodes.map((BAR_CODE) => ({ BAR_CODE })) }];
+  return [
+    {
+      mail,
+      fileName: 'f.csv',
+      contentType: 'text/csv',
+      content,
+      header: ['BAR_CODE'],
+      records: barCodes.map((BAR_CODE) => ({ BAR_CODE })),
+    },
+  ];
 }

@@ -11,7 +11,33 @@ import { parse } from 'csv-parse/sync';
 import { createQuoter, guardFormula, quote } from '../lib/format/csv';
 import { SEPARATORS } from '../lib/format/spec';
 
-const PIECES = ['', ';', ',', '\t', '|', '"', '""', '\r', '\n', '\r\n', '=', '+', '-', '@', ' ', 'a', 'é', '😀', '\u2028', '\u0000', "'", '＝', '＋', 'x,y', '"quoted"'];
+const PIECES = [
+  '',
+  ';',
+  ',',
+  '\t',
+  '|',
+  '"',
+  '""',
+  '\r',
+  '\n',
+  '\r\n',
+  '=',
+  '+',
+  '-',
+  '@',
+  ' ',
+  'a',
+  'é',
+  '😀',
+  '\u2028',
+  '\u0000',
+  "'",
+  '＝',
+  '＋',
+  'x,y',
+  '"quoted"',
+];
 
 /** Seeded PRNG (mulberry32), so a failure reproduces. */
 function prng(seed: number): () => number {
@@ -42,7 +68,11 @@ test('csv: minimal quoting is csv-stringify quoting CR and LF too', () => {
   for (const separator of SEPARATORS) {
     const quoter = createQuoter('minimal', separator);
     for (const value of VALUES) {
-      const expected = stringify([[value]], { delimiter: separator, record_delimiter: 'unix', quoted_match: /[\r\n]/ });
+      const expected = stringify([[value]], {
+        delimiter: separator,
+        record_delimiter: 'unix',
+        quoted_match: /[\r\n]/,
+      });
       assert.equal(`${quoter(value)}\n`, expected, `${JSON.stringify(separator)} ${JSON.stringify(value)}`);
     }
   }
@@ -55,7 +85,12 @@ test('csv: csv-stringify alone leaves a lone CR unquoted (why csv.ts does not us
 
 test('csv: quoting "all" is csv-stringify with quoted and quoted_empty', () => {
   for (const value of VALUES) {
-    const expected = stringify([[value]], { delimiter: ';', record_delimiter: 'unix', quoted: true, quoted_empty: true });
+    const expected = stringify([[value]], {
+      delimiter: ';',
+      record_delimiter: 'unix',
+      quoted: true,
+      quoted_empty: true,
+    });
     assert.equal(`${quote(value)}\n`, expected, JSON.stringify(value));
   }
 });
@@ -64,8 +99,17 @@ test('csv: the formula guard is csv-stringify escape_formulas', () => {
   for (const separator of SEPARATORS) {
     const quoter = createQuoter('minimal', separator);
     for (const value of VALUES) {
-      const expected = stringify([[value]], { delimiter: separator, record_delimiter: 'unix', quoted_match: /[\r\n]/, escape_formulas: true });
-      assert.equal(`${quoter(guardFormula(value))}\n`, expected, `${JSON.stringify(separator)} ${JSON.stringify(value)}`);
+      const expected = stringify([[value]], {
+        delimiter: separator,
+        record_delimiter: 'unix',
+        quoted_match: /[\r\n]/,
+        escape_formulas: true,
+      });
+      assert.equal(
+        `${quoter(guardFormula(value))}\n`,
+        expected,
+        `${JSON.stringify(separator)} ${JSON.stringify(value)}`,
+      );
     }
   }
 });
@@ -75,11 +119,18 @@ test('csv: every quoted record reads back with csv-parse', () => {
   for (const separator of SEPARATORS) {
     const quoter = createQuoter('minimal', separator);
     for (let i = 0; i < 300; i++) {
-      const record = Array.from({ length: 1 + Math.floor(random() * 5) }, () => VALUES[Math.floor(random() * VALUES.length)]!);
+      const record = Array.from(
+        { length: 1 + Math.floor(random() * 5) },
+        () => VALUES[Math.floor(random() * VALUES.length)]!,
+      );
       // A record of one empty field is an empty line, which CSV cannot tell from no record.
       if (record.length === 1 && record[0] === '') continue;
       const line = `${record.map(quoter).join(separator)}\r\n`;
-      assert.deepEqual(parse(line, { delimiter: separator, record_delimiter: '\r\n' }), [record], JSON.stringify(line));
+      assert.deepEqual(
+        parse(line, { delimiter: separator, record_delimiter: '\r\n' }),
+        [record],
+        JSON.stringify(line),
+      );
     }
   }
 });

@@ -58,29 +58,83 @@ const discard: PartSink = { beginPart: async () => {}, write: async () => {}, en
 const SPECS: Record<string, unknown> = {
   default: {},
   'default, Europe/Zurich': {},
-  'iso-8859-1 transliterate, CRLF, quoting all': { encoding: 'iso-8859-1', unmappable: 'transliterate', lineEnding: 'CRLF', quoting: 'all' },
+  'iso-8859-1 transliterate, CRLF, quoting all': {
+    encoding: 'iso-8859-1',
+    unmappable: 'transliterate',
+    lineEnding: 'CRLF',
+    quoting: 'all',
+  },
   'excel (BOM, guard, decimal comma)': { encoding: 'utf-8-bom', injectionGuard: true, decimalSeparator: ',' },
-  'all 16 fields + trailer': { columns: ['BAR_CODE', 'TICKET_STATE', 'FILE_NUMBER', 'PRODUCT_CODE', 'PRODUCT_NAME', 'VALIDITY_DATE', 'TARIFF_CODE', 'TARIFF_NAME', 'PRICE', 'ORDER_DATE', 'CONTACT_NUMBER', 'TICKET_ID', 'ORDER_ID', 'SALES_CHANNEL_CODE', 'CONTACT_NAME', 'CREATED_AT'], trailer: true },
+  'all 16 fields + trailer': {
+    columns: [
+      'BAR_CODE',
+      'TICKET_STATE',
+      'FILE_NUMBER',
+      'PRODUCT_CODE',
+      'PRODUCT_NAME',
+      'VALIDITY_DATE',
+      'TARIFF_CODE',
+      'TARIFF_NAME',
+      'PRICE',
+      'ORDER_DATE',
+      'CONTACT_NUMBER',
+      'TICKET_ID',
+      'ORDER_ID',
+      'SALES_CHANNEL_CODE',
+      'CONTACT_NAME',
+      'CREATED_AT',
+    ],
+    trailer: true,
+  },
   gzip: { compression: 'gzip' },
 };
 
-test('perf: rows per second of renderWindow', { skip: process.env.FORMAT_BENCH !== '1' && 'set FORMAT_BENCH=1 to measure' }, async (t) => {
-  pool = Array.from({ length: POOL }, (_, i) => makeRow(i + 1));
-  let start = process.hrtime.bigint();
-  let seen = 0;
-  for await (const _row of source(ROWS)) seen += 1;
-  const sourceSeconds = Number(process.hrtime.bigint() - start) / 1e9;
-  t.diagnostic(`source alone (for await over ${seen} rows): ${sourceSeconds.toFixed(2)} s`);
-  // Warm up the JIT on a small window first.
-  await renderWindow(source(50_000), parseFormatSpec({}), { interfaceName: 'bench', timeZone: 'UTC', windowStart: new Date(BASE), windowEnd: new Date(BASE + 900_000) }, new MemorySink());
-  for (const [name, spec] of Object.entries(SPECS)) {
-    for (const [feed, rows] of [['rows one by one', source], ['rows in arrays of 1000', batches]] as const) {
-      const timeZone = name.includes('Zurich') ? 'Europe/Zurich' : 'UTC';
-      start = process.hrtime.bigint();
-      const result = await renderWindow(rows(ROWS), parseFormatSpec(spec), { interfaceName: 'bench', timeZone, windowStart: new Date(BASE), windowEnd: new Date(BASE + 900_000) }, discard);
-      const seconds = Number(process.hrtime.bigint() - start) / 1e9;
-      const bytes = result.parts.reduce((n, p) => n + p.byteCount, 0);
-      t.diagnostic(`${name}, ${feed}: ${ROWS} rows in ${seconds.toFixed(2)} s = ${Math.round(ROWS / seconds).toLocaleString('en-US')} rows/s, ${(bytes / 1e6).toFixed(1)} MB in ${result.parts.length} parts`);
+test(
+  'perf: rows per second of renderWindow',
+  { skip: process.env.FORMAT_BENCH !== '1' && 'set FORMAT_BENCH=1 to measure' },
+  async (t) => {
+    pool = Array.from({ length: POOL }, (_, i) => makeRow(i + 1));
+    let start = process.hrtime.bigint();
+    let seen = 0;
+    for await (const _row of source(ROWS)) seen += 1;
+    const sourceSeconds = Number(process.hrtime.bigint() - start) / 1e9;
+    t.diagnostic(`source alone (for await over ${seen} rows): ${sourceSeconds.toFixed(2)} s`);
+    // Warm up the JIT on a small window first.
+    await renderWindow(
+      source(50_000),
+      parseFormatSpec({}),
+      {
+        interfaceName: 'bench',
+        timeZone: 'UTC',
+        windowStart: new Date(BASE),
+        windowEnd: new Date(BASE + 900_000),
+      },
+      new MemorySink(),
+    );
+    for (const [name, spec] of Object.entries(SPECS)) {
+      for (const [feed, rows] of [
+        ['rows one by one', source],
+        ['rows in arrays of 1000', batches],
+      ] as const) {
+        const timeZone = name.includes('Zurich') ? 'Europe/Zurich' : 'UTC';
+        start = process.hrtime.bigint();
+        const result = await renderWindow(
+          rows(ROWS),
+          parseFormatSpec(spec),
+          {
+            interfaceName: 'bench',
+            timeZone,
+            windowStart: new Date(BASE),
+            windowEnd: new Date(BASE + 900_000),
+          },
+          discard,
+        );
+        const seconds = Number(process.hrtime.bigint() - start) / 1e9;
+        const bytes = result.parts.reduce((n, p) => n + p.byteCount, 0);
+        t.diagnostic(
+          `${name}, ${feed}: ${ROWS} rows in ${seconds.toFixed(2)} s = ${Math.round(ROWS / seconds).toLocaleString('en-US')} rows/s, ${(bytes / 1e6).toFixed(1)} MB in ${result.parts.length} parts`,
+        );
+      }
     }
-  }
-});
+  },
+);

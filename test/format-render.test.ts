@@ -8,8 +8,20 @@ import * as path from 'node:path';
 import * as zlib from 'node:zlib';
 import { parse } from 'csv-parse/sync';
 import { FormatError } from '../lib/errors';
-import { MemorySink, parseFormatSpec, renderWindow, type FormatSpec, type PartSink, type RenderContext } from '../lib/format';
-import { createDateTimeFormatter, DATETIME_TOKENS, tokenizeDateFormat, type FormatPiece } from '../lib/format/datetime';
+import {
+  MemorySink,
+  parseFormatSpec,
+  renderWindow,
+  type FormatSpec,
+  type PartSink,
+  type RenderContext,
+} from '../lib/format';
+import {
+  createDateTimeFormatter,
+  DATETIME_TOKENS,
+  tokenizeDateFormat,
+  type FormatPiece,
+} from '../lib/format/datetime';
 import { formatDecimal, createPriceFormatter } from '../lib/format/decimal';
 import { crc32Fallback } from '../lib/format/crc32';
 import type { TicketRow } from '../lib/tickets';
@@ -44,11 +56,18 @@ function ticket(i: number, overrides: Partial<TicketRow> = {}): TicketRow {
   };
 }
 
-async function* rows(count: number, make: (i: number) => TicketRow = (i) => ticket(i)): AsyncGenerator<TicketRow> {
+async function* rows(
+  count: number,
+  make: (i: number) => TicketRow = (i) => ticket(i),
+): AsyncGenerator<TicketRow> {
   for (let i = 1; i <= count; i++) yield make(i);
 }
 
-async function render(spec: unknown, source: AsyncIterable<TicketRow | readonly TicketRow[]>, ctx: Partial<RenderContext> = {}) {
+async function render(
+  spec: unknown,
+  source: AsyncIterable<TicketRow | readonly TicketRow[]>,
+  ctx: Partial<RenderContext> = {},
+) {
   const sink = new MemorySink();
   const result = await renderWindow(source, parseFormatSpec(spec), { ...CTX, ...ctx }, sink);
   return { result, files: sink.parts };
@@ -82,7 +101,8 @@ class RecordingSink implements PartSink {
 
 test('render: rows may come in arrays, with the same bytes as one by one', async () => {
   async function* inArrays(count: number, size: number): AsyncGenerator<TicketRow[]> {
-    for (let i = 1; i <= count; i += size) yield Array.from({ length: Math.min(size, count - i + 1) }, (_, j) => ticket(i + j));
+    for (let i = 1; i <= count; i += size)
+      yield Array.from({ length: Math.min(size, count - i + 1) }, (_, j) => ticket(i + j));
   }
   const spec = { maxFileSize: 65536, trailer: true };
   const one = await render(spec, rows(2500));
@@ -91,7 +111,12 @@ test('render: rows may come in arrays, with the same bytes as one by one', async
     assert.deepEqual(batched.result, one.result, `arrays of ${size}`);
     assert.deepEqual(batched.files, one.files, `arrays of ${size}`);
   }
-  const empty = await render({}, (async function* () { yield [] as TicketRow[]; })());
+  const empty = await render(
+    {},
+    (async function* () {
+      yield [] as TicketRow[];
+    })(),
+  );
   assert.deepEqual(empty.result, { ticketCount: 0, parts: [] });
 });
 
@@ -108,9 +133,17 @@ test('render: an empty window with "header-only" is one file with the header (an
   assert.equal(plain.result.parts.length, 1);
   assert.equal(plain.result.parts[0]!.rowCount, 0);
   assert.equal(plain.result.parts[0]!.fileName, `${BASE_NAME}.csv`);
-  assert.equal(plain.files[0]!.toString(), `${parseFormatSpec({}).columns.map((c) => c.header).join(';')}\n`);
+  assert.equal(
+    plain.files[0]!.toString(),
+    `${parseFormatSpec({})
+      .columns.map((c) => c.header)
+      .join(';')}\n`,
+  );
 
-  const withTrailer = await render({ emptyWindow: 'header-only', trailer: true, header: false, encoding: 'utf-8-bom' }, rows(0));
+  const withTrailer = await render(
+    { emptyWindow: 'header-only', trailer: true, header: false, encoding: 'utf-8-bom' },
+    rows(0),
+  );
   const emptyHash = createHash('sha256').digest('hex');
   assert.equal(
     withTrailer.files[0]!.toString(),
@@ -120,7 +153,10 @@ test('render: an empty window with "header-only" is one file with the header (an
   const gzip = await render({ emptyWindow: 'header-only', compression: 'gzip' }, rows(0));
   assert.equal(zlib.gunzipSync(gzip.files[0]!).toString(), plain.files[0]!.toString());
   const zip = await render({ emptyWindow: 'header-only', compression: 'zip', header: false }, rows(0));
-  assert.deepEqual(readZip(zip.files[0]!).map((e) => [e.name, e.data.length]), [[`${BASE_NAME}.csv`, 0]]);
+  assert.deepEqual(
+    readZip(zip.files[0]!).map((e) => [e.name, e.data.length]),
+    [[`${BASE_NAME}.csv`, 0]],
+  );
 });
 
 test('render: a window over maxFileSize is split into complete files, never inside a row', async () => {
@@ -137,21 +173,42 @@ test('render: a window over maxFileSize is split into complete files, never insi
     assert.equal(part.index, i + 1);
     assert.equal(part.byteCount, file.length);
     assert.equal(part.sha256, createHash('sha256').update(file).digest('hex'));
-    assert.equal(part.fileName, `${BASE_NAME}_part${String(i + 1).padStart(2, '0')}of${String(result.parts.length).padStart(2, '0')}.csv`);
+    assert.equal(
+      part.fileName,
+      `${BASE_NAME}_part${String(i + 1).padStart(2, '0')}of${String(result.parts.length).padStart(2, '0')}.csv`,
+    );
     const records = parse(file, { delimiter: ';', relax_column_count: true }) as string[][];
     assert.equal(records[0]!.join(';'), header, 'each part has its header');
     const trailer = records.at(-1)!;
     const data = records.slice(1, -1);
     assert.equal(data.length, part.rowCount);
-    assert.ok(data.every((r) => r.length === 11), 'every row whole');
+    assert.ok(
+      data.every((r) => r.length === 11),
+      'every row whole',
+    );
     // The trailer: label, rows, window, part, SHA-256 of the data lines as written.
-    const dataBytes = file.subarray(Buffer.byteLength(`${header}\n`), file.length - Buffer.byteLength(`${trailer.join(';')}\n`));
-    assert.deepEqual(trailer, ['TRAILER', String(part.rowCount), CTX.windowStart.toISOString(), CTX.windowEnd.toISOString(), String(i + 1), createHash('sha256').update(dataBytes).digest('hex')]);
+    const dataBytes = file.subarray(
+      Buffer.byteLength(`${header}\n`),
+      file.length - Buffer.byteLength(`${trailer.join(';')}\n`),
+    );
+    assert.deepEqual(trailer, [
+      'TRAILER',
+      String(part.rowCount),
+      CTX.windowStart.toISOString(),
+      CTX.windowEnd.toISOString(),
+      String(i + 1),
+      createHash('sha256').update(dataBytes).digest('hex'),
+    ]);
     seen.push(...data.map((r) => r[0]!));
   });
-  assert.deepEqual(seen, Array.from({ length: count }, (_, i) => ticket(i + 1).barCode), 'all rows, in order, once');
+  assert.deepEqual(
+    seen,
+    Array.from({ length: count }, (_, i) => ticket(i + 1).barCode),
+    'all rows, in order, once',
+  );
   // The parts are filled: only the last may be much smaller than the limit.
-  for (const file of files.slice(0, -1)) assert.ok(file.length > 64 * 1024 - 1024, `part of ${file.length} bytes`);
+  for (const file of files.slice(0, -1))
+    assert.ok(file.length > 64 * 1024 - 1024, `part of ${file.length} bytes`);
 });
 
 test('render: sizes are counted in bytes of the encoding (multi-byte UTF-8 near the limit)', async () => {
@@ -160,14 +217,20 @@ test('render: sizes are counted in bytes of the encoding (multi-byte UTF-8 near 
     const { result, files } = await render({ maxFileSize: 65536, encoding }, rows(400, wide));
     assert.ok(result.parts.length > 1, encoding);
     files.forEach((file) => assert.ok(file.length <= 65536, `${encoding}: ${file.length}`));
-    assert.equal(result.parts.reduce((n, p) => n + p.rowCount, 0), 400);
+    assert.equal(
+      result.parts.reduce((n, p) => n + p.rowCount, 0),
+      400,
+    );
   }
 });
 
 test('render: a row larger than maxFileSize on its own becomes a part of one row', async () => {
   const huge = (i: number) => ticket(i, { productName: i === 2 ? 'x'.repeat(100_000) : 'small' });
   const { result, files } = await render({ maxFileSize: 65536 }, rows(3, huge));
-  assert.deepEqual(result.parts.map((p) => p.rowCount), [1, 1, 1]);
+  assert.deepEqual(
+    result.parts.map((p) => p.rowCount),
+    [1, 1, 1],
+  );
   assert.ok(files[1]!.length > 100_000);
   assert.ok(files[1]!.toString().includes('x'.repeat(100_000)));
 });
@@ -176,7 +239,10 @@ test('render: part names follow the template, with the count where asked', async
   const spec = { maxFileSize: 65536, fileName: 'export-{interface}-{date}-{part}-of-{parts}.txt' };
   const { result } = await render(spec, rows(1500), { timeZone: 'Pacific/Kiritimati' });
   const n = String(result.parts.length).padStart(2, '0');
-  assert.deepEqual(result.parts.map((p) => p.fileName), result.parts.map((_, i) => `export-reseller-ltd-20250502-${String(i + 1).padStart(2, '0')}-of-${n}.txt`));
+  assert.deepEqual(
+    result.parts.map((p) => p.fileName),
+    result.parts.map((_, i) => `export-reseller-ltd-20250502-${String(i + 1).padStart(2, '0')}-of-${n}.txt`),
+  );
   assert.equal(result.parts[0]!.contentType, 'text/plain; charset=utf-8');
 });
 
@@ -204,7 +270,10 @@ test('render: zip parts hold one entry each, named after the window and the part
       assert.equal(part.contentType, 'application/zip');
       assert.equal(part.fileName, plain.result.parts[i]!.fileName.replace(/\.csv$/, '.zip'));
       const entries = readZip(zip.files[i]!);
-      assert.deepEqual(entries.map((e) => e.name), [`${BASE_NAME}_part${index}.csv`]);
+      assert.deepEqual(
+        entries.map((e) => e.name),
+        [`${BASE_NAME}_part${index}.csv`],
+      );
       assert.ok(entries[0]!.data.equals(plain.files[i]!), `part ${i + 1}`);
       // A second opinion from a real unzip, where the system has one.
       if (hasUnzip()) {
@@ -229,18 +298,36 @@ function hasUnzip(): boolean {
 }
 
 test('render: zip holds the default file (test/fixtures/format/default.csv) under the default name', async () => {
-  const fixtures = [path.resolve(__dirname, '../../test/fixtures/format'), path.resolve('test/fixtures/format')].find((dir) => fs.existsSync(path.join(dir, 'tickets.json')))!;
+  const fixtures = [
+    path.resolve(__dirname, '../../test/fixtures/format'),
+    path.resolve('test/fixtures/format'),
+  ].find((dir) => fs.existsSync(path.join(dir, 'tickets.json')))!;
   type JsonTicket = Omit<TicketRow, 'orderDate' | 'createdAt'> & { orderDate: string; createdAt: string };
-  const tickets = (JSON.parse(fs.readFileSync(path.join(fixtures, 'tickets.json'), 'utf8')) as { tickets: JsonTicket[] }).tickets.map(
-    (t): TicketRow => ({ ...t, orderDate: new Date(t.orderDate), createdAt: new Date(t.createdAt) }),
+  const tickets = (
+    JSON.parse(fs.readFileSync(path.join(fixtures, 'tickets.json'), 'utf8')) as { tickets: JsonTicket[] }
+  ).tickets.map((t): TicketRow => ({
+    ...t,
+    orderDate: new Date(t.orderDate),
+    createdAt: new Date(t.createdAt),
+  }));
+  const ctx = {
+    interfaceName: 'Barcodes for MyResellerCompany',
+    windowStart: new Date('2025-03-30T00:45:00Z'),
+    windowEnd: new Date('2025-03-30T01:00:00Z'),
+  };
+  const { result, files } = await render(
+    { compression: 'zip' },
+    rows(tickets.length, (i) => tickets[i - 1]!),
+    ctx,
   );
-  const ctx = { interfaceName: 'Barcodes for MyResellerCompany', windowStart: new Date('2025-03-30T00:45:00Z'), windowEnd: new Date('2025-03-30T01:00:00Z') };
-  const { result, files } = await render({ compression: 'zip' }, rows(tickets.length, (i) => tickets[i - 1]!), ctx);
   const name = 'barcodes_barcodes-for-myresellercompany_20250330T004500Z_20250330T010000Z';
   assert.equal(result.parts[0]!.fileName, `${name}.zip`);
   assert.equal(result.parts[0]!.contentType, 'application/zip');
   const entries = readZip(files[0]!);
-  assert.deepEqual(entries.map((e) => e.name), [`${name}.csv`]);
+  assert.deepEqual(
+    entries.map((e) => e.name),
+    [`${name}.csv`],
+  );
   assert.ok(entries[0]!.data.equals(fs.readFileSync(path.join(fixtures, 'default.csv'))));
 });
 
@@ -251,33 +338,55 @@ test('render: the sink gets ~64 KiB writes, each awaited before the next (backpr
   assert.equal(sink.calls[0], 'begin 1');
   assert.equal(sink.calls.at(-1), 'end');
   assert.equal(sink.calls.filter((c) => c.startsWith('begin')).length, result.parts.length);
-  assert.ok(sink.chunkSizes.every((size) => size <= 256 * 1024), `largest write ${Math.max(...sink.chunkSizes)}`);
+  assert.ok(
+    sink.chunkSizes.every((size) => size <= 256 * 1024),
+    `largest write ${Math.max(...sink.chunkSizes)}`,
+  );
   assert.ok(sink.chunkSizes.length < 5000 / 50, `${sink.chunkSizes.length} writes for 5000 rows`);
 });
 
 test('render: a refused character fails before the first write when it is in the first rows', async () => {
   const sink = new RecordingSink();
-  const bad = (i: number) => ticket(i, { productName: 'Produit été', tariffName: i === 3 ? 'Tarif 😀' : 'Tarif' });
-  await assert.rejects(renderWindow(rows(10, bad), parseFormatSpec({ encoding: 'iso-8859-1' }), CTX, sink), (error: unknown) => {
-    assert.ok(error instanceof FormatError);
-    assert.equal(error.code, 'FORMAT');
-    assert.match(error.message, /^format: ticket 10003, column TARIFF_NAME: character U\+1F600 cannot be encoded in iso-8859-1/);
-    assert.match(error.message, /whole window/);
-    assert.doesNotMatch(error.message, /BC0000/);
-    return true;
-  });
-  assert.deepEqual(sink.calls.filter((c) => c === 'write'), []);
+  const bad = (i: number) =>
+    ticket(i, { productName: 'Produit été', tariffName: i === 3 ? 'Tarif 😀' : 'Tarif' });
+  await assert.rejects(
+    renderWindow(rows(10, bad), parseFormatSpec({ encoding: 'iso-8859-1' }), CTX, sink),
+    (error: unknown) => {
+      assert.ok(error instanceof FormatError);
+      assert.equal(error.code, 'FORMAT');
+      assert.match(
+        error.message,
+        /^format: ticket 10003, column TARIFF_NAME: character U\+1F600 cannot be encoded in iso-8859-1/,
+      );
+      assert.match(error.message, /whole window/);
+      assert.doesNotMatch(error.message, /BC0000/);
+      return true;
+    },
+  );
+  assert.deepEqual(
+    sink.calls.filter((c) => c === 'write'),
+    [],
+  );
 });
 
 test('render: a refusal deep in a window still fails the whole window', async () => {
   const bad = (i: number) => ticket(i, { productName: i === 4000 ? 'a;b' : 'ab' });
-  await assert.rejects(render({ quoting: 'none' }, rows(5000, bad)), /ticket 14000, column PRODUCT_NAME: the value holds the separator/);
+  await assert.rejects(
+    render({ quoting: 'none' }, rows(5000, bad)),
+    /ticket 14000, column PRODUCT_NAME: the value holds the separator/,
+  );
 });
 
 test('render: an invalid time zone or window is refused before anything is written', async () => {
   const sink = new RecordingSink();
-  await assert.rejects(renderWindow(rows(3), parseFormatSpec({}), { ...CTX, timeZone: 'Mars/Olympus' }, sink), /unknown time zone "Mars\/Olympus"/);
-  await assert.rejects(renderWindow(rows(3), parseFormatSpec({}), { ...CTX, windowEnd: new Date(Number.NaN) }, sink), /windowEnd is not a valid date/);
+  await assert.rejects(
+    renderWindow(rows(3), parseFormatSpec({}), { ...CTX, timeZone: 'Mars/Olympus' }, sink),
+    /unknown time zone "Mars\/Olympus"/,
+  );
+  await assert.rejects(
+    renderWindow(rows(3), parseFormatSpec({}), { ...CTX, windowEnd: new Date(Number.NaN) }, sink),
+    /windowEnd is not a valid date/,
+  );
   assert.deepEqual(sink.calls, []);
 });
 
@@ -293,13 +402,19 @@ test('render: a spec that did not go through parseFormatSpec is checked before a
 });
 
 test('render: a date node-postgres parsed into a Date is written as the date it holds', async () => {
-  const { files } = await render({ columns: ['VALIDITY_DATE'], header: false, dateFormat: 'DD.MM.YYYY' }, rows(1, (i) => ticket(i, { validityDate: new Date(2025, 5, 21) as unknown as string })));
+  const { files } = await render(
+    { columns: ['VALIDITY_DATE'], header: false, dateFormat: 'DD.MM.YYYY' },
+    rows(1, (i) => ticket(i, { validityDate: new Date(2025, 5, 21) as unknown as string })),
+  );
   assert.equal(files[0]!.toString(), '21.06.2025\n');
 });
 
 test('render: an invalid time in a row names the ticket', async () => {
   const bad = (i: number) => ticket(i, { orderDate: new Date(Number.NaN) });
-  await assert.rejects(render({}, rows(1, bad)), /ticket 10001, column ORDER_DATE: not a valid date and time/);
+  await assert.rejects(
+    render({}, rows(1, bad)),
+    /ticket 10001, column ORDER_DATE: not a valid date and time/,
+  );
 });
 
 test('render: an error from the rows stops the window and reaches the caller', async () => {
@@ -311,24 +426,69 @@ test('render: an error from the rows stops the window and reaches the caller', a
 });
 
 test('render: the injection guard prefixes text values, not the numbers and dates the exporter writes', async () => {
-  const row = ticket(1, { productName: '=1+1', tariffName: '\tTab', fileNumber: '+1', contactNumber: '@x', tariffCode: '-', price: '-3.00', productCode: '＝1' });
-  const { files } = await render({ injectionGuard: true, columns: ['PRODUCT_NAME', 'TARIFF_NAME', 'FILE_NUMBER', 'CONTACT_NUMBER', 'TARIFF_CODE', 'PRICE', 'PRODUCT_CODE', { constant: '=A1', header: '+H' }] }, rows(1, () => row));
-  assert.equal(files[0]!.toString(), `PRODUCT_NAME;TARIFF_NAME;FILE_NUMBER;CONTACT_NUMBER;TARIFF_CODE;PRICE;PRODUCT_CODE;'+H\n'=1+1;'\tTab;'+1;'@x;'-;-3.00;'＝1;'=A1\n`);
+  const row = ticket(1, {
+    productName: '=1+1',
+    tariffName: '\tTab',
+    fileNumber: '+1',
+    contactNumber: '@x',
+    tariffCode: '-',
+    price: '-3.00',
+    productCode: '＝1',
+  });
+  const { files } = await render(
+    {
+      injectionGuard: true,
+      columns: [
+        'PRODUCT_NAME',
+        'TARIFF_NAME',
+        'FILE_NUMBER',
+        'CONTACT_NUMBER',
+        'TARIFF_CODE',
+        'PRICE',
+        'PRODUCT_CODE',
+        { constant: '=A1', header: '+H' },
+      ],
+    },
+    rows(1, () => row),
+  );
+  assert.equal(
+    files[0]!.toString(),
+    `PRODUCT_NAME;TARIFF_NAME;FILE_NUMBER;CONTACT_NUMBER;TARIFF_CODE;PRICE;PRODUCT_CODE;'+H\n'=1+1;'\tTab;'+1;'@x;'-;-3.00;'＝1;'=A1\n`,
+  );
 });
 
 test('datetime: zone offsets cached per hour agree with Intl at every instant, across DST changes', () => {
   const pieces = tokenizeDateFormat('YYYY-MM-DD HH:mm:ss', DATETIME_TOKENS) as FormatPiece[];
-  const zones = ['Europe/Zurich', 'America/New_York', 'Australia/Lord_Howe', 'Asia/Kathmandu', 'America/St_Johns', 'Pacific/Chatham', 'UTC'];
+  const zones = [
+    'Europe/Zurich',
+    'America/New_York',
+    'Australia/Lord_Howe',
+    'Asia/Kathmandu',
+    'America/St_Johns',
+    'Pacific/Chatham',
+    'UTC',
+  ];
   let seed = 12345;
-  const random = () => ((seed = (seed * 1_103_515_245 + 12_345) % 2 ** 31) / 2 ** 31);
+  const random = () => (seed = (seed * 1_103_515_245 + 12_345) % 2 ** 31) / 2 ** 31;
   for (const timeZone of zones) {
     const format = createDateTimeFormatter(pieces, timeZone);
-    const intl = new Intl.DateTimeFormat('sv-SE', { timeZone, year: 'numeric', month: '2-digit', day: '2-digit', hour: '2-digit', minute: '2-digit', second: '2-digit', hourCycle: 'h23' });
+    const intl = new Intl.DateTimeFormat('sv-SE', {
+      timeZone,
+      year: 'numeric',
+      month: '2-digit',
+      day: '2-digit',
+      hour: '2-digit',
+      minute: '2-digit',
+      second: '2-digit',
+      hourCycle: 'h23',
+    });
     // Random instants over two years, and every 10 minutes around each day's transitions.
     const instants: number[] = [];
-    for (let i = 0; i < 2000; i++) instants.push(Date.UTC(2024, 0, 1) + Math.floor(random() * 2 * 365 * 86_400_000));
+    for (let i = 0; i < 2000; i++)
+      instants.push(Date.UTC(2024, 0, 1) + Math.floor(random() * 2 * 365 * 86_400_000));
     for (let t = Date.UTC(2025, 2, 28); t < Date.UTC(2025, 3, 7); t += 600_000) instants.push(t, t + 599_999);
-    for (let t = Date.UTC(2025, 8, 26); t < Date.UTC(2025, 10, 5); t += 600_000) instants.push(t, t + 599_999);
+    for (let t = Date.UTC(2025, 8, 26); t < Date.UTC(2025, 10, 5); t += 600_000)
+      instants.push(t, t + 599_999);
     for (const ms of instants) {
       assert.equal(format(new Date(ms)), intl.format(ms), `${timeZone} at ${new Date(ms).toISOString()}`);
     }
@@ -358,7 +518,11 @@ test('decimal: string arithmetic, rounding half away from zero', () => {
   ];
   for (const [input, decimals, separator, expected] of cases) {
     assert.equal(formatDecimal(input, decimals, separator), expected, `${input} with ${decimals}`);
-    assert.equal(createPriceFormatter(decimals, separator)(input), expected, `fast path: ${input} with ${decimals}`);
+    assert.equal(
+      createPriceFormatter(decimals, separator)(input),
+      expected,
+      `fast path: ${input} with ${decimals}`,
+    );
   }
 });
 
@@ -386,7 +550,11 @@ function readZip(zip: Buffer): Array<{ name: string; data: Buffer }> {
     const local = zip.readUInt32LE(at + 42);
     const name = zip.subarray(at + 46, at + 46 + nameLength).toString('latin1');
     assert.equal(zip.readUInt32LE(local), 0x04034b50, 'local header');
-    assert.equal(zip.subarray(local + 30, local + 30 + zip.readUInt16LE(local + 26)).toString('latin1'), name, 'local and central names agree');
+    assert.equal(
+      zip.subarray(local + 30, local + 30 + zip.readUInt16LE(local + 26)).toString('latin1'),
+      name,
+      'local and central names agree',
+    );
     const dataStart = local + 30 + zip.readUInt16LE(local + 26) + zip.readUInt16LE(local + 28);
     const raw = zip.subarray(dataStart, dataStart + compressedSize);
     const data = method === 8 ? zlib.inflateRawSync(raw) : raw;

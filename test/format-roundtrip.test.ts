@@ -10,7 +10,14 @@ import assert from 'node:assert/strict';
 import * as iconv from 'iconv-lite';
 import { parse } from 'csv-parse/sync';
 import { FormatError } from '../lib/errors';
-import { FIELD_NAMES, MemorySink, parseFormatSpec, renderWindow, type FieldName, type FormatSpec } from '../lib/format';
+import {
+  FIELD_NAMES,
+  MemorySink,
+  parseFormatSpec,
+  renderWindow,
+  type FieldName,
+  type FormatSpec,
+} from '../lib/format';
 import type { TicketRow } from '../lib/tickets';
 
 function prng(seed: number): () => number {
@@ -38,7 +45,16 @@ function text(random: Random, nasty: number): string {
   const pieces = Math.floor(random() * 6);
   for (let i = 0; i < pieces; i++) {
     const r = random();
-    value += r < nasty ? pick(random, NASTY) : r < nasty + 0.1 ? pick(random, LATIN1) : r < nasty + 0.15 ? pick(random, CP1252_ONLY) : r < nasty + 0.2 ? pick(random, BEYOND) : pick(random, PLAIN);
+    value +=
+      r < nasty
+        ? pick(random, NASTY)
+        : r < nasty + 0.1
+          ? pick(random, LATIN1)
+          : r < nasty + 0.15
+            ? pick(random, CP1252_ONLY)
+            : r < nasty + 0.2
+              ? pick(random, BEYOND)
+              : pick(random, PLAIN);
   }
   return value;
 }
@@ -91,7 +107,16 @@ const intlFormats = new Map<string, Intl.DateTimeFormat>();
 function expectedDateTime(date: Date, timeZone: string): string {
   let format = intlFormats.get(timeZone);
   if (!format) {
-    format = new Intl.DateTimeFormat('sv-SE', { timeZone, year: 'numeric', month: '2-digit', day: '2-digit', hour: '2-digit', minute: '2-digit', second: '2-digit', hourCycle: 'h23' });
+    format = new Intl.DateTimeFormat('sv-SE', {
+      timeZone,
+      year: 'numeric',
+      month: '2-digit',
+      day: '2-digit',
+      hour: '2-digit',
+      minute: '2-digit',
+      second: '2-digit',
+      hourCycle: 'h23',
+    });
     intlFormats.set(timeZone, format);
   }
   return format.format(date);
@@ -119,7 +144,22 @@ const RAW: Record<FieldName, (t: TicketRow) => string | null> = {
   PREVIOUS_STATE: (t) => t.previousState ?? null,
   CHANGED_AT: () => null,
 };
-const GUARDED_KINDS = new Set<FieldName>(['BAR_CODE', 'TICKET_STATE', 'FILE_NUMBER', 'PRODUCT_CODE', 'PRODUCT_NAME', 'TARIFF_CODE', 'TARIFF_NAME', 'CONTACT_NUMBER', 'TICKET_ID', 'ORDER_ID', 'SALES_CHANNEL_CODE', 'CONTACT_NAME', 'CHANGE', 'PREVIOUS_STATE']);
+const GUARDED_KINDS = new Set<FieldName>([
+  'BAR_CODE',
+  'TICKET_STATE',
+  'FILE_NUMBER',
+  'PRODUCT_CODE',
+  'PRODUCT_NAME',
+  'TARIFF_CODE',
+  'TARIFF_NAME',
+  'CONTACT_NUMBER',
+  'TICKET_ID',
+  'ORDER_ID',
+  'SALES_CHANNEL_CODE',
+  'CONTACT_NAME',
+  'CHANGE',
+  'PREVIOUS_STATE',
+]);
 const FORMULA = /^[=+\-@\t\r＝＋－＠]/u;
 
 type SingleByte = 'iso-8859-1' | 'windows-1252';
@@ -159,7 +199,10 @@ function checkTransliterated(input: string, output: string, spec: FormatSpec, wh
   for (const char of input) {
     if (!encodable(char, encoding)) continue;
     const found = output.indexOf(char, at);
-    if (found < 0) assert.fail(`${where}: ${JSON.stringify(char)} of ${JSON.stringify(input)} lost in ${JSON.stringify(output)}`);
+    if (found < 0)
+      assert.fail(
+        `${where}: ${JSON.stringify(char)} of ${JSON.stringify(input)} lost in ${JSON.stringify(output)}`,
+      );
     at = found + char.length;
   }
 }
@@ -183,7 +226,10 @@ function randomSpec(random: Random): Record<string, unknown> {
   const quoting = random() < 0.15 ? 'none' : pick(random, ['minimal', 'all']);
   const columns: unknown[] = FIELD_NAMES.filter(() => random() < 0.8);
   if (columns.length === 0) columns.push('PRODUCT_NAME');
-  columns.push({ constant: quoting === 'none' ? 'K' : pick(random, ['', '=K', 'A;B', 'x"y', 'Zürich', 'a,b|c']), header: 'CONSTANT' });
+  columns.push({
+    constant: quoting === 'none' ? 'K' : pick(random, ['', '=K', 'A;B', 'x"y', 'Zürich', 'a,b|c']),
+    header: 'CONSTANT',
+  });
   for (let i = columns.length - 1; i > 0; i--) {
     const j = Math.floor(random() * (i + 1));
     [columns[i], columns[j]] = [columns[j], columns[i]];
@@ -192,7 +238,9 @@ function randomSpec(random: Random): Record<string, unknown> {
   // spreadsheetText: any columns, by header or field (transliteration is checked by shape below, unwrapped).
   const spreadsheetText =
     quoting !== 'none' && unmappable !== 'transliterate' && random() < 0.3
-      ? columns.filter(() => random() < 0.5).map((c) => (typeof c === 'string' ? c : (c as { header: string }).header))
+      ? columns
+          .filter(() => random() < 0.5)
+          .map((c) => (typeof c === 'string' ? c : (c as { header: string }).header))
       : undefined;
   return {
     columns,
@@ -226,12 +274,25 @@ async function roundTrip(seed: number): Promise<'ok' | 'refused'> {
     input = { ...input, decimalSeparator: input.separator === '.' ? ',' : '.' };
     spec = parseFormatSpec(input);
   }
-  const timeZone = pick(random, ['UTC', 'Europe/Zurich', 'America/New_York', 'Asia/Kolkata', 'Australia/Lord_Howe']);
+  const timeZone = pick(random, [
+    'UTC',
+    'Europe/Zurich',
+    'America/New_York',
+    'Asia/Kolkata',
+    'Australia/Lord_Howe',
+  ]);
   const nasty = spec.quoting === 'none' ? (random() < 0.5 ? 0 : 0.02) : 0.3;
-  const tickets = Array.from({ length: 1 + Math.floor(random() * 60) }, (_, i) => randomTicket(random, i, nasty));
+  const tickets = Array.from({ length: 1 + Math.floor(random() * 60) }, (_, i) =>
+    randomTicket(random, i, nasty),
+  );
   const where = `seed ${seed}, spec ${JSON.stringify(input)}, time zone ${timeZone}`;
-  const transliterating = spec.unmappable === 'transliterate' && (spec.encoding === 'iso-8859-1' || spec.encoding === 'windows-1252');
-  const special = spec.separator === '\t' ? /[\t"\r\n]/ : new RegExp(`[${spec.separator === '|' ? '\\|' : spec.separator}"\\r\\n]`);
+  const transliterating =
+    spec.unmappable === 'transliterate' &&
+    (spec.encoding === 'iso-8859-1' || spec.encoding === 'windows-1252');
+  const special =
+    spec.separator === '\t'
+      ? /[\t"\r\n]/
+      : new RegExp(`[${spec.separator === '|' ? '\\|' : spec.separator}"\\r\\n]`);
 
   // What must come back, or which refusal must come first (rows in order, columns in order).
   const expectedRows: string[][] = [];
@@ -252,16 +313,20 @@ async function roundTrip(seed: number): Promise<'ok' | 'refused'> {
         continue;
       }
       const field = column.field;
-      if (field === 'ORDER_DATE' || field === 'CREATED_AT') value = expectedDateTime(field === 'ORDER_DATE' ? t.orderDate : t.createdAt, timeZone);
+      if (field === 'ORDER_DATE' || field === 'CREATED_AT')
+        value = expectedDateTime(field === 'ORDER_DATE' ? t.orderDate : t.createdAt, timeZone);
       else if (field === 'PRICE') value = expectedPrice(t.price, spec.decimals, spec.decimalSeparator);
       else {
         const raw = RAW[field](t) ?? '';
         const mapped = expectedText(raw, spec);
         if (typeof mapped !== 'string') {
-          refusal ??= new RegExp(`^format: ticket ${t.id}, column ${field}: character U\\+${mapped.refused.codePointAt(0)!.toString(16).toUpperCase().padStart(4, '0')} cannot be encoded in ${spec.encoding}`);
+          refusal ??= new RegExp(
+            `^format: ticket ${t.id}, column ${field}: character U\\+${mapped.refused.codePointAt(0)!.toString(16).toUpperCase().padStart(4, '0')} cannot be encoded in ${spec.encoding}`,
+          );
           value = raw;
         } else value = mapped;
-        if (spec.injectionGuard && !wrapped && GUARDED_KINDS.has(field) && FORMULA.test(value)) value = `'${value}`;
+        if (spec.injectionGuard && !wrapped && GUARDED_KINDS.has(field) && FORMULA.test(value))
+          value = `'${value}`;
       }
       if (wrapped) value = wrap(value);
       if (spec.quoting === 'none' && special.test(value) && !transliterating) {
@@ -275,14 +340,23 @@ async function roundTrip(seed: number): Promise<'ok' | 'refused'> {
   const sink = new MemorySink();
   let result;
   try {
-    result = await renderWindow(iterate(tickets), spec, { interfaceName: 'Round trip', timeZone, windowStart: new Date(0), windowEnd: new Date(1) }, sink);
+    result = await renderWindow(
+      iterate(tickets),
+      spec,
+      { interfaceName: 'Round trip', timeZone, windowStart: new Date(0), windowEnd: new Date(1) },
+      sink,
+    );
   } catch (error) {
     assert.ok(error instanceof FormatError, `${where}: ${String(error)}`);
     assert.ok(error.message.includes('whole window'), error.message);
     if (spec.quoting === 'none' && transliterating) return 'refused'; // transliteration may make a quote: not predicted here
     assert.ok(refusal, `${where}: refused unexpectedly: ${error.message}`);
     assert.match(error.message, refusal, where);
-    for (const t of tickets) assert.ok(!error.message.includes(t.barCode) || t.barCode.length < 3, `${where}: bar code in ${error.message}`);
+    for (const t of tickets)
+      assert.ok(
+        !error.message.includes(t.barCode) || t.barCode.length < 3,
+        `${where}: bar code in ${error.message}`,
+      );
     return 'refused';
   }
   assert.equal(refusal, null, `${where}: should have been refused (${String(refusal)})`);
@@ -290,10 +364,18 @@ async function roundTrip(seed: number): Promise<'ok' | 'refused'> {
   const records: string[][] = [];
   result.parts.forEach((part, p) => {
     const text = decode(sink.parts[p]!, spec);
-    const parsed = parse(text, { delimiter: spec.separator, record_delimiter: spec.lineEnding === 'CRLF' ? '\r\n' : '\n', relax_column_count: true }) as string[][];
+    const parsed = parse(text, {
+      delimiter: spec.separator,
+      record_delimiter: spec.lineEnding === 'CRLF' ? '\r\n' : '\n',
+      relax_column_count: true,
+    }) as string[][];
     if (spec.header) {
       const header = parsed.shift()!;
-      assert.deepEqual(header, spec.columns.map((c) => c.header), `${where}: header of part ${p + 1}`);
+      assert.deepEqual(
+        header,
+        spec.columns.map((c) => c.header),
+        `${where}: header of part ${p + 1}`,
+      );
     }
     if (spec.trailer) {
       const trailer = parsed.pop()!;
@@ -307,7 +389,9 @@ async function roundTrip(seed: number): Promise<'ok' | 'refused'> {
   records.forEach((record, r) => {
     if (transliterating) {
       assert.equal(record.length, expectedRows[r]!.length, where);
-      record.forEach((value, c) => checkTransliterated(expectedRows[r]![c]!, value, spec, `${where}, row ${r}, column ${c}`));
+      record.forEach((value, c) =>
+        checkTransliterated(expectedRows[r]![c]!, value, spec, `${where}, row ${r}, column ${c}`),
+      );
     } else {
       assert.deepEqual(record, expectedRows[r], `${where}, row ${r}`);
     }
@@ -335,14 +419,34 @@ test('round trip: every separator, quoting, line ending and encoding, with the h
     for (const quoting of ['minimal', 'all']) {
       for (const lineEnding of ['LF', 'CRLF']) {
         for (const encoding of ['utf-8', 'utf-8-bom']) {
-          const spec = parseFormatSpec({ separator, quoting, lineEnding, encoding, columns: [...FIELD_NAMES] });
+          const spec = parseFormatSpec({
+            separator,
+            quoting,
+            lineEnding,
+            encoding,
+            columns: [...FIELD_NAMES],
+          });
           const sink = new MemorySink();
-          await renderWindow(iterate(tickets), spec, { interfaceName: 'x', timeZone: 'UTC', windowStart: new Date(0), windowEnd: new Date(1) }, sink);
-          const parsed = parse(decode(sink.parts[0]!, spec), { delimiter: separator, record_delimiter: lineEnding === 'CRLF' ? '\r\n' : '\n' }) as string[][];
+          await renderWindow(
+            iterate(tickets),
+            spec,
+            { interfaceName: 'x', timeZone: 'UTC', windowStart: new Date(0), windowEnd: new Date(1) },
+            sink,
+          );
+          const parsed = parse(decode(sink.parts[0]!, spec), {
+            delimiter: separator,
+            record_delimiter: lineEnding === 'CRLF' ? '\r\n' : '\n',
+          }) as string[][];
           parsed.shift();
           assert.deepEqual(
-            parsed.map((r) => r.filter((_, c) => !['PRICE', 'ORDER_DATE', 'CREATED_AT'].includes(FIELD_NAMES[c]!))),
-            tickets.map((t) => FIELD_NAMES.filter((f) => !['PRICE', 'ORDER_DATE', 'CREATED_AT'].includes(f)).map((f) => RAW[f](t) ?? '')),
+            parsed.map((r) =>
+              r.filter((_, c) => !['PRICE', 'ORDER_DATE', 'CREATED_AT'].includes(FIELD_NAMES[c]!)),
+            ),
+            tickets.map((t) =>
+              FIELD_NAMES.filter((f) => !['PRICE', 'ORDER_DATE', 'CREATED_AT'].includes(f)).map(
+                (f) => RAW[f](t) ?? '',
+              ),
+            ),
             JSON.stringify({ separator, quoting, lineEnding, encoding }),
           );
         }

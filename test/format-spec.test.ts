@@ -21,8 +21,14 @@ function refusal(input: unknown): string {
 
 test('spec: the default is CONTRACT.md §3', () => {
   const d = DEFAULT_FORMAT_SPEC;
-  assert.deepEqual(d.columns.map((c) => ('field' in c ? c.field : null)), [...DEFAULT_COLUMNS]);
-  assert.deepEqual(d.columns.map((c) => c.header), [...DEFAULT_COLUMNS]);
+  assert.deepEqual(
+    d.columns.map((c) => ('field' in c ? c.field : null)),
+    [...DEFAULT_COLUMNS],
+  );
+  assert.deepEqual(
+    d.columns.map((c) => c.header),
+    [...DEFAULT_COLUMNS],
+  );
   assert.equal(d.separator, ';');
   assert.equal(d.header, true);
   assert.equal(d.quoting, 'minimal');
@@ -51,7 +57,12 @@ test('spec: a parsed spec survives JSON storage unchanged', () => {
   const inputs: unknown[] = [
     {},
     {
-      columns: ['BAR_CODE', { field: 'PRICE', header: 'Prix' }, { constant: 'ACME', header: 'Vendor' }, 'CREATED_AT'],
+      columns: [
+        'BAR_CODE',
+        { field: 'PRICE', header: 'Prix' },
+        { constant: 'ACME', header: 'Vendor' },
+        'CREATED_AT',
+      ],
       separator: 'tab',
       header: false,
       quoting: 'ALL',
@@ -110,7 +121,10 @@ test('spec: refusals name the field and the value', () => {
     [{ seperator: ';' }, 'format: unknown field "seperator"'],
     [{ quoting: 'some' }, 'format: quoting must be one of "minimal", "all", "none" (got "some")'],
     [{ lineEnding: 'CR' }, 'format: lineEnding must be one of "LF", "CRLF" (got "CR")'],
-    [{ encoding: 'utf-16' }, 'format: encoding must be one of "utf-8", "utf-8-bom", "iso-8859-1", "windows-1252" (got "utf-16")'],
+    [
+      { encoding: 'utf-16' },
+      'format: encoding must be one of "utf-8", "utf-8-bom", "iso-8859-1", "windows-1252" (got "utf-16")',
+    ],
     [{ header: 'yes' }, 'format: header must be true or false (got "yes")'],
     [{ decimals: 5 }, 'format: decimals must be at most 4 (got 5)'],
     [{ decimals: 1.5 }, 'format: decimals must be an integer (got 1.5)'],
@@ -121,34 +135,76 @@ test('spec: refusals name the field and the value', () => {
     [{ columns: 'BAR_CODE' }, 'format: columns must be an array (got "BAR_CODE")'],
     [{ columns: ['BAR_CODE', 'BARCODE'] }, 'format: columns[1] must be one of "BAR_CODE"'],
     [{ columns: [{ field: 'PRICE', heading: 'Prix' }] }, 'format: columns[0] has an unknown field "heading"'],
-    [{ columns: [{ constant: 'x' }] }, 'format: columns[0].header is missing: a constant column needs a header'],
-    [{ columns: [{ field: 'PRICE', constant: 'x', header: 'P' }] }, 'format: columns[0] must have either "field" or "constant", not both'],
+    [
+      { columns: [{ constant: 'x' }] },
+      'format: columns[0].header is missing: a constant column needs a header',
+    ],
+    [
+      { columns: [{ field: 'PRICE', constant: 'x', header: 'P' }] },
+      'format: columns[0] must have either "field" or "constant", not both',
+    ],
     [{ columns: [{ field: 'PRICE', header: '' }] }, 'format: columns[0].header must not be empty (got "")'],
-    [{ columns: ['PRICE', { field: 'BAR_CODE', header: 'PRICE' }] }, 'format: columns[1].header repeats the header of columns[0] (got "PRICE")'],
-    [{ columns: [{ constant: 'a\nb', header: 'X' }] }, 'format: columns[0].constant cannot contain control characters (tab, CR, LF...) (got "a\\nb")'],
-    [{ quoting: 'none', columns: [{ constant: 'a;b', header: 'X' }] }, 'format: columns[0].constant cannot contain ";" with quoting "none" (got "a;b")'],
-    [{ quoting: 'none', separator: ',', columns: [{ field: 'PRICE', header: 'Price, EUR' }] }, 'format: columns[0].header cannot contain "," with quoting "none" (got "Price, EUR")'],
-    [{ quoting: 'none', separator: ',', decimalSeparator: ',' }, 'format: decimalSeparator cannot be the separator with quoting "none" (got ",")'],
-    [{ quoting: 'none', separator: ',', dateTimeFormat: 'DD.MM.YYYY, HH:mm' }, 'format: dateTimeFormat cannot contain the separator with quoting "none" (got "DD.MM.YYYY, HH:mm")'],
-    [{ encoding: 'iso-8859-1', columns: [{ field: 'PRICE', header: 'Prix €' }] }, 'format: columns[0].header has U+20AC, which iso-8859-1 cannot encode (unmappable is "fail") (got "Prix €")'],
+    [
+      { columns: ['PRICE', { field: 'BAR_CODE', header: 'PRICE' }] },
+      'format: columns[1].header repeats the header of columns[0] (got "PRICE")',
+    ],
+    [
+      { columns: [{ constant: 'a\nb', header: 'X' }] },
+      'format: columns[0].constant cannot contain control characters (tab, CR, LF...) (got "a\\nb")',
+    ],
+    [
+      { quoting: 'none', columns: [{ constant: 'a;b', header: 'X' }] },
+      'format: columns[0].constant cannot contain ";" with quoting "none" (got "a;b")',
+    ],
+    [
+      { quoting: 'none', separator: ',', columns: [{ field: 'PRICE', header: 'Price, EUR' }] },
+      'format: columns[0].header cannot contain "," with quoting "none" (got "Price, EUR")',
+    ],
+    [
+      { quoting: 'none', separator: ',', decimalSeparator: ',' },
+      'format: decimalSeparator cannot be the separator with quoting "none" (got ",")',
+    ],
+    [
+      { quoting: 'none', separator: ',', dateTimeFormat: 'DD.MM.YYYY, HH:mm' },
+      'format: dateTimeFormat cannot contain the separator with quoting "none" (got "DD.MM.YYYY, HH:mm")',
+    ],
+    [
+      { encoding: 'iso-8859-1', columns: [{ field: 'PRICE', header: 'Prix €' }] },
+      'format: columns[0].header has U+20AC, which iso-8859-1 cannot encode (unmappable is "fail") (got "Prix €")',
+    ],
     [{ dateFormat: 'YYYY-MM-D' }, 'format: dateFormat has "D" at position 9'],
-    [{ dateFormat: 'YYYY-MM-DD HH:mm' }, 'format: dateFormat has HH, which only a date and time format may use'],
+    [
+      { dateFormat: 'YYYY-MM-DD HH:mm' },
+      'format: dateFormat has HH, which only a date and time format may use',
+    ],
     [{ dateTimeFormat: '---' }, 'format: dateTimeFormat has no token'],
     [{ dateTimeFormat: 'YYYY-MM-DD hh:mm' }, 'format: dateTimeFormat has "h" at position 12'],
-    [{ trailer: 'yes' }, 'format: trailer must be true, false, null or an object such as {"label": "TRAILER"} (got "yes")'],
+    [
+      { trailer: 'yes' },
+      'format: trailer must be true, false, null or an object such as {"label": "TRAILER"} (got "yes")',
+    ],
     [{ trailer: { label: '=SUM(A1)' } }, 'format: trailer.label must start with a letter or "#"'],
     [{ version: 2 }, 'format: version must be 1 (got 2)'],
     [[], 'format: the format must be an object (got [])'],
-    [{ compression: 'zip', fileName: 'x_{part}of{parts}.csv' }, 'format: fileName cannot use {parts} with zip compression'],
+    [
+      { compression: 'zip', fileName: 'x_{part}of{parts}.csv' },
+      'format: fileName cannot use {parts} with zip compression',
+    ],
   ];
   for (const [input, expected] of cases) {
-    assert.ok(refusal(input).startsWith(expected), `${JSON.stringify(input)}\n  gave    ${refusal(input)}\n  expected ${expected}`);
+    assert.ok(
+      refusal(input).startsWith(expected),
+      `${JSON.stringify(input)}\n  gave    ${refusal(input)}\n  expected ${expected}`,
+    );
   }
 });
 
 test('spec: file name templates cannot escape the name or hide it', () => {
   const tricks: Array<[string, RegExp]> = [
-    ['../barcodes.csv', /fileName may only use letters, digits, "\.", "_", "-" and placeholders \(has "\/"\)/],
+    [
+      '../barcodes.csv',
+      /fileName may only use letters, digits, "\.", "_", "-" and placeholders \(has "\/"\)/,
+    ],
     ['..\\barcodes.csv', /has "\\\\"/],
     ['/etc/passwd.csv', /has "\/"/],
     ['a/../../b.csv', /has "\/"/],
@@ -175,7 +231,12 @@ test('spec: file name templates cannot escape the name or hide it', () => {
     assert.match(message, pattern, `${JSON.stringify(fileName)}: ${message}`);
     assert.ok(message.includes(JSON.stringify(fileName).slice(0, 20)), `names the value: ${message}`);
   }
-  for (const ok of ['barcodes_{interface}_{start}_{end}.csv', 'x.tar.csv', '{interface}-{date}-{part}of{parts}.TXT', 'a_b-c.d.tsv']) {
+  for (const ok of [
+    'barcodes_{interface}_{start}_{end}.csv',
+    'x.tar.csv',
+    '{interface}-{date}-{part}of{parts}.TXT',
+    'a_b-c.d.tsv',
+  ]) {
     assert.equal(parseFormatSpec({ fileName: ok }).fileName, ok);
   }
 });
@@ -194,12 +255,16 @@ test('spec: slugify keeps names safe, readable and stable', () => {
 
 test('spec: defaultFileName is CONTRACT.md §3', () => {
   assert.equal(
-    defaultFileName('Barcodes for MyResellerCompany', new Date('2025-03-30T00:45:00Z'), new Date('2025-03-30T01:00:00.999Z')),
+    defaultFileName(
+      'Barcodes for MyResellerCompany',
+      new Date('2025-03-30T00:45:00Z'),
+      new Date('2025-03-30T01:00:00.999Z'),
+    ),
     'barcodes_barcodes-for-myresellercompany_20250330T004500Z_20250330T010000Z.csv',
   );
 });
 
-test('spec: every example in the resellers\' documentation is a valid spec', () => {
+test("spec: every example in the resellers' documentation is a valid spec", () => {
   const readme = path.resolve(__dirname, '../../docs/resellers.md');
   const examples = [...fs.readFileSync(readme, 'utf8').matchAll(/```json\n([\s\S]*?)```/g)].map((m) => m[1]!);
   assert.ok(examples.length >= 4, `${examples.length} examples`);

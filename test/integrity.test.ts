@@ -49,7 +49,11 @@ async function waitUntil(condition: () => Promise<boolean>, timeoutMillis: numbe
 
 test('a ledger that cannot record fails the window before anything is sent, alerted, not retried; after the repair it goes out once', async () => {
   await withWorker(async () => {
-    const iface = await stack.createInterface({ recipients: ['ledger-a@reseller.test'], alertEmail: 'ops-a@operator.test', contacts: ['C-1001'] });
+    const iface = await stack.createInterface({
+      recipients: ['ledger-a@reseller.test'],
+      alertEmail: 'ops-a@operator.test',
+      contacts: ['C-1001'],
+    });
     const sold = await sell('C-1001', 'WEB', 2);
     await stack.pool.query(`ALTER TABLE ${schema}.delivery_recipient RENAME TO delivery_recipient_away`);
     try {
@@ -61,13 +65,19 @@ test('a ledger that cannot record fails the window before anything is sent, aler
     const [delivery] = await stack.ledger.list(iface.id);
     assert.equal(delivery!.attempts, 1, 'the send was not retried');
     assert.match(delivery!.lastError ?? '', /^LedgerError: /);
-    const [alert] = await stack.sink.waitFor((mail) => mail.envelope.to.includes('ops-a@operator.test'), 10_000);
+    const [alert] = await stack.sink.waitFor(
+      (mail) => mail.envelope.to.includes('ops-a@operator.test'),
+      10_000,
+    );
     assert.match(alert!.parsed.subject ?? '', /the delivery ledger cannot record deliveries/);
     assert.match(alert!.parsed.text ?? '', /LedgerError/);
 
     await stack.runNow(iface.id);
     assert.equal(mailsTo('ledger-a@reseller.test').length, 1);
-    assert.deepEqual(sorted(deliveredBarCodes(stack.sink, 'ledger-a@reseller.test')), sorted(sold.map((ticket) => ticket.barCode)));
+    assert.deepEqual(
+      sorted(deliveredBarCodes(stack.sink, 'ledger-a@reseller.test')),
+      sorted(sold.map((ticket) => ticket.barCode)),
+    );
   });
 });
 
@@ -88,7 +98,11 @@ test('an email SMTP accepted but the ledger cannot record is not sent again: one
     close: () => real.close(),
   };
   await withWorker(async () => {
-    const iface = await stack.createInterface({ recipients: ['ledger-b@reseller.test'], alertEmail: 'ops-b@operator.test', contacts: ['C-1002'] });
+    const iface = await stack.createInterface({
+      recipients: ['ledger-b@reseller.test'],
+      alertEmail: 'ops-b@operator.test',
+      contacts: ['C-1002'],
+    });
     const sold = await sell('C-1002', 'WEB', 3);
     try {
       await assert.rejects(stack.runNow(iface.id), /SMTP accepted .* but the ledger could not record it/);
@@ -103,22 +117,41 @@ test('an email SMTP accepted but the ledger cannot record is not sent again: one
     assert.ok((await stack.ledger.parts(delivery!.id))[0]!.sentAt, 'the part is recorded as handed to SMTP');
 
     await stack.runNow(iface.id);
-    assert.equal(mailsTo('ledger-b@reseller.test').length, 1, 'the next run finishes the window without sending it again');
+    assert.equal(
+      mailsTo('ledger-b@reseller.test').length,
+      1,
+      'the next run finishes the window without sending it again',
+    );
     assert.equal((await stack.ledger.get(delivery!.id))!.status, 'sent');
-    assert.deepEqual(sorted(deliveredBarCodes(stack.sink, 'ledger-b@reseller.test')), sorted(sold.map((ticket) => ticket.barCode)));
+    assert.deepEqual(
+      sorted(deliveredBarCodes(stack.sink, 'ledger-b@reseller.test')),
+      sorted(sold.map((ticket) => ticket.barCode)),
+    );
   }, breakingAfterSend);
 });
 
 test('purge keeps the file of a backfill still being sent; a purged file is never sent', async () => {
   await withWorker(async () => {
-    const iface = await stack.createInterface({ recipients: ['purge-c@reseller.test'], contacts: ['C-2001'] });
+    const iface = await stack.createInterface({
+      recipients: ['purge-c@reseller.test'],
+      contacts: ['C-2001'],
+    });
     await sell('C-2001', 'WEB', 10);
     const original = (await stack.runNow(iface.id)).result.windows[0]!;
     stack.sink.setMode('tempfail');
     let backfill: ReturnType<typeof barcodes> | undefined;
     try {
-      backfill = barcodes(['backfill', String(iface.id), '--from', original.windowStart, '--to', original.windowEnd], env);
-      await waitUntil(async () => (await stack.ledger.list(iface.id)).some((delivery) => delivery.kind === 'backfill' && delivery.attempts >= 1), 30_000);
+      backfill = barcodes(
+        ['backfill', String(iface.id), '--from', original.windowStart, '--to', original.windowEnd],
+        env,
+      );
+      await waitUntil(
+        async () =>
+          (await stack.ledger.list(iface.id)).some(
+            (delivery) => delivery.kind === 'backfill' && delivery.attempts >= 1,
+          ),
+        30_000,
+      );
       const pending = (await stack.ledger.list(iface.id)).find((delivery) => delivery.kind === 'backfill')!;
 
       const purge = await barcodes(['purge', '--older-than', '0s', '--json'], env);
@@ -126,7 +159,11 @@ test('purge keeps the file of a backfill still being sent; a purged file is neve
       const report = JSON.parse(purge.stdout);
       assert.equal(report.keptInFlight, 1, 'the running backfill is kept');
       assert.equal((await stack.ledger.get(pending.id))!.purgedAt, null);
-      assert.equal((await buffer(stack.ledger.readPart(pending.id, 1))).length, (await stack.ledger.parts(pending.id))[0]!.byteCount, 'its file is whole');
+      assert.equal(
+        (await buffer(stack.ledger.readPart(pending.id, 1))).length,
+        (await stack.ledger.parts(pending.id))[0]!.byteCount,
+        'its file is whole',
+      );
       assert.ok((await stack.ledger.get(original.deliveryId!))!.purgedAt, 'the sent window was purged');
 
       // What purge did before: the file goes while the backfill still has to send it.
@@ -138,7 +175,11 @@ test('purge keeps the file of a backfill still being sent; a purged file is neve
     const result = await backfill!;
     assert.notEqual(result.code, 0);
     assert.match(result.stderr, /its file was purged at \d{4}-\d\d-\d\dT.*nothing was sent/);
-    assert.equal(filesFor(stack.sink, 'purge-c@reseller.test').length, 1, 'only the scheduled window arrived, no empty attachment');
+    assert.equal(
+      filesFor(stack.sink, 'purge-c@reseller.test').length,
+      1,
+      'only the scheduled window arrived, no empty attachment',
+    );
   });
 });
 
@@ -147,12 +188,21 @@ test('a stored file whose bytes changed is not sent: sha mismatch, then size mis
     const iface = await stack.createInterface({ recipients: ['tamper-d@reseller.test'], channels: ['BOX'] });
     await sell(null, 'BOX', 4);
     const original = (await stack.runNow(iface.id)).result.windows[0]!;
-    await stack.pool.query(`UPDATE ${schema}.delivery_chunk SET data = overlay(data placing '\\x58'::bytea from 20 for 1) WHERE delivery_id = $1 AND seq = 0`, [original.deliveryId]);
+    await stack.pool.query(
+      `UPDATE ${schema}.delivery_chunk SET data = overlay(data placing '\\x58'::bytea from 20 for 1) WHERE delivery_id = $1 AND seq = 0`,
+      [original.deliveryId],
+    );
     const changed = await barcodes(['resend', String(original.deliveryId)], env);
     assert.notEqual(changed.code, 0);
-    assert.match(changed.stderr, /part 1 \(.*\): stored bytes have SHA-256 [0-9a-f]{64}, [0-9a-f]{64} frozen \(sha mismatch\); nothing was sent/);
+    assert.match(
+      changed.stderr,
+      /part 1 \(.*\): stored bytes have SHA-256 [0-9a-f]{64}, [0-9a-f]{64} frozen \(sha mismatch\); nothing was sent/,
+    );
 
-    await stack.pool.query(`UPDATE ${schema}.delivery_chunk SET data = data || '\\x0a'::bytea WHERE delivery_id = $1 AND seq = 0`, [original.deliveryId]);
+    await stack.pool.query(
+      `UPDATE ${schema}.delivery_chunk SET data = data || '\\x0a'::bytea WHERE delivery_id = $1 AND seq = 0`,
+      [original.deliveryId],
+    );
     const grown = await barcodes(['resend', String(original.deliveryId)], env);
     assert.notEqual(grown.code, 0);
     assert.match(grown.stderr, /(\d+) bytes stored, \d+ frozen \(size mismatch\)/);
@@ -162,31 +212,56 @@ test('a stored file whose bytes changed is not sent: sha mismatch, then size mis
 
 test('a source row that breaks the contract fails its window before anything is stored or sent, alerted, naming ticket and column', async () => {
   await withWorker(async () => {
-    const iface = await stack.createInterface({ recipients: ['rows-e@reseller.test'], alertEmail: 'ops-e@operator.test', channels: ['AGENCY'] });
+    const iface = await stack.createInterface({
+      recipients: ['rows-e@reseller.test'],
+      alertEmail: 'ops-e@operator.test',
+      channels: ['AGENCY'],
+    });
     const sold = await sell(null, 'AGENCY', 3);
     const ticketing = stack.config.ticketingSchema;
     await stack.pool.query(`ALTER TABLE ${ticketing}.ticket ALTER COLUMN bar_code DROP NOT NULL`);
     await stack.pool.query(`UPDATE ${ticketing}.ticket SET bar_code = NULL WHERE id = $1`, [sold[1]!.id]);
     try {
-      await assert.rejects(stack.runNow(iface.id), new RegExp(`ticket ${sold[1]!.id}: ticket\\.bar_code is null`));
+      await assert.rejects(
+        stack.runNow(iface.id),
+        new RegExp(`ticket ${sold[1]!.id}: ticket\\.bar_code is null`),
+      );
       assert.equal(mailsTo('rows-e@reseller.test').length, 0, 'nothing sent');
       assert.deepEqual(await stack.ledger.list(iface.id), [], 'nothing frozen');
-      const [alert] = await stack.sink.waitFor((mail) => mail.envelope.to.includes('ops-e@operator.test'), 10_000);
+      const [alert] = await stack.sink.waitFor(
+        (mail) => mail.envelope.to.includes('ops-e@operator.test'),
+        10_000,
+      );
       assert.match(alert!.parsed.subject ?? '', /a ticket source row breaks the contract/);
-      assert.match(alert!.parsed.text ?? '', new RegExp(`SourceRowError: ticket ${sold[1]!.id}: ticket\\.bar_code is null`));
-      for (const ticket of sold) assert.ok(!(alert!.parsed.text ?? '').includes(ticket.barCode), 'no bar code in the alert');
+      assert.match(
+        alert!.parsed.text ?? '',
+        new RegExp(`SourceRowError: ticket ${sold[1]!.id}: ticket\\.bar_code is null`),
+      );
+      for (const ticket of sold)
+        assert.ok(!(alert!.parsed.text ?? '').includes(ticket.barCode), 'no bar code in the alert');
     } finally {
-      await stack.pool.query(`UPDATE ${ticketing}.ticket SET bar_code = $2 WHERE id = $1`, [sold[1]!.id, sold[1]!.barCode]);
+      await stack.pool.query(`UPDATE ${ticketing}.ticket SET bar_code = $2 WHERE id = $1`, [
+        sold[1]!.id,
+        sold[1]!.barCode,
+      ]);
       await stack.pool.query(`ALTER TABLE ${ticketing}.ticket ALTER COLUMN bar_code SET NOT NULL`);
     }
     await stack.runNow(iface.id);
-    assert.deepEqual(sorted(deliveredBarCodes(stack.sink, 'rows-e@reseller.test')), sorted(sold.map((ticket) => ticket.barCode)), 'once fixed, the window goes out whole');
+    assert.deepEqual(
+      sorted(deliveredBarCodes(stack.sink, 'rows-e@reseller.test')),
+      sorted(sold.map((ticket) => ticket.barCode)),
+      'once fixed, the window goes out whole',
+    );
   });
 });
 
 test('the operator is alerted even when the exporter database cannot record the failure', async () => {
   await withWorker(async () => {
-    const iface = await stack.createInterface({ recipients: ['rows-f@reseller.test'], alertEmail: 'ops-f@operator.test', channels: ['RESELLER-WEB'] });
+    const iface = await stack.createInterface({
+      recipients: ['rows-f@reseller.test'],
+      alertEmail: 'ops-f@operator.test',
+      channels: ['RESELLER-WEB'],
+    });
     const sold = await sell(null, 'RESELLER-WEB', 2);
     const ticketing = stack.config.ticketingSchema;
     await stack.pool.query(`ALTER TABLE ${ticketing}.ticket DROP CONSTRAINT ticket_state_check`);
@@ -195,15 +270,27 @@ test('the operator is alerted even when the exporter database cannot record the 
     await stack.pool.query(`ALTER TABLE ${schema}.interface RENAME COLUMN last_failure TO last_failure_away`);
     try {
       await assert.rejects(stack.runNow(iface.id), /ticket\.state is "LOST"/);
-      const [alert] = await stack.sink.waitFor((mail) => mail.envelope.to.includes('ops-f@operator.test'), 10_000);
-      assert.match(alert!.parsed.subject ?? '', /a ticket source row breaks the contract \(its failure could not be recorded\)/);
+      const [alert] = await stack.sink.waitFor(
+        (mail) => mail.envelope.to.includes('ops-f@operator.test'),
+        10_000,
+      );
+      assert.match(
+        alert!.parsed.subject ?? '',
+        /a ticket source row breaks the contract \(its failure could not be recorded\)/,
+      );
       assert.match(alert!.parsed.text ?? '', /SourceRowError: ticket \d+: ticket\.state is "LOST"/);
       assert.match(alert!.parsed.text ?? '', /barcodes doctor/);
     } finally {
-      await stack.pool.query(`ALTER TABLE ${schema}.interface RENAME COLUMN last_failure_away TO last_failure`);
+      await stack.pool.query(
+        `ALTER TABLE ${schema}.interface RENAME COLUMN last_failure_away TO last_failure`,
+      );
       await stack.pool.query(`UPDATE ${ticketing}.ticket SET state = 'PRINTED' WHERE id = $1`, [sold[0]!.id]);
     }
-    assert.equal((await stack.store.get(iface.id)).consecutiveFailures, 0, 'the failure was indeed not recorded');
+    assert.equal(
+      (await stack.store.get(iface.id)).consecutiveFailures,
+      0,
+      'the failure was indeed not recorded',
+    );
     assert.equal(mailsTo('rows-f@reseller.test').length, 0);
   });
 });
@@ -225,13 +312,20 @@ test('a recipient refused while another accepts is alerted even when the interfa
     close: () => real.close(),
   };
   await withWorker(async () => {
-    const iface = await stack.createInterface({ recipients: ['half-g@reseller.test', 'typo-g@reseller.test'], alertEmail: 'ops-g@operator.test', channels: ['BOX'] });
+    const iface = await stack.createInterface({
+      recipients: ['half-g@reseller.test', 'typo-g@reseller.test'],
+      alertEmail: 'ops-g@operator.test',
+      channels: ['BOX'],
+    });
     await sell(null, 'BOX', 1);
     stack.sink.rejectRecipients(['typo-g@reseller.test'], 550);
     try {
       const run = await stack.runNow(iface.id);
       assert.equal(run.result.windows[0]!.status, 'sent');
-      const [alert] = await stack.sink.waitFor((mail) => mail.envelope.to.includes('default-ops@operator.test'), 10_000);
+      const [alert] = await stack.sink.waitFor(
+        (mail) => mail.envelope.to.includes('default-ops@operator.test'),
+        10_000,
+      );
       assert.match(alert!.parsed.subject ?? '', /recipient refused delivery/);
       assert.match(alert!.parsed.text ?? '', /refused: typo-g@reseller\.test/);
     } finally {

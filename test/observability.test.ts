@@ -24,7 +24,8 @@ before(async () => {
   worker.stderr!.on('data', (chunk) => (workerLog += chunk));
   const deadline = Date.now() + 60_000;
   while (!workerLog.includes('worker polling')) {
-    if (Date.now() > deadline || worker.exitCode !== null) throw new Error(`worker did not start: ${workerLog}`);
+    if (Date.now() > deadline || worker.exitCode !== null)
+      throw new Error(`worker did not start: ${workerLog}`);
     await new Promise((resolve) => setTimeout(resolve, 200));
   }
 });
@@ -38,13 +39,22 @@ after(async () => {
 
 test('the worker logs JSON lines naming the interface and window, and exports per-interface metrics', async () => {
   const iface = await stack.createInterface({ recipients: ['metrics@reseller.test'], contacts: ['C-1001'] });
-  await insertSale(stack.pool, stack.config.ticketingSchema, { contactNumber: 'C-1001', salesChannelCode: 'WEB', ticketCount: 4 });
+  await insertSale(stack.pool, stack.config.ticketingSchema, {
+    contactNumber: 'C-1001',
+    salesChannelCode: 'WEB',
+    ticketCount: 4,
+  });
   const ran = await barcodes(['run', String(iface.id), '--json'], cliEnv(stack.config));
   assert.equal(ran.code, 0, ran.stderr);
   const delivery = JSON.parse(ran.stdout);
 
-  const lines = workerLog.split('\n').filter(Boolean).map((line) => JSON.parse(line) as Record<string, unknown>);
-  const aboutWindow = lines.filter((line) => line.message === 'window frozen' || line.message === 'delivery sent');
+  const lines = workerLog
+    .split('\n')
+    .filter(Boolean)
+    .map((line) => JSON.parse(line) as Record<string, unknown>);
+  const aboutWindow = lines.filter(
+    (line) => line.message === 'window frozen' || line.message === 'delivery sent',
+  );
   assert.equal(aboutWindow.length, 2, workerLog);
   for (const line of aboutWindow) {
     assert.equal(line.interfaceId, iface.id);
@@ -53,7 +63,10 @@ test('the worker logs JSON lines naming the interface and window, and exports pe
   }
 
   const metrics = await (await fetch(metricsUrl)).text();
-  assert.match(metrics, new RegExp(`barcodes_deliveries[^\\n]*interface="${iface.id}"[^\\n]*status="sent"[^\\n]* 1`));
+  assert.match(
+    metrics,
+    new RegExp(`barcodes_deliveries[^\\n]*interface="${iface.id}"[^\\n]*status="sent"[^\\n]* 1`),
+  );
   assert.match(metrics, new RegExp(`barcodes_tickets[^\\n]*interface="${iface.id}"[^\\n]* 4`));
   assert.match(metrics, /temporal_/, 'the SDK metrics are there too');
 });
@@ -61,11 +74,16 @@ test('the worker logs JSON lines naming the interface and window, and exports pe
 /** Every `barcodes_window_lag_seconds` sample of a scrape: its labels as written, and its value. */
 async function scrapeWindowLag(): Promise<{ labels: string; value: number }[]> {
   const text = await (await fetch(metricsUrl)).text();
-  return [...text.matchAll(/^barcodes_window_lag_seconds(\{[^}]*\})? (\S+)$/gm)].map((match) => ({ labels: match[1] ?? '', value: Number(match[2]) }));
+  return [...text.matchAll(/^barcodes_window_lag_seconds(\{[^}]*\})? (\S+)$/gm)].map((match) => ({
+    labels: match[1] ?? '',
+    value: Number(match[2]),
+  }));
 }
 
 function lagOf(samples: { labels: string; value: number }[], interfaceId: number): number[] {
-  return samples.filter((sample) => sample.labels.includes(`interface="${interfaceId}"`)).map((sample) => sample.value);
+  return samples
+    .filter((sample) => sample.labels.includes(`interface="${interfaceId}"`))
+    .map((sample) => sample.value);
 }
 
 test('the window lag is one series per interface, computed from the ledger, and grows while no window runs', async () => {
@@ -75,7 +93,12 @@ test('the window lag is one series per interface, computed from the ledger, and 
   const windowEnd = Date.parse(JSON.parse(run.stdout).windowEnd);
   // Never ran: its lag counts from where its first window starts.
   const startAt = new Date(Date.now() - 600_000);
-  const neverRan = await stack.createInterface({ recipients: ['never@reseller.test'], contacts: ['C-2001'], startAt, enabled: false });
+  const neverRan = await stack.createInterface({
+    recipients: ['never@reseller.test'],
+    contacts: ['C-2001'],
+    startAt,
+    enabled: false,
+  });
 
   // The worker refreshes every 15 s: wait for a refresh that knows both interfaces.
   let first: { labels: string; value: number }[] = [];
@@ -92,8 +115,15 @@ test('the window lag is one series per interface, computed from the ledger, and 
   const [ranLag] = lagOf(first, ran.id);
   const [neverRanLag] = lagOf(first, neverRan.id);
   // Now minus the watermark, as of a refresh at most 15 s old.
-  assert.ok(ranLag! <= (firstScrapedAt - windowEnd) / 1000 + 1 && ranLag! >= (firstScrapedAt - windowEnd) / 1000 - 17, `lag ${ranLag} vs watermark ${new Date(windowEnd).toISOString()}`);
-  assert.ok(neverRanLag! <= (firstScrapedAt - startAt.getTime()) / 1000 + 1 && neverRanLag! >= (firstScrapedAt - startAt.getTime()) / 1000 - 17, `lag ${neverRanLag} vs start ${startAt.toISOString()}`);
+  assert.ok(
+    ranLag! <= (firstScrapedAt - windowEnd) / 1000 + 1 && ranLag! >= (firstScrapedAt - windowEnd) / 1000 - 17,
+    `lag ${ranLag} vs watermark ${new Date(windowEnd).toISOString()}`,
+  );
+  assert.ok(
+    neverRanLag! <= (firstScrapedAt - startAt.getTime()) / 1000 + 1 &&
+      neverRanLag! >= (firstScrapedAt - startAt.getTime()) / 1000 - 17,
+    `lag ${neverRanLag} vs start ${startAt.toISOString()}`,
+  );
 
   // No window runs (hourly interval, one disabled): the lag grows by itself.
   const watermarkBefore = await stack.ledger.chainWatermark(stack.pool, ran.id);
@@ -102,7 +132,11 @@ test('the window lag is one series per interface, computed from the ledger, and 
     later = await scrapeWindowLag();
     return (lagOf(later, ran.id)[0] ?? 0) > ranLag! + 5;
   }, 40_000);
-  assert.equal((await stack.ledger.chainWatermark(stack.pool, ran.id))?.toISOString(), watermarkBefore?.toISOString(), 'no window ran meanwhile');
+  assert.equal(
+    (await stack.ledger.chainWatermark(stack.pool, ran.id))?.toISOString(),
+    watermarkBefore?.toISOString(),
+    'no window ran meanwhile',
+  );
   assert.ok(lagOf(later, neverRan.id)[0]! > neverRanLag! + 5);
   assert.equal(lagOf(later, ran.id).length, 1);
 
@@ -115,7 +149,10 @@ test('the window lag is one series per interface, computed from the ledger, and 
 async function waitFor(condition: () => Promise<boolean>, timeoutMillis: number): Promise<void> {
   const deadline = Date.now() + timeoutMillis;
   while (!(await condition())) {
-    if (Date.now() > deadline) throw new Error(`condition not met within ${timeoutMillis} ms; window lag samples: ${JSON.stringify(await scrapeWindowLag())}`);
+    if (Date.now() > deadline)
+      throw new Error(
+        `condition not met within ${timeoutMillis} ms; window lag samples: ${JSON.stringify(await scrapeWindowLag())}`,
+      );
     await new Promise((resolve) => setTimeout(resolve, 500));
   }
 }

@@ -22,7 +22,11 @@ const sell = (contactNumber: string | null, salesChannelCode: string, ticketCoun
 const sorted = (values: string[]) => [...values].sort();
 
 test('permanent refusals pause the interface after the threshold, alert once, and nothing is lost after the fix', async () => {
-  const iface = await stack.createInterface({ recipients: ['gone@reseller.test'], alertEmail: 'ops@operator.test', contacts: ['C-1001'] });
+  const iface = await stack.createInterface({
+    recipients: ['gone@reseller.test'],
+    alertEmail: 'ops@operator.test',
+    contacts: ['C-1001'],
+  });
   stack.sink.rejectRecipients(['gone@reseller.test'], 550);
   const sold = await sell('C-1001', 'WEB', 3);
   await assert.rejects(stack.runNow(iface.id), /SMTP refused|550/);
@@ -49,8 +53,15 @@ test('permanent refusals pause the interface after the threshold, alert once, an
   assert.equal(enabled.code, 0, enabled.stderr);
   const later = await sell('C-1001', 'BOX', 1);
   await stack.runNow(iface.id);
-  assert.deepEqual(sorted(deliveredBarCodes(stack.sink, 'gone@reseller.test')), sorted([...sold, ...later].map((ticket) => ticket.barCode)));
-  assert.equal(stack.sink.messages.filter((mail) => mail.envelope.to.includes('ops@operator.test')).length, 1, 'one alert');
+  assert.deepEqual(
+    sorted(deliveredBarCodes(stack.sink, 'gone@reseller.test')),
+    sorted([...sold, ...later].map((ticket) => ticket.barCode)),
+  );
+  assert.equal(
+    stack.sink.messages.filter((mail) => mail.envelope.to.includes('ops@operator.test')).length,
+    1,
+    'one alert',
+  );
   assert.equal((await stack.store.get(iface.id)).consecutiveFailures, 0);
 });
 
@@ -62,14 +73,21 @@ test('a temporary SMTP refusal recovers by itself without counting as a failure'
   await waitUntil(async () => ((await stack.ledger.list(iface.id))[0]?.attempts ?? 0) >= 2, 60_000);
   stack.sink.setMode('accept');
   await running;
-  assert.deepEqual(sorted(deliveredBarCodes(stack.sink, 'patient@reseller.test')), sorted(sold.map((ticket) => ticket.barCode)));
+  assert.deepEqual(
+    sorted(deliveredBarCodes(stack.sink, 'patient@reseller.test')),
+    sorted(sold.map((ticket) => ticket.barCode)),
+  );
   const current = await stack.store.get(iface.id);
   assert.equal(current.enabled, true);
   assert.equal(current.consecutiveFailures, 0);
 });
 
 test('a recipient refused while another accepts is recorded per recipient, alerted, and not retried for the other', async () => {
-  const iface = await stack.createInterface({ recipients: ['ok@reseller.test', 'typo@reseller.test'], alertEmail: 'ops2@operator.test', channels: ['AGENCY'] });
+  const iface = await stack.createInterface({
+    recipients: ['ok@reseller.test', 'typo@reseller.test'],
+    alertEmail: 'ops2@operator.test',
+    channels: ['AGENCY'],
+  });
   stack.sink.rejectRecipients(['typo@reseller.test'], 550);
   const sold = await sell(null, 'AGENCY', 2);
   const run = await stack.runNow(iface.id);
@@ -77,32 +95,59 @@ test('a recipient refused while another accepts is recorded per recipient, alert
   const delivery = run.result.windows[0]!;
   assert.equal(delivery.status, 'sent');
   const answers = await stack.ledger.recipientResults(delivery.deliveryId!);
-  assert.deepEqual(answers.map((answer) => [answer.address, answer.status]), [['ok@reseller.test', 'accepted'], ['typo@reseller.test', 'refused']]);
-  assert.deepEqual(sorted(deliveredBarCodes(stack.sink, 'ok@reseller.test')), sorted(sold.map((ticket) => ticket.barCode)));
+  assert.deepEqual(
+    answers.map((answer) => [answer.address, answer.status]),
+    [
+      ['ok@reseller.test', 'accepted'],
+      ['typo@reseller.test', 'refused'],
+    ],
+  );
+  assert.deepEqual(
+    sorted(deliveredBarCodes(stack.sink, 'ok@reseller.test')),
+    sorted(sold.map((ticket) => ticket.barCode)),
+  );
   await stack.sink.waitFor((mail) => mail.envelope.to.includes('ops2@operator.test'), 10_000);
   await stack.runNow(iface.id);
-  assert.equal(filesFor(stack.sink, 'ok@reseller.test').length, 1, 'the accepting recipient is not sent the window again');
+  assert.equal(
+    filesFor(stack.sink, 'ok@reseller.test').length,
+    1,
+    'the accepting recipient is not sent the window again',
+  );
 });
 
 test('backfill re-delivers a past range labelled backfill without moving the watermark; resend repeats a stored file as a new message', async () => {
-  const iface = await stack.createInterface({ recipients: ['replay@reseller.test'], contacts: ['C-2001'], intervalSeconds: 3600 });
+  const iface = await stack.createInterface({
+    recipients: ['replay@reseller.test'],
+    contacts: ['C-2001'],
+    intervalSeconds: 3600,
+  });
   const first = await sell('C-2001', 'WEB', 2);
   const run = await stack.runNow(iface.id);
   const original = run.result.windows[0]!;
   const watermarkBefore = await stack.ledger.chainWatermark(stack.pool, iface.id);
 
-  const backfill = await barcodes(['backfill', String(iface.id), '--from', original.windowStart, '--to', original.windowEnd, '--json'], env);
+  const backfill = await barcodes(
+    ['backfill', String(iface.id), '--from', original.windowStart, '--to', original.windowEnd, '--json'],
+    env,
+  );
   assert.equal(backfill.code, 0, backfill.stderr);
   const result = JSON.parse(backfill.stdout);
   assert.equal(result.windowsDone, 1);
   assert.equal(result.ticketsDelivered, first.length);
-  assert.deepEqual((await stack.ledger.chainWatermark(stack.pool, iface.id))?.toISOString(), watermarkBefore?.toISOString(), 'watermark unchanged');
+  assert.deepEqual(
+    (await stack.ledger.chainWatermark(stack.pool, iface.id))?.toISOString(),
+    watermarkBefore?.toISOString(),
+    'watermark unchanged',
+  );
   const files = filesFor(stack.sink, 'replay@reseller.test');
   assert.equal(files.length, 2);
   const [scheduled, backfilled] = files;
   assert.match(backfilled!.mail.parsed.subject ?? '', /^\[backfill\]/);
   assert.notEqual(backfilled!.mail.parsed.messageId, scheduled!.mail.parsed.messageId);
-  assert.ok(String(backfilled!.mail.parsed.references ?? '').includes(scheduled!.mail.parsed.messageId!), 'the backfill references the original');
+  assert.ok(
+    String(backfilled!.mail.parsed.references ?? '').includes(scheduled!.mail.parsed.messageId!),
+    'the backfill references the original',
+  );
   assert.deepEqual(backfilled!.content, scheduled!.content, 'same window, same bytes');
 
   const resent = await barcodes(['resend', String(original.deliveryId), '--json'], env);
@@ -115,9 +160,16 @@ test('backfill re-delivers a past range labelled backfill without moving the wat
   assert.deepEqual(third.content, scheduled!.content);
   assert.ok(String(third.mail.parsed.references ?? '').includes(scheduled!.mail.parsed.messageId!));
   const deliveries = JSON.parse((await barcodes(['deliveries', String(iface.id), '--json'], env)).stdout);
-  assert.deepEqual(sorted(deliveries.map((delivery: { kind: string }) => delivery.kind)), ['backfill', 'resend', 'run']);
+  assert.deepEqual(sorted(deliveries.map((delivery: { kind: string }) => delivery.kind)), [
+    'backfill',
+    'resend',
+    'run',
+  ]);
 
-  const refused = await barcodes(['backfill', String(iface.id), '--from', '2026-01-02T00:00:00Z', '--to', '2026-01-01T00:00:00Z'], env);
+  const refused = await barcodes(
+    ['backfill', String(iface.id), '--from', '2026-01-02T00:00:00Z', '--to', '2026-01-01T00:00:00Z'],
+    env,
+  );
   assert.equal(refused.code, 2);
   assert.match(refused.stderr, /not after --from/);
 });
@@ -128,17 +180,31 @@ test('schedules follow the configuration: disable pauses, enable resumes, a dele
   await stack.runNow(iface.id);
   const disabled = await barcodes(['interface', 'disable', String(iface.id)], env);
   assert.equal(disabled.code, 0, disabled.stderr);
-  assert.equal((await stack.client.schedule.getHandle(stack.scheduleId(iface.id)).describe()).state.paused, true);
+  assert.equal(
+    (await stack.client.schedule.getHandle(stack.scheduleId(iface.id)).describe()).state.paused,
+    true,
+  );
   await barcodes(['interface', 'enable', String(iface.id)], env);
-  assert.equal((await stack.client.schedule.getHandle(stack.scheduleId(iface.id)).describe()).state.paused, false);
+  assert.equal(
+    (await stack.client.schedule.getHandle(stack.scheduleId(iface.id)).describe()).state.paused,
+    false,
+  );
 
   await stack.client.schedule.getHandle(stack.scheduleId(iface.id)).delete();
   const sync = await barcodes(['schedules', 'sync', '--json'], env);
   const changes = JSON.parse(sync.stdout).changes;
-  assert.ok(changes.some((change: { scheduleId: string; action: string }) => change.scheduleId === stack.scheduleId(iface.id) && change.action === 'created'));
+  assert.ok(
+    changes.some(
+      (change: { scheduleId: string; action: string }) =>
+        change.scheduleId === stack.scheduleId(iface.id) && change.action === 'created',
+    ),
+  );
   const after = await sell(null, 'BOX', 1);
   await stack.runNow(iface.id);
-  assert.deepEqual(sorted(deliveredBarCodes(stack.sink, 'lifecycle@reseller.test')), sorted([...before, ...after].map((ticket) => ticket.barCode)));
+  assert.deepEqual(
+    sorted(deliveredBarCodes(stack.sink, 'lifecycle@reseller.test')),
+    sorted([...before, ...after].map((ticket) => ticket.barCode)),
+  );
 });
 
 test('every run of an interface can be found in Temporal by its search attributes, with window, count and status', async () => {
@@ -148,10 +214,20 @@ test('every run of an interface can be found in Temporal by its search attribute
   let found: { workflowId: string; searchAttributes: Record<string, unknown> }[] = [];
   await waitUntil(async () => {
     found = [];
-    for await (const execution of stack.client.workflow.list({ query: `BarcodesInterfaceId = "${iface.id}"` })) {
-      found.push({ workflowId: execution.workflowId, searchAttributes: Object.fromEntries(execution.typedSearchAttributes.getAll().map((pair) => [pair.key.name, pair.value])) });
+    for await (const execution of stack.client.workflow.list({
+      query: `BarcodesInterfaceId = "${iface.id}"`,
+    })) {
+      found.push({
+        workflowId: execution.workflowId,
+        searchAttributes: Object.fromEntries(
+          execution.typedSearchAttributes.getAll().map((pair) => [pair.key.name, pair.value]),
+        ),
+      });
     }
-    return found.some((execution) => execution.workflowId === workflowId && execution.searchAttributes.BarcodesDeliveryStatus === 'sent');
+    return found.some(
+      (execution) =>
+        execution.workflowId === workflowId && execution.searchAttributes.BarcodesDeliveryStatus === 'sent',
+    );
   }, 20_000);
   const run = found.find((execution) => execution.workflowId === workflowId)!;
   assert.equal(run.searchAttributes.BarcodesTicketCount, 3);
@@ -159,11 +235,19 @@ test('every run of an interface can be found in Temporal by its search attribute
 });
 
 test('a transaction open longer than the bound stops holding windows back, is alerted once, and its tickets are recoverable by backfill', async () => {
-  const iface = await stack.createInterface({ recipients: ['bound@reseller.test'], alertEmail: 'ops3@operator.test', channels: ['RESELLER-WEB'] });
+  const iface = await stack.createInterface({
+    recipients: ['bound@reseller.test'],
+    alertEmail: 'ops3@operator.test',
+    channels: ['RESELLER-WEB'],
+  });
   const writer = await stack.pool.connect();
   try {
     await writer.query('BEGIN');
-    const forgotten = await insertSale(writer, stack.config.ticketingSchema, { contactNumber: null, salesChannelCode: 'RESELLER-WEB', ticketCount: 1 });
+    const forgotten = await insertSale(writer, stack.config.ticketingSchema, {
+      contactNumber: null,
+      salesChannelCode: 'RESELLER-WEB',
+      ticketCount: 1,
+    });
     await new Promise((resolve) => setTimeout(resolve, 4_000));
     const meanwhile = await sell(null, 'RESELLER-WEB', 2);
     const first = await stack.runNow(iface.id);
@@ -172,15 +256,40 @@ test('a transaction open longer than the bound stops holding windows back, is al
     await stack.sink.waitFor((mail) => mail.envelope.to.includes('ops3@operator.test'), 10_000);
     await new Promise((resolve) => setTimeout(resolve, 1_100));
     await stack.runNow(iface.id);
-    assert.equal(stack.sink.messages.filter((mail) => mail.envelope.to.includes('ops3@operator.test')).length, 1, 'alerted once per transaction');
+    assert.equal(
+      stack.sink.messages.filter((mail) => mail.envelope.to.includes('ops3@operator.test')).length,
+      1,
+      'alerted once per transaction',
+    );
     await writer.query('COMMIT');
     await stack.runNow(iface.id);
     const scheduled = deliveredBarCodes(stack.sink, 'bound@reseller.test');
-    assert.deepEqual(sorted(scheduled), sorted(meanwhile.map((ticket) => ticket.barCode)), 'beyond the bound, the schedule does not deliver it (documented)');
-    const { rows } = await stack.pool.query<{ created_at: Date }>(`SELECT created_at FROM ${stack.config.ticketingSchema}.ticket WHERE bar_code = $1`, [forgotten[0]!.barCode]);
-    const backfill = await barcodes(['backfill', String(iface.id), '--from', rows[0]!.created_at.toISOString(), '--to', new Date(Date.now() - 1000).toISOString(), '--json'], env);
+    assert.deepEqual(
+      sorted(scheduled),
+      sorted(meanwhile.map((ticket) => ticket.barCode)),
+      'beyond the bound, the schedule does not deliver it (documented)',
+    );
+    const { rows } = await stack.pool.query<{ created_at: Date }>(
+      `SELECT created_at FROM ${stack.config.ticketingSchema}.ticket WHERE bar_code = $1`,
+      [forgotten[0]!.barCode],
+    );
+    const backfill = await barcodes(
+      [
+        'backfill',
+        String(iface.id),
+        '--from',
+        rows[0]!.created_at.toISOString(),
+        '--to',
+        new Date(Date.now() - 1000).toISOString(),
+        '--json',
+      ],
+      env,
+    );
     assert.equal(backfill.code, 0, backfill.stderr);
-    assert.ok(deliveredBarCodes(stack.sink, 'bound@reseller.test').includes(forgotten[0]!.barCode), 'the backfill recovers it');
+    assert.ok(
+      deliveredBarCodes(stack.sink, 'bound@reseller.test').includes(forgotten[0]!.barCode),
+      'the backfill recovers it',
+    );
   } finally {
     await writer.query('ROLLBACK').catch(() => {});
     writer.release();

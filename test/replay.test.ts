@@ -11,9 +11,15 @@ const FIXTURES = path.join(__dirname, '..', '..', 'test', 'fixtures', 'histories
 // Histories recorded from real runs (test/support/record-histories.ts). A workflow change that
 // would break a run already in flight on a schedule makes replay fail here: version it (a new input version, as workflows/export-window-input.ts does) and record new fixtures.
 test('recorded workflow histories replay deterministically against the current workflow code', async () => {
-  const files = fs.readdirSync(FIXTURES).filter((file) => file.endsWith('.history.pb')).sort();
+  const files = fs
+    .readdirSync(FIXTURES)
+    .filter((file) => file.endsWith('.history.pb'))
+    .sort();
   assert.ok(files.length >= 5, `expected recorded histories in ${FIXTURES}`);
-  const histories = files.map((file) => ({ workflowId: file, history: temporal.api.history.v1.History.decode(fs.readFileSync(path.join(FIXTURES, file))) }));
+  const histories = files.map((file) => ({
+    workflowId: file,
+    history: temporal.api.history.v1.History.decode(fs.readFileSync(path.join(FIXTURES, file))),
+  }));
   const bundle = await workflowBundle();
   const failures: string[] = [];
   for await (const result of Worker.runReplayHistories({ workflowBundle: bundle }, histories)) {

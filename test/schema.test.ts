@@ -6,7 +6,12 @@ import { createPool } from '../lib/db/pool';
 import { migrate } from '../lib/db/migrate';
 import { EXPORTER_SCHEMA_SHAPE } from '../lib/db/migrations';
 import { findSchemaDamage, SchemaDamageError } from '../lib/db/schema-verify';
-import { createTestDatabase, useOrStartPostgres, type PostgresEndpoint, type TestDatabase } from '../devstack/postgres';
+import {
+  createTestDatabase,
+  useOrStartPostgres,
+  type PostgresEndpoint,
+  type TestDatabase,
+} from '../devstack/postgres';
 import { barcodes, cliEnv } from './support/cli';
 
 let postgres: PostgresEndpoint;
@@ -19,10 +24,18 @@ before(async () => {
   postgres = await useOrStartPostgres({ log: () => {} });
   database = await createTestDatabase(postgres.adminUrl);
   // Temporal and SMTP point nowhere: doctor's own lines for them fail fast, this file reads the schema line.
-  config = loadConfig({ DATABASE_URL: database.url, TEMPORAL_ADDRESS: '127.0.0.1:1', SMTP_URL: 'smtp://127.0.0.1:1' });
+  config = loadConfig({
+    DATABASE_URL: database.url,
+    TEMPORAL_ADDRESS: '127.0.0.1:1',
+    SMTP_URL: 'smtp://127.0.0.1:1',
+  });
   pool = createPool(config.databaseUrl, { max: 4 });
   schema = config.exporterSchema;
-  await migrate(pool, pool, { exporterSchema: schema, ticketingSchema: config.ticketingSchema, withSource: true });
+  await migrate(pool, pool, {
+    exporterSchema: schema,
+    ticketingSchema: config.ticketingSchema,
+    withSource: true,
+  });
 });
 after(async () => {
   await pool?.end();
@@ -37,8 +50,12 @@ test('the declared shape is exactly what the migrations create', async () => {
   );
   const created: Record<string, string[]> = {};
   for (const row of rows) (created[row.table_name] ??= []).push(row.column_name);
-  const declared = Object.fromEntries(Object.entries(EXPORTER_SCHEMA_SHAPE).map(([table, columns]) => [table, [...columns].sort()]));
-  const actual = Object.fromEntries(Object.entries(created).map(([table, columns]) => [table, columns.sort()]));
+  const declared = Object.fromEntries(
+    Object.entries(EXPORTER_SCHEMA_SHAPE).map(([table, columns]) => [table, [...columns].sort()]),
+  );
+  const actual = Object.fromEntries(
+    Object.entries(created).map(([table, columns]) => [table, columns.sort()]),
+  );
   assert.deepEqual(actual, declared);
   assert.deepEqual(await findSchemaDamage(pool, schema), []);
 });
@@ -52,9 +69,17 @@ test('a dropped table or column is named by migrate (exit 1) and by doctor, inst
   await pool.query(`DROP TABLE ${schema}.delivery_recipient`);
   await pool.query(`ALTER TABLE ${schema}.delivery DROP COLUMN purged_at`);
   await pool.query(`ALTER TABLE ${schema}.delivery_part DROP COLUMN sent_at`);
-  assert.deepEqual(await findSchemaDamage(pool, schema), ['delivery.purged_at', 'delivery_part.sent_at', 'delivery_recipient']);
+  assert.deepEqual(await findSchemaDamage(pool, schema), [
+    'delivery.purged_at',
+    'delivery_part.sent_at',
+    'delivery_recipient',
+  ]);
   await assert.rejects(
-    migrate(pool, pool, { exporterSchema: schema, ticketingSchema: config.ticketingSchema, withSource: false }),
+    migrate(pool, pool, {
+      exporterSchema: schema,
+      ticketingSchema: config.ticketingSchema,
+      withSource: false,
+    }),
     (error: unknown) => error instanceof SchemaDamageError && error.missing.length === 3,
   );
 
@@ -62,13 +87,23 @@ test('a dropped table or column is named by migrate (exit 1) and by doctor, inst
   assert.equal(migrated.code, 1, migrated.stdout);
   assert.equal(migrated.stdout, '');
   assert.equal(migrated.stderr.trim().split('\n').length, 1, 'one line');
-  assert.match(migrated.stderr, /^barcodes: schema barcode_export is damaged: missing table delivery_recipient; missing columns delivery\.purged_at, delivery_part\.sent_at /);
+  assert.match(
+    migrated.stderr,
+    /^barcodes: schema barcode_export is damaged: missing table delivery_recipient; missing columns delivery\.purged_at, delivery_part\.sent_at /,
+  );
 
   const doctor = await barcodes(['doctor', '--json'], env);
   assert.equal(doctor.code, 1);
   const checks: { name: string; ok: boolean; detail: string }[] = JSON.parse(doctor.stdout);
   const line = checks.find((entry) => entry.name === 'exporter schema');
   assert.equal(line?.ok, false);
-  assert.match(line!.detail, /missing table delivery_recipient; missing columns delivery\.purged_at, delivery_part\.sent_at/);
-  assert.equal(checks.find((entry) => entry.name === 'postgresql')?.ok, true, 'the migration number alone looks fine');
+  assert.match(
+    line!.detail,
+    /missing table delivery_recipient; missing columns delivery\.purged_at, delivery_part\.sent_at/,
+  );
+  assert.equal(
+    checks.find((entry) => entry.name === 'postgresql')?.ok,
+    true,
+    'the migration number alone looks fine',
+  );
 });

@@ -20,7 +20,12 @@ const BIN = path.join(__dirname, '..', '..', 'bin', 'barcodes.js');
 // sink advertises AUTH and accepts any password: both are really used by the commands below.
 const DB_PASSWORD = `db-pw-${randomBytes(8).toString('hex')}`;
 const SMTP_PASSWORD = `smtp-pw-${randomBytes(8).toString('hex')}`;
-const PASSWORDS = [DB_PASSWORD, SMTP_PASSWORD, encodeURIComponent(DB_PASSWORD), encodeURIComponent(SMTP_PASSWORD)];
+const PASSWORDS = [
+  DB_PASSWORD,
+  SMTP_PASSWORD,
+  encodeURIComponent(DB_PASSWORD),
+  encodeURIComponent(SMTP_PASSWORD),
+];
 
 let stack: TestStack;
 let databaseUrl: string;
@@ -30,7 +35,11 @@ let tmp: string;
 
 before(async () => {
   stack = await TestStack.start();
-  databaseUrl = withCredentials(stack.config.databaseUrl, new URL(stack.config.databaseUrl).username || 'postgres', DB_PASSWORD);
+  databaseUrl = withCredentials(
+    stack.config.databaseUrl,
+    new URL(stack.config.databaseUrl).username || 'postgres',
+    DB_PASSWORD,
+  );
   smtpUrl = withCredentials(stack.sink.url, 'relay-user', SMTP_PASSWORD);
   env = cliEnv(stack.config, { DATABASE_URL: databaseUrl, SMTP_URL: smtpUrl });
   tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'barcodes-secrets-'));
@@ -48,19 +57,40 @@ function assertNoPassword(result: Pick<CliResult, 'stdout' | 'stderr'>, what: st
 }
 
 test('secret files: <NAME>_FILE is read and trimmed; both set, unreadable or empty is refused without showing content', () => {
-  const files: Record<string, string> = { '/run/secrets/db': `${'postgres://u:s3cret@db.example/barcodes'}\n`, '/run/secrets/empty': ' \n' };
+  const files: Record<string, string> = {
+    '/run/secrets/db': `${'postgres://u:s3cret@db.example/barcodes'}\n`,
+    '/run/secrets/empty': ' \n',
+  };
   const read = (file: string) => {
     if (file in files) return files[file]!;
     throw Object.assign(new Error('no such file'), { code: 'ENOENT' });
   };
-  assert.equal(readSecret({ DATABASE_URL_FILE: '/run/secrets/db' }, 'DATABASE_URL', read), 'postgres://u:s3cret@db.example/barcodes');
+  assert.equal(
+    readSecret({ DATABASE_URL_FILE: '/run/secrets/db' }, 'DATABASE_URL', read),
+    'postgres://u:s3cret@db.example/barcodes',
+  );
   assert.equal(readSecret({ DATABASE_URL: 'postgres://direct' }, 'DATABASE_URL', read), 'postgres://direct');
   assert.equal(readSecret({}, 'DATABASE_URL', read), undefined);
-  assert.throws(() => readSecret({ DATABASE_URL: 'x', DATABASE_URL_FILE: '/run/secrets/db' }, 'DATABASE_URL', read), /DATABASE_URL and DATABASE_URL_FILE are both set/);
-  assert.throws(() => readSecret({ SMTP_URL_FILE: '/run/secrets/missing' }, 'SMTP_URL', read), (error: Error) => error instanceof InputError && /SMTP_URL_FILE: cannot read "\/run\/secrets\/missing" \(ENOENT\)/.test(error.message));
+  assert.throws(
+    () => readSecret({ DATABASE_URL: 'x', DATABASE_URL_FILE: '/run/secrets/db' }, 'DATABASE_URL', read),
+    /DATABASE_URL and DATABASE_URL_FILE are both set/,
+  );
+  assert.throws(
+    () => readSecret({ SMTP_URL_FILE: '/run/secrets/missing' }, 'SMTP_URL', read),
+    (error: Error) =>
+      error instanceof InputError &&
+      /SMTP_URL_FILE: cannot read "\/run\/secrets\/missing" \(ENOENT\)/.test(error.message),
+  );
   assert.throws(() => readSecret({ SMTP_URL_FILE: '/run/secrets/empty' }, 'SMTP_URL', read), /is empty/);
 
-  const resolved = withSecretFiles({ DATABASE_URL_FILE: '/run/secrets/db', SOURCE_DATABASE_URL: 'postgres://source', TEMPORAL_ADDRESS: 'x:1' }, read);
+  const resolved = withSecretFiles(
+    {
+      DATABASE_URL_FILE: '/run/secrets/db',
+      SOURCE_DATABASE_URL: 'postgres://source',
+      TEMPORAL_ADDRESS: 'x:1',
+    },
+    read,
+  );
   assert.equal(resolved.DATABASE_URL, 'postgres://u:s3cret@db.example/barcodes');
   assert.equal(resolved.DATABASE_URL_FILE, undefined);
   assert.equal(resolved.SOURCE_DATABASE_URL, 'postgres://source');
@@ -78,11 +108,29 @@ test('doctor, interface show and list work with passwords in the URLs and never 
   assert.equal(doctorJson.code, 0);
   assertNoPassword(doctorJson, 'doctor --json');
 
-  const created = await barcodes(['interface', 'create', '--name', 'Credential check', '--email', 'cred@reseller.test', '--contact', 'C-1001', '--json'], env);
+  const created = await barcodes(
+    [
+      'interface',
+      'create',
+      '--name',
+      'Credential check',
+      '--email',
+      'cred@reseller.test',
+      '--contact',
+      'C-1001',
+      '--json',
+    ],
+    env,
+  );
   assert.equal(created.code, 0, created.stderr);
   assertNoPassword(created, 'interface create');
   const id = String(JSON.parse(created.stdout).id);
-  for (const args of [['interface', 'show', id], ['interface', 'show', id, '--json'], ['interface', 'list'], ['deliveries', id, '--json']]) {
+  for (const args of [
+    ['interface', 'show', id],
+    ['interface', 'show', id, '--json'],
+    ['interface', 'list'],
+    ['deliveries', id, '--json'],
+  ]) {
     const result = await barcodes(args, env);
     assert.equal(result.code, 0, `${args.join(' ')}: ${result.stderr}`);
     assertNoPassword(result, args.join(' '));
@@ -91,8 +139,15 @@ test('doctor, interface show and list work with passwords in the URLs and never 
 
 test('failing commands name the server, never its password', async () => {
   const closedDatabase = withCredentials('postgres://127.0.0.1:1/barcodes', 'postgres', DB_PASSWORD);
-  const missingDatabase = withCredentials(new URL('/no_such_database_here', stack.config.databaseUrl).toString(), 'postgres', DB_PASSWORD);
-  for (const [url, code] of [[closedDatabase, 4], [missingDatabase, 4]] as const) {
+  const missingDatabase = withCredentials(
+    new URL('/no_such_database_here', stack.config.databaseUrl).toString(),
+    'postgres',
+    DB_PASSWORD,
+  );
+  for (const [url, code] of [
+    [closedDatabase, 4],
+    [missingDatabase, 4],
+  ] as const) {
     const result = await barcodes(['interface', 'list'], { ...env, DATABASE_URL: url });
     assert.equal(result.code, code, result.stderr);
     assert.match(result.stderr, /^barcodes: PostgreSQL is not reachable at postgres:\/\/postgres:\*\*\*@/);
@@ -104,10 +159,21 @@ test('failing commands name the server, never its password', async () => {
   assertNoPassword(source, 'doctor with an unreachable source');
 
   // An SMTP server that is down, and one that refuses the login.
-  const refusing = new SMTPServer({ authMethods: ['PLAIN', 'LOGIN'], allowInsecureAuth: true, disabledCommands: ['STARTTLS'], logger: false, onAuth: (_auth, _session, callback) => callback(new Error('535 5.7.8 Authentication credentials invalid')) });
+  const refusing = new SMTPServer({
+    authMethods: ['PLAIN', 'LOGIN'],
+    allowInsecureAuth: true,
+    disabledCommands: ['STARTTLS'],
+    logger: false,
+    onAuth: (_auth, _session, callback) =>
+      callback(new Error('535 5.7.8 Authentication credentials invalid')),
+  });
   await new Promise<void>((resolve) => refusing.listen(0, '127.0.0.1', () => resolve()));
   try {
-    const refusingUrl = withCredentials(`smtp://127.0.0.1:${(refusing.server.address() as AddressInfo).port}`, 'relay-user', SMTP_PASSWORD);
+    const refusingUrl = withCredentials(
+      `smtp://127.0.0.1:${(refusing.server.address() as AddressInfo).port}`,
+      'relay-user',
+      SMTP_PASSWORD,
+    );
     for (const url of [withCredentials('smtp://127.0.0.1:1', 'relay-user', SMTP_PASSWORD), refusingUrl]) {
       const result = await barcodes(['doctor'], { ...env, SMTP_URL: url });
       assert.equal(result.code, 1);
@@ -119,30 +185,59 @@ test('failing commands name the server, never its password', async () => {
   }
 
   // A URL that weakens TLS towards a remote relay is refused with the URL masked.
-  const weakened = await barcodes(['doctor'], { ...env, SMTP_URL: `smtp://relay-user:${SMTP_PASSWORD}@relay.example.invalid:587?tls.rejectUnauthorized=false` });
+  const weakened = await barcodes(['doctor'], {
+    ...env,
+    SMTP_URL: `smtp://relay-user:${SMTP_PASSWORD}@relay.example.invalid:587?tls.rejectUnauthorized=false`,
+  });
   assert.match(weakened.stdout, /FAIL {2}smtp .*relay-user:\*\*\*@relay\.example\.invalid.*SMTP_TLS=off/);
   assertNoPassword(weakened, 'doctor with a weakened SMTP_URL');
 });
 
 test("a worker's logs and a failed run hold no password", async () => {
   const workerEnv = { ...env, TEMPORAL_TASK_QUEUE: `barcodes-cred-${randomBytes(4).toString('hex')}` };
-  const worker = spawn(process.execPath, [BIN, 'worker'], { env: workerEnv, stdio: ['ignore', 'pipe', 'pipe'] });
+  const worker = spawn(process.execPath, [BIN, 'worker'], {
+    env: workerEnv,
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   const output = { stdout: '', stderr: '' };
   worker.stdout.on('data', (chunk) => (output.stdout += chunk));
   worker.stderr.on('data', (chunk) => (output.stderr += chunk));
   const exited = new Promise<number | null>((resolve) => worker.on('close', resolve));
   try {
-    const created = await barcodes(['interface', 'create', '--name', 'Worker log check', '--email', 'logs@reseller.test', '--contact', 'C-1002', '--lag', '0s', '--json'], workerEnv);
+    const created = await barcodes(
+      [
+        'interface',
+        'create',
+        '--name',
+        'Worker log check',
+        '--email',
+        'logs@reseller.test',
+        '--contact',
+        'C-1002',
+        '--lag',
+        '0s',
+        '--json',
+      ],
+      workerEnv,
+    );
     assert.equal(created.code, 0, created.stderr);
     const id = String(JSON.parse(created.stdout).id);
 
-    await insertSale(stack.pool, stack.config.ticketingSchema, { contactNumber: 'C-1002', salesChannelCode: 'WEB', ticketCount: 1 });
+    await insertSale(stack.pool, stack.config.ticketingSchema, {
+      contactNumber: 'C-1002',
+      salesChannelCode: 'WEB',
+      ticketCount: 1,
+    });
     const sent = await barcodes(['run', id, '--timeout', '60s', '--json'], workerEnv);
     assert.equal(sent.code, 0, sent.stderr);
     assert.equal(JSON.parse(sent.stdout).status, 'sent');
     assertNoPassword(sent, 'run');
 
-    await insertSale(stack.pool, stack.config.ticketingSchema, { contactNumber: 'C-1002', salesChannelCode: 'BOX', ticketCount: 1 });
+    await insertSale(stack.pool, stack.config.ticketingSchema, {
+      contactNumber: 'C-1002',
+      salesChannelCode: 'BOX',
+      ticketCount: 1,
+    });
     stack.sink.setMode('permfail');
     const failed = await barcodes(['run', id, '--timeout', '60s'], workerEnv);
     stack.sink.setMode('accept');
@@ -158,7 +253,10 @@ test("a worker's logs and a failed run hold no password", async () => {
     await barcodes(['schedules', 'sync'], env);
   }
   assert.ok(/worker polling/.test(output.stderr), 'the worker logged on stderr');
-  assert.ok(/SmtpPermanentFailure/.test(output.stderr + output.stdout), 'the failure was logged, so the logs were really searched');
+  assert.ok(
+    /SmtpPermanentFailure/.test(output.stderr + output.stdout),
+    'the failure was logged, so the logs were really searched',
+  );
   assertNoPassword(output, 'worker logs');
 });
 
@@ -175,22 +273,29 @@ const configReadsSecretFiles = (() => {
   }
 })();
 
-test('DATABASE_URL_FILE and SMTP_URL_FILE: credentials from files work, and are not printed', { skip: configReadsSecretFiles ? false : 'lib/config.ts does not call withSecretFiles yet' }, async () => {
-  const databaseFile = path.join(tmp, 'database-url');
-  const smtpFile = path.join(tmp, 'smtp-url');
-  fs.writeFileSync(databaseFile, databaseUrl + '\n', { mode: 0o600 });
-  fs.writeFileSync(smtpFile, smtpUrl + '\n', { mode: 0o600 });
-  const { DATABASE_URL: _database, SMTP_URL: _smtp, ...rest } = env;
-  const fileEnv = { ...rest, DATABASE_URL_FILE: databaseFile, SMTP_URL_FILE: smtpFile };
-  const doctor = await barcodes(['doctor'], fileEnv);
-  assert.equal(doctor.code, 0, doctor.stdout + doctor.stderr);
-  assert.match(doctor.stdout, /postgresql .*:\*\*\*@/);
-  assertNoPassword(doctor, 'doctor with secret files');
+test(
+  'DATABASE_URL_FILE and SMTP_URL_FILE: credentials from files work, and are not printed',
+  { skip: configReadsSecretFiles ? false : 'lib/config.ts does not call withSecretFiles yet' },
+  async () => {
+    const databaseFile = path.join(tmp, 'database-url');
+    const smtpFile = path.join(tmp, 'smtp-url');
+    fs.writeFileSync(databaseFile, databaseUrl + '\n', { mode: 0o600 });
+    fs.writeFileSync(smtpFile, smtpUrl + '\n', { mode: 0o600 });
+    const { DATABASE_URL: _database, SMTP_URL: _smtp, ...rest } = env;
+    const fileEnv = { ...rest, DATABASE_URL_FILE: databaseFile, SMTP_URL_FILE: smtpFile };
+    const doctor = await barcodes(['doctor'], fileEnv);
+    assert.equal(doctor.code, 0, doctor.stdout + doctor.stderr);
+    assert.match(doctor.stdout, /postgresql .*:\*\*\*@/);
+    assertNoPassword(doctor, 'doctor with secret files');
 
-  const both = await barcodes(['interface', 'list'], { ...fileEnv, DATABASE_URL: databaseUrl });
-  assert.equal(both.code, 2);
-  assert.match(both.stderr, /^barcodes: DATABASE_URL and DATABASE_URL_FILE are both set/);
-  const missing = await barcodes(['interface', 'list'], { ...fileEnv, DATABASE_URL_FILE: path.join(tmp, 'nope') });
-  assert.equal(missing.code, 2);
-  assert.match(missing.stderr, /DATABASE_URL_FILE: cannot read .*nope.* \(ENOENT\)/);
-});
+    const both = await barcodes(['interface', 'list'], { ...fileEnv, DATABASE_URL: databaseUrl });
+    assert.equal(both.code, 2);
+    assert.match(both.stderr, /^barcodes: DATABASE_URL and DATABASE_URL_FILE are both set/);
+    const missing = await barcodes(['interface', 'list'], {
+      ...fileEnv,
+      DATABASE_URL_FILE: path.join(tmp, 'nope'),
+    });
+    assert.equal(missing.code, 2);
+    assert.match(missing.stderr, /DATABASE_URL_FILE: cannot read .*nope.* \(ENOENT\)/);
+  },
+);

@@ -19,7 +19,11 @@ let stack: TestStack;
 
 before(async () => {
   stack = await TestStack.start();
-  const databaseUrl = withCredentials(stack.config.databaseUrl, new URL(stack.config.databaseUrl).username || 'postgres', DB_PASSWORD);
+  const databaseUrl = withCredentials(
+    stack.config.databaseUrl,
+    new URL(stack.config.databaseUrl).username || 'postgres',
+    DB_PASSWORD,
+  );
   const config = {
     ...stack.config,
     databaseUrl,
@@ -32,8 +36,16 @@ after(async () => {
   await stack?.close();
 });
 
-async function sell(contactNumber: string | null, salesChannelCode: string, ticketCount: number): Promise<SoldTicket[]> {
-  return insertSale(stack.pool, stack.config.ticketingSchema, { contactNumber, salesChannelCode, ticketCount });
+async function sell(
+  contactNumber: string | null,
+  salesChannelCode: string,
+  ticketCount: number,
+): Promise<SoldTicket[]> {
+  return insertSale(stack.pool, stack.config.ticketingSchema, {
+    contactNumber,
+    salesChannelCode,
+    ticketCount,
+  });
 }
 
 /** Every line of every file the ledger stored for the interfaces (sent or not). */
@@ -50,8 +62,16 @@ async function storedFileLines(interfaceIds: number[]): Promise<string[]> {
 }
 
 test('no barcode, file line or credential reaches Temporal, in sent and in failed windows', async () => {
-  const a = await stack.createInterface({ name: 'History check A', recipients: ['a@reseller-a.test'], contacts: ['C-1001'] });
-  const b = await stack.createInterface({ name: 'History check B', recipients: ['b@agency-b.test'], channels: ['AGENCY'] });
+  const a = await stack.createInterface({
+    name: 'History check A',
+    recipients: ['a@reseller-a.test'],
+    contacts: ['C-1001'],
+  });
+  const b = await stack.createInterface({
+    name: 'History check B',
+    recipients: ['b@agency-b.test'],
+    channels: ['AGENCY'],
+  });
   const sold: SoldTicket[] = [];
 
   sold.push(...(await sell('C-1001', 'WEB', 3)), ...(await sell(null, 'AGENCY', 2)));
@@ -72,10 +92,16 @@ test('no barcode, file line or credential reaches Temporal, in sent and in faile
   assert.ok(fileLines.length > barCodes.length, 'the stored files were read (header and ticket lines)');
   assert.equal(stack.sink.messages.length, 3, 'A twice (the second after its failure), B once');
 
-  const dump = await dumpTemporal(stack.client, { taskQueue: stack.config.taskQueue, scheduleIds: [a.id, b.id].map((id) => stack.scheduleId(id)) });
+  const dump = await dumpTemporal(stack.client, {
+    taskQueue: stack.config.taskQueue,
+    scheduleIds: [a.id, b.id].map((id) => stack.scheduleId(id)),
+  });
   assert.equal(dump.workflowIds.length, 4, 'every run was fetched');
   // The dump really shows payload contents, so the searches below could find a leak.
-  assert.ok(dump.text.includes(`"windowEnd":"${sent.result.windowEnd}"`), 'workflow results are readable in the dump');
+  assert.ok(
+    dump.text.includes(`"windowEnd":"${sent.result.windowEnd}"`),
+    'workflow results are readable in the dump',
+  );
   assert.ok(dump.text.includes(`"interfaceId":${a.id}`), 'inputs are readable in the dump');
   assert.ok(dump.text.includes('mail sink in permfail mode'), 'the failure message is in the dump');
 

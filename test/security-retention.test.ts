@@ -9,7 +9,12 @@ import { migrate } from '../lib/db/migrate';
 import { InterfaceStore } from '../lib/interfaces/store';
 import { DeliveryLedger, type DeliveryKind } from '../lib/ledger/ledger';
 import { fileRetentionMillis, purgeStoredFiles, type WorkflowState } from '../lib/ledger/retention';
-import { createTestDatabase, useOrStartPostgres, type PostgresEndpoint, type TestDatabase } from '../devstack/postgres';
+import {
+  createTestDatabase,
+  useOrStartPostgres,
+  type PostgresEndpoint,
+  type TestDatabase,
+} from '../devstack/postgres';
 import { barcodes, cliEnv } from './support/cli';
 
 const DAY_MILLIS = 86_400_000;
@@ -26,10 +31,24 @@ before(async () => {
   database = await createTestDatabase(postgres.adminUrl);
   config = loadConfig({ DATABASE_URL: database.url });
   pool = createPool(config.databaseUrl, { max: 4 });
-  await migrate(pool, pool, { exporterSchema: config.exporterSchema, ticketingSchema: config.ticketingSchema, withSource: false });
+  await migrate(pool, pool, {
+    exporterSchema: config.exporterSchema,
+    ticketingSchema: config.ticketingSchema,
+    withSource: false,
+  });
   ledger = new DeliveryLedger(pool, config.exporterSchema);
   const iface = await new InterfaceStore(pool, config.exporterSchema).create(
-    { name: 'Retention reseller', recipients: ['keep@reseller.test'], intervalSeconds: 900, lagSeconds: 0, timeZone: 'UTC', format: null, startAt: new Date(nextWindowStart), enabled: true, alertEmail: null },
+    {
+      name: 'Retention reseller',
+      recipients: ['keep@reseller.test'],
+      intervalSeconds: 900,
+      lagSeconds: 0,
+      timeZone: 'UTC',
+      format: null,
+      startAt: new Date(nextWindowStart),
+      enabled: true,
+      alertEmail: null,
+    },
     { contacts: ['C-1001'], channels: [] },
     'test',
   );
@@ -51,17 +70,31 @@ interface Stored {
  * A frozen delivery with real stored parts (through the ledger's own sink: several chunks for a
  * part over 1 MiB), then sent and aged as asked.
  */
-async function storeDelivery(options: { kind: DeliveryKind; outcome: 'sent' | 'failed' | 'pending'; ageDays: number; partBytes: number[]; workflowId?: string }): Promise<Stored> {
+async function storeDelivery(options: {
+  kind: DeliveryKind;
+  outcome: 'sent' | 'failed' | 'pending';
+  ageDays: number;
+  partBytes: number[];
+  workflowId?: string;
+}): Promise<Stored> {
   const windowStart = new Date(nextWindowStart);
   const windowEnd = new Date((nextWindowStart += 900_000));
   const parts = options.partBytes.map((size) => randomBytes(size));
   const whole = createHash('sha256');
   const id = await inTransaction(pool, async (client) => {
-    const deliveryId = await ledger.insert(client, { interfaceId, kind: options.kind, windowStart, windowEnd, recipients: ['keep@reseller.test', 'audit@reseller.test'], workflowId: options.workflowId });
+    const deliveryId = await ledger.insert(client, {
+      interfaceId,
+      kind: options.kind,
+      windowStart,
+      windowEnd,
+      recipients: ['keep@reseller.test', 'audit@reseller.test'],
+      workflowId: options.workflowId,
+    });
     const sink = ledger.partSink(client, deliveryId);
     for (const [index, bytes] of parts.entries()) {
       await sink.beginPart(index + 1);
-      for (let offset = 0; offset < bytes.length; offset += 256 * 1024) await sink.write(bytes.subarray(offset, offset + 256 * 1024));
+      for (let offset = 0; offset < bytes.length; offset += 256 * 1024)
+        await sink.write(bytes.subarray(offset, offset + 256 * 1024));
       await sink.endPart();
       whole.update(bytes);
     }
@@ -100,10 +133,14 @@ async function storeDelivery(options: { kind: DeliveryKind; outcome: 'sent' | 'f
 }
 
 /** These deliveries have no workflow id: nothing may ask Temporal about them. */
-const noWorkflowExpected = async (workflowId: string): Promise<WorkflowState> => assert.fail(`asked about workflow ${workflowId}`);
+const noWorkflowExpected = async (workflowId: string): Promise<WorkflowState> =>
+  assert.fail(`asked about workflow ${workflowId}`);
 
 async function chunkCount(deliveryId: number): Promise<number> {
-  const { rows } = await pool.query(`SELECT count(*)::int AS n FROM ${config.exporterSchema}.delivery_chunk WHERE delivery_id = $1`, [deliveryId]);
+  const { rows } = await pool.query(
+    `SELECT count(*)::int AS n FROM ${config.exporterSchema}.delivery_chunk WHERE delivery_id = $1`,
+    [deliveryId],
+  );
   return rows[0].n;
 }
 
@@ -112,56 +149,118 @@ async function readParts(stored: Stored): Promise<Buffer[]> {
 }
 
 test('purge deletes old sent files, keeps the record of the delivery, and never touches what is still to be sent', async () => {
-  const oldSent = await storeDelivery({ kind: 'run', outcome: 'sent', ageDays: 40, partBytes: [2_500_000, 1_000] });
-  const oldBackfillFailed = await storeDelivery({ kind: 'backfill', outcome: 'failed', ageDays: 45, partBytes: [3_000] });
-  const recentSent = await storeDelivery({ kind: 'scheduled', outcome: 'sent', ageDays: 2, partBytes: [5_000] });
-  const oldUnsentChain = await storeDelivery({ kind: 'scheduled', outcome: 'failed', ageDays: 50, partBytes: [4_000] });
+  const oldSent = await storeDelivery({
+    kind: 'run',
+    outcome: 'sent',
+    ageDays: 40,
+    partBytes: [2_500_000, 1_000],
+  });
+  const oldBackfillFailed = await storeDelivery({
+    kind: 'backfill',
+    outcome: 'failed',
+    ageDays: 45,
+    partBytes: [3_000],
+  });
+  const recentSent = await storeDelivery({
+    kind: 'scheduled',
+    outcome: 'sent',
+    ageDays: 2,
+    partBytes: [5_000],
+  });
+  const oldUnsentChain = await storeDelivery({
+    kind: 'scheduled',
+    outcome: 'failed',
+    ageDays: 50,
+    partBytes: [4_000],
+  });
   assert.ok((await chunkCount(oldSent.id)) >= 3, 'the large part was stored in several chunks');
   const before = await ledger.get(oldSent.id);
   const partsBefore = await ledger.parts(oldSent.id);
   const recipientsBefore = await ledger.recipientResults(oldSent.id);
   const chunksToPurge = (await chunkCount(oldSent.id)) + (await chunkCount(oldBackfillFailed.id));
 
-  const thirtyDaysAgo = async () => (await pool.query<{ t: Date }>(`SELECT now() - interval '30 days' AS t`)).rows[0]!.t.getTime();
+  const thirtyDaysAgo = async () =>
+    (await pool.query<{ t: Date }>(`SELECT now() - interval '30 days' AS t`)).rows[0]!.t.getTime();
   const earliestCutoff = await thirtyDaysAgo();
-  const report = await purgeStoredFiles(pool, config.exporterSchema, { olderThanMillis: 30 * DAY_MILLIS, batchSize: 1, workflowState: noWorkflowExpected });
+  const report = await purgeStoredFiles(pool, config.exporterSchema, {
+    olderThanMillis: 30 * DAY_MILLIS,
+    batchSize: 1,
+    workflowState: noWorkflowExpected,
+  });
   const latestCutoff = await thirtyDaysAgo();
   assert.equal(report.deliveries, 2);
   assert.equal(report.bytes, 2_500_000 + 1_000 + 3_000);
   assert.equal(report.chunks, chunksToPurge);
   assert.equal(report.keptUnsent, 1, 'the old unsent scheduled window is reported');
-  assert.ok(report.cutoff.getTime() >= earliestCutoff && report.cutoff.getTime() <= latestCutoff, 'the cutoff is 30 days before the database clock');
+  assert.ok(
+    report.cutoff.getTime() >= earliestCutoff && report.cutoff.getTime() <= latestCutoff,
+    'the cutoff is 30 days before the database clock',
+  );
 
   for (const purged of [oldSent, oldBackfillFailed]) {
     assert.equal(await chunkCount(purged.id), 0, `delivery ${purged.id}: file bytes gone`);
-    assert.ok((await ledger.get(purged.id))!.purgedAt instanceof Date, `delivery ${purged.id}: purged_at set`);
+    assert.ok(
+      (await ledger.get(purged.id))!.purgedAt instanceof Date,
+      `delivery ${purged.id}: purged_at set`,
+    );
   }
   const after = await ledger.get(oldSent.id);
-  assert.deepEqual({ ...after, purgedAt: null }, { ...before, purgedAt: null }, 'window, count, checksum, recipients and status unchanged');
+  assert.deepEqual(
+    { ...after, purgedAt: null },
+    { ...before, purgedAt: null },
+    'window, count, checksum, recipients and status unchanged',
+  );
   assert.equal(after!.sha256, oldSent.sha256);
-  assert.deepEqual(await ledger.parts(oldSent.id), partsBefore, 'part names, sizes, checksums and Message-IDs kept');
-  assert.deepEqual(await ledger.recipientResults(oldSent.id), recipientsBefore, "each recipient's answer kept");
+  assert.deepEqual(
+    await ledger.parts(oldSent.id),
+    partsBefore,
+    'part names, sizes, checksums and Message-IDs kept',
+  );
+  assert.deepEqual(
+    await ledger.recipientResults(oldSent.id),
+    recipientsBefore,
+    "each recipient's answer kept",
+  );
 
   for (const kept of [recentSent, oldUnsentChain]) {
     assert.equal((await ledger.get(kept.id))!.purgedAt, null);
-    assert.deepEqual(await readParts(kept), kept.parts, `delivery ${kept.id}: the stored file is intact, byte for byte`);
+    assert.deepEqual(
+      await readParts(kept),
+      kept.parts,
+      `delivery ${kept.id}: the stored file is intact, byte for byte`,
+    );
   }
 
-  const again = await purgeStoredFiles(pool, config.exporterSchema, { olderThanMillis: 30 * DAY_MILLIS, workflowState: noWorkflowExpected });
-  assert.deepEqual({ ...again, cutoff: null }, { cutoff: null, deliveries: 0, chunks: 0, bytes: 0, keptUnsent: 1, keptInFlight: 0 }, 'idempotent');
+  const again = await purgeStoredFiles(pool, config.exporterSchema, {
+    olderThanMillis: 30 * DAY_MILLIS,
+    workflowState: noWorkflowExpected,
+  });
+  assert.deepEqual(
+    { ...again, cutoff: null },
+    { cutoff: null, deliveries: 0, chunks: 0, bytes: 0, keptUnsent: 1, keptInFlight: 0 },
+    'idempotent',
+  );
 });
 
 test('the retention comes from BARCODES_FILE_RETENTION, 30 days by default', () => {
   assert.equal(fileRetentionMillis({}), 30 * DAY_MILLIS);
   assert.equal(fileRetentionMillis({ BARCODES_FILE_RETENTION: '7d' }), 7 * DAY_MILLIS);
-  assert.throws(() => fileRetentionMillis({ BARCODES_FILE_RETENTION: 'a month' }), /BARCODES_FILE_RETENTION: invalid duration "a month"/);
+  assert.throws(
+    () => fileRetentionMillis({ BARCODES_FILE_RETENTION: 'a month' }),
+    /BARCODES_FILE_RETENTION: invalid duration "a month"/,
+  );
 });
 
 test('barcodes purge: --older-than, the environment default, --json, and bad input', async () => {
   const env = cliEnv(config);
   // (backfills: the interface's one unsent chain window from the first test stays pending)
   const tenDays = await storeDelivery({ kind: 'backfill', outcome: 'sent', ageDays: 10, partBytes: [1_234] });
-  const threeDays = await storeDelivery({ kind: 'backfill', outcome: 'sent', ageDays: 3, partBytes: [2_345] });
+  const threeDays = await storeDelivery({
+    kind: 'backfill',
+    outcome: 'sent',
+    ageDays: 3,
+    partBytes: [2_345],
+  });
 
   const byDefault = await barcodes(['purge', '--json'], env); // 30 days: neither is old enough
   assert.equal(byDefault.code, 0, byDefault.stderr);
@@ -187,12 +286,40 @@ test('barcodes purge: --older-than, the environment default, --json, and bad inp
 });
 
 test('an unsent backfill or resend is purged only once its workflow has ended, and kept while Temporal cannot say', async () => {
-  const running = await storeDelivery({ kind: 'backfill', outcome: 'pending', ageDays: 40, partBytes: [1_500], workflowId: 'wf-running' });
-  const retrying = await storeDelivery({ kind: 'resend', outcome: 'failed', ageDays: 40, partBytes: [1_600], workflowId: 'wf-running' });
-  const ended = await storeDelivery({ kind: 'backfill', outcome: 'failed', ageDays: 40, partBytes: [1_700], workflowId: 'wf-ended' });
-  const unreachable = await storeDelivery({ kind: 'backfill', outcome: 'pending', ageDays: 40, partBytes: [1_800], workflowId: 'wf-unknown' });
+  const running = await storeDelivery({
+    kind: 'backfill',
+    outcome: 'pending',
+    ageDays: 40,
+    partBytes: [1_500],
+    workflowId: 'wf-running',
+  });
+  const retrying = await storeDelivery({
+    kind: 'resend',
+    outcome: 'failed',
+    ageDays: 40,
+    partBytes: [1_600],
+    workflowId: 'wf-running',
+  });
+  const ended = await storeDelivery({
+    kind: 'backfill',
+    outcome: 'failed',
+    ageDays: 40,
+    partBytes: [1_700],
+    workflowId: 'wf-ended',
+  });
+  const unreachable = await storeDelivery({
+    kind: 'backfill',
+    outcome: 'pending',
+    ageDays: 40,
+    partBytes: [1_800],
+    workflowId: 'wf-unknown',
+  });
   const asked: string[] = [];
-  const states: Record<string, WorkflowState> = { 'wf-running': 'open', 'wf-ended': 'closed', 'wf-unknown': 'unknown' };
+  const states: Record<string, WorkflowState> = {
+    'wf-running': 'open',
+    'wf-ended': 'closed',
+    'wf-unknown': 'unknown',
+  };
   const report = await purgeStoredFiles(pool, config.exporterSchema, {
     olderThanMillis: 30 * DAY_MILLIS,
     workflowState: async (workflowId) => {
@@ -202,22 +329,42 @@ test('an unsent backfill or resend is purged only once its workflow has ended, a
   });
   assert.equal(report.deliveries, 1);
   assert.equal(report.bytes, 1_700);
-  assert.equal(report.keptInFlight, 3, 'two deliveries of a running workflow, one Temporal could not say about');
+  assert.equal(
+    report.keptInFlight,
+    3,
+    'two deliveries of a running workflow, one Temporal could not say about',
+  );
   assert.deepEqual(asked.sort(), ['wf-ended', 'wf-running', 'wf-unknown'], 'one question per workflow');
   assert.equal(await chunkCount(ended.id), 0);
   for (const kept of [running, retrying, unreachable]) {
     assert.equal((await ledger.get(kept.id))!.purgedAt, null);
-    assert.deepEqual(await readParts(kept), kept.parts, `delivery ${kept.id}: its file is intact for the workflow that will send it`);
+    assert.deepEqual(
+      await readParts(kept),
+      kept.parts,
+      `delivery ${kept.id}: its file is intact for the workflow that will send it`,
+    );
   }
   states['wf-running'] = 'closed';
-  const later = await purgeStoredFiles(pool, config.exporterSchema, { olderThanMillis: 30 * DAY_MILLIS, workflowState: async (workflowId) => states[workflowId]! });
+  const later = await purgeStoredFiles(pool, config.exporterSchema, {
+    olderThanMillis: 30 * DAY_MILLIS,
+    workflowState: async (workflowId) => states[workflowId]!,
+  });
   assert.equal(later.deliveries, 2, 'once the workflow ended, its unsent deliveries go');
   assert.equal(later.keptInFlight, 1);
 
   // The command asks the real Temporal; one that cannot be reached keeps the file and says so.
-  const cli = await barcodes(['purge', '--older-than', '30d'], { ...cliEnv(config), TEMPORAL_ADDRESS: '127.0.0.1:1' });
+  const cli = await barcodes(['purge', '--older-than', '30d'], {
+    ...cliEnv(config),
+    TEMPORAL_ADDRESS: '127.0.0.1:1',
+  });
   assert.equal(cli.code, 0, cli.stderr);
-  assert.match(cli.stdout, /kept 1 unsent backfill or resend older than that: its workflow is still running or Temporal could not say/);
+  assert.match(
+    cli.stdout,
+    /kept 1 unsent backfill or resend older than that: its workflow is still running or Temporal could not say/,
+  );
   assert.equal((await ledger.get(unreachable.id))!.purgedAt, null);
-  await pool.query(`UPDATE ${config.exporterSchema}.delivery SET status = 'sent', sent_at = now() WHERE id = $1`, [unreachable.id]);
+  await pool.query(
+    `UPDATE ${config.exporterSchema}.delivery SET status = 'sent', sent_at = now() WHERE id = $1`,
+    [unreachable.id],
+  );
 });

@@ -32,7 +32,14 @@ test('smtps:// is TLS from the first byte, with verification', () => {
 });
 
 test('loopback servers (the development sink) keep plain SMTP', () => {
-  for (const url of ['smtp://127.0.0.1:2525', 'smtp://127.10.20.30:25', 'smtp://[::1]:2525', 'smtp://localhost:2525', 'smtp://LOCALHOST.:25', 'smtp://u:p@mail.localhost:25']) {
+  for (const url of [
+    'smtp://127.0.0.1:2525',
+    'smtp://127.10.20.30:25',
+    'smtp://[::1]:2525',
+    'smtp://localhost:2525',
+    'smtp://LOCALHOST.:25',
+    'smtp://u:p@mail.localhost:25',
+  ]) {
     const options = smtpTransportOptions(url, quiet);
     assert.ok(!options.requireTLS, `${url}: no TLS required`);
     assert.equal(options.tls, undefined, `${url}: nodemailer's defaults`);
@@ -40,8 +47,27 @@ test('loopback servers (the development sink) keep plain SMTP', () => {
 });
 
 test('only real loopback names count as loopback: look-alikes require TLS', () => {
-  for (const host of ['127.0.0.1', '127.255.255.254', '::1', '[::1]', 'localhost', 'a.localhost', '::ffff:127.0.0.1']) assert.ok(isLoopbackHost(host), host);
-  for (const host of ['localhost.evil.example', '127.0.0.1.nip.io', '0.0.0.0', '128.0.0.1', '10.0.0.1', '::', '::2', 'mail.example.com', '1270.0.0.1']) {
+  for (const host of [
+    '127.0.0.1',
+    '127.255.255.254',
+    '::1',
+    '[::1]',
+    'localhost',
+    'a.localhost',
+    '::ffff:127.0.0.1',
+  ])
+    assert.ok(isLoopbackHost(host), host);
+  for (const host of [
+    'localhost.evil.example',
+    '127.0.0.1.nip.io',
+    '0.0.0.0',
+    '128.0.0.1',
+    '10.0.0.1',
+    '::',
+    '::2',
+    'mail.example.com',
+    '1270.0.0.1',
+  ]) {
     assert.ok(!isLoopbackHost(host), host);
   }
   assert.equal(smtpTransportOptions('smtp://localhost.evil.example:25', quiet).requireTLS, true);
@@ -61,7 +87,10 @@ test('SMTP_TLS=off opts out explicitly, and says so once per server', () => {
 
 test('?tls=off in SMTP_URL does the same, and is not passed on to nodemailer', () => {
   const warnings: string[] = [];
-  const options = smtpTransportOptions('smtp://other-relay.example:2525?tls=off', { env: {}, warn: (line) => warnings.push(line) });
+  const options = smtpTransportOptions('smtp://other-relay.example:2525?tls=off', {
+    env: {},
+    warn: (line) => warnings.push(line),
+  });
   assert.equal(options.requireTLS, false);
   assert.deepEqual(options.tls, { rejectUnauthorized: false });
   assert.match(warnings[0] ?? '', /\?tls=off in SMTP_URL/);
@@ -73,12 +102,31 @@ test('a URL that weakens TLS without the opt-out is refused in any spelling, nam
   // Every spelling parseConnectionUrl turns into a truthy/falsy value, and every option that
   // touches TLS: an allow-list refuses them all, including ones nobody thought of yet.
   const weakening = [
-    'ignoreTLS=true', 'ignoreTLS=1', 'ignoreTLS=yes', 'ignoreTLS=on', 'ignoreTLS=', 'IgnoreTLS=1',
-    'secured=1', 'requireTLS=false', 'requireTLS=0', 'opportunisticTLS=true',
-    'tls.rejectUnauthorized=false', 'tls.rejectUnauthorized=0', 'tls.rejectUnauthorized=no', 'tls.rejectUnauthorized=',
-    'tls.minVersion=TLSv1', 'tls.maxVersion=TLSv1', 'tls.ciphers=NULL', 'tls.secureProtocol=TLSv1_method',
-    'tls.ca=x', 'tls.checkServerIdentity=x', 'tls.servername=other.example', 'tls.=1',
-    'proxy=http://proxy.example:3128', 'debug=true', 'logger=true',
+    'ignoreTLS=true',
+    'ignoreTLS=1',
+    'ignoreTLS=yes',
+    'ignoreTLS=on',
+    'ignoreTLS=',
+    'IgnoreTLS=1',
+    'secured=1',
+    'requireTLS=false',
+    'requireTLS=0',
+    'opportunisticTLS=true',
+    'tls.rejectUnauthorized=false',
+    'tls.rejectUnauthorized=0',
+    'tls.rejectUnauthorized=no',
+    'tls.rejectUnauthorized=',
+    'tls.minVersion=TLSv1',
+    'tls.maxVersion=TLSv1',
+    'tls.ciphers=NULL',
+    'tls.secureProtocol=TLSv1_method',
+    'tls.ca=x',
+    'tls.checkServerIdentity=x',
+    'tls.servername=other.example',
+    'tls.=1',
+    'proxy=http://proxy.example:3128',
+    'debug=true',
+    'logger=true',
     // percent-encoded key: nodemailer decodes it to ignoreTLS
     'ignore%54LS=1',
   ];
@@ -88,7 +136,11 @@ test('a URL that weakens TLS without the opt-out is refused in any spelling, nam
       assert.throws(
         () => smtpTransportOptions(`${base}?${query}`, quiet),
         (error: Error) =>
-          error instanceof InputError && error.message.includes(`?${parameter} `) && /SMTP_TLS=off/.test(error.message) && !error.message.includes('hunter2') && !error.message.includes('\n'),
+          error instanceof InputError &&
+          error.message.includes(`?${parameter} `) &&
+          /SMTP_TLS=off/.test(error.message) &&
+          !error.message.includes('hunter2') &&
+          !error.message.includes('\n'),
         `${base}?${query} is refused naming ${parameter}`,
       );
     }
@@ -96,7 +148,10 @@ test('a URL that weakens TLS without the opt-out is refused in any spelling, nam
 });
 
 test('connection tuning parameters stay allowed for a remote relay, TLS still required', () => {
-  const options = smtpTransportOptions('smtp://relay.example.com:587?name=exporter.example&pool=true&maxConnections=2&connectionTimeout=10000&authMethod=PLAIN', quiet);
+  const options = smtpTransportOptions(
+    'smtp://relay.example.com:587?name=exporter.example&pool=true&maxConnections=2&connectionTimeout=10000&authMethod=PLAIN',
+    quiet,
+  );
   assert.equal(options.requireTLS, true);
   assert.equal(options.name, 'exporter.example');
   assert.deepEqual(options.tls, { rejectUnauthorized: true, minVersion: 'TLSv1.2' });
@@ -107,20 +162,35 @@ test('the opt-out lets weakening parameters through, and a loopback sink is not 
   assert.equal(off.requireTLS, false);
   assert.equal(smtpTransportOptions('smtp://127.0.0.1:2525?ignoreTLS=1', quiet).requireTLS, undefined);
   // ?tls= twice could be read two ways: refused.
-  assert.throws(() => smtpTransportOptions('smtp://relay.example.com?tls=required&tls=off', quiet), /given 2 times/);
+  assert.throws(
+    () => smtpTransportOptions('smtp://relay.example.com?tls=required&tls=off', quiet),
+    /given 2 times/,
+  );
 });
 
 test('the TLS mode is described in one line for doctor', () => {
-  assert.equal(describeSmtpTls('smtp://u:p@relay.example.com:587', {}), 'TLS required (STARTTLS, certificate verified, TLSv1.2 or later)');
-  assert.equal(describeSmtpTls('smtps://relay.example.com', {}), 'TLS required (implicit TLS, certificate verified, TLSv1.2 or later)');
-  assert.match(describeSmtpTls('smtp://relay.example.com', { SMTP_TLS_CA_FILE: '/ca.pem' }), /verified against SMTP_TLS_CA_FILE/);
+  assert.equal(
+    describeSmtpTls('smtp://u:p@relay.example.com:587', {}),
+    'TLS required (STARTTLS, certificate verified, TLSv1.2 or later)',
+  );
+  assert.equal(
+    describeSmtpTls('smtps://relay.example.com', {}),
+    'TLS required (implicit TLS, certificate verified, TLSv1.2 or later)',
+  );
+  assert.match(
+    describeSmtpTls('smtp://relay.example.com', { SMTP_TLS_CA_FILE: '/ca.pem' }),
+    /verified against SMTP_TLS_CA_FILE/,
+  );
   assert.equal(describeSmtpTls('smtp://relay.example.com', { SMTP_TLS: 'off' }), 'TLS off (SMTP_TLS=off)');
   assert.equal(describeSmtpTls('smtp://relay.example.com?tls=off', {}), 'TLS off (?tls=off in SMTP_URL)');
   assert.equal(describeSmtpTls('smtp://127.0.0.1:2525', {}), 'loopback: plain');
 });
 
 test('bad settings are refused with one line', () => {
-  assert.throws(() => smtpTransportOptions('smtp://relay.example.com', { ...quiet, env: { SMTP_TLS: 'maybe' } }), /SMTP_TLS: invalid value "maybe"/);
+  assert.throws(
+    () => smtpTransportOptions('smtp://relay.example.com', { ...quiet, env: { SMTP_TLS: 'maybe' } }),
+    /SMTP_TLS: invalid value "maybe"/,
+  );
   assert.throws(() => smtpTransportOptions('smtp://relay.example.com?tls=no', quiet), /invalid value "no"/);
   assert.throws(() => smtpTransportOptions('http://relay.example.com', quiet), /unsupported scheme/);
   assert.throws(() => smtpTransportOptions('not a url', quiet), /invalid URL/);
@@ -138,10 +208,24 @@ test('SMTP_TLS_CA_FILE adds a private CA instead of turning verification off', (
   });
   assert.equal(options.tls?.rejectUnauthorized, true);
   assert.deepEqual(options.tls?.ca, pem);
-  assert.throws(() => smtpTransportOptions('smtp://relay.internal.example:587', { ...quiet, env: { SMTP_TLS_CA_FILE: '/nonexistent/ca.pem' } }), /cannot read "\/nonexistent\/ca.pem" \(ENOENT\)/);
+  assert.throws(
+    () =>
+      smtpTransportOptions('smtp://relay.internal.example:587', {
+        ...quiet,
+        env: { SMTP_TLS_CA_FILE: '/nonexistent/ca.pem' },
+      }),
+    /cannot read "\/nonexistent\/ca.pem" \(ENOENT\)/,
+  );
   // A wrong path (a device, a huge file) fails at its cap instead of being read whole.
   if (fs.existsSync('/dev/zero')) {
-    assert.throws(() => smtpTransportOptions('smtp://relay.internal.example:587', { ...quiet, env: { SMTP_TLS_CA_FILE: '/dev/zero' } }), /^InputError: SMTP_TLS_CA_FILE: "\/dev\/zero" is larger than 1 MiB$/);
+    assert.throws(
+      () =>
+        smtpTransportOptions('smtp://relay.internal.example:587', {
+          ...quiet,
+          env: { SMTP_TLS_CA_FILE: '/dev/zero' },
+        }),
+      /^InputError: SMTP_TLS_CA_FILE: "\/dev\/zero" is larger than 1 MiB$/,
+    );
   }
 });
 
@@ -160,15 +244,40 @@ async function remoteLookingHost(): Promise<string | undefined> {
   }
 }
 
-function selfSignedCertificate(host: string, dir: string): { key: Buffer; cert: Buffer; certFile: string } | undefined {
+function selfSignedCertificate(
+  host: string,
+  dir: string,
+): { key: Buffer; cert: Buffer; certFile: string } | undefined {
   const keyFile = path.join(dir, 'key.pem');
   const certFile = path.join(dir, 'cert.pem');
-  const result = spawnSync('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-days', '1', '-subj', `/CN=${host}`, '-addext', `subjectAltName=DNS:${host}`, '-keyout', keyFile, '-out', certFile], { stdio: 'ignore' });
+  const result = spawnSync(
+    'openssl',
+    [
+      'req',
+      '-x509',
+      '-newkey',
+      'rsa:2048',
+      '-nodes',
+      '-days',
+      '1',
+      '-subj',
+      `/CN=${host}`,
+      '-addext',
+      `subjectAltName=DNS:${host}`,
+      '-keyout',
+      keyFile,
+      '-out',
+      certFile,
+    ],
+    { stdio: 'ignore' },
+  );
   if (result.status !== 0) return undefined;
   return { key: fs.readFileSync(keyFile), cert: fs.readFileSync(certFile), certFile };
 }
 
-async function startServer(options: Partial<SMTPServerOptions>): Promise<{ port: number; received: Buffer[]; close(): Promise<void> }> {
+async function startServer(
+  options: Partial<SMTPServerOptions>,
+): Promise<{ port: number; received: Buffer[]; close(): Promise<void> }> {
   const received: Buffer[] = [];
   const server = new SMTPServer({
     authOptional: true,
@@ -185,7 +294,11 @@ async function startServer(options: Partial<SMTPServerOptions>): Promise<{ port:
     ...options,
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', () => resolve()));
-  return { port: (server.server.address() as AddressInfo).port, received, close: () => new Promise((resolve) => server.close(() => resolve())) };
+  return {
+    port: (server.server.address() as AddressInfo).port,
+    received,
+    close: () => new Promise((resolve) => server.close(() => resolve())),
+  };
 }
 
 const mail = (to: string) => ({
@@ -216,13 +329,21 @@ test('for real: a remote relay without STARTTLS gets nothing unless TLS is expli
   if (!host) return t.skip('the host name does not resolve to a loopback address here');
   const server = await startServer({ disabledCommands: ['STARTTLS'], allowInsecureAuth: true });
   try {
-    const required = new NodemailerMailer({ smtpUrl: `smtp://${host}:${server.port}`, socketTimeoutMillis: 5_000 });
-    await assert.rejects(required.send(mail('a@reseller.test')), (error: Error) => /STARTTLS/.test(`${error.message} ${(error.cause as Error)?.message}`));
+    const required = new NodemailerMailer({
+      smtpUrl: `smtp://${host}:${server.port}`,
+      socketTimeoutMillis: 5_000,
+    });
+    await assert.rejects(required.send(mail('a@reseller.test')), (error: Error) =>
+      /STARTTLS/.test(`${error.message} ${(error.cause as Error)?.message}`),
+    );
     required.close();
     assert.equal(server.received.length, 0, 'not one byte of the message went out in clear');
 
     await withEnv({ SMTP_TLS: 'off' }, async () => {
-      const optedOut = new NodemailerMailer({ smtpUrl: `smtp://${host}:${server.port}`, socketTimeoutMillis: 5_000 });
+      const optedOut = new NodemailerMailer({
+        smtpUrl: `smtp://${host}:${server.port}`,
+        socketTimeoutMillis: 5_000,
+      });
       await optedOut.send(mail('a@reseller.test'));
       optedOut.close();
     });
@@ -240,13 +361,19 @@ test('for real: a relay certificate that does not verify is refused; its CA in S
   if (!certificate) return t.skip('openssl is not available to make a certificate');
   const server = await startServer({ key: certificate.key, cert: certificate.cert });
   try {
-    const unverified = new NodemailerMailer({ smtpUrl: `smtp://${host}:${server.port}`, socketTimeoutMillis: 5_000 });
+    const unverified = new NodemailerMailer({
+      smtpUrl: `smtp://${host}:${server.port}`,
+      socketTimeoutMillis: 5_000,
+    });
     await assert.rejects(unverified.send(mail('a@reseller.test')), /certificate/i);
     unverified.close();
     assert.equal(server.received.length, 0);
 
     await withEnv({ SMTP_TLS_CA_FILE: certificate.certFile }, async () => {
-      const verified = new NodemailerMailer({ smtpUrl: `smtp://${host}:${server.port}`, socketTimeoutMillis: 5_000 });
+      const verified = new NodemailerMailer({
+        smtpUrl: `smtp://${host}:${server.port}`,
+        socketTimeoutMillis: 5_000,
+      });
       await verified.send(mail('a@reseller.test'));
       verified.close();
     });

@@ -9,7 +9,12 @@ import { PostgresTicketSource, type WindowSelection } from '../lib/source/ticket
 import { checkTicketRow, unpackTicketRow } from '../lib/source/row-decoding';
 import { PostgresStateChangeSource } from '../lib/source/state-changes';
 import { insertSale, seedReferenceData, type SoldTicket } from '../devstack/sales-simulator';
-import { createTestDatabase, useOrStartPostgres, type PostgresEndpoint, type TestDatabase } from '../devstack/postgres';
+import {
+  createTestDatabase,
+  useOrStartPostgres,
+  type PostgresEndpoint,
+  type TestDatabase,
+} from '../devstack/postgres';
 
 // Operators map views onto their own databases, which may not enforce CONTRACT.md §2: the test
 // source tables lose their NOT NULL and CHECK constraints here, so bad rows can be written.
@@ -27,7 +32,11 @@ before(async () => {
   config = loadConfig({ DATABASE_URL: database.url });
   pool = createPool(config.databaseUrl, { max: 4 });
   schema = config.ticketingSchema;
-  await migrate(pool, pool, { exporterSchema: config.exporterSchema, ticketingSchema: schema, withSource: true });
+  await migrate(pool, pool, {
+    exporterSchema: config.exporterSchema,
+    ticketingSchema: schema,
+    withSource: true,
+  });
   await seedReferenceData(pool, schema);
   await pool.query(`
     ALTER TABLE ${schema}.ticket DROP CONSTRAINT ticket_state_check,
@@ -51,13 +60,31 @@ after(async () => {
 });
 
 /** Sells one ticket on its own sales channel, breaks it with `damage` (SQL on ticket t / order o), and reads its window. */
-async function windowWithBrokenTicket(damage: (ticket: SoldTicket) => Promise<unknown>): Promise<{ ticket: SoldTicket; read: Promise<number> }> {
+async function windowWithBrokenTicket(
+  damage: (ticket: SoldTicket) => Promise<unknown>,
+): Promise<{ ticket: SoldTicket; read: Promise<number> }> {
   const from = (await pool.query<{ now: Date }>('SELECT now() AS now')).rows[0]!.now;
-  const good = await insertSale(pool, schema, { contactNumber: 'C-1001', salesChannelCode: 'WEB', ticketCount: 2 });
-  const [ticket] = await insertSale(pool, schema, { contactNumber: 'C-1001', salesChannelCode: 'WEB', ticketCount: 1 });
+  const good = await insertSale(pool, schema, {
+    contactNumber: 'C-1001',
+    salesChannelCode: 'WEB',
+    ticketCount: 2,
+  });
+  const [ticket] = await insertSale(pool, schema, {
+    contactNumber: 'C-1001',
+    salesChannelCode: 'WEB',
+    ticketCount: 1,
+  });
   await damage(ticket!);
-  await pool.query(`UPDATE ${schema}.ticket SET created_at = $2 WHERE id = $1 AND created_at IS NULL`, [ticket!.id, new Date(from.getTime() + 1)]);
-  const selection: WindowSelection = { contacts: ['C-1001'], channels: [], from, to: new Date(Date.now() + 60_000) };
+  await pool.query(`UPDATE ${schema}.ticket SET created_at = $2 WHERE id = $1 AND created_at IS NULL`, [
+    ticket!.id,
+    new Date(from.getTime() + 1),
+  ]);
+  const selection: WindowSelection = {
+    contacts: ['C-1001'],
+    channels: [],
+    from,
+    to: new Date(Date.now() + 60_000),
+  };
   const read = (async () => {
     let count = 0;
     for await (const batch of source.streamWindow(selection)) count += batch.length;
@@ -67,15 +94,20 @@ async function windowWithBrokenTicket(damage: (ticket: SoldTicket) => Promise<un
   return { ticket: ticket!, read };
 }
 
-const ticketSql = (set: string) => (ticket: SoldTicket) => pool.query(`UPDATE ${schema}.ticket SET ${set} WHERE id = $1`, [ticket.id]);
+const ticketSql = (set: string) => (ticket: SoldTicket) =>
+  pool.query(`UPDATE ${schema}.ticket SET ${set} WHERE id = $1`, [ticket.id]);
 const orderSql = (set: string) => (ticket: SoldTicket) =>
-  pool.query(`UPDATE ${schema}.ticket_order SET ${set} WHERE id = (SELECT order_id FROM ${schema}.ticket WHERE id = $1)`, [ticket.id]);
-const referenceSql = (table: 'product' | 'tariff', column: 'product_code' | 'tariff_code') => (ticket: SoldTicket) =>
   pool.query(
-    `WITH added AS (INSERT INTO ${schema}.${table} (code, name) VALUES ('NULLNAME-' || $1::text, NULL) RETURNING code)
-     UPDATE ${schema}.ticket SET ${column} = (SELECT code FROM added) WHERE id = $1::bigint`,
+    `UPDATE ${schema}.ticket_order SET ${set} WHERE id = (SELECT order_id FROM ${schema}.ticket WHERE id = $1)`,
     [ticket.id],
   );
+const referenceSql =
+  (table: 'product' | 'tariff', column: 'product_code' | 'tariff_code') => (ticket: SoldTicket) =>
+    pool.query(
+      `WITH added AS (INSERT INTO ${schema}.${table} (code, name) VALUES ('NULLNAME-' || $1::text, NULL) RETURNING code)
+     UPDATE ${schema}.ticket SET ${column} = (SELECT code FROM added) WHERE id = $1::bigint`,
+      [ticket.id],
+    );
 
 const cases: [string, (ticket: SoldTicket) => Promise<unknown>, string, RegExp][] = [
   ['a NULL bar code', ticketSql('bar_code = NULL'), 'ticket.bar_code', /is null/],
@@ -91,10 +123,25 @@ const cases: [string, (ticket: SoldTicket) => Promise<unknown>, string, RegExp][
   ['a NULL tariff code', ticketSql('tariff_code = NULL'), 'ticket.tariff_code', /is null/],
   ['a NULL tariff name', referenceSql('tariff', 'tariff_code'), 'tariff.name', /is null/],
   ['a NULL file number', orderSql('file_number = NULL'), 'ticket_order.file_number', /is null/],
-  ['a NULL sales channel', orderSql('sales_channel_code = NULL'), 'ticket_order.sales_channel_code', /is null/],
+  [
+    'a NULL sales channel',
+    orderSql('sales_channel_code = NULL'),
+    'ticket_order.sales_channel_code',
+    /is null/,
+  ],
   ['a NULL order date', orderSql('order_date = NULL'), 'ticket_order.order_date', /is null/],
-  ['an infinite order date', orderSql(`order_date = 'infinity'`), 'ticket_order.order_date', /not a finite time/],
-  ['an infinite validity date', ticketSql(`validity_date = 'infinity'`), 'ticket.validity_date', /not a date/],
+  [
+    'an infinite order date',
+    orderSql(`order_date = 'infinity'`),
+    'ticket_order.order_date',
+    /not a finite time/,
+  ],
+  [
+    'an infinite validity date',
+    ticketSql(`validity_date = 'infinity'`),
+    'ticket.validity_date',
+    /not a date/,
+  ],
 ];
 
 for (const [what, damage, column, problem] of cases) {
@@ -121,9 +168,21 @@ for (const [what, damage, column] of cases.filter(([, , column]) => column === '
   test(`a ticket with ${what} fails a state-change window too, naming the ticket id and ${column}`, async () => {
     const changes = new PostgresStateChangeSource(pool, { schema });
     const from = (await pool.query<{ now: Date }>('SELECT now() AS now')).rows[0]!.now;
-    const [ticket] = await insertSale(pool, schema, { contactNumber: 'C-1001', salesChannelCode: 'WEB', ticketCount: 1 });
+    const [ticket] = await insertSale(pool, schema, {
+      contactNumber: 'C-1001',
+      salesChannelCode: 'WEB',
+      ticketCount: 1,
+    });
     await damage(ticket!);
-    const selection = { contacts: ['C-1001'], channels: [], from, to: new Date(Date.now() + 60_000), since: new Date(from.getTime() - 86_400_000), states: [], asOf: 'window-end' as const };
+    const selection = {
+      contacts: ['C-1001'],
+      channels: [],
+      from,
+      to: new Date(Date.now() + 60_000),
+      since: new Date(from.getTime() - 86_400_000),
+      states: [],
+      asOf: 'window-end' as const,
+    };
     const error = await (async () => {
       for await (const _batch of changes.streamWindow(selection)) void _batch;
     })().then(
@@ -138,16 +197,52 @@ for (const [what, damage, column] of cases.filter(([, , column]) => column === '
 }
 
 test('a ticket with a NULL created_at is refused too (it can only be in a window through a view)', () => {
-  const row = unpackTicketRow(['0', '7', 'B', 'PRINTED', 'F', 'P', 'Prod', '', 'T', 'Tar', '1.00', '2026-01-01 00:00:00+00', '', '', 'WEB', '1', 'infinity'].join('\x1f'));
+  const row = unpackTicketRow(
+    [
+      '0',
+      '7',
+      'B',
+      'PRINTED',
+      'F',
+      'P',
+      'Prod',
+      '',
+      'T',
+      'Tar',
+      '1.00',
+      '2026-01-01 00:00:00+00',
+      '',
+      '',
+      'WEB',
+      '1',
+      'infinity',
+    ].join('\x1f'),
+  );
   assert.ok(row);
-  assert.throws(() => checkTicketRow(row), (error: unknown) => error instanceof SourceRowError && error.column === 'ticket.created_at' && error.ticketId === '7');
+  assert.throws(
+    () => checkTicketRow(row),
+    (error: unknown) =>
+      error instanceof SourceRowError && error.column === 'ticket.created_at' && error.ticketId === '7',
+  );
 });
 
 test('valid rows, including a NULL contact, a NULL validity date and a negative price, pass', async () => {
   const from = (await pool.query<{ now: Date }>('SELECT now() AS now')).rows[0]!.now;
-  const sold = await insertSale(pool, schema, { contactNumber: null, salesChannelCode: 'BOX', ticketCount: 3 });
-  await pool.query(`UPDATE ${schema}.ticket SET price = -3.5, validity_date = NULL WHERE id = $1`, [sold[0]!.id]);
+  const sold = await insertSale(pool, schema, {
+    contactNumber: null,
+    salesChannelCode: 'BOX',
+    ticketCount: 3,
+  });
+  await pool.query(`UPDATE ${schema}.ticket SET price = -3.5, validity_date = NULL WHERE id = $1`, [
+    sold[0]!.id,
+  ]);
   let count = 0;
-  for await (const batch of source.streamWindow({ contacts: [], channels: ['BOX'], from, to: new Date(Date.now() + 60_000) })) count += batch.length;
+  for await (const batch of source.streamWindow({
+    contacts: [],
+    channels: ['BOX'],
+    from,
+    to: new Date(Date.now() + 60_000),
+  }))
+    count += batch.length;
   assert.equal(count, 3);
 });

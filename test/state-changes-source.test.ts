@@ -9,14 +9,23 @@ import pg from 'pg';
 import { loadConfig } from '../lib/config';
 import { createPool } from '../lib/db/pool';
 import { migrate } from '../lib/db/migrate';
-import { PostgresStateChangeSource, StateChangeLogMissingError, type StateChangeSelection } from '../lib/source/state-changes';
+import {
+  PostgresStateChangeSource,
+  StateChangeLogMissingError,
+  type StateChangeSelection,
+} from '../lib/source/state-changes';
 import { checkChangeLog } from '../lib/source/change-log-check';
 import { SOURCE_MIGRATIONS } from '../lib/db/migrations';
 import { PostgresTicketSource } from '../lib/source/ticket-source';
 import type { TicketRow } from '../lib/tickets';
 import { planWindow } from '../lib/window';
 import { seedReferenceData } from '../devstack/sales-simulator';
-import { createTestDatabase, useOrStartPostgres, type PostgresEndpoint, type TestDatabase } from '../devstack/postgres';
+import {
+  createTestDatabase,
+  useOrStartPostgres,
+  type PostgresEndpoint,
+  type TestDatabase,
+} from '../devstack/postgres';
 
 let postgres: PostgresEndpoint;
 let database: TestDatabase;
@@ -30,7 +39,11 @@ before(async () => {
   const config = loadConfig({ DATABASE_URL: database.url });
   schema = config.ticketingSchema;
   pool = createPool(config.databaseUrl, { max: 6 });
-  await migrate(pool, pool, { exporterSchema: config.exporterSchema, ticketingSchema: schema, withSource: true });
+  await migrate(pool, pool, {
+    exporterSchema: config.exporterSchema,
+    ticketingSchema: schema,
+    withSource: true,
+  });
   await seedReferenceData(pool, schema);
   changes = new PostgresStateChangeSource(pool, { schema });
 });
@@ -45,10 +58,19 @@ const T = (minute: number) => new Date(Date.UTC(2026, 10, 29, 10, minute));
 let serial = 0;
 
 /** One ticket of one order, created at `createdAt`, with this state. */
-async function ticket(createdAt: Date, state: string, order: { contact?: string | null; channel?: string } = {}): Promise<string> {
+async function ticket(
+  createdAt: Date,
+  state: string,
+  order: { contact?: string | null; channel?: string } = {},
+): Promise<string> {
   const { rows: orders } = await pool.query<{ id: string }>(
     `INSERT INTO ${schema}.ticket_order (file_number, contact_number, sales_channel_code, order_date) VALUES ($1, $2, $3, $4) RETURNING id`,
-    [`F${++serial}`, order.contact === undefined ? 'C-1001' : order.contact, order.channel ?? 'BOX', createdAt],
+    [
+      `F${++serial}`,
+      order.contact === undefined ? 'C-1001' : order.contact,
+      order.channel ?? 'BOX',
+      createdAt,
+    ],
   );
   const { rows } = await pool.query<{ id: string }>(
     `INSERT INTO ${schema}.ticket (bar_code, order_id, product_code, tariff_code, price, state, created_at)
@@ -68,9 +90,16 @@ async function history(ticketId: string, steps: [from: string, to: string, at: D
     await client.query('BEGIN');
     await client.query(`ALTER TABLE ${schema}.ticket DISABLE TRIGGER ticket_state_change_log`);
     for (const [from, to, at] of steps) {
-      await client.query(`INSERT INTO ${schema}.ticket_state_change (ticket_id, old_state, new_state, changed_at) VALUES ($1, $2, $3, $4)`, [ticketId, from, to, at]);
+      await client.query(
+        `INSERT INTO ${schema}.ticket_state_change (ticket_id, old_state, new_state, changed_at) VALUES ($1, $2, $3, $4)`,
+        [ticketId, from, to, at],
+      );
     }
-    if (steps.length) await client.query(`UPDATE ${schema}.ticket SET state = $2 WHERE id = $1`, [ticketId, steps.at(-1)![1]]);
+    if (steps.length)
+      await client.query(`UPDATE ${schema}.ticket SET state = $2 WHERE id = $1`, [
+        ticketId,
+        steps.at(-1)![1],
+      ]);
     await client.query(`ALTER TABLE ${schema}.ticket ENABLE TRIGGER ticket_state_change_log`);
     await client.query('COMMIT');
   } finally {
@@ -78,13 +107,29 @@ async function history(ticketId: string, steps: [from: string, to: string, at: D
   }
 }
 
-async function rowsOf(selection: Partial<StateChangeSelection> & { from: Date; to: Date }): Promise<TicketRow[]> {
+async function rowsOf(
+  selection: Partial<StateChangeSelection> & { from: Date; to: Date },
+): Promise<TicketRow[]> {
   const all: TicketRow[] = [];
-  for await (const batch of changes.streamWindow({ contacts: ['C-1001'], channels: [], since: T(0), states: [], asOf: 'window-end', ...selection })) all.push(...batch);
+  for await (const batch of changes.streamWindow({
+    contacts: ['C-1001'],
+    channels: [],
+    since: T(0),
+    states: [],
+    asOf: 'window-end',
+    ...selection,
+  }))
+    all.push(...batch);
   return all;
 }
 
-const brief = (row: TicketRow) => [row.id, row.change, row.state, row.previousState, row.changedAt?.toISOString() ?? null];
+const brief = (row: TicketRow) => [
+  row.id,
+  row.change,
+  row.state,
+  row.previousState,
+  row.changedAt?.toISOString() ?? null,
+];
 
 test('the trigger logs a change of state with the transaction start, and nothing when the state stays', async () => {
   const id = await ticket(new Date(), 'PRINTED');
@@ -97,7 +142,10 @@ test('the trigger logs a change of state with the transaction start, and nothing
     await client.query(`UPDATE ${schema}.ticket SET state = 'CANCELLED', price = 11 WHERE id = $1`, [id]);
     await client.query(`UPDATE ${schema}.ticket SET price = 12 WHERE id = $1`, [id]);
     await client.query('COMMIT');
-    const { rows: logged } = await pool.query(`SELECT old_state, new_state, changed_at FROM ${schema}.ticket_state_change WHERE ticket_id = $1`, [id]);
+    const { rows: logged } = await pool.query(
+      `SELECT old_state, new_state, changed_at FROM ${schema}.ticket_state_change WHERE ticket_id = $1`,
+      [id],
+    );
     assert.deepEqual(logged, [{ old_state: 'PRINTED', new_state: 'CANCELLED', changed_at: rows[0]!.now }]);
   } finally {
     client.release();
@@ -115,10 +163,16 @@ test('a window holds its new tickets with their state at its end, then the earli
   const createdChangedLater = await ticket(T(13), 'NOT_PRINTED');
   await history(before, [['PRINTED', 'CANCELLED', T(15)]]);
   await history(unchanged, [['NOT_PRINTED', 'PRINTED', T(5)]]);
-  await history(roundTrip, [['PRINTED', 'CANCELLED', T(11)], ['CANCELLED', 'PRINTED', T(12)]]);
+  await history(roundTrip, [
+    ['PRINTED', 'CANCELLED', T(11)],
+    ['CANCELLED', 'PRINTED', T(12)],
+  ]);
   await history(tooOld, [['PRINTED', 'CANCELLED', T(14)]]);
   await history(otherReseller, [['PRINTED', 'CANCELLED', T(14)]]);
-  await history(twice, [['NOT_PRINTED', 'PRINTED', T(11)], ['PRINTED', 'CONTROLLED', T(13)]]);
+  await history(twice, [
+    ['NOT_PRINTED', 'PRINTED', T(11)],
+    ['PRINTED', 'CONTROLLED', T(13)],
+  ]);
   await history(createdAndCancelled, [['PRINTED', 'CANCELLED', T(12)]]);
   // A change at the window's end belongs to the next window: the NEW row shows the state before it.
   await history(createdChangedLater, [['NOT_PRINTED', 'PRINTED', T(20)]]);
@@ -131,20 +185,39 @@ test('a window holds its new tickets with their state at its end, then the earli
   ]);
   // The next window sees the later change, once.
   const next = await rowsOf({ from: T(20), to: T(30) });
-  assert.deepEqual(next.map(brief), [[createdChangedLater, 'STATE_CHANGE', 'PRINTED', 'NOT_PRINTED', T(20).toISOString()]]);
+  assert.deepEqual(next.map(brief), [
+    [createdChangedLater, 'STATE_CHANGE', 'PRINTED', 'NOT_PRINTED', T(20).toISOString()],
+  ]);
   // Only the listed end states; NEW rows always.
   const cancelledOnly = await rowsOf({ from: T(10), to: T(20), states: ['CANCELLED'] });
-  assert.deepEqual(cancelledOnly.map((row) => row.id), [createdAndCancelled, createdChangedLater, before]);
+  assert.deepEqual(
+    cancelledOnly.map((row) => row.id),
+    [createdAndCancelled, createdChangedLater, before],
+  );
   // A backfill shows the state now: the NEW ticket changed later shows PRINTED.
   const backfill = await rowsOf({ from: T(10), to: T(20), asOf: 'now' });
   assert.deepEqual(backfill.find((row) => row.id === createdChangedLater)?.state, 'PRINTED');
-  assert.deepEqual((await changes.countWindow({ contacts: ['C-1001'], channels: [], from: T(10), to: T(20), since: T(0), states: [], asOf: 'window-end' })), { newTickets: 2, stateChanges: 2 });
+  assert.deepEqual(
+    await changes.countWindow({
+      contacts: ['C-1001'],
+      channels: [],
+      from: T(10),
+      to: T(20),
+      since: T(0),
+      states: [],
+      asOf: 'window-end',
+    }),
+    { newTickets: 2, stateChanges: 2 },
+  );
 });
 
-test('state as of a time follows the contract: by id, the last change before it, else the first change\'s old state', async () => {
+test("state as of a time follows the contract: by id, the last change before it, else the first change's old state", async () => {
   // Ids and times disagree: the change with the higher id began earlier (a longer transaction).
   const id = await ticket(T(1), 'PRINTED');
-  await history(id, [['PRINTED', 'CANCELLED', T(45)], ['CANCELLED', 'INVALIDATED', T(41)]]);
+  await history(id, [
+    ['PRINTED', 'CANCELLED', T(45)],
+    ['CANCELLED', 'INVALIDATED', T(41)],
+  ]);
   // At 40: no change before, so the first change's old state, PRINTED. At 42: the last (by id)
   // before 42 is the INVALIDATED one. At 50: the INVALIDATED one again (the highest id).
   const first = await rowsOf({ from: T(40), to: T(42) });
@@ -164,16 +237,31 @@ test('a state change committed late lands in a later window, once', async () => 
     const { rows } = await writer.query<{ now: Date }>('SELECT now()');
     await writer.query(`UPDATE ${schema}.ticket SET state = 'CANCELLED' WHERE id = $1`, [id]);
     await new Promise((resolve) => setTimeout(resolve, 1100));
-    const plan = planWindow({ start, scheduledAt: new Date(), lagMillis: 0, horizon: await source.horizon(), maxHoldbackMillis: 3_600_000 });
+    const plan = planWindow({
+      start,
+      scheduledAt: new Date(),
+      lagMillis: 0,
+      horizon: await source.horizon(),
+      maxHoldbackMillis: 3_600_000,
+    });
     assert.ok(plan && plan.end <= rows[0]!.now, 'the open transaction holds the window end back');
     const during = await rowsOf({ from: start, to: plan!.end, since: new Date(0) });
-    assert.equal(during.some((row) => row.id === id), false);
+    assert.equal(
+      during.some((row) => row.id === id),
+      false,
+    );
     await writer.query('COMMIT');
     const later = await rowsOf({ from: plan!.end, to: new Date(Date.now() + 1000), since: new Date(0) });
-    assert.deepEqual(later.filter((row) => row.id === id).map((row) => [row.change, row.state, row.previousState]), [['STATE_CHANGE', 'CANCELLED', 'PRINTED']]);
+    assert.deepEqual(
+      later.filter((row) => row.id === id).map((row) => [row.change, row.state, row.previousState]),
+      [['STATE_CHANGE', 'CANCELLED', 'PRINTED']],
+    );
     // Read again, the first window still does not hold it: changed_at is the transaction's start.
     const again = await rowsOf({ from: start, to: plan!.end, since: new Date(0) });
-    assert.equal(again.some((row) => row.id === id), false);
+    assert.equal(
+      again.some((row) => row.id === id),
+      false,
+    );
   } finally {
     await writer.end();
   }
@@ -190,14 +278,30 @@ test('the change query is a range scan on (changed_at, id), never a sequential s
   );
   await pool.query(`ALTER TABLE ${schema}.ticket ENABLE TRIGGER ticket_state_change_log`);
   await pool.query(`ANALYZE ${schema}.ticket_state_change`);
-  const plans = await changes.windowPlans({ contacts: ['C-1001'], channels: ['WEB'], from: T(0), to: T(15), since: new Date(0), states: [], asOf: 'window-end' });
+  const plans = await changes.windowPlans({
+    contacts: ['C-1001'],
+    channels: ['WEB'],
+    from: T(0),
+    to: T(15),
+    since: new Date(0),
+    states: [],
+    asOf: 'window-end',
+  });
   const text = [...plans.newTickets, ...plans.stateChanges].join('\n');
   assert.doesNotMatch(text, /Seq Scan on ticket_state_change/, text);
-  assert.match(plans.stateChanges.join('\n'), /Index (Only )?Scan using ticket_state_change_changed_at_id/, text);
+  assert.match(
+    plans.stateChanges.join('\n'),
+    /Index (Only )?Scan using ticket_state_change_changed_at_id/,
+    text,
+  );
 });
 
-test('doctor\'s check finds the trigger and sees it fire; a source without the log says so, and its windows fail naming it', async () => {
-  assert.deepEqual(await checkChangeLog(pool, schema), { table: true, trigger: 'ticket_state_change_log', fires: true });
+test("doctor's check finds the trigger and sees it fire; a source without the log says so, and its windows fail naming it", async () => {
+  assert.deepEqual(await checkChangeLog(pool, schema), {
+    table: true,
+    trigger: 'ticket_state_change_log',
+    fires: true,
+  });
   const before = await pool.query(`SELECT count(*)::int AS n FROM ${schema}.ticket_state_change`);
   await checkChangeLog(pool, schema);
   const afterwards = await pool.query(`SELECT count(*)::int AS n FROM ${schema}.ticket_state_change`);
@@ -207,7 +311,20 @@ test('doctor\'s check finds the trigger and sees it fire; a source without the l
   assert.deepEqual(await checkChangeLog(pool, 'nolog'), { table: false, trigger: null, fires: null });
   const missing = new PostgresStateChangeSource(pool, { schema: 'nolog' });
   await assert.rejects(async () => {
-    for await (const _batch of missing.streamWindow({ contacts: ['C-1001'], channels: [], from: T(0), to: T(1), since: T(0), states: [], asOf: 'window-end' })) void _batch;
+    for await (const _batch of missing.streamWindow({
+      contacts: ['C-1001'],
+      channels: [],
+      from: T(0),
+      to: T(1),
+      since: T(0),
+      states: [],
+      asOf: 'window-end',
+    }))
+      void _batch;
   }, StateChangeLogMissingError);
-  assert.equal(await missing.changedSince({ contacts: ['C-1001'], channels: [], from: T(0), to: T(1), since: null }), null, 'resend: nothing to tell');
+  assert.equal(
+    await missing.changedSince({ contacts: ['C-1001'], channels: [], from: T(0), to: T(1), since: null }),
+    null,
+    'resend: nothing to tell',
+  );
 });

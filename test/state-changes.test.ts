@@ -26,17 +26,40 @@ after(async () => {
 });
 
 async function sell(count: number): Promise<SoldTicket[]> {
-  const tickets = await insertSale(stack.pool, schema(), { contactNumber: 'C-1001', salesChannelCode: 'BOX', ticketCount: count });
+  const tickets = await insertSale(stack.pool, schema(), {
+    contactNumber: 'C-1001',
+    salesChannelCode: 'BOX',
+    ticketCount: count,
+  });
   await setState(tickets, 'PRINTED');
   return tickets;
 }
 
 async function setState(tickets: SoldTicket[], state: string): Promise<void> {
-  await stack.pool.query(`UPDATE ${schema()}.ticket SET state = $2 WHERE id = ANY($1::bigint[])`, [tickets.map((ticket) => ticket.id), state]);
+  await stack.pool.query(`UPDATE ${schema()}.ticket SET state = $2 WHERE id = ANY($1::bigint[])`, [
+    tickets.map((ticket) => ticket.id),
+    state,
+  ]);
 }
 
 async function create(name: string, extra: string[]): Promise<{ id: number; stateChanges: string[] | null }> {
-  const result = await barcodes(['interface', 'create', '--name', name, '--email', `${name}@reseller.test`, '--contact', 'C-1001', '--lag', '0s', '--json', ...extra], env);
+  const result = await barcodes(
+    [
+      'interface',
+      'create',
+      '--name',
+      name,
+      '--email',
+      `${name}@reseller.test`,
+      '--contact',
+      'C-1001',
+      '--lag',
+      '0s',
+      '--json',
+      ...extra,
+    ],
+    env,
+  );
   assert.equal(result.code, 0, result.stderr);
   return JSON.parse(result.stdout);
 }
@@ -53,7 +76,10 @@ test('the option is set, shown, changed and refused through the command line', a
   assert.match(show.stdout, /state changes: changes to CANCELLED, INVALIDATED/);
   const every = await barcodes(['interface', 'update', String(created.id), '--state-changes', '--json'], env);
   assert.deepEqual(JSON.parse(every.stdout).stateChanges, [], '--state-changes alone: every state');
-  const off = await barcodes(['interface', 'update', String(created.id), '--no-state-changes', '--json'], env);
+  const off = await barcodes(
+    ['interface', 'update', String(created.id), '--no-state-changes', '--json'],
+    env,
+  );
   assert.equal(JSON.parse(off.stdout).stateChanges, null);
   const bad = await barcodes(['interface', 'update', String(created.id), '--state-changes', 'CANCELED'], env);
   assert.equal(bad.code, 2);
@@ -62,7 +88,9 @@ test('the option is set, shown, changed and refused through the command line', a
   const list = JSON.parse((await barcodes(['interface', 'list', '--json'], env)).stdout);
   assert.equal(list.find((iface: { id: number }) => iface.id === created.id).stateChanges, null);
   const history = await barcodes(['interface', 'show', String(created.id), '--history', '--json'], env);
-  const audited = JSON.parse(history.stdout).history.map((entry: { details: { stateChanges?: unknown } }) => entry.details.stateChanges);
+  const audited = JSON.parse(history.stdout).history.map(
+    (entry: { details: { stateChanges?: unknown } }) => entry.details.stateChanges,
+  );
   assert.deepEqual(audited, [['CANCELLED', 'INVALIDATED'], [], null]);
   await sell(1); // a ticket to try the trigger on (in a rolled-back transaction)
   const doctor = await barcodes(['doctor', '--json'], env);
@@ -73,7 +101,20 @@ test('the option is set, shown, changed and refused through the command line', a
 
 test('resellers with state changes on get each change once; those without get new tickets only', async () => {
   const formatFile = path.join(mkdtempSync(path.join(tmpdir(), 'barcodes-')), 'changes.json');
-  writeFileSync(formatFile, JSON.stringify({ columns: ['BAR_CODE', 'TICKET_STATE', 'CHANGE', 'PREVIOUS_STATE', 'CHANGED_AT', { constant: 'ACME', header: 'VENDOR' }], trailer: true }));
+  writeFileSync(
+    formatFile,
+    JSON.stringify({
+      columns: [
+        'BAR_CODE',
+        'TICKET_STATE',
+        'CHANGE',
+        'PREVIOUS_STATE',
+        'CHANGED_AT',
+        { constant: 'ACME', header: 'VENDOR' },
+      ],
+      trailer: true,
+    }),
+  );
   const every = await create('every', ['--state-changes', '--format', formatFile]);
   const cancelled = await create('cancelled', ['--state-changes', 'CANCELLED']);
   const plain = await create('plain', []);
@@ -95,22 +136,42 @@ test('resellers with state changes on get each change once; those without get ne
   // Nothing changed: nothing sent.
   await runAll();
 
-  const rows = (name: string) => received(name).map((records) => records.filter((r) => r.BAR_CODE !== 'TRAILER').map((r) => [r.BAR_CODE, r.TICKET_STATE, r.CHANGE ?? '', r.PREVIOUS_STATE ?? '']));
+  const rows = (name: string) =>
+    received(name).map((records) =>
+      records
+        .filter((r) => r.BAR_CODE !== 'TRAILER')
+        .map((r) => [r.BAR_CODE, r.TICKET_STATE, r.CHANGE ?? '', r.PREVIOUS_STATE ?? '']),
+    );
   assert.deepEqual(rows('every'), [
     [t1, t2, t3].map((t) => [t!.barCode, 'PRINTED', 'NEW', '']),
-    [[t4!.barCode, 'CANCELLED', 'NEW', ''], [t1!.barCode, 'CANCELLED', 'STATE_CHANGE', 'PRINTED'], [t2!.barCode, 'CONTROLLED', 'STATE_CHANGE', 'PRINTED']],
+    [
+      [t4!.barCode, 'CANCELLED', 'NEW', ''],
+      [t1!.barCode, 'CANCELLED', 'STATE_CHANGE', 'PRINTED'],
+      [t2!.barCode, 'CONTROLLED', 'STATE_CHANGE', 'PRINTED'],
+    ],
   ]);
   assert.deepEqual(rows('cancelled'), [
     [t1, t2, t3].map((t) => [t!.barCode, 'PRINTED', '', '']),
-    [[t4!.barCode, 'CANCELLED', '', ''], [t1!.barCode, 'CANCELLED', '', '']],
+    [
+      [t4!.barCode, 'CANCELLED', '', ''],
+      [t1!.barCode, 'CANCELLED', '', ''],
+    ],
   ]);
-  assert.deepEqual(rows('plain'), [[t1, t2, t3].map((t) => [t!.barCode, 'PRINTED', '', '']), [[t4!.barCode, 'CANCELLED', '', '']]]);
+  assert.deepEqual(rows('plain'), [
+    [t1, t2, t3].map((t) => [t!.barCode, 'PRINTED', '', '']),
+    [[t4!.barCode, 'CANCELLED', '', '']],
+  ]);
 
   // The second file: CHANGED_AT rendered like the other date-times for state changes, empty for
   // NEW rows; the trailer counts every row.
   const second = filesFor(stack.sink, 'every@reseller.test')[1]!;
   const records = second.records.filter((record) => record.BAR_CODE !== 'TRAILER');
-  assert.deepEqual(records.map((record) => /^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d$/.test(record.CHANGED_AT!) || record.CHANGED_AT === ''), [true, true, true]);
+  assert.deepEqual(
+    records.map(
+      (record) => /^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d$/.test(record.CHANGED_AT!) || record.CHANGED_AT === '',
+    ),
+    [true, true, true],
+  );
   assert.equal(records[0]!.CHANGED_AT, '');
   const trailer = second.content.toString('utf8').trim().split('\n').at(-1)!.split(';');
   assert.equal(trailer[0], 'TRAILER');
@@ -119,19 +180,46 @@ test('resellers with state changes on get each change once; those without get ne
 
   // A resend sends the stored file unchanged and says tickets in it changed since.
   await setState([t2!], 'INVALIDATED');
-  const deliveries = JSON.parse((await barcodes(['deliveries', String(every.id), '--json'], env)).stdout) as { id: number; status: string; windowStart: string }[];
-  const firstSent = deliveries.filter((delivery) => delivery.status === 'sent').sort((a, b) => a.windowStart.localeCompare(b.windowStart))[0]!;
+  const deliveries = JSON.parse((await barcodes(['deliveries', String(every.id), '--json'], env)).stdout) as {
+    id: number;
+    status: string;
+    windowStart: string;
+  }[];
+  const firstSent = deliveries
+    .filter((delivery) => delivery.status === 'sent')
+    .sort((a, b) => a.windowStart.localeCompare(b.windowStart))[0]!;
   const resent = await barcodes(['resend', String(firstSent.id), '--json'], env);
   assert.equal(resent.code, 0, resent.stderr);
-  assert.match(resent.stderr, /note: 3 ticket\(s\) in delivery \d+ changed state since its window; the file is resent unchanged/);
+  assert.match(
+    resent.stderr,
+    /note: 3 ticket\(s\) in delivery \d+ changed state since its window; the file is resent unchanged/,
+  );
   const files = filesFor(stack.sink, 'every@reseller.test');
   assert.deepEqual(files.at(-1)!.content, files[0]!.content, 'the stored bytes, unchanged');
 
   // A backfill of the first window shows each ticket's state now: no cancelled barcode revives.
-  const backfill = await barcodes(['backfill', String(every.id), '--from', firstSent.windowStart, '--to', new Date(Date.now() - 1000).toISOString(), '--json'], env);
+  const backfill = await barcodes(
+    [
+      'backfill',
+      String(every.id),
+      '--from',
+      firstSent.windowStart,
+      '--to',
+      new Date(Date.now() - 1000).toISOString(),
+      '--json',
+    ],
+    env,
+  );
   assert.equal(backfill.code, 0, backfill.stderr);
-  const backfilled = filesFor(stack.sink, 'every@reseller.test').filter((file) => /^\[backfill\]/.test(file.mail.parsed.subject ?? ''));
-  const states = new Map(backfilled.flatMap((file) => file.records).filter((r) => r.BAR_CODE !== 'TRAILER').map((r) => [r.BAR_CODE, r.TICKET_STATE]));
+  const backfilled = filesFor(stack.sink, 'every@reseller.test').filter((file) =>
+    /^\[backfill\]/.test(file.mail.parsed.subject ?? ''),
+  );
+  const states = new Map(
+    backfilled
+      .flatMap((file) => file.records)
+      .filter((r) => r.BAR_CODE !== 'TRAILER')
+      .map((r) => [r.BAR_CODE, r.TICKET_STATE]),
+  );
   assert.equal(states.get(t1!.barCode), 'CANCELLED');
   assert.equal(states.get(t2!.barCode), 'INVALIDATED');
   assert.equal(states.get(t4!.barCode), 'CANCELLED');

@@ -8,7 +8,9 @@ import { startWindowLagReporter } from '../worker/window-lag-reporter';
 function recordingMeter(): { meter: MetricMeter; series: Map<string, number> } {
   const series = new Map<string, number>();
   const gauge = (name: string): MetricGauge =>
-    ({ set: (value: number, tags: MetricTags = {}) => series.set(`${name}{${tags.interface}}`, value) }) as unknown as MetricGauge;
+    ({
+      set: (value: number, tags: MetricTags = {}) => series.set(`${name}{${tags.interface}}`, value),
+    }) as unknown as MetricGauge;
   return { meter: { createGauge: gauge } as unknown as MetricMeter, series };
 }
 

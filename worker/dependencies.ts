@@ -31,14 +31,17 @@ export interface DependencyOverrides {
 export function buildDependencies(config: Config, overrides: DependencyOverrides = {}): Dependencies {
   const exporterPool = createPool(config.databaseUrl, { max: overrides.poolSize });
   const sourcePool =
-    config.sourceDatabaseUrl === config.databaseUrl ? exporterPool : createPool(config.sourceDatabaseUrl, { max: overrides.poolSize });
+    config.sourceDatabaseUrl === config.databaseUrl
+      ? exporterPool
+      : createPool(config.sourceDatabaseUrl, { max: overrides.poolSize });
   const mailer = overrides.mailer ?? new NodemailerMailer({ smtpUrl: config.smtpUrl });
   const store = new InterfaceStore(exporterPool, config.exporterSchema);
   let deployment: Promise<string> | undefined;
-  const deploymentId = () => (deployment ??= readDeploymentId(exporterPool, config.exporterSchema).catch((error) => {
-    deployment = undefined;
-    throw error;
-  }));
+  const deploymentId = () =>
+    (deployment ??= readDeploymentId(exporterPool, config.exporterSchema).catch((error) => {
+      deployment = undefined;
+      throw error;
+    }));
   const schedules = createScheduleControl(config, store, deploymentId);
   const https = createHttpsSender({
     extraCaPem: config.httpsCaFile ? readFileSync(config.httpsCaFile, 'utf8') : undefined,

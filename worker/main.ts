@@ -5,7 +5,11 @@ import { startWorker } from './worker';
 /** `barcodes worker`: runs until SIGINT/SIGTERM, then drains (the SDK handles both signals). */
 export async function runWorkerUntilSignal(): Promise<void> {
   const config = loadConfig();
-  installObservability({ logLevel: config.logLevel, write: (line) => process.stderr.write(line + '\n'), metricsAddress: config.metricsAddress });
+  installObservability({
+    logLevel: config.logLevel,
+    write: (line) => process.stderr.write(line + '\n'),
+    metricsAddress: config.metricsAddress,
+  });
   const running = await startWorker(config);
   process.stderr.write(
     JSON.stringify({

@@ -41,14 +41,21 @@ export interface RunningWorker {
  */
 export async function startWorker(config: Config, options: StartWorkerOptions = {}): Promise<RunningWorker> {
   const maxConcurrentActivities = options.maxConcurrentActivities ?? DEFAULT_MAX_CONCURRENT_ACTIVITIES;
-  limitHeapGrowth(options.heapGrowingPercent === undefined ? DEFAULT_HEAP_GROWING_PERCENT : options.heapGrowingPercent);
-  const deps = buildDependencies(config, { ...options, poolSize: options.poolSize ?? maxConcurrentActivities + 2 });
+  limitHeapGrowth(
+    options.heapGrowingPercent === undefined ? DEFAULT_HEAP_GROWING_PERCENT : options.heapGrowingPercent,
+  );
+  const deps = buildDependencies(config, {
+    ...options,
+    poolSize: options.poolSize ?? maxConcurrentActivities + 2,
+  });
   const connection = await connectWorkerConnection(config);
   const workerOptions: WorkerOptions = {
     connection,
     namespace: config.temporalNamespace,
     taskQueue: config.taskQueue,
-    ...(options.workflowBundle ? { workflowBundle: options.workflowBundle } : { workflowsPath: WORKFLOWS_PATH }),
+    ...(options.workflowBundle
+      ? { workflowBundle: options.workflowBundle }
+      : { workflowsPath: WORKFLOWS_PATH }),
     activities: createActivities(deps),
     // Encrypts every payload when BARCODES_PAYLOAD_KEYS is set (docs/security.md).
     ...dataConverterOption(),
@@ -75,7 +82,6 @@ export async function startWorker(config: Config, options: StartWorkerOptions = 
   };
 }
 
-
 let windowLagGauges: WindowLagGauges | undefined;
 
 /**
@@ -88,6 +94,9 @@ function reportWindowLag(deps: Dependencies): WindowLagReporter {
   return startWindowLagReporter({
     read: () => deps.ledger.interfaceWatermarks(),
     gauges: windowLagGauges,
-    onError: (error) => runtime.logger.warn('could not refresh the window-lag metric from the ledger; retrying', { error: error.message }),
+    onError: (error) =>
+      runtime.logger.warn('could not refresh the window-lag metric from the ledger; retrying', {
+        error: error.message,
+      }),
   });
 }

@@ -87,7 +87,12 @@ export function countBackfillWindows(from: number, to: number, windowMillis: num
 }
 
 /** Window `index` of [from, to): interval-sized, the last one may be shorter. */
-export function backfillWindowAt(from: number, to: number, windowMillis: number, index: number): { from: number; to: number } {
+export function backfillWindowAt(
+  from: number,
+  to: number,
+  windowMillis: number,
+  index: number,
+): { from: number; to: number } {
   const start = from + index * windowMillis;
   return { from: start, to: Math.min(start + windowMillis, to) };
 }
@@ -98,9 +103,11 @@ export function backfillWindowAt(from: number, to: number, windowMillis: number,
  */
 export function backfillRangeProblem(from: number, to: number, windowMillis: number): string | null {
   if (!Number.isFinite(from) || !Number.isFinite(to)) return '--from/--to: not a valid time';
-  if (!(Number.isFinite(windowMillis) && windowMillis > 0)) return `window size ${windowMillis} ms is not positive`;
+  if (!(Number.isFinite(windowMillis) && windowMillis > 0))
+    return `window size ${windowMillis} ms is not positive`;
   const range = `${new Date(from).toISOString()} .. ${new Date(to).toISOString()}`;
-  if (to <= from) return `--to: ${new Date(to).toISOString()} is not after --from ${new Date(from).toISOString()}`;
+  if (to <= from)
+    return `--to: ${new Date(to).toISOString()} is not after --from ${new Date(from).toISOString()}`;
   const count = countBackfillWindows(from, to, windowMillis);
   if (count > MAX_BACKFILL_WINDOWS) {
     return (

@@ -30,12 +30,22 @@ export async function backfill(input: BackfillInput): Promise<BackfillResult | L
   const from = Date.parse(input.from);
   const to = Date.parse(input.to);
   const problem = backfillRangeProblem(from, to, input.windowMillis);
-  if (problem) throw ApplicationFailure.nonRetryable(`backfill of interface ${input.interfaceId}: ${problem}`, INVALID_BACKFILL_RANGE);
+  if (problem)
+    throw ApplicationFailure.nonRetryable(
+      `backfill of interface ${input.interfaceId}: ${problem}`,
+      INVALID_BACKFILL_RANGE,
+    );
   const windowsTotal = countBackfillWindows(from, to, input.windowMillis);
   if ((input.version ?? 1) < BACKFILL_INPUT_VERSION) return backfillInOneRun(input, from, to, windowsTotal);
 
-  const tally: BackfillTally = { ...(input.carried ?? { windowsDone: 0, ticketsDelivered: 0, windowsSent: 0, runs: 0 }) };
-  setHandler(backfillProgressQuery, (): BackfillProgress => ({ windowsDone: tally.windowsDone, windowsTotal, ticketsDelivered: tally.ticketsDelivered }));
+  const tally: BackfillTally = {
+    ...(input.carried ?? { windowsDone: 0, ticketsDelivered: 0, windowsSent: 0, runs: 0 }),
+  };
+  setHandler(backfillProgressQuery, (): BackfillProgress => ({
+    windowsDone: tally.windowsDone,
+    windowsTotal,
+    ticketsDelivered: tally.ticketsDelivered,
+  }));
   const windowsPerRun = Math.max(1, input.windowsPerRun ?? DEFAULT_BACKFILL_WINDOWS_PER_RUN);
   let windowsThisRun = 0;
   while (tally.windowsDone < windowsTotal) {
@@ -43,7 +53,10 @@ export async function backfill(input: BackfillInput): Promise<BackfillResult | L
     if (windowsThisRun >= windowsPerRun || workflowInfo().continueAsNewSuggested) {
       return continueAsNew<typeof backfill>({ ...input, carried: { ...tally, runs: tally.runs + 1 } });
     }
-    const summary = await deliverWindow(input.interfaceId, backfillWindowAt(from, to, input.windowMillis, tally.windowsDone));
+    const summary = await deliverWindow(
+      input.interfaceId,
+      backfillWindowAt(from, to, input.windowMillis, tally.windowsDone),
+    );
     tally.windowsDone++;
     tally.ticketsDelivered += summary.ticketCount;
     if (summary.status === 'sent') tally.windowsSent++;
@@ -60,12 +73,20 @@ export async function backfill(input: BackfillInput): Promise<BackfillResult | L
 }
 
 /** Version 1 steps (a backfill started by an earlier release): one run, every summary returned. */
-async function backfillInOneRun(input: BackfillInput, from: number, to: number, windowsTotal: number): Promise<LegacyBackfillResult> {
+async function backfillInOneRun(
+  input: BackfillInput,
+  from: number,
+  to: number,
+  windowsTotal: number,
+): Promise<LegacyBackfillResult> {
   const progress: BackfillProgress = { windowsDone: 0, windowsTotal, ticketsDelivered: 0 };
   setHandler(backfillProgressQuery, () => progress);
   const deliveries: WindowSummary[] = [];
   for (let index = 0; index < windowsTotal; index++) {
-    const summary = await deliverWindow(input.interfaceId, backfillWindowAt(from, to, input.windowMillis, index));
+    const summary = await deliverWindow(
+      input.interfaceId,
+      backfillWindowAt(from, to, input.windowMillis, index),
+    );
     deliveries.push(summary);
     progress.windowsDone++;
     progress.ticketsDelivered += summary.ticketCount;
@@ -77,7 +98,10 @@ async function backfillInOneRun(input: BackfillInput, from: number, to: number, 
  * Freezes one backfill window (a retry, or a run after a worker restart, finds its own delivery by
  * workflow id and window start: continue-as-new keeps the workflow id) and sends it if needed.
  */
-async function deliverWindow(interfaceId: number, window: { from: number; to: number }): Promise<WindowSummary> {
+async function deliverWindow(
+  interfaceId: number,
+  window: { from: number; to: number },
+): Promise<WindowSummary> {
   let frozen = await freezeBackfillWindow({
     interfaceId,
     from: new Date(window.from).toISOString(),
@@ -101,7 +125,11 @@ export interface ResendInput {
 /** Sends a stored file again as a new message (own Message-ID, References: the original). */
 export async function resend(input: ResendInput): Promise<DeliveredWindowSummary> {
   // `to` only when given: the activity input of runs without it stays as it was (replay).
-  const prepared = await prepareResend({ deliveryId: input.deliveryId, workflowId: workflowInfo().workflowId, ...(input.to ? { to: input.to } : {}) });
+  const prepared = await prepareResend({
+    deliveryId: input.deliveryId,
+    workflowId: workflowInfo().workflowId,
+    ...(input.to ? { to: input.to } : {}),
+  });
   if (prepared.status !== 'sent') await sendDelivery({ deliveryId: prepared.deliveryId });
   const sent = { ...prepared, status: 'sent' as const };
   publish(sent);

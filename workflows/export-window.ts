@@ -6,7 +6,14 @@ import { describeFailure } from './failures';
 import type { ExportWindowInput } from './export-window-input';
 
 export type { ExportWindowInput } from './export-window-input';
-import { DeliveryStatusKey, InterfaceIdKey, ScheduledStartTimeKey, TicketCountKey, WindowEndKey, WindowStartKey } from './search-attributes';
+import {
+  DeliveryStatusKey,
+  InterfaceIdKey,
+  ScheduledStartTimeKey,
+  TicketCountKey,
+  WindowEndKey,
+  WindowStartKey,
+} from './search-attributes';
 
 /** What a run returns; the next run of the schedule reads it as workflowInfo().lastResult. */
 export interface ExportWindowResult {
@@ -50,7 +57,10 @@ export async function exportWindow(input: ExportWindowInput): Promise<ExportWind
       if (current.status === 'refused' || current.status === 'busy') break;
       publish(current);
       if (current.status === 'pending' || current.status === 'failed') {
-        await sendDelivery({ deliveryId: current.deliveryId!, ...(version >= 3 ? { workflowId: info.workflowId } : {}) });
+        await sendDelivery({
+          deliveryId: current.deliveryId!,
+          ...(version >= 3 ? { workflowId: info.workflowId } : {}),
+        });
         current = { ...current, status: 'sent' };
         publish(current);
       }
@@ -63,14 +73,22 @@ export async function exportWindow(input: ExportWindowInput): Promise<ExportWind
     if (current && current.deliveryId !== null) publish({ ...current, status: 'failed' });
     // A run that failed before it reached a window is found by the operators' UI query (docs/operators.md) all the same.
     else if (version >= 3) publishStatus(input.interfaceId, 'failed');
-    await recordWindowOutcome({ interfaceId: input.interfaceId, deliveryId: current?.deliveryId ?? null, windowEnd, failure });
+    await recordWindowOutcome({
+      interfaceId: input.interfaceId,
+      deliveryId: current?.deliveryId ?? null,
+      windowEnd,
+      failure,
+    });
     throw error;
   }
   if (current?.status === 'refused') {
     // Visible as a failed run in the UI and to `barcodes run`; not a window failure: it counts
     // toward nothing, and the worker has already put the schedule back in line.
     publishStatus(input.interfaceId, 'refused');
-    throw ApplicationFailure.nonRetryable(`run refused, nothing exported: ${current.reason}`, FailureTypes.runRefused);
+    throw ApplicationFailure.nonRetryable(
+      `run refused, nothing exported: ${current.reason}`,
+      FailureTypes.runRefused,
+    );
   }
   if (current?.status === 'busy') publishStatus(input.interfaceId, 'busy');
   if (version < 2 && (windows.length > 0 || windowEnd)) {
@@ -83,7 +101,11 @@ export async function exportWindow(input: ExportWindowInput): Promise<ExportWind
  * Input version 4 on: the run's windows in one activity, then one search-attribute update with the
  * last window (or the run's status when it had none); nothing at all for a run with nothing due.
  */
-async function exportInOneActivity(input: ExportWindowInput, scheduledAt: Date, lastWindowEnd: string | null): Promise<ExportWindowResult> {
+async function exportInOneActivity(
+  input: ExportWindowInput,
+  scheduledAt: Date,
+  lastWindowEnd: string | null,
+): Promise<ExportWindowResult> {
   const { workflowId } = workflowInfo();
   let result;
   try {
@@ -96,7 +118,13 @@ async function exportInOneActivity(input: ExportWindowInput, scheduledAt: Date, 
       configVersion: input.configVersion,
     });
   } catch (error) {
-    const outcome = { interfaceId: input.interfaceId, deliveryId: null, windowEnd: lastWindowEnd, failure: describeFailure(error), workflowId };
+    const outcome = {
+      interfaceId: input.interfaceId,
+      deliveryId: null,
+      windowEnd: lastWindowEnd,
+      failure: describeFailure(error),
+      workflowId,
+    };
     if ((input.version ?? 1) < 5) {
       publishStatus(input.interfaceId, 'failed');
       await recordWindowOutcome(outcome);
@@ -114,7 +142,10 @@ async function exportInOneActivity(input: ExportWindowInput, scheduledAt: Date, 
   // (the interface was disabled meanwhile): that window was delivered, and the run says so.
   if (result.stopped?.status === 'refused' && !last) {
     publishStatus(input.interfaceId, 'refused');
-    throw ApplicationFailure.nonRetryable(`run refused, nothing exported: ${result.stopped.reason}`, FailureTypes.runRefused);
+    throw ApplicationFailure.nonRetryable(
+      `run refused, nothing exported: ${result.stopped.reason}`,
+      FailureTypes.runRefused,
+    );
   }
   if (result.stopped?.status === 'busy') publishStatus(input.interfaceId, 'busy');
   else if (last) publish(last);
@@ -135,7 +166,9 @@ function publishStatus(interfaceId: number, status: string): void {
 }
 
 /** Window, ticket count and status as search attributes: visible in the Temporal UI without opening payloads. */
-export function publish(window: Pick<WindowSummary, 'windowStart' | 'windowEnd' | 'ticketCount' | 'status'>): void {
+export function publish(
+  window: Pick<WindowSummary, 'windowStart' | 'windowEnd' | 'ticketCount' | 'status'>,
+): void {
   upsertSearchAttributes([
     { key: WindowStartKey, value: new Date(window.windowStart) },
     { key: WindowEndKey, value: new Date(window.windowEnd) },

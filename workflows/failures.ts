@@ -14,8 +14,16 @@ export interface FailureInfo {
 export function describeFailure(error: unknown): FailureInfo {
   const cause = error instanceof ActivityFailure ? error.cause : error;
   if (cause instanceof ApplicationFailure) {
-    return { type: cause.type ?? 'ApplicationFailure', message: cause.message, permanent: Boolean(cause.nonRetryable) };
+    return {
+      type: cause.type ?? 'ApplicationFailure',
+      message: cause.message,
+      permanent: Boolean(cause.nonRetryable),
+    };
   }
   if (cause instanceof TimeoutFailure) return { type: 'Timeout', message: cause.message, permanent: false };
-  return { type: (cause as Error)?.name ?? 'Error', message: (cause as Error)?.message ?? String(cause), permanent: false };
+  return {
+    type: (cause as Error)?.name ?? 'Error',
+    message: (cause as Error)?.message ?? String(cause),
+    permanent: false,
+  };
 }

@@ -11,13 +11,29 @@ export const InterfaceIdKey = defineSearchAttributeKey('BarcodesInterfaceId', Se
  * UI's Schedules and Workflows lists name the reseller. A search attribute, not a memo or summary:
  * those are payloads, unreadable in the UI without a codec server once payload encryption is on.
  */
-export const InterfaceNameKey = defineSearchAttributeKey('BarcodesInterfaceName', SearchAttributeType.KEYWORD);
+export const InterfaceNameKey = defineSearchAttributeKey(
+  'BarcodesInterfaceName',
+  SearchAttributeType.KEYWORD,
+);
 export const WindowStartKey = defineSearchAttributeKey('BarcodesWindowStart', SearchAttributeType.DATETIME);
 export const WindowEndKey = defineSearchAttributeKey('BarcodesWindowEnd', SearchAttributeType.DATETIME);
 export const TicketCountKey = defineSearchAttributeKey('BarcodesTicketCount', SearchAttributeType.INT);
-export const DeliveryStatusKey = defineSearchAttributeKey('BarcodesDeliveryStatus', SearchAttributeType.KEYWORD);
+export const DeliveryStatusKey = defineSearchAttributeKey(
+  'BarcodesDeliveryStatus',
+  SearchAttributeType.KEYWORD,
+);
 
-export const ALL_SEARCH_ATTRIBUTES = [InterfaceIdKey, InterfaceNameKey, WindowStartKey, WindowEndKey, TicketCountKey, DeliveryStatusKey];
+export const ALL_SEARCH_ATTRIBUTES = [
+  InterfaceIdKey,
+  InterfaceNameKey,
+  WindowStartKey,
+  WindowEndKey,
+  TicketCountKey,
+  DeliveryStatusKey,
+];
 
 /** The schedule's own attribute: when this run was meant to happen. */
-export const ScheduledStartTimeKey = defineSearchAttributeKey('TemporalScheduledStartTime', SearchAttributeType.DATETIME);
+export const ScheduledStartTimeKey = defineSearchAttributeKey(
+  'TemporalScheduledStartTime',
+  SearchAttributeType.DATETIME,
+);

@@ -1,4 +1,8 @@
-import { applyInterfaceSchedule, ensureSearchAttributes, type ScheduleChange } from '../../lib/schedules/sync';
+import {
+  applyInterfaceSchedule,
+  ensureSearchAttributes,
+  type ScheduleChange,
+} from '../../lib/schedules/sync';
 import { UnavailableError } from '../../lib/errors';
 import type { CommandContext } from '../context';
 import type { Output } from '../output';
@@ -11,7 +15,11 @@ const QUICK_CONNECT_MILLIS = 3_000;
  * worker refusing a run of the stale schedule, applies it later). What is applied is read afresh
  * under a lock (lib/schedules/sync.ts), so concurrent commands converge on the last change.
  */
-export async function applyToTemporal(context: CommandContext, output: Output, interfaceId: number): Promise<ScheduleChange[] | null> {
+export async function applyToTemporal(
+  context: CommandContext,
+  output: Output,
+  interfaceId: number,
+): Promise<ScheduleChange[] | null> {
   let scope;
   try {
     scope = await context.scheduleScope(QUICK_CONNECT_MILLIS);
@@ -30,9 +38,12 @@ export async function applyToTemporal(context: CommandContext, output: Output, i
     // schedule without naming them: register them (or say in one line how), then apply again.
     const registered = await ensureSearchAttributes(scope.client, context.config.temporalNamespace);
     if (registered.length === 0) throw error;
-    output.note(`note: registered search attributes ${registered.join(', ')} in namespace ${context.config.temporalNamespace}`);
+    output.note(
+      `note: registered search attributes ${registered.join(', ')} in namespace ${context.config.temporalNamespace}`,
+    );
     changes = await applyInterfaceSchedule(scope, context.store, interfaceId);
   }
-  for (const change of changes) output.note(`schedule ${change.scheduleId}: ${change.action} (${change.detail})`);
+  for (const change of changes)
+    output.note(`schedule ${change.scheduleId}: ${change.action} (${change.detail})`);
   return changes;
 }

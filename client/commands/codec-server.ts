@@ -15,10 +15,21 @@ interface CodecServerCommandOptions {
 
 export function codecServerCommand(): Command {
   return new Command('codec-server')
-    .description('serve /decode and /encode so the Temporal UI shows encrypted payloads in clear (needs BARCODES_PAYLOAD_KEYS)')
+    .description(
+      'serve /decode and /encode so the Temporal UI shows encrypted payloads in clear (needs BARCODES_PAYLOAD_KEYS)',
+    )
     .option('--port <port>', 'port to listen on', String(CODEC_SERVER_DEFAULTS.port))
-    .option('--host <address>', 'address to listen on (anyone who reaches it can read payloads)', CODEC_SERVER_DEFAULTS.host)
-    .option('--origin <url>', `browser origin allowed to call it, the Temporal UI's (repeatable; default ${CODEC_SERVER_DEFAULTS.origin})`, collect, [])
+    .option(
+      '--host <address>',
+      'address to listen on (anyone who reaches it can read payloads)',
+      CODEC_SERVER_DEFAULTS.host,
+    )
+    .option(
+      '--origin <url>',
+      `browser origin allowed to call it, the Temporal UI's (repeatable; default ${CODEC_SERVER_DEFAULTS.origin})`,
+      collect,
+      [],
+    )
     .option('--json', 'print where it listens as JSON')
     .addHelpText(
       'after',
@@ -27,12 +38,19 @@ export function codecServerCommand(): Command {
     .action(async (options: CodecServerCommandOptions) => {
       const output = createOutput(Boolean(options.json));
       const keyring = loadPayloadKeyring();
-      if (!keyring) throw new InputError(`${PAYLOAD_KEYS_VARIABLE} (or ${PAYLOAD_KEYS_VARIABLE}_FILE) is not set: there is nothing to decode with`);
+      if (!keyring)
+        throw new InputError(
+          `${PAYLOAD_KEYS_VARIABLE} (or ${PAYLOAD_KEYS_VARIABLE}_FILE) is not set: there is nothing to decode with`,
+        );
       const port = Number(options.port);
-      if (!/^\d{1,5}$/.test(options.port) || port > 65_535) throw new InputError(`--port: invalid port ${JSON.stringify(options.port)}`);
+      if (!/^\d{1,5}$/.test(options.port) || port > 65_535)
+        throw new InputError(`--port: invalid port ${JSON.stringify(options.port)}`);
       const origins = options.origin.length > 0 ? options.origin : [CODEC_SERVER_DEFAULTS.origin];
       for (const origin of origins) {
-        if (!/^https?:\/\/[^/\s]+\/?$/.test(origin)) throw new InputError(`--origin: invalid origin ${JSON.stringify(origin)} (expected e.g. ${CODEC_SERVER_DEFAULTS.origin})`);
+        if (!/^https?:\/\/[^/\s]+\/?$/.test(origin))
+          throw new InputError(
+            `--origin: invalid origin ${JSON.stringify(origin)} (expected e.g. ${CODEC_SERVER_DEFAULTS.origin})`,
+          );
       }
       const server = await startCodecServer({
         codec: new AesGcmPayloadCodec(keyring),
@@ -41,7 +59,11 @@ export function codecServerCommand(): Command {
         allowedOrigins: origins,
         log: output.note,
       });
-      output.result({ url: server.url, origins, keyIds: [...keyring.byId.keys()] }, () => `codec server at ${server.url} for ${origins.join(', ')} (keys ${[...keyring.byId.keys()].join(', ')}); Ctrl-C stops it`);
+      output.result(
+        { url: server.url, origins, keyIds: [...keyring.byId.keys()] },
+        () =>
+          `codec server at ${server.url} for ${origins.join(', ')} (keys ${[...keyring.byId.keys()].join(', ')}); Ctrl-C stops it`,
+      );
       await new Promise<void>((resolve) => {
         process.once('SIGINT', resolve);
         process.once('SIGTERM', resolve);

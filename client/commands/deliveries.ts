@@ -8,10 +8,19 @@ import type { DeliveryLedger } from '../../lib/ledger/ledger';
  * failure), SFTP and HTTPS from their own rows. One destination's result never stands for another's.
  */
 async function destinationResults(ledger: DeliveryLedger, deliveryId: number) {
-  const [parts, results] = await Promise.all([ledger.parts(deliveryId), ledger.destinationResults(deliveryId)]);
+  const [parts, results] = await Promise.all([
+    ledger.parts(deliveryId),
+    ledger.destinationResults(deliveryId),
+  ]);
   const email = parts
     .filter((part) => part.sentAt)
-    .map((part) => ({ part: part.index, destination: 'email' as const, status: 'delivered' as const, detail: part.messageId, at: part.sentAt! }));
+    .map((part) => ({
+      part: part.index,
+      destination: 'email' as const,
+      status: 'delivered' as const,
+      detail: part.messageId,
+      at: part.sentAt!,
+    }));
   return [...email, ...results]
     .sort((a, b) => a.part - b.part || a.destination.localeCompare(b.destination))
     .map((result) => ({ ...result, at: result.at.toISOString() }));
@@ -27,18 +36,22 @@ export function deliveriesCommand(run: Runner): Command {
     .option('--limit <n>', `how many, 1 to ${MAX_LIMIT}`, '50')
     .option('--json', 'print JSON (an array)')
     .addHelpText('after', '\nExample:\n  barcodes deliveries 3 --limit 10')
-    .action(run(async (context, output, options: { limit: string }, idText: string) => {
-      const id = parseId(idText);
-      const limit = parseCount(options.limit, '--limit', 1, MAX_LIMIT);
-      const iface = await context.store.get(id);
-      const deliveries = await context.ledger.list(iface.id, limit);
-      const withRecipients = await Promise.all(
-        deliveries.map(async (delivery) => ({
-          ...deliveryJson(delivery),
-          recipientResults: await context.ledger.recipientResults(delivery.id),
-          destinationResults: await destinationResults(context.ledger, delivery.id),
-        })),
-      );
-      output.result(withRecipients, () => (deliveries.length ? deliveryTable(deliveries) : `interface ${iface.id} has no deliveries yet`));
-    }));
+    .action(
+      run(async (context, output, options: { limit: string }, idText: string) => {
+        const id = parseId(idText);
+        const limit = parseCount(options.limit, '--limit', 1, MAX_LIMIT);
+        const iface = await context.store.get(id);
+        const deliveries = await context.ledger.list(iface.id, limit);
+        const withRecipients = await Promise.all(
+          deliveries.map(async (delivery) => ({
+            ...deliveryJson(delivery),
+            recipientResults: await context.ledger.recipientResults(delivery.id),
+            destinationResults: await destinationResults(context.ledger, delivery.id),
+          })),
+        );
+        output.result(withRecipients, () =>
+          deliveries.length ? deliveryTable(deliveries) : `interface ${iface.id} has no deliveries yet`,
+        );
+      }),
+    );
 }

@@ -44,22 +44,37 @@ export const DEFAULT_LAG = '30s';
  * Validates every given option before anything is written, so bad input changes nothing.
  * Returns only the fields that were given (update) — create fills in the defaults.
  */
-export async function parseInterfaceOptions(options: InterfaceOptions, config: Config): Promise<Partial<InterfaceFields> & { contacts?: string[]; channels?: string[] }> {
+export async function parseInterfaceOptions(
+  options: InterfaceOptions,
+  config: Config,
+): Promise<Partial<InterfaceFields> & { contacts?: string[]; channels?: string[] }> {
   const fields: Partial<InterfaceFields> & { contacts?: string[]; channels?: string[] } = {};
   if (options.name !== undefined) fields.name = checkName(options.name);
   if (options.email === false) fields.recipients = [];
-  else if (options.email !== undefined) fields.recipients = unique(options.email.map((address) => checkEmail(address)));
-  if (options.contact !== undefined) fields.contacts = unique(options.contact.map((code) => checkCode(code, '--contact')));
-  if (options.channel !== undefined) fields.channels = unique(options.channel.map((code) => checkCode(code, '--channel')));
+  else if (options.email !== undefined)
+    fields.recipients = unique(options.email.map((address) => checkEmail(address)));
+  if (options.contact !== undefined)
+    fields.contacts = unique(options.contact.map((code) => checkCode(code, '--contact')));
+  if (options.channel !== undefined)
+    fields.channels = unique(options.channel.map((code) => checkCode(code, '--channel')));
   if (options.every !== undefined) {
-    fields.intervalSeconds = checkIntervalSeconds(parseDuration(options.every, '--every', DURATION_LIMITS.interval) / 1000, config.allowShortIntervals, options.every);
+    fields.intervalSeconds = checkIntervalSeconds(
+      parseDuration(options.every, '--every', DURATION_LIMITS.interval) / 1000,
+      config.allowShortIntervals,
+      options.every,
+    );
   }
-  if (options.lag !== undefined) fields.lagSeconds = checkLagSeconds(parseDuration(options.lag, '--lag', DURATION_LIMITS.lag) / 1000, options.lag);
+  if (options.lag !== undefined)
+    fields.lagSeconds = checkLagSeconds(
+      parseDuration(options.lag, '--lag', DURATION_LIMITS.lag) / 1000,
+      options.lag,
+    );
   if (options.timezone !== undefined) fields.timeZone = checkTimeZone(options.timezone);
   if (options.format !== undefined) fields.format = readFormatFile(options.format);
   if (options.start !== undefined) fields.startAt = parseInstant(options.start, '--start');
   if (options.alertEmail !== undefined) fields.alertEmail = checkEmail(options.alertEmail, '--alert-email');
-  if (options.pgpKey !== undefined) fields.pgpPublicKey = options.pgpKey === false ? null : await readPgpKeyFile(options.pgpKey);
+  if (options.pgpKey !== undefined)
+    fields.pgpPublicKey = options.pgpKey === false ? null : await readPgpKeyFile(options.pgpKey);
   if (options.stateChanges !== undefined) fields.stateChanges = parseStateChangesOption(options.stateChanges);
   const destinations = parseDestinationOptions(options, config.secretsKeyring);
   if (Object.keys(destinations).length > 0) fields.setDestinations = destinations;
@@ -98,7 +113,9 @@ export function parseStateChangesOption(value: string | boolean): TicketState[] 
   const states = value.split(',').map((state) => state.trim());
   for (const state of states) {
     if (!(TICKET_STATES as readonly string[]).includes(state)) {
-      throw new InputError(`--state-changes: unknown ticket state ${JSON.stringify(state)} (expected a comma-separated list of ${TICKET_STATES.join(', ')})`);
+      throw new InputError(
+        `--state-changes: unknown ticket state ${JSON.stringify(state)} (expected a comma-separated list of ${TICKET_STATES.join(', ')})`,
+      );
     }
   }
   return unique(states) as TicketState[];

@@ -26,7 +26,11 @@ const MIGRATION_LOCK_KEY = 7_102_026;
  * all there (SchemaDamageError otherwise): the recorded versions alone would call a schema whose
  * table was dropped since "up to date".
  */
-export async function migrate(exporter: pg.Pool, source: pg.Pool, options: MigrateOptions): Promise<MigrateResult> {
+export async function migrate(
+  exporter: pg.Pool,
+  source: pg.Pool,
+  options: MigrateOptions,
+): Promise<MigrateResult> {
   const applied: string[] = [];
   if (options.withSource) {
     applied.push(...(await applySet(source, 'source', SOURCE_MIGRATIONS, options)));
@@ -62,7 +66,9 @@ async function applySet(
     const doneVersions = new Set(done.rows.map((row) => row.version));
     for (const migration of migrations) {
       if (doneVersions.has(migration.version)) continue;
-      const sql = migration.sql.replaceAll('{schema}', options.exporterSchema).replaceAll('{source}', options.ticketingSchema);
+      const sql = migration.sql
+        .replaceAll('{schema}', options.exporterSchema)
+        .replaceAll('{source}', options.ticketingSchema);
       await client.query('BEGIN');
       try {
         await client.query(sql);
@@ -73,9 +79,12 @@ async function applySet(
         await client.query('COMMIT');
       } catch (error) {
         await client.query('ROLLBACK');
-        throw new Error(`migration ${setName} ${migration.version} (${migration.name}) failed: ${(error as Error).message}`, {
-          cause: error,
-        });
+        throw new Error(
+          `migration ${setName} ${migration.version} (${migration.name}) failed: ${(error as Error).message}`,
+          {
+            cause: error,
+          },
+        );
       }
       applied.push(`${setName} ${migration.version}: ${migration.name}`);
     }

@@ -46,7 +46,10 @@ export function createPool(connectionString: string, options: PoolOptions = {}):
 }
 
 /** Runs `work` in a transaction on one client, rolling back on any error. */
-export async function inTransaction<T>(pool: pg.Pool, work: (client: pg.PoolClient) => Promise<T>): Promise<T> {
+export async function inTransaction<T>(
+  pool: pg.Pool,
+  work: (client: pg.PoolClient) => Promise<T>,
+): Promise<T> {
   const client = await pool.connect();
   try {
     await client.query('BEGIN');

@@ -17,7 +17,11 @@ export class SchemaDamageError extends BarcodesError {
  * `table.column` for a missing column of a table that exists; empty when all is there. Read from
  * the catalog (not information_schema, which hides what the role has no privilege on).
  */
-export async function findSchemaDamage(pool: pg.Pool | pg.ClientBase, schema: string, shape = EXPORTER_SCHEMA_SHAPE): Promise<string[]> {
+export async function findSchemaDamage(
+  pool: pg.Pool | pg.ClientBase,
+  schema: string,
+  shape = EXPORTER_SCHEMA_SHAPE,
+): Promise<string[]> {
   const { rows } = await pool.query<{ table_name: string; column_name: string }>(
     `SELECT c.relname AS table_name, a.attname AS column_name
        FROM pg_catalog.pg_class c

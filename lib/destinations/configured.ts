@@ -12,11 +12,23 @@ export function openDestinations(
   keyring: SecretsKeyring | undefined,
 ): RemoteDestination[] {
   if (sealed.length === 0) return [];
-  const ring = requireSecretsKeyring(keyring, `open the stored ${sealed.map((destination) => destination.kind).join(' and ')} secret`);
+  const ring = requireSecretsKeyring(
+    keyring,
+    `open the stored ${sealed.map((destination) => destination.kind).join(' and ')} secret`,
+  );
   return sealed.map((destination): RemoteDestination => {
-    const secret = openSecret(ring, destination.secretSealed, sealedBinding(destination.kind, destination.url));
+    const secret = openSecret(
+      ring,
+      destination.secretSealed,
+      sealedBinding(destination.kind, destination.url),
+    );
     return destination.kind === 'sftp'
-      ? { kind: 'sftp', url: destination.url, hostKeyFingerprint: destination.hostKeyFingerprint!, privateKey: secret }
+      ? {
+          kind: 'sftp',
+          url: destination.url,
+          hostKeyFingerprint: destination.hostKeyFingerprint!,
+          privateKey: secret,
+        }
       : { kind: 'https', url: destination.url, secret };
   });
 }

@@ -54,11 +54,20 @@ export function checkHttpsUrl(text: string, option = '--https'): string {
   } catch {
     throw new InputError(`${option}: ${JSON.stringify(text)} is not a URL`);
   }
-  if (url.protocol !== 'https:') throw new InputError(`${option}: ${JSON.stringify(text)} must start with https:// (the body is a reseller's barcodes)`);
-  if (url.username || url.password) throw new InputError(`${option}: no credentials in the URL: requests are signed with --https-secret-file`);
+  if (url.protocol !== 'https:')
+    throw new InputError(
+      `${option}: ${JSON.stringify(text)} must start with https:// (the body is a reseller's barcodes)`,
+    );
+  if (url.username || url.password)
+    throw new InputError(
+      `${option}: no credentials in the URL: requests are signed with --https-secret-file`,
+    );
   // A token in the query would be printed by show, logged with every failure and kept in Temporal's
   // failure messages; the signature already authenticates the request.
-  if (url.search || url.hash) throw new InputError(`${option}: no query string or fragment: requests are authenticated by their signature (--https-secret-file)`);
+  if (url.search || url.hash)
+    throw new InputError(
+      `${option}: no query string or fragment: requests are authenticated by their signature (--https-secret-file)`,
+    );
   return url.toString();
 }
 
@@ -71,16 +80,30 @@ export function createHttpsSender(options: HttpsSenderOptions = {}): HttpsSender
     bodyTimeout: timeoutMillis,
   });
 
-  async function post(destination: HttpsDestination, headers: Record<string, string>, body: () => AsyncIterable<Buffer> | Buffer) {
+  async function post(
+    destination: HttpsDestination,
+    headers: Record<string, string>,
+    body: () => AsyncIterable<Buffer> | Buffer,
+  ) {
     try {
-      const response = await request(destination.url, { method: 'POST', dispatcher, headers, body: body() as never });
+      const response = await request(destination.url, {
+        method: 'POST',
+        dispatcher,
+        headers,
+        body: body() as never,
+      });
       const text = (await response.body.text()).slice(0, 200).replace(/\s+/g, ' ').trim();
       return { status: response.statusCode, retryAfter: response.headers['retry-after'], text };
     } catch (error) {
       const code = (error as { code?: string }).code ?? '';
       // A certificate the platform does not trust will not become trusted by retrying.
       const permanent = /CERT|SELF_SIGNED|ERR_TLS_CERT_ALTNAME_INVALID/.test(code);
-      throw new DestinationError('https', `https: POST ${destination.url} failed: ${code ? code + ' ' : ''}${(error as Error).message}`, permanent, { cause: error });
+      throw new DestinationError(
+        'https',
+        `https: POST ${destination.url} failed: ${code ? code + ' ' : ''}${(error as Error).message}`,
+        permanent,
+        { cause: error },
+      );
     }
   }
 
@@ -108,7 +131,11 @@ export function createHttpsSender(options: HttpsSenderOptions = {}): HttpsSender
       const timestamp = now();
       const answer = await post(
         destination,
-        { 'content-length': '0', [HTTPS_HEADERS.signature]: signatureHeader(destination.secret, timestamp, Buffer.alloc(0)), [HTTPS_HEADERS.dryRun]: '1' },
+        {
+          'content-length': '0',
+          [HTTPS_HEADERS.signature]: signatureHeader(destination.secret, timestamp, Buffer.alloc(0)),
+          [HTTPS_HEADERS.dryRun]: '1',
+        },
         () => Buffer.alloc(0),
       );
       const delivered = classify(destination, answer, 'dry run');
@@ -122,7 +149,11 @@ export function createHttpsSender(options: HttpsSenderOptions = {}): HttpsSender
 }
 
 /** 2xx delivered; 408, 429 and 5xx transient (Retry-After honoured); any other answer permanent. */
-function classify(destination: HttpsDestination, answer: { status: number; retryAfter: string | string[] | undefined; text: string }, what: string): DeliveredPart {
+function classify(
+  destination: HttpsDestination,
+  answer: { status: number; retryAfter: string | string[] | undefined; text: string },
+  what: string,
+): DeliveredPart {
   const line = `HTTP ${answer.status}${answer.text ? ` ${answer.text}` : ''}`;
   if (answer.status >= 200 && answer.status < 300) return { detail: line };
   const transient = answer.status === 408 || answer.status === 429 || answer.status >= 500;
@@ -132,7 +163,10 @@ function classify(destination: HttpsDestination, answer: { status: number; retry
 }
 
 /** Retry-After as seconds or an HTTP date; undefined when absent, unreadable or unreasonably long. */
-export function parseRetryAfter(value: string | string[] | undefined, nowMillis = Date.now()): number | undefined {
+export function parseRetryAfter(
+  value: string | string[] | undefined,
+  nowMillis = Date.now(),
+): number | undefined {
   const text = Array.isArray(value) ? value[0] : value;
   if (!text) return undefined;
   const millis = /^\d+$/.test(text.trim()) ? Number(text.trim()) * 1000 : Date.parse(text) - nowMillis;

@@ -18,6 +18,9 @@ export function remoteFileName(part: Pick<OutgoingPart, 'fileName' | 'deliveryKi
  * atomic), hidden and with a suffix no reseller pattern matches, and the same on every retry (a
  * crash leaves one stale file that the next attempt overwrites, not a litter of them).
  */
-export function temporaryFileName(finalName: string, part: Pick<OutgoingPart, 'deliveryId' | 'index'>): string {
+export function temporaryFileName(
+  finalName: string,
+  part: Pick<OutgoingPart, 'deliveryId' | 'index'>,
+): string {
   return `.${finalName}.d${part.deliveryId}p${part.index}.uploading`;
 }

@@ -21,10 +21,16 @@ export type SecretsKeyring = PayloadKeyring;
 export class SecretsKeyError extends InputError {}
 
 /** The configured keyring, or undefined when neither variable is set. */
-export function loadSecretsKeyring(env: NodeJS.ProcessEnv = process.env, readFile?: ReadTextFile): SecretsKeyring | undefined {
+export function loadSecretsKeyring(
+  env: NodeJS.ProcessEnv = process.env,
+  readFile?: ReadTextFile,
+): SecretsKeyring | undefined {
   const text = readSecret(env, SECRETS_KEY_VARIABLE, readFile);
   if (text === undefined) return undefined;
-  return parsePayloadKeys(text, env[SECRETS_KEY_VARIABLE] ? SECRETS_KEY_VARIABLE : `${SECRETS_KEY_VARIABLE}_FILE`);
+  return parsePayloadKeys(
+    text,
+    env[SECRETS_KEY_VARIABLE] ? SECRETS_KEY_VARIABLE : `${SECRETS_KEY_VARIABLE}_FILE`,
+  );
 }
 
 /** The keyring, or the one-line error an operator needs when it is missing. */
@@ -46,7 +52,13 @@ export function sealSecret(keyring: SecretsKeyring, plaintext: Buffer, boundTo: 
   const cipher = createCipheriv('aes-256-gcm', keyring.current.secret, iv);
   cipher.setAAD(Buffer.from(boundTo, 'utf8'));
   const ciphertext = Buffer.concat([cipher.update(plaintext), cipher.final()]);
-  return [SEALED_VERSION, keyring.current.id, iv.toString('base64'), cipher.getAuthTag().toString('base64'), ciphertext.toString('base64')].join(':');
+  return [
+    SEALED_VERSION,
+    keyring.current.id,
+    iv.toString('base64'),
+    cipher.getAuthTag().toString('base64'),
+    ciphertext.toString('base64'),
+  ].join(':');
 }
 
 export function openSecret(keyring: SecretsKeyring, sealed: string, boundTo: string): Buffer {
@@ -56,7 +68,9 @@ export function openSecret(keyring: SecretsKeyring, sealed: string, boundTo: str
   }
   const key = keyring.byId.get(keyId);
   if (!key) {
-    throw new SecretsKeyError(`the stored secret of ${boundTo} is encrypted with key ${JSON.stringify(keyId)}, which ${SECRETS_KEY_VARIABLE} does not list (add it back after the new key, or set the secret again)`);
+    throw new SecretsKeyError(
+      `the stored secret of ${boundTo} is encrypted with key ${JSON.stringify(keyId)}, which ${SECRETS_KEY_VARIABLE} does not list (add it back after the new key, or set the secret again)`,
+    );
   }
   try {
     const decipher = createDecipheriv('aes-256-gcm', key, Buffer.from(iv, 'base64'));
@@ -64,7 +78,10 @@ export function openSecret(keyring: SecretsKeyring, sealed: string, boundTo: str
     decipher.setAuthTag(Buffer.from(tag, 'base64'));
     return Buffer.concat([decipher.update(Buffer.from(ciphertext, 'base64')), decipher.final()]);
   } catch (error) {
-    throw new SecretsKeyError(`the stored secret of ${boundTo} does not decrypt with key ${JSON.stringify(keyId)} (wrong key bytes under that id, or damaged)`, { cause: error });
+    throw new SecretsKeyError(
+      `the stored secret of ${boundTo} does not decrypt with key ${JSON.stringify(keyId)} (wrong key bytes under that id, or damaged)`,
+      { cause: error },
+    );
   }
 }
 

@@ -3,7 +3,13 @@ import { posix } from 'node:path';
 import { Client, utils, type SFTPWrapper } from 'ssh2';
 import { InputError } from '../errors';
 import { remoteFileName, temporaryFileName } from './remote-name';
-import { DestinationError, type DeliveredPart, type DeliveryHooks, type OutgoingPart, type SftpDestination } from './types';
+import {
+  DestinationError,
+  type DeliveredPart,
+  type DeliveryHooks,
+  type OutgoingPart,
+  type SftpDestination,
+} from './types';
 
 /** How long connecting and logging in may take before the attempt is retried later. */
 export const SFTP_READY_TIMEOUT_MILLIS = 20_000;
@@ -27,16 +33,26 @@ export function parseSftpUrl(text: string, option = '--sftp'): SftpLocation {
   try {
     url = new URL(text);
   } catch {
-    throw new InputError(`${option}: ${JSON.stringify(text)} is not a URL (expected sftp://user@host[:port]/folder)`);
+    throw new InputError(
+      `${option}: ${JSON.stringify(text)} is not a URL (expected sftp://user@host[:port]/folder)`,
+    );
   }
-  if (url.protocol !== 'sftp:') throw new InputError(`${option}: ${JSON.stringify(text)} must start with sftp://`);
-  if (!url.username) throw new InputError(`${option}: ${JSON.stringify(text)} names no user (sftp://user@host/folder)`);
+  if (url.protocol !== 'sftp:')
+    throw new InputError(`${option}: ${JSON.stringify(text)} must start with sftp://`);
+  if (!url.username)
+    throw new InputError(`${option}: ${JSON.stringify(text)} names no user (sftp://user@host/folder)`);
   if (url.password) throw new InputError(`${option}: no password in the URL: SFTP logs in with --sftp-key`);
-  if (url.search || url.hash) throw new InputError(`${option}: ${JSON.stringify(text)} has a query or fragment`);
+  if (url.search || url.hash)
+    throw new InputError(`${option}: ${JSON.stringify(text)} has a query or fragment`);
   const path = decodeURIComponent(url.pathname);
   // `/~/in` is relative to the login's home, as in OpenSSH's sftp(1); anything else is absolute.
   const folder = path.startsWith('/~/') ? path.slice(3) || '.' : path === '/~' ? '.' : path || '/';
-  return { host: url.hostname.replace(/^\[|\]$/g, ''), port: url.port ? Number(url.port) : 22, username: decodeURIComponent(url.username), folder };
+  return {
+    host: url.hostname.replace(/^\[|\]$/g, ''),
+    port: url.port ? Number(url.port) : 22,
+    username: decodeURIComponent(url.username),
+    folder,
+  };
 }
 
 /** `SHA256:<base64 without padding>` of a raw SSH public key, as `ssh-keygen -l` prints it. */
@@ -49,7 +65,9 @@ const FINGERPRINT = /^SHA256:[A-Za-z0-9+/]{43}$/;
 export function checkHostKeyFingerprint(text: string, option = '--sftp-host-key'): string {
   const trimmed = text.trim();
   if (!FINGERPRINT.test(trimmed)) {
-    throw new InputError(`${option}: ${JSON.stringify(text)} is not a SHA256 host key fingerprint (ssh-keyscan -p PORT HOST | ssh-keygen -lf -)`);
+    throw new InputError(
+      `${option}: ${JSON.stringify(text)} is not a SHA256 host key fingerprint (ssh-keyscan -p PORT HOST | ssh-keygen -lf -)`,
+    );
   }
   return trimmed;
 }
@@ -62,9 +80,14 @@ export function privateKeyFingerprint(privateKey: Buffer, what = '--sftp-key'): 
   const parsed = utils.parseKey(privateKey);
   const key = Array.isArray(parsed) ? parsed[0] : parsed;
   if (!key || key instanceof Error) {
-    throw new InputError(`${what}: not a private key ssh2 can read (${key instanceof Error ? key.message : 'empty'}); an encrypted key must be decrypted first (ssh-keygen -p -N "")`);
+    throw new InputError(
+      `${what}: not a private key ssh2 can read (${key instanceof Error ? key.message : 'empty'}); an encrypted key must be decrypted first (ssh-keygen -p -N "")`,
+    );
   }
-  if (!key.isPrivateKey()) throw new InputError(`${what}: holds a public key; give the private key (the reseller gets the public one)`);
+  if (!key.isPrivateKey())
+    throw new InputError(
+      `${what}: holds a public key; give the private key (the reseller gets the public one)`,
+    );
   return sshFingerprint(key.getPublicSSH());
 }
 
@@ -75,7 +98,11 @@ export function privateKeyFingerprint(privateKey: Buffer, what = '--sftp-key'): 
  * Otherwise the bytes go to a temporary name in the same folder, are synced, and are renamed to
  * the final name; SFTP's rename refuses an existing target, so a racing writer cannot be clobbered.
  */
-export async function deliverBySftp(part: OutgoingPart, destination: SftpDestination, hooks: DeliveryHooks = {}): Promise<DeliveredPart> {
+export async function deliverBySftp(
+  part: OutgoingPart,
+  destination: SftpDestination,
+  hooks: DeliveryHooks = {},
+): Promise<DeliveredPart> {
   const location = parseSftpUrl(destination.url);
   const finalName = remoteFileName(part);
   const finalPath = posix.join(location.folder, finalName);
@@ -96,7 +123,12 @@ export async function deliverBySftp(part: OutgoingPart, destination: SftpDestina
         return { detail: `${finalPath} (already there, same SHA-256)` };
       }
       if (now === 'different') throw conflict(finalPath, part);
-      throw new DestinationError('sftp', `sftp: cannot rename ${temporaryPath} to ${finalPath}: ${(error as Error).message}`, false, { cause: error });
+      throw new DestinationError(
+        'sftp',
+        `sftp: cannot rename ${temporaryPath} to ${finalPath}: ${(error as Error).message}`,
+        false,
+        { cause: error },
+      );
     }
     return { detail: finalPath };
   });
@@ -125,7 +157,9 @@ async function whatIsAt(sftp: SFTPWrapper, path: string, part: OutgoingPart): Pr
     size = (await call<{ size: number }>((done) => sftp.stat(path, done))).size;
   } catch (error) {
     if ((error as { code?: number }).code === SFTP_NO_SUCH_FILE) return 'absent';
-    throw new DestinationError('sftp', `sftp: cannot look at ${path}: ${(error as Error).message}`, false, { cause: error });
+    throw new DestinationError('sftp', `sftp: cannot look at ${path}: ${(error as Error).message}`, false, {
+      cause: error,
+    });
   }
   if (size !== part.byteCount) return 'different';
   const hash = createHash('sha256');
@@ -140,7 +174,12 @@ async function upload(sftp: SFTPWrapper, path: string, part: OutgoingPart): Prom
   } catch (error) {
     // A folder that is missing or not writable does not fix itself between retries.
     const code = (error as { code?: number }).code;
-    throw new DestinationError('sftp', `sftp: cannot create ${path}: ${(error as Error).message}`, code === SFTP_NO_SUCH_FILE || code === 3, { cause: error });
+    throw new DestinationError(
+      'sftp',
+      `sftp: cannot create ${path}: ${(error as Error).message}`,
+      code === SFTP_NO_SUCH_FILE || code === 3,
+      { cause: error },
+    );
   }
   try {
     let position = 0;
@@ -151,7 +190,12 @@ async function upload(sftp: SFTPWrapper, path: string, part: OutgoingPart): Prom
         position += length;
       }
     }
-    if (position !== part.byteCount) throw new DestinationError('sftp', `sftp: read ${position} bytes of the stored part, ${part.byteCount} frozen`, true);
+    if (position !== part.byteCount)
+      throw new DestinationError(
+        'sftp',
+        `sftp: read ${position} bytes of the stored part, ${part.byteCount} frozen`,
+        true,
+      );
     // Durable before it gets its final name, where the server offers it (OpenSSH does).
     await call<void>((done) => sftp.ext_openssh_fsync(handle, (error) => done(error))).catch(() => {});
   } finally {
@@ -168,7 +212,10 @@ function conflict(path: string, part: OutgoingPart): DestinationError {
 }
 
 /** Connects with the pinned host key, runs `work` on an SFTP session, and always disconnects. */
-async function withSftp<T>(destination: SftpDestination, work: (sftp: SFTPWrapper) => Promise<T>): Promise<T> {
+async function withSftp<T>(
+  destination: SftpDestination,
+  work: (sftp: SFTPWrapper) => Promise<T>,
+): Promise<T> {
   const location = parseSftpUrl(destination.url);
   const where = `${location.username}@${location.host}:${location.port}`;
   const client = new Client();
@@ -203,23 +250,39 @@ async function withSftp<T>(destination: SftpDestination, work: (sftp: SFTPWrappe
     }
     const level = (error as { level?: string }).level;
     if (level === 'client-authentication') {
-      throw new DestinationError('sftp', `sftp: ${where} refused the key (add its public key to the user's authorized_keys)`, true, { cause: error });
+      throw new DestinationError(
+        'sftp',
+        `sftp: ${where} refused the key (add its public key to the user's authorized_keys)`,
+        true,
+        { cause: error },
+      );
     }
-    throw new DestinationError('sftp', `sftp: cannot connect to ${where}: ${(error as Error).message}`, false, { cause: error });
+    throw new DestinationError(
+      'sftp',
+      `sftp: cannot connect to ${where}: ${(error as Error).message}`,
+      false,
+      { cause: error },
+    );
   }
   try {
     const sftp = await call<SFTPWrapper>((done) => client.sftp(done)).catch((error: Error) => {
-      throw new DestinationError('sftp', `sftp: ${where} has no SFTP subsystem: ${error.message}`, true, { cause: error });
+      throw new DestinationError('sftp', `sftp: ${where} has no SFTP subsystem: ${error.message}`, true, {
+        cause: error,
+      });
     });
     return await work(sftp);
   } catch (error) {
     if (error instanceof DestinationError) throw error;
-    throw new DestinationError('sftp', `sftp: ${where}: ${(error as Error).message}`, false, { cause: error });
+    throw new DestinationError('sftp', `sftp: ${where}: ${(error as Error).message}`, false, {
+      cause: error,
+    });
   } finally {
     client.end();
   }
 }
 
 function call<T>(start: (done: (error: Error | null | undefined, value?: T) => void) => void): Promise<T> {
-  return new Promise<T>((resolve, reject) => start((error, value) => (error ? reject(error) : resolve(value as T))));
+  return new Promise<T>((resolve, reject) =>
+    start((error, value) => (error ? reject(error) : resolve(value as T))),
+  );
 }

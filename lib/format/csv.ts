@@ -33,7 +33,10 @@ export function quote(value: string): string {
 }
 
 /** The quoting function of a spec: value in, field text out. `none` is handled by the row encoder, which must refuse instead. */
-export function createQuoter(quoting: Exclude<Quoting, 'none'>, separator: Separator): (value: string) => string {
+export function createQuoter(
+  quoting: Exclude<Quoting, 'none'>,
+  separator: Separator,
+): (value: string) => string {
   if (quoting === 'all') return quote;
   const special = specialCharacters(separator);
   return (value) => (special.test(value) ? quote(value) : value);
@@ -41,8 +44,8 @@ export function createQuoter(quoting: Exclude<Quoting, 'none'>, separator: Separ
 
 /** Values a spreadsheet would run as a formula (OWASP "CSV injection"), including the full-width forms Apple Numbers folds. */
 const FORMULA_START = new Set([
-  0x3d /* = */, 0x2b /* + */, 0x2d /* - */, 0x40 /* @ */, 0x09 /* tab */, 0x0d /* CR */,
-  0xff1d, 0xff0b, 0xff0d, 0xff20,
+  0x3d /* = */, 0x2b /* + */, 0x2d /* - */, 0x40 /* @ */, 0x09 /* tab */, 0x0d /* CR */, 0xff1d, 0xff0b,
+  0xff0d, 0xff20,
 ]);
 
 /** Prefixes `'` to a value a spreadsheet would take for a formula. */

@@ -16,7 +16,13 @@
 import pg from 'pg';
 import type { TicketRow } from '../tickets';
 import { guardFormula } from './csv';
-import { DATE_TOKENS, DATETIME_TOKENS, tokenizeDateFormat, type DateToken, type FormatPiece } from './datetime';
+import {
+  DATE_TOKENS,
+  DATETIME_TOKENS,
+  tokenizeDateFormat,
+  type DateToken,
+  type FormatPiece,
+} from './datetime';
 import { FIELDS } from './fields';
 import { parseFormatSpec } from './parse';
 import type { FormatSpec } from './spec';
@@ -45,7 +51,10 @@ export const DATABASE_RENDERED_TIME_ZONES: ReadonlySet<string> = new Set([
  * time, which ICU and the tz database round differently; after 9999 the year has five digits.
  * Rows outside are flagged by the query and the window falls back to the JavaScript renderer.
  */
-export const DATABASE_RENDERED_TIMES = { from: '1900-01-02 00:00:00+00', to: '9999-12-30 00:00:00+00' } as const;
+export const DATABASE_RENDERED_TIMES = {
+  from: '1900-01-02 00:00:00+00',
+  to: '9999-12-30 00:00:00+00',
+} as const;
 
 /** Why the database cannot render this spec (the JavaScript renderer will), or null when it can. */
 export function databaseRenderRefusal(spec: FormatSpec, timeZone: string): string | null {
@@ -58,16 +67,20 @@ export function databaseRenderRefusal(spec: FormatSpec, timeZone: string): strin
   // Only CSV is lines; its spreadsheet-text wrapping is the JavaScript renderer's alone.
   if (spec.type !== 'csv') return `file type ${spec.type}`;
   if (spec.spreadsheetText.length > 0) return 'spreadsheetText';
-  if (spec.encoding !== 'utf-8' && spec.encoding !== 'utf-8-bom') return `encoding ${spec.encoding} (unmappable characters need the JavaScript policy)`;
+  if (spec.encoding !== 'utf-8' && spec.encoding !== 'utf-8-bom')
+    return `encoding ${spec.encoding} (unmappable characters need the JavaScript policy)`;
   if (spec.injectionGuard) return 'the injection guard';
   if (spec.quoting === 'none') return 'quoting "none" (its refusals name the character)';
-  if (!DATABASE_RENDERED_TIME_ZONES.has(timeZone)) return `time zone ${timeZone} (not in the list proven to convert alike)`;
+  if (!DATABASE_RENDERED_TIME_ZONES.has(timeZone))
+    return `time zone ${timeZone} (not in the list proven to convert alike)`;
   for (const column of spec.columns) {
     // Constants go into the query as finished text: nothing for the database to get wrong.
     if ('constant' in column) continue;
     const kind = FIELDS[column.field].kind;
-    if (kind === 'date' && !isSimpleFormat(spec.dateFormat, DATE_TOKENS)) return `dateFormat ${spec.dateFormat}`;
-    if (kind === 'datetime' && !isSimpleFormat(spec.dateTimeFormat, DATETIME_TOKENS)) return `dateTimeFormat ${spec.dateTimeFormat}`;
+    if (kind === 'date' && !isSimpleFormat(spec.dateFormat, DATE_TOKENS))
+      return `dateFormat ${spec.dateFormat}`;
+    if (kind === 'datetime' && !isSimpleFormat(spec.dateTimeFormat, DATETIME_TOKENS))
+      return `dateTimeFormat ${spec.dateTimeFormat}`;
   }
   return null;
 }
@@ -96,7 +109,11 @@ export function lineSql(spec: FormatSpec, timeZone: string, fieldSql: FieldSql):
         // A state is one of TICKET_STATES (other rows are refused before their line is written): no quotes.
         return quoteCell(`coalesce(${source}, '')`, spec, property === 'state' ? false : 'test');
       case 'date':
-        return quoteCell(`coalesce(to_char((${source})::date, ${literal(toCharFormat(spec.dateFormat, DATE_TOKENS))}), '')`, spec, formatNeedsQuotes(spec.dateFormat, separator));
+        return quoteCell(
+          `coalesce(to_char((${source})::date, ${literal(toCharFormat(spec.dateFormat, DATE_TOKENS))}), '')`,
+          spec,
+          formatNeedsQuotes(spec.dateFormat, separator),
+        );
       case 'datetime':
         return quoteCell(
           `to_char((${source}) AT TIME ZONE ${literal(timeZone)}, ${literal(toCharFormat(spec.dateTimeFormat, DATETIME_TOKENS))})`,
@@ -106,13 +123,17 @@ export function lineSql(spec: FormatSpec, timeZone: string, fieldSql: FieldSql):
       case 'price': {
         // round() on numeric rounds half away from zero on the decimal digits, as decimal.ts does.
         const rounded = `round((${source})::numeric, ${spec.decimals})::text`;
-        const text = spec.decimalSeparator === '.' ? rounded : `replace(${rounded}, '.', ${literal(spec.decimalSeparator)})`;
+        const text =
+          spec.decimalSeparator === '.'
+            ? rounded
+            : `replace(${rounded}, '.', ${literal(spec.decimalSeparator)})`;
         return quoteCell(text, spec, spec.decimals > 0 && spec.decimalSeparator === separator);
       }
     }
   });
   const lineEnding = spec.lineEnding === 'CRLF' ? '\r\n' : '\n';
-  const join = (parts: string[]) => `${parts.join(` || ${literal(separator)} || `)} || ${literal(lineEnding)}`;
+  const join = (parts: string[]) =>
+    `${parts.join(` || ${literal(separator)} || `)} || ${literal(lineEnding)}`;
   const tested = cells.filter((cell) => cell.tested !== null).map((cell) => cell.tested!);
   if (tested.length === 0) return join(cells.map((cell) => cell.plain));
   // Almost no row needs quotes: one test of all its data text decides, so a plain row costs one
@@ -141,7 +162,11 @@ function quoteCell(cell: string, spec: FormatSpec, needs: boolean | 'test'): Cel
   const quoted = `'"' || replace(${cell}, '"', '""') || '"'`;
   if (spec.quoting === 'all' || needs === true) return fixed(quoted);
   if (needs === false) return fixed(cell);
-  return { plain: cell, careful: `CASE WHEN ${cell} ~ ${literal(specialClass(spec.separator))} THEN ${quoted} ELSE ${cell} END`, tested: cell };
+  return {
+    plain: cell,
+    careful: `CASE WHEN ${cell} ~ ${literal(specialClass(spec.separator))} THEN ${quoted} ELSE ${cell} END`,
+    tested: cell,
+  };
 }
 
 /** The regular expression of csv.ts's specialCharacters, for PostgreSQL. */
@@ -184,7 +209,9 @@ const TO_CHAR_PATTERNS: Readonly<Record<DateToken, string>> = {
 /** A to_char format of a date format; literals in double quotes, so `T` or `Z` can never be read as a pattern (`TZ` is one). */
 export function toCharFormat(format: string, allowed: readonly DateToken[]): string {
   const pieces = tokenizeDateFormat(format, allowed) as FormatPiece[];
-  return pieces.map((piece) => ('token' in piece ? TO_CHAR_PATTERNS[piece.token] : `"${piece.literal}"`)).join('');
+  return pieces
+    .map((piece) => ('token' in piece ? TO_CHAR_PATTERNS[piece.token] : `"${piece.literal}"`))
+    .join('');
 }
 
 /** A string literal for the query text; standard_conforming_strings is on (PostgreSQL's default since 9.1), and escapeLiteral handles either. */

@@ -27,10 +27,13 @@ export function tokenizeDateFormat(
   const pieces: FormatPiece[] = [];
   let literal = '';
   let hasToken = false;
-  for (let i = 0; i < format.length; ) {
+  for (let i = 0; i < format.length;) {
     const token = TOKENS_BY_LENGTH.find((t) => format.startsWith(t, i));
     if (token !== undefined) {
-      if (!allowed.includes(token)) return { error: `has ${token}, which only a date and time format may use (use ${allowed.join(' ')})` };
+      if (!allowed.includes(token))
+        return {
+          error: `has ${token}, which only a date and time format may use (use ${allowed.join(' ')})`,
+        };
       if (literal) pieces.push({ literal });
       literal = '';
       pieces.push({ token });
@@ -84,7 +87,9 @@ function civilFields(days: number, out: Fields): void {
   const z = days + 719_468;
   const era = Math.floor(z / 146_097);
   const doe = z - era * 146_097;
-  const yoe = Math.floor((doe - Math.floor(doe / 1460) + Math.floor(doe / 36_524) - Math.floor(doe / 146_096)) / 365);
+  const yoe = Math.floor(
+    (doe - Math.floor(doe / 1460) + Math.floor(doe / 36_524) - Math.floor(doe / 146_096)) / 365,
+  );
   const doy = doe - (365 * yoe + Math.floor(yoe / 4) - Math.floor(yoe / 100));
   const mp = Math.floor((5 * doy + 2) / 153);
   const month = mp < 10 ? mp + 3 : mp - 9;

@@ -10,7 +10,9 @@ function incrementDigits(digits: string): string {
   let i = digits.length - 1;
   while (i >= 0 && digits.charCodeAt(i) === 57 /* 9 */) i -= 1;
   if (i < 0) return `1${'0'.repeat(digits.length)}`;
-  return digits.slice(0, i) + String.fromCharCode(digits.charCodeAt(i) + 1) + '0'.repeat(digits.length - i - 1);
+  return (
+    digits.slice(0, i) + String.fromCharCode(digits.charCodeAt(i) + 1) + '0'.repeat(digits.length - i - 1)
+  );
 }
 
 /**
@@ -47,7 +49,13 @@ export function formatDecimal(text: string, decimals: number, separator: string)
 export function createPriceFormatter(decimals: number, separator: string): (text: string) => string {
   return (text) => {
     const dot = text.length - decimals - 1;
-    if (decimals > 0 && dot > 0 && text.charCodeAt(dot) === 46 /* . */ && text.indexOf('.') === dot && isCanonical(text)) {
+    if (
+      decimals > 0 &&
+      dot > 0 &&
+      text.charCodeAt(dot) === 46 /* . */ &&
+      text.indexOf('.') === dot &&
+      isCanonical(text)
+    ) {
       return separator === '.' ? text : text.slice(0, dot) + separator + text.slice(dot + 1);
     }
     return formatDecimal(text, decimals, separator);

@@ -8,7 +8,12 @@
  */
 
 import { FormatError } from '../errors';
-import { fileNameValues, parseFileNameTemplate, type FileNameTemplate, type FileNameValues } from './filename';
+import {
+  fileNameValues,
+  parseFileNameTemplate,
+  type FileNameTemplate,
+  type FileNameValues,
+} from './filename';
 import { namedParts, TextPartFiles, type FinishedPart } from './part-files';
 import { checkContext, contentTypeOf, revalidate } from './render';
 import { compileFormat, type CompiledFormat } from './row-encoder';
@@ -27,7 +32,12 @@ export interface EncodedLines {
  * quoting and line ending). A part that would grow past maxFileSize is ended before the line; a
  * line is never split.
  */
-export async function renderEncodedLines(lines: AsyncIterable<EncodedLines>, spec: FormatSpec, ctx: RenderContext, sink: PartSink): Promise<RenderResult> {
+export async function renderEncodedLines(
+  lines: AsyncIterable<EncodedLines>,
+  spec: FormatSpec,
+  ctx: RenderContext,
+  sink: PartSink,
+): Promise<RenderResult> {
   const timeZone = ctx.timeZone || 'UTC';
   checkContext(ctx, timeZone);
   spec = revalidate(spec);
@@ -47,7 +57,11 @@ export async function renderEncodedLines(lines: AsyncIterable<EncodedLines>, spe
     writer.abandon();
     throw error;
   }
-  const parts = namedParts(writer.finished, { template, names, compression: spec.compression, contentType: contentTypeOf(spec, template) }, ctx);
+  const parts = namedParts(
+    writer.finished,
+    { template, names, compression: spec.compression, contentType: contentTypeOf(spec, template) },
+    ctx,
+  );
   return { ticketCount, parts };
 }
 
@@ -60,7 +74,14 @@ class LinePartWriter {
   private beginPending = false;
   private readonly limit: number;
 
-  constructor(format: CompiledFormat, spec: FormatSpec, ctx: RenderContext, template: FileNameTemplate, names: FileNameValues, sink: PartSink) {
+  constructor(
+    format: CompiledFormat,
+    spec: FormatSpec,
+    ctx: RenderContext,
+    template: FileNameTemplate,
+    names: FileNameValues,
+    sink: PartSink,
+  ) {
     this.files = new TextPartFiles(format, spec, ctx, template, names, sink);
     // The trailer is written last, so its room is kept from the start.
     this.limit = spec.maxFileSize - format.trailerReserve;

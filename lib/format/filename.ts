@@ -16,7 +16,15 @@ const MAX_SLUG_LENGTH = 60;
 
 /** Letters NFKD leaves alone, folded the way a reader would expect in a file name. */
 const SLUG_LETTERS: Readonly<Record<string, string>> = {
-  'ß': 'ss', 'æ': 'ae', 'œ': 'oe', 'ø': 'o', 'ł': 'l', 'đ': 'd', 'ð': 'd', 'þ': 'th', 'ı': 'i',
+  ß: 'ss',
+  æ: 'ae',
+  œ: 'oe',
+  ø: 'o',
+  ł: 'l',
+  đ: 'd',
+  ð: 'd',
+  þ: 'th',
+  ı: 'i',
 };
 
 /**
@@ -74,14 +82,18 @@ export function parseFileNameTemplate(template: string): FileNameTemplate | { er
     if (m[1] !== undefined) {
       const name = m[1];
       if (!(FILE_NAME_PLACEHOLDERS as readonly string[]).includes(name)) {
-        return { error: `has an unknown placeholder {${name}} (use ${FILE_NAME_PLACEHOLDERS.map((p) => `{${p}}`).join(' ')})` };
+        return {
+          error: `has an unknown placeholder {${name}} (use ${FILE_NAME_PLACEHOLDERS.map((p) => `{${p}}`).join(' ')})`,
+        };
       }
       pieces.push({ placeholder: name as FileNamePlaceholder });
     } else if (m[2] !== undefined) {
       const literal = m[2];
       if (!LITERAL.test(literal)) {
         const bad = [...literal].find((c) => !LITERAL.test(c))!;
-        return { error: `may only use letters, digits, ".", "_", "-" and placeholders (has ${JSON.stringify(bad)})` };
+        return {
+          error: `may only use letters, digits, ".", "_", "-" and placeholders (has ${JSON.stringify(bad)})`,
+        };
       }
       if (literal.includes('..')) return { error: 'cannot contain ".."' };
       pieces.push({ literal });
@@ -110,7 +122,12 @@ export function parseFileNameTemplate(template: string): FileNameTemplate | { er
   if (longest > MAX_FILE_NAME_LENGTH) {
     return { error: `could make names longer than ${MAX_FILE_NAME_LENGTH} characters` };
   }
-  return { stem, extension, hasPart: placeholders.includes('part'), hasParts: placeholders.includes('parts') };
+  return {
+    stem,
+    extension,
+    hasPart: placeholders.includes('part'),
+    hasParts: placeholders.includes('parts'),
+  };
 }
 
 /** What the placeholders of a window expand to (all letters, digits and `-`). */
@@ -121,7 +138,12 @@ export interface FileNameValues {
   readonly date: string;
 }
 
-export function fileNameValues(interfaceName: string, windowStart: Date, windowEnd: Date, timeZone: string): FileNameValues {
+export function fileNameValues(
+  interfaceName: string,
+  windowStart: Date,
+  windowEnd: Date,
+  timeZone: string,
+): FileNameValues {
   return {
     interface: slugify(interfaceName),
     start: compactUtcStamp(windowStart),
@@ -176,7 +198,12 @@ export function partFileName(
  * before the part count is known, so it never holds the count ({parts} is refused with zip): a
  * window of one part holds `<stem>.csv`, the parts of a longer window `<stem>_partII.csv`.
  */
-export function zipEntryName(template: FileNameTemplate, values: FileNameValues, part: number, onlyPart: boolean): string {
+export function zipEntryName(
+  template: FileNameTemplate,
+  values: FileNameValues,
+  part: number,
+  onlyPart: boolean,
+): string {
   let stem = renderStem(template, values, pad(part, 2), '');
   if (!onlyPart && !template.hasPart) stem += `_part${pad(part, 2)}`;
   return stem + template.extension;

@@ -86,9 +86,14 @@ class EncryptingSink implements Downstream {
   async end(names: PartNames): Promise<PartDigest> {
     const held = this.held;
     this.held = [];
-    const encrypted = this.encryption.encrypt(release(held), { fileName: names.plainFileName(), date: this.modified });
+    const encrypted = this.encryption.encrypt(release(held), {
+      fileName: names.plainFileName(),
+      date: this.modified,
+    });
     for await (const chunk of encrypted) {
-      await this.out.write(Buffer.isBuffer(chunk) ? chunk : Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength));
+      await this.out.write(
+        Buffer.isBuffer(chunk) ? chunk : Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength),
+      );
     }
     return this.out.end();
   }
@@ -235,7 +240,12 @@ class ZipOutput implements PartOutput {
  * The output of one part. `modified` (the window end) dates the zip entry and the plain file
  * inside an encrypted part; `encryption`, when given, is the last layer before the sink.
  */
-export function openPartOutput(compression: Compression, sink: PartSink, modified: Date, encryption?: PartEncryption): PartOutput {
+export function openPartOutput(
+  compression: Compression,
+  sink: PartSink,
+  modified: Date,
+  encryption?: PartEncryption,
+): PartOutput {
   const counting = new CountingSink(sink);
   const out: Downstream = encryption ? new EncryptingSink(counting, encryption, modified) : counting;
   switch (compression) {

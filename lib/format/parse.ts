@@ -72,9 +72,14 @@ const specInput = z.strictObject({
   separator: z.preprocess((v) => (v === 'tab' || v === '\\t' ? '\t' : v), z.enum(SEPARATORS)).optional(),
   header: z.boolean().optional(),
   quoting: z.preprocess(lowerCase, z.enum(QUOTINGS)).optional(),
-  lineEnding: z.preprocess((v) => (typeof v === 'string' ? v.toUpperCase() : v), z.enum(LINE_ENDINGS)).optional(),
+  lineEnding: z
+    .preprocess((v) => (typeof v === 'string' ? v.toUpperCase() : v), z.enum(LINE_ENDINGS))
+    .optional(),
   encoding: z
-    .preprocess((v) => (typeof v === 'string' ? (ENCODING_ALIASES[v.toLowerCase()] ?? v.toLowerCase()) : v), z.enum(ENCODINGS))
+    .preprocess(
+      (v) => (typeof v === 'string' ? (ENCODING_ALIASES[v.toLowerCase()] ?? v.toLowerCase()) : v),
+      z.enum(ENCODINGS),
+    )
     .optional(),
   unmappable: z.preprocess(lowerCase, z.enum(UNMAPPABLE_POLICIES)).optional(),
   dateFormat: z.string().min(1).max(LIMITS.maxFormatLength).optional(),
@@ -94,7 +99,9 @@ const specInput = z.strictObject({
     .optional(),
   injectionGuard: z.boolean().optional(),
   spreadsheetText: z.array(z.string().min(1).max(LIMITS.maxHeaderLength)).max(LIMITS.maxColumns).optional(),
-  maxRowsPerFile: z.union([z.null(), z.number().int().min(LIMITS.minRowsPerFile).max(LIMITS.maxRowsPerFile)]).optional(),
+  maxRowsPerFile: z
+    .union([z.null(), z.number().int().min(LIMITS.minRowsPerFile).max(LIMITS.maxRowsPerFile)])
+    .optional(),
 });
 
 type SpecInput = z.infer<typeof specInput>;
@@ -109,7 +116,8 @@ export function parseFormatSpec(input: unknown): FormatSpec {
   const result = specInput.safeParse(input, { reportInput: true });
   if (!result.success) {
     const [first, ...others] = result.error.issues;
-    const more = others.length > 0 ? ` (and ${others.length} more problem${others.length > 1 ? 's' : ''})` : '';
+    const more =
+      others.length > 0 ? ` (and ${others.length} more problem${others.length > 1 ? 's' : ''})` : '';
     throw new InputError(`format: ${describeIssue(first!, input)}${more}`, { cause: result.error });
   }
   return deepFreeze(normalise(result.data));
@@ -162,7 +170,9 @@ function describeIssue(issue: z.core.$ZodIssue, input: unknown): string {
     case 'too_big':
       return `${subject} must ${describeBound(issue.origin, 'at most', issue.maximum)}${got}`;
     case 'unrecognized_keys':
-      return where ? `${where} has an unknown field ${showValue(issue.keys[0])}` : `unknown field ${showValue(issue.keys[0])}`;
+      return where
+        ? `${where} has an unknown field ${showValue(issue.keys[0])}`
+        : `unknown field ${showValue(issue.keys[0])}`;
     case 'invalid_union':
       return `${subject} must be true, false, null or an object such as {"label": "TRAILER"}${got}`;
     default:
@@ -182,7 +192,9 @@ function columnPath(path: Path, input: unknown): Path {
 function describeBound(origin: string, relation: string, bound: number | bigint): string {
   switch (origin) {
     case 'string':
-      return Number(bound) === 1 && relation === 'at least' ? 'not be empty' : `be ${relation} ${bound} characters long`;
+      return Number(bound) === 1 && relation === 'at least'
+        ? 'not be empty'
+        : `be ${relation} ${bound} characters long`;
     case 'array':
       return `have ${relation} ${bound} item${Number(bound) === 1 ? '' : 's'}`;
     default:
@@ -203,7 +215,8 @@ function normalise(input: SpecInput): FormatSpec {
   const d = DEFAULT_FORMAT_SPEC;
   const type = input.type ?? d.type;
   const xlsx = type === 'xlsx';
-  const columns = input.columns === undefined ? d.columns : input.columns.map((column, i) => normaliseColumn(column, i));
+  const columns =
+    input.columns === undefined ? d.columns : input.columns.map((column, i) => normaliseColumn(column, i));
   const spec: FormatSpec = {
     version: 1,
     type,
@@ -225,10 +238,15 @@ function normalise(input: SpecInput): FormatSpec {
     trailer:
       input.trailer === undefined || input.trailer === null || input.trailer === false
         ? null
-        : { label: input.trailer === true ? DEFAULT_TRAILER_LABEL : (input.trailer.label ?? DEFAULT_TRAILER_LABEL) },
+        : {
+            label:
+              input.trailer === true ? DEFAULT_TRAILER_LABEL : (input.trailer.label ?? DEFAULT_TRAILER_LABEL),
+          },
     injectionGuard: input.injectionGuard ?? d.injectionGuard,
     spreadsheetText: normaliseSpreadsheetText(input.spreadsheetText, columns),
-    maxRowsPerFile: xlsx ? (input.maxRowsPerFile ?? DEFAULT_XLSX_MAX_ROWS_PER_FILE) : (input.maxRowsPerFile ?? null),
+    maxRowsPerFile: xlsx
+      ? (input.maxRowsPerFile ?? DEFAULT_XLSX_MAX_ROWS_PER_FILE)
+      : (input.maxRowsPerFile ?? null),
   };
   if (xlsx) checkXlsx(spec);
   else checkCsv(spec);
@@ -236,7 +254,11 @@ function normalise(input: SpecInput): FormatSpec {
   checkFormats(spec);
   checkFileName(spec);
   if (spec.trailer !== null && !TRAILER_LABEL.test(spec.trailer.label)) {
-    refuse(['trailer', 'label'], 'must start with a letter or "#" and hold only letters, digits, "_", "-" and "#"', spec.trailer.label);
+    refuse(
+      ['trailer', 'label'],
+      'must start with a letter or "#" and hold only letters, digits, "_", "-" and "#"',
+      spec.trailer.label,
+    );
   }
   return spec;
 }
@@ -247,12 +269,16 @@ const TRAILER_LABEL = /^[A-Za-z#][A-Za-z0-9_#-]*$/;
  * spreadsheetText names columns by header or by field (`"BAR_CODE"` still finds a renamed bar
  * code column); stored as the headers, in column order, each once.
  */
-function normaliseSpreadsheetText(names: readonly string[] | undefined, columns: readonly ColumnSpec[]): string[] {
+function normaliseSpreadsheetText(
+  names: readonly string[] | undefined,
+  columns: readonly ColumnSpec[],
+): string[] {
   if (names === undefined) return [];
   const chosen = new Set<string>();
   names.forEach((name, i) => {
     const matches = columns.filter((c) => c.header === name || ('field' in c && c.field === name));
-    if (matches.length === 0) refuse(['spreadsheetText', i], 'names no column of the file (a header or a field of "columns")', name);
+    if (matches.length === 0)
+      refuse(['spreadsheetText', i], 'names no column of the file (a header or a field of "columns")', name);
     for (const column of matches) chosen.add(column.header);
   });
   return columns.map((c) => c.header).filter((header) => chosen.has(header));
@@ -263,21 +289,42 @@ function normaliseSpreadsheetText(names: readonly string[] | undefined, columns:
  * carry their own types, so a value other than the default would be silently ignored. Refusing it
  * tells the user at once. The defaults are accepted, so a stored spec reads back unchanged.
  */
-const CSV_ONLY_FIELDS = ['separator', 'quoting', 'lineEnding', 'encoding', 'unmappable', 'decimalSeparator', 'maxFileSize'] as const;
+const CSV_ONLY_FIELDS = [
+  'separator',
+  'quoting',
+  'lineEnding',
+  'encoding',
+  'unmappable',
+  'decimalSeparator',
+  'maxFileSize',
+] as const;
 
 function checkXlsx(spec: FormatSpec): void {
   const d = DEFAULT_FORMAT_SPEC;
   for (const key of CSV_ONLY_FIELDS) {
-    if (spec[key] !== d[key]) refuse([key], 'applies to CSV files only; "type": "xlsx" cannot use it', spec[key]);
+    if (spec[key] !== d[key])
+      refuse([key], 'applies to CSV files only; "type": "xlsx" cannot use it', spec[key]);
   }
   if (spec.compression !== 'none') {
-    refuse(['compression'], 'must be "none" with "type": "xlsx" (an xlsx file is a zip already)', spec.compression);
+    refuse(
+      ['compression'],
+      'must be "none" with "type": "xlsx" (an xlsx file is a zip already)',
+      spec.compression,
+    );
   }
   if (spec.trailer !== null) {
-    refuse(['trailer'], 'cannot be used with "type": "xlsx" (a trailer row would be read as a ticket by a spreadsheet user; the part count is in the file name)', spec.trailer);
+    refuse(
+      ['trailer'],
+      'cannot be used with "type": "xlsx" (a trailer row would be read as a ticket by a spreadsheet user; the part count is in the file name)',
+      spec.trailer,
+    );
   }
   if (spec.spreadsheetText.length > 0) {
-    refuse(['spreadsheetText'], 'applies to CSV files only; "type": "xlsx" writes every code column as a text cell already', spec.spreadsheetText);
+    refuse(
+      ['spreadsheetText'],
+      'applies to CSV files only; "type": "xlsx" writes every code column as a text cell already',
+      spec.spreadsheetText,
+    );
   }
   if (!spec.fileName.toLowerCase().endsWith('.xlsx')) {
     refuse(['fileName'], 'must end with ".xlsx" with "type": "xlsx"', spec.fileName);
@@ -289,21 +336,33 @@ function checkCsv(spec: FormatSpec): void {
     refuse(['fileName'], 'ends with ".xlsx" but the file is CSV (add "type": "xlsx")', spec.fileName);
   }
   if (spec.maxRowsPerFile !== null) {
-    refuse(['maxRowsPerFile'], 'applies to "type": "xlsx" only; CSV files are split by maxFileSize', spec.maxRowsPerFile);
+    refuse(
+      ['maxRowsPerFile'],
+      'applies to "type": "xlsx" only; CSV files are split by maxFileSize',
+      spec.maxRowsPerFile,
+    );
   }
   if (spec.spreadsheetText.length > 0 && spec.quoting === 'none') {
     // ="0123" holds quotes, which quoting "none" cannot write.
-    refuse(['spreadsheetText'], 'cannot be used with quoting "none" (="..." holds quotes)', spec.spreadsheetText);
+    refuse(
+      ['spreadsheetText'],
+      'cannot be used with quoting "none" (="..." holds quotes)',
+      spec.spreadsheetText,
+    );
   }
 }
 
-function normaliseColumn(column: { field?: string | undefined; constant?: string | undefined; header?: string | undefined }, index: number): ColumnSpec {
+function normaliseColumn(
+  column: { field?: string | undefined; constant?: string | undefined; header?: string | undefined },
+  index: number,
+): ColumnSpec {
   const path = ['columns', index];
   if (column.field !== undefined && column.constant !== undefined) {
     refuse(path, 'must have either "field" or "constant", not both');
   }
   if (column.constant !== undefined) {
-    if (column.header === undefined) refuse([...path, 'header'], 'is missing: a constant column needs a header');
+    if (column.header === undefined)
+      refuse([...path, 'header'], 'is missing: a constant column needs a header');
     return { constant: column.constant, header: column.header };
   }
   if (column.field === undefined) refuse(path, 'must have a "field" (or a "constant" and a "header")');
@@ -325,7 +384,11 @@ function checkColumns(spec: FormatSpec): void {
       // fail every window, so refuse it now; under the others, transliteration may make a quote.
       const written = mapToCharset(text, charset, spec.unmappable);
       if (typeof written !== 'string') {
-        refuse(path, `has ${formatCodePoint(written.codePoint)}, which ${spec.encoding} cannot encode (unmappable is "fail")`, text);
+        refuse(
+          path,
+          `has ${formatCodePoint(written.codePoint)}, which ${spec.encoding} cannot encode (unmappable is "fail")`,
+          text,
+        );
       }
       // With quoting "none" a header or constant that needs quotes would break every file.
       if (spec.quoting === 'none') {
@@ -334,7 +397,8 @@ function checkColumns(spec: FormatSpec): void {
       }
     }
     const previous = headers.get(column.header);
-    if (previous !== undefined) refuse(['columns', i, 'header'], `repeats the header of columns[${previous}]`, column.header);
+    if (previous !== undefined)
+      refuse(['columns', i, 'header'], `repeats the header of columns[${previous}]`, column.header);
     headers.set(column.header, i);
   });
 }
@@ -350,7 +414,8 @@ function checkFormats(spec: FormatSpec): void {
       refuse(['decimalSeparator'], `cannot be the separator with quoting "none"`, spec.decimalSeparator);
     }
     for (const key of ['dateFormat', 'dateTimeFormat'] as const) {
-      if (spec[key].includes(spec.separator)) refuse([key], `cannot contain the separator with quoting "none"`, spec[key]);
+      if (spec[key].includes(spec.separator))
+        refuse([key], `cannot contain the separator with quoting "none"`, spec[key]);
     }
   }
 }
@@ -359,6 +424,10 @@ function checkFileName(spec: FormatSpec): void {
   const template = parseFileNameTemplate(spec.fileName);
   if ('error' in template) refuse(['fileName'], template.error, spec.fileName);
   if (spec.compression === 'zip' && template.hasParts) {
-    refuse(['fileName'], 'cannot use {parts} with zip compression (the name inside the zip is written before the part count is known)', spec.fileName);
+    refuse(
+      ['fileName'],
+      'cannot use {parts} with zip compression (the name inside the zip is written before the part count is known)',
+      spec.fileName,
+    );
   }
 }

@@ -1,5 +1,11 @@
 import { createHash, type Hash } from 'node:crypto';
-import { encryptedPlainFileName, partFileName, zipEntryName, type FileNameTemplate, type FileNameValues } from './filename';
+import {
+  encryptedPlainFileName,
+  partFileName,
+  zipEntryName,
+  type FileNameTemplate,
+  type FileNameValues,
+} from './filename';
 import { openPartOutput, type PartOutput } from './output';
 import type { CompiledFormat } from './row-encoder';
 import type { FormatSpec } from './spec';
@@ -19,14 +25,20 @@ export interface FinishedPart {
  */
 export function namedParts(
   finished: readonly FinishedPart[],
-  naming: { template: FileNameTemplate; names: FileNameValues; compression: FormatSpec['compression']; contentType: string },
+  naming: {
+    template: FileNameTemplate;
+    names: FileNameValues;
+    compression: FormatSpec['compression'];
+    contentType: string;
+  },
   ctx: RenderContext,
 ): FilePart[] {
   const contentType = ctx.encryption?.contentType ?? naming.contentType;
   const suffix = ctx.encryption?.fileNameSuffix ?? '';
   return finished.map((part) => ({
     index: part.index,
-    fileName: partFileName(naming.template, naming.names, part.index, finished.length, naming.compression) + suffix,
+    fileName:
+      partFileName(naming.template, naming.names, part.index, finished.length, naming.compression) + suffix,
     contentType,
     byteCount: part.byteCount,
     rowCount: part.rowCount,
@@ -69,7 +81,8 @@ export class TextPartFiles {
     this.output = openPartOutput(this.spec.compression, this.sink, this.ctx.windowEnd, this.ctx.encryption);
     // The rows' own hash is only for the trailer; hashing costs as much as rendering the text.
     this.dataHash = this.spec.trailer === null ? null : createHash('sha256');
-    const header = this.format.headerLine === null ? Buffer.alloc(0) : this.format.charset.encode(this.format.headerLine);
+    const header =
+      this.format.headerLine === null ? Buffer.alloc(0) : this.format.charset.encode(this.format.headerLine);
     this.prefix = Buffer.concat([this.format.charset.bom, header]);
     return this.prefix.length;
   }
@@ -86,7 +99,13 @@ export class TextPartFiles {
     const output = this.output;
     if (output === null) return;
     if (this.dataHash !== null) {
-      const trailer = this.format.trailerLine(rowCount, this.ctx.windowStart, this.ctx.windowEnd, this.index, this.dataHash.digest('hex'));
+      const trailer = this.format.trailerLine(
+        rowCount,
+        this.ctx.windowStart,
+        this.ctx.windowEnd,
+        this.index,
+        this.dataHash.digest('hex'),
+      );
       await this.writeOut(this.format.charset.encode(trailer!));
     }
     await this.writeOut(Buffer.alloc(0));
@@ -94,7 +113,8 @@ export class TextPartFiles {
     const onlyPart = last && index === 1;
     const { byteCount, sha256 } = await output.finish({
       zipEntryName: () => zipEntryName(this.template, this.names, index, onlyPart),
-      plainFileName: () => encryptedPlainFileName(this.template, this.names, index, onlyPart, this.spec.compression),
+      plainFileName: () =>
+        encryptedPlainFileName(this.template, this.names, index, onlyPart, this.spec.compression),
     });
     await this.sink.endPart();
     this.finished.push({ index, rowCount, byteCount, sha256 });

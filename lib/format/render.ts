@@ -6,7 +6,12 @@
 import { FormatError } from '../errors';
 import type { TicketRow } from '../tickets';
 import { isValidTimeZone } from './datetime';
-import { fileNameValues, parseFileNameTemplate, type FileNameTemplate, type FileNameValues } from './filename';
+import {
+  fileNameValues,
+  parseFileNameTemplate,
+  type FileNameTemplate,
+  type FileNameValues,
+} from './filename';
 import { namedParts, TextPartFiles, type FinishedPart } from './part-files';
 import { parseFormatSpec } from './parse';
 import { compileFormat, type CompiledFormat } from './row-encoder';
@@ -77,7 +82,11 @@ export async function renderWindow(
     throw error;
   }
 
-  const parts = namedParts(writer.finished, { template, names, compression: spec.compression, contentType: contentTypeOf(spec, template) }, ctx);
+  const parts = namedParts(
+    writer.finished,
+    { template, names, compression: spec.compression, contentType: contentTypeOf(spec, template) },
+    ctx,
+  );
   return { ticketCount, parts };
 }
 
@@ -99,8 +108,10 @@ function isBatch(item: TicketRow | readonly TicketRow[]): item is readonly Ticke
 
 export function checkContext(ctx: RenderContext, timeZone: string): void {
   if (typeof ctx.interfaceName !== 'string') throw new FormatError('format: interfaceName must be a string');
-  if (ctx.encryption !== undefined && typeof ctx.encryption?.encrypt !== 'function') throw new FormatError('format: encryption has no encrypt function');
-  if (!isValidTimeZone(timeZone)) throw new FormatError(`format: unknown time zone ${JSON.stringify(timeZone)}`);
+  if (ctx.encryption !== undefined && typeof ctx.encryption?.encrypt !== 'function')
+    throw new FormatError('format: encryption has no encrypt function');
+  if (!isValidTimeZone(timeZone))
+    throw new FormatError(`format: unknown time zone ${JSON.stringify(timeZone)}`);
   for (const key of ['windowStart', 'windowEnd'] as const) {
     const value: unknown = ctx[key];
     if (!(value instanceof Date) || Number.isNaN(value.getTime())) {
@@ -161,7 +172,11 @@ class PartWriter {
   /** Appends without waiting when the line fits and no write is due: the path of almost every row. */
   tryAppend(line: string): boolean {
     const bound = line.length * this.maxBytesPerUnit;
-    if (!this.files.isOpen || this.committed + this.batchBytes + bound > this.limit || this.batch.length + line.length >= BATCH_CHARS) {
+    if (
+      !this.files.isOpen ||
+      this.committed + this.batchBytes + bound > this.limit ||
+      this.batch.length + line.length >= BATCH_CHARS
+    ) {
       return false;
     }
     this.batch += line;

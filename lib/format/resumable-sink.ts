@@ -32,7 +32,8 @@ export class ResumableSink implements PartSink {
 
   /** Throws unless the last attempt wrote at least what the earlier ones did. */
   finish(): void {
-    if (this.toSkip > 0) throw new ResumeMismatchError(`the output ended ${this.toSkip} bytes before what was already written`);
+    if (this.toSkip > 0)
+      throw new ResumeMismatchError(`the output ended ${this.toSkip} bytes before what was already written`);
   }
 
   async beginPart(): Promise<void> {}
@@ -58,6 +59,7 @@ export class ResumableSink implements PartSink {
     if (this.toSkip > 0 || this.skippedHash === null) return;
     const skipped = this.skippedHash.digest('hex');
     this.skippedHash = null;
-    if (skipped !== this.expectedHash) throw new ResumeMismatchError('the renderers wrote different bytes; the output so far is not the file');
+    if (skipped !== this.expectedHash)
+      throw new ResumeMismatchError('the renderers wrote different bytes; the output so far is not the file');
   }
 }

@@ -36,7 +36,13 @@ export interface CompiledFormat {
   /** One data line with its line ending, every character encodable. Throws FormatError under the "fail" and "none" policies. */
   encodeRow(row: TicketRow): string;
   /** The trailer line with its line ending, or null without a trailer. */
-  trailerLine(rowCount: number, windowStart: Date, windowEnd: Date, part: number, sha256: string): string | null;
+  trailerLine(
+    rowCount: number,
+    windowStart: Date,
+    windowEnd: Date,
+    part: number,
+    sha256: string,
+  ): string | null;
   /** Longest trailer line in bytes: reserved in every part so the trailer never pushes it past maxFileSize. */
   readonly trailerReserve: number;
 }
@@ -84,7 +90,18 @@ export function compileFormat(spec: FormatSpec, timeZone: string): CompiledForma
   const plans = spec.columns.map((column) => {
     const plan = planColumn(column, spec, timeZone, finishStatic);
     if (!formulaText.has(column.header)) return plan;
-    const constant = 'constant' in column ? quoter(spreadsheetTextFormula(mapToCharset(column.constant, charset, spec.unmappable === 'fail' ? 'replace' : spec.unmappable) as string)) : null;
+    const constant =
+      'constant' in column
+        ? quoter(
+            spreadsheetTextFormula(
+              mapToCharset(
+                column.constant,
+                charset,
+                spec.unmappable === 'fail' ? 'replace' : spec.unmappable,
+              ) as string,
+            ),
+          )
+        : null;
     return { ...plan, asFormulaText: true, guard: false, mayNeedQuotes: true, constant };
   });
   const careful = carefulEncoder(plans, spec, charset, special, quoter, lineEnding);
@@ -98,15 +115,36 @@ export function compileFormat(spec: FormatSpec, timeZone: string): CompiledForma
           return unmappable.test(line) ? careful(row) : line;
         };
 
-  const headerLine = spec.header ? spec.columns.map((c) => finishStatic(c.header, true)).join(separator) + lineEnding : null;
+  const headerLine = spec.header
+    ? spec.columns.map((c) => finishStatic(c.header, true)).join(separator) + lineEnding
+    : null;
 
   const trailer = spec.trailer;
-  const trailerLine = (rowCount: number, windowStart: Date, windowEnd: Date, part: number, sha256: string): string | null => {
+  const trailerLine = (
+    rowCount: number,
+    windowStart: Date,
+    windowEnd: Date,
+    part: number,
+    sha256: string,
+  ): string | null => {
     if (trailer === null) return null;
-    const fields = [trailer.label, String(rowCount), windowStart.toISOString(), windowEnd.toISOString(), String(part), sha256];
+    const fields = [
+      trailer.label,
+      String(rowCount),
+      windowStart.toISOString(),
+      windowEnd.toISOString(),
+      String(part),
+      sha256,
+    ];
     return fields.map((f) => finishStatic(f, false)).join(separator) + lineEnding;
   };
-  const longest = trailerLine(1e15, new Date(Date.UTC(9999, 0)), new Date(Date.UTC(9999, 0)), 1e6, '0'.repeat(64));
+  const longest = trailerLine(
+    1e15,
+    new Date(Date.UTC(9999, 0)),
+    new Date(Date.UTC(9999, 0)),
+    1e6,
+    '0'.repeat(64),
+  );
 
   return {
     charset,
@@ -127,7 +165,18 @@ function planColumn(
   if ('constant' in column) {
     const value = column.constant;
     const constant = finishStatic(value, true);
-    return { name: column.header, kind: 'constant', property: null, formatter: null, raw: () => value, guard: true, asFormulaText: false, mayNeedQuotes: true, constant, whenAbsent: null };
+    return {
+      name: column.header,
+      kind: 'constant',
+      property: null,
+      formatter: null,
+      raw: () => value,
+      guard: true,
+      asFormulaText: false,
+      mayNeedQuotes: true,
+      constant,
+      whenAbsent: null,
+    };
   }
   const name = column.field;
   const { kind, property, whenAbsent } = FIELDS[name];
@@ -173,19 +222,23 @@ function planColumn(
 }
 
 function refuseTime(row: TicketRow, name: string): never {
-  throw new FormatError(`format: ticket ${row.id}, column ${name}: not a valid date and time; the whole window is refused`);
+  throw new FormatError(
+    `format: ticket ${row.id}, column ${name}: not a valid date and time; the whole window is refused`,
+  );
 }
 
 function pieces(format: string, allowed: readonly DateToken[]): FormatPiece[] {
   const result = tokenizeDateFormat(format, allowed);
   // parseFormatSpec refused invalid formats already; a hand-made spec that skipped it lands here.
-  if ('error' in result) throw new FormatError(`format: date format ${JSON.stringify(format)} ${result.error}`);
+  if ('error' in result)
+    throw new FormatError(`format: date format ${JSON.stringify(format)} ${result.error}`);
   return result;
 }
 
 function refuseUnquoted(row: TicketRow, name: string, value: string, special: RegExp): never {
   const char = special.exec(value)![0];
-  const what = char === '"' ? 'a quote' : char === '\r' ? 'a CR' : char === '\n' ? 'a line feed' : 'the separator';
+  const what =
+    char === '"' ? 'a quote' : char === '\r' ? 'a CR' : char === '\n' ? 'a line feed' : 'the separator';
   throw new FormatError(
     `format: ticket ${row.id}, column ${name}: the value holds ${what} (${formatCodePoint(char.charCodeAt(0))}), which quoting "none" cannot write; the whole window is refused`,
   );
@@ -245,13 +298,20 @@ function compileFastEncoder(
     if (plan.kind === 'datetime') {
       // The formatter keeps its own last value; an invalid time is refused, an absent one only
       // where the field may be absent (CHANGED_AT of a NEW row).
-      const read2 = plan.whenAbsent === null ? `F${i}(${read})` : `(${read} == null ? ${JSON.stringify(plan.whenAbsent)} : F${i}(${read}))`;
-      body.push(`let v${i}; { let w = ${read2}; if (w === null) T(r, ${name}); ${finish.join(' ')} v${i} = w; }`);
+      const read2 =
+        plan.whenAbsent === null
+          ? `F${i}(${read})`
+          : `(${read} == null ? ${JSON.stringify(plan.whenAbsent)} : F${i}(${read}))`;
+      body.push(
+        `let v${i}; { let w = ${read2}; if (w === null) T(r, ${name}); ${finish.join(' ')} v${i} = w; }`,
+      );
       cells.push(`v${i}`);
       return;
     }
     const format = plan.formatter === null ? 'x' : `F${i}(x)`;
-    body.push(`let v${i}; { const x = ${read}; let w = x == null ? ${JSON.stringify(plan.whenAbsent ?? '')} : ${format}; ${finish.join(' ')} v${i} = w; }`);
+    body.push(
+      `let v${i}; { const x = ${read}; let w = x == null ? ${JSON.stringify(plan.whenAbsent ?? '')} : ${format}; ${finish.join(' ')} v${i} = w; }`,
+    );
     cells.push(`v${i}`);
   });
   const line = `${cells.join(` + ${JSON.stringify(spec.separator)} + `)} + ${JSON.stringify(lineEnding)}`;

@@ -27,7 +27,10 @@ export interface PartEncryption {
    * Encrypts one part: `plain` yields its bytes (after compression) as they are pulled, the result
    * yields the encrypted bytes. `literal` is the plain file inside: its name and date.
    */
-  encrypt(plain: AsyncIterable<Uint8Array>, literal: { fileName: string; date: Date }): AsyncIterable<Uint8Array>;
+  encrypt(
+    plain: AsyncIterable<Uint8Array>,
+    literal: { fileName: string; date: Date },
+  ): AsyncIterable<Uint8Array>;
 }
 
 /** One file of a rendered window: a window is one part unless it exceeds the spec's maxFileSize. */

@@ -8,7 +8,8 @@ import type { ExportInterface } from './store';
 
 /** Why an interface gets no schedule at all, or null when it should have one. */
 export function unscheduledReason(iface: Pick<ExportInterface, 'contacts' | 'channels'>): string | null {
-  if (iface.contacts.length === 0 && iface.channels.length === 0) return 'it has no contact or sales channel mapping';
+  if (iface.contacts.length === 0 && iface.channels.length === 0)
+    return 'it has no contact or sales channel mapping';
   return null;
 }
 
@@ -25,7 +26,10 @@ export interface RunOrigin {
  * was unreachable); so does a run made from another configuration than the committed one.
  */
 export function refusalReason(iface: ExportInterface, origin: RunOrigin): string | null {
-  if (!iface.enabled) return iface.pausedReason ? `interface ${iface.id} is paused: ${iface.pausedReason}` : `interface ${iface.id} is disabled`;
+  if (!iface.enabled)
+    return iface.pausedReason
+      ? `interface ${iface.id} is paused: ${iface.pausedReason}`
+      : `interface ${iface.id} is disabled`;
   const unscheduled = unscheduledReason(iface);
   if (unscheduled) return `interface ${iface.id} cannot run: ${unscheduled}`;
   if (origin.configVersion !== undefined && origin.configVersion !== iface.configVersion) {

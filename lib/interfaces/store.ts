@@ -150,7 +150,11 @@ export class InterfaceStore {
     private readonly schema: string,
   ) {}
 
-  async create(fields: InterfaceFields, mappings: { contacts: string[]; channels: string[] }, actor: string): Promise<ExportInterface> {
+  async create(
+    fields: InterfaceFields,
+    mappings: { contacts: string[]; channels: string[] },
+    actor: string,
+  ): Promise<ExportInterface> {
     const key = await pgpKeyColumns(fields.pgpPublicKey ?? null);
     const id = await inTransaction(this.pool, async (client) => {
       let inserted: pg.QueryResult<{ id: string }>;
@@ -189,7 +193,13 @@ export class InterfaceStore {
       const { pgpPublicKey: _key, setDestinations, ...audited } = fields;
       const destinationAudit = await this.writeDestinations(client, newId, setDestinations ?? {});
       await this.checkHasDestination(client, newId);
-      await this.audit(client, newId, actor, 'create', { ...audited, stateChanges: fields.stateChanges ?? null, ...mappings, pgpKeyFingerprint: key.pgp_key_fingerprint, ...destinationAudit });
+      await this.audit(client, newId, actor, 'create', {
+        ...audited,
+        stateChanges: fields.stateChanges ?? null,
+        ...mappings,
+        pgpKeyFingerprint: key.pgp_key_fingerprint,
+        ...destinationAudit,
+      });
       return newId;
     });
     return this.get(id);
@@ -212,7 +222,12 @@ export class InterfaceStore {
   }
 
   /** Applies the given fields; returns the interface as it is now. */
-  async update(id: number, changes: Partial<InterfaceFields>, actor: string, action = 'update'): Promise<ExportInterface> {
+  async update(
+    id: number,
+    changes: Partial<InterfaceFields>,
+    actor: string,
+    action = 'update',
+  ): Promise<ExportInterface> {
     const columns: Record<Exclude<keyof InterfaceFields, 'pgpPublicKey' | 'setDestinations'>, string> = {
       name: 'name',
       recipients: 'recipients',
@@ -227,8 +242,14 @@ export class InterfaceStore {
     };
     const { pgpPublicKey, setDestinations, ...plainChanges } = changes;
     const key = pgpPublicKey === undefined ? undefined : await pgpKeyColumns(pgpPublicKey);
-    const entries = Object.entries(plainChanges).filter(([, value]) => value !== undefined) as [keyof typeof columns, unknown][];
-    const assigned: [string, unknown][] = [...entries.map(([name, value]): [string, unknown] => [columns[name], value]), ...Object.entries(key ?? {})];
+    const entries = Object.entries(plainChanges).filter(([, value]) => value !== undefined) as [
+      keyof typeof columns,
+      unknown,
+    ][];
+    const assigned: [string, unknown][] = [
+      ...entries.map(([name, value]): [string, unknown] => [columns[name], value]),
+      ...Object.entries(key ?? {}),
+    ];
     const audited: Record<string, unknown> = Object.fromEntries(entries);
     await inTransaction(this.pool, async (client) => {
       const previous = await this.lock(client, id);
@@ -238,17 +259,19 @@ export class InterfaceStore {
       }
       const destinationAudit = await this.writeDestinations(client, id, setDestinations ?? {});
       Object.assign(audited, destinationAudit);
-      if (Object.keys(destinationAudit).length > 0 && assigned.length === 0) await this.bumpVersion(client, id);
+      if (Object.keys(destinationAudit).length > 0 && assigned.length === 0)
+        await this.bumpVersion(client, id);
       if (assigned.length > 0) {
         const assignments = assigned.map(([column], index) => `${column} = $${index + 2}`);
         // An operator enabling the interface takes it out of its self-pause and starts counting anew.
-        if (changes.enabled === true) assignments.push('paused_reason = NULL', 'consecutive_failures = 0', 'failing_since = NULL');
+        if (changes.enabled === true)
+          assignments.push('paused_reason = NULL', 'consecutive_failures = 0', 'failing_since = NULL');
         assignments.push(BUMP_VERSION);
         try {
-          await client.query(
-            `UPDATE ${this.schema}.interface SET ${assignments.join(', ')} WHERE id = $1`,
-            [id, ...assigned.map(([, value]) => value)],
-          );
+          await client.query(`UPDATE ${this.schema}.interface SET ${assignments.join(', ')} WHERE id = $1`, [
+            id,
+            ...assigned.map(([, value]) => value),
+          ]);
         } catch (error) {
           if ((error as { code?: string }).code === UNIQUE_VIOLATION) {
             throw new InputError(`--name: an interface named ${JSON.stringify(changes.name)} already exists`);
@@ -274,7 +297,8 @@ export class InterfaceStore {
     await inTransaction(this.pool, async (client) => {
       await this.lock(client, id);
       const added = await this.insertMapping(client, id, kind, code);
-      if (!added) throw new InputError(`--${kind}: ${JSON.stringify(code)} is already mapped to interface ${id}`);
+      if (!added)
+        throw new InputError(`--${kind}: ${JSON.stringify(code)} is already mapped to interface ${id}`);
       await this.bumpVersion(client, id);
       await this.audit(client, id, actor, 'mapping add', { kind, code });
     });
@@ -287,7 +311,8 @@ export class InterfaceStore {
         `DELETE FROM ${this.schema}.mapping WHERE interface_id = $1 AND kind = $2 AND code = $3`,
         [id, kind, code],
       );
-      if (removed.rowCount === 0) throw new InputError(`--${kind}: ${JSON.stringify(code)} is not mapped to interface ${id}`);
+      if (removed.rowCount === 0)
+        throw new InputError(`--${kind}: ${JSON.stringify(code)} is not mapped to interface ${id}`);
       await this.bumpVersion(client, id);
       await this.audit(client, id, actor, 'mapping remove', { kind, code });
     });
@@ -298,7 +323,10 @@ export class InterfaceStore {
    * at a time, and configuration changes wait for a freeze in progress) and reads it, with whether
    * `barcodes run` asked for the next window.
    */
-  async lockForWindow(client: pg.PoolClient, id: number): Promise<(ExportInterface & { runRequested: boolean }) | undefined> {
+  async lockForWindow(
+    client: pg.PoolClient,
+    id: number,
+  ): Promise<(ExportInterface & { runRequested: boolean }) | undefined> {
     const locked = await client.query<{ run_requested_at: Date | null }>(
       `SELECT run_requested_at FROM ${this.schema}.interface WHERE id = $1 FOR UPDATE`,
       [id],
@@ -318,9 +346,17 @@ export class InterfaceStore {
    * the interface disables itself (so `schedules sync` keeps its schedule paused) and the caller
    * pauses the schedule and alerts the operator, once.
    */
-  async recordPermanentFailure(id: number, reason: string, pauseThreshold: number): Promise<FailureRecord | undefined> {
+  async recordPermanentFailure(
+    id: number,
+    reason: string,
+    pauseThreshold: number,
+  ): Promise<FailureRecord | undefined> {
     return inTransaction(this.pool, async (client) => {
-      const { rows } = await client.query<{ consecutive_failures: number; failing_since: Date; enabled: boolean }>(
+      const { rows } = await client.query<{
+        consecutive_failures: number;
+        failing_since: Date;
+        enabled: boolean;
+      }>(
         `UPDATE ${this.schema}.interface
             SET consecutive_failures = consecutive_failures + 1, failing_since = coalesce(failing_since, now()), last_failure = $2
           WHERE id = $1 RETURNING consecutive_failures, failing_since, enabled`,
@@ -331,11 +367,19 @@ export class InterfaceStore {
       const pausedNow = row.enabled && row.consecutive_failures >= pauseThreshold;
       if (pausedNow) {
         const pausedReason = `paused itself after ${row.consecutive_failures} consecutive failed windows since ${row.failing_since.toISOString()}: ${reason}`;
-        await client.query(`UPDATE ${this.schema}.interface SET enabled = false, paused_reason = $2, ${BUMP_VERSION} WHERE id = $1`, [id, pausedReason]);
+        await client.query(
+          `UPDATE ${this.schema}.interface SET enabled = false, paused_reason = $2, ${BUMP_VERSION} WHERE id = $1`,
+          [id, pausedReason],
+        );
         await this.audit(client, id, 'barcodes', 'auto-pause', { reason: pausedReason });
       }
       const { rows: current } = await client.query<InterfaceRow>(`${this.selectSql()} WHERE i.id = $1`, [id]);
-      return { consecutiveFailures: row.consecutive_failures, failingSince: row.failing_since, pausedNow, iface: toInterface(current[0]!) };
+      return {
+        consecutiveFailures: row.consecutive_failures,
+        failingSince: row.failing_since,
+        pausedNow,
+        iface: toInterface(current[0]!),
+      };
     });
   }
 
@@ -354,7 +398,10 @@ export class InterfaceStore {
    * least as new as any apply before it, and the last one pushes the latest. An advisory lock, not
    * the row lock: a window being frozen never waits for Temporal.
    */
-  async withScheduleLock<T>(id: number, apply: (iface: ExportInterface | undefined) => Promise<T>): Promise<T> {
+  async withScheduleLock<T>(
+    id: number,
+    apply: (iface: ExportInterface | undefined) => Promise<T>,
+  ): Promise<T> {
     const client = await this.pool.connect();
     const key = `${this.schema}:schedule:${id}`;
     try {
@@ -375,7 +422,10 @@ export class InterfaceStore {
    * was delivered (the run also ends visibly in the Temporal UI).
    */
   async recordRefusedRun(id: number, reason: string): Promise<void> {
-    await this.pool.query(`UPDATE ${this.schema}.interface SET refused_run_at = now(), refused_run_reason = $2 WHERE id = $1`, [id, reason]);
+    await this.pool.query(
+      `UPDATE ${this.schema}.interface SET refused_run_at = now(), refused_run_reason = $2 WHERE id = $1`,
+      [id, reason],
+    );
   }
 
   /** Marks that the next window of this interface was asked for by `barcodes run`. */
@@ -383,7 +433,9 @@ export class InterfaceStore {
     await this.pool.query(`UPDATE ${this.schema}.interface SET run_requested_at = now() WHERE id = $1`, [id]);
   }
 
-  async history(id: number): Promise<{ at: Date; actor: string; action: string; details: Record<string, unknown> }[]> {
+  async history(
+    id: number,
+  ): Promise<{ at: Date; actor: string; action: string; details: Record<string, unknown> }[]> {
     const { rows } = await this.pool.query(
       `SELECT at, actor, action, details FROM ${this.schema}.config_change WHERE interface_id = $1 ORDER BY id`,
       [id],
@@ -410,16 +462,32 @@ export class InterfaceStore {
       `SELECT kind, url, host_key_fingerprint, secret_sealed, secret_fingerprint FROM ${this.schema}.destination WHERE interface_id = $1 ORDER BY kind`,
       [id],
     );
-    return rows.map((row) => ({ kind: row.kind, url: row.url, hostKeyFingerprint: row.host_key_fingerprint, secretSealed: row.secret_sealed, secretFingerprint: row.secret_fingerprint }));
+    return rows.map((row) => ({
+      kind: row.kind,
+      url: row.url,
+      hostKeyFingerprint: row.host_key_fingerprint,
+      secretSealed: row.secret_sealed,
+      secretFingerprint: row.secret_fingerprint,
+    }));
   }
 
   /** Writes the given destinations; returns what the audit trail records of them (fingerprints only). */
-  private async writeDestinations(client: pg.PoolClient, id: number, changes: Partial<Record<RemoteDestinationKind, SealedDestination | null>>): Promise<Record<string, unknown>> {
+  private async writeDestinations(
+    client: pg.PoolClient,
+    id: number,
+    changes: Partial<Record<RemoteDestinationKind, SealedDestination | null>>,
+  ): Promise<Record<string, unknown>> {
     const audited: Record<string, unknown> = {};
-    for (const [kind, destination] of Object.entries(changes) as [RemoteDestinationKind, SealedDestination | null | undefined][]) {
+    for (const [kind, destination] of Object.entries(changes) as [
+      RemoteDestinationKind,
+      SealedDestination | null | undefined,
+    ][]) {
       if (destination === undefined) continue;
       if (destination === null) {
-        await client.query(`DELETE FROM ${this.schema}.destination WHERE interface_id = $1 AND kind = $2`, [id, kind]);
+        await client.query(`DELETE FROM ${this.schema}.destination WHERE interface_id = $1 AND kind = $2`, [
+          id,
+          kind,
+        ]);
         audited[kind] = null;
         continue;
       }
@@ -428,9 +496,20 @@ export class InterfaceStore {
          VALUES ($1, $2, $3, $4, $5, $6)
          ON CONFLICT (interface_id, kind) DO UPDATE SET url = EXCLUDED.url, host_key_fingerprint = EXCLUDED.host_key_fingerprint,
            secret_sealed = EXCLUDED.secret_sealed, secret_fingerprint = EXCLUDED.secret_fingerprint, updated_at = now()`,
-        [id, kind, destination.url, destination.hostKeyFingerprint, destination.secretSealed, destination.secretFingerprint],
+        [
+          id,
+          kind,
+          destination.url,
+          destination.hostKeyFingerprint,
+          destination.secretSealed,
+          destination.secretFingerprint,
+        ],
       );
-      audited[kind] = { url: destination.url, hostKeyFingerprint: destination.hostKeyFingerprint ?? undefined, secretFingerprint: destination.secretFingerprint };
+      audited[kind] = {
+        url: destination.url,
+        hostKeyFingerprint: destination.hostKeyFingerprint ?? undefined,
+        secretFingerprint: destination.secretFingerprint,
+      };
     }
     return audited;
   }
@@ -442,14 +521,20 @@ export class InterfaceStore {
          FROM ${this.schema}.interface i WHERE i.id = $1`,
       [id],
     );
-    if (rows[0] && !rows[0].ok) throw new InputError('an interface needs at least one destination: --email, --sftp or --https');
+    if (rows[0] && !rows[0].ok)
+      throw new InputError('an interface needs at least one destination: --email, --sftp or --https');
   }
 
   private async bumpVersion(client: pg.PoolClient, id: number): Promise<void> {
     await client.query(`UPDATE ${this.schema}.interface SET ${BUMP_VERSION} WHERE id = $1`, [id]);
   }
 
-  private async insertMapping(client: pg.PoolClient, id: number, kind: MappingKind, code: string): Promise<boolean> {
+  private async insertMapping(
+    client: pg.PoolClient,
+    id: number,
+    kind: MappingKind,
+    code: string,
+  ): Promise<boolean> {
     const { rowCount } = await client.query(
       `INSERT INTO ${this.schema}.mapping (interface_id, kind, code) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING`,
       [id, kind, code],
@@ -457,7 +542,13 @@ export class InterfaceStore {
     return rowCount === 1;
   }
 
-  private async audit(client: pg.PoolClient, id: number, actor: string, action: string, details: Record<string, unknown>) {
+  private async audit(
+    client: pg.PoolClient,
+    id: number,
+    actor: string,
+    action: string,
+    details: Record<string, unknown>,
+  ) {
     await client.query(
       `INSERT INTO ${this.schema}.config_change (interface_id, actor, action, details) VALUES ($1, $2, $3, $4)`,
       [id, actor, action, JSON.stringify(details)],
@@ -503,13 +594,28 @@ function toInterface(row: InterfaceRow): ExportInterface {
     pgpKey:
       row.pgp_key_fingerprint === null
         ? null
-        : { fingerprint: row.pgp_key_fingerprint, userIds: row.pgp_key_user_ids ?? [], expiresAt: row.pgp_key_expires_at },
+        : {
+            fingerprint: row.pgp_key_fingerprint,
+            userIds: row.pgp_key_user_ids ?? [],
+            expiresAt: row.pgp_key_expires_at,
+          },
   };
 }
 
 /** Reads the key (refusing one files cannot be encrypted to) into its columns; null clears them. */
 async function pgpKeyColumns(armored: string | null): Promise<PgpKeyColumns> {
-  if (armored === null) return { pgp_public_key: null, pgp_key_fingerprint: null, pgp_key_user_ids: null, pgp_key_expires_at: null };
+  if (armored === null)
+    return {
+      pgp_public_key: null,
+      pgp_key_fingerprint: null,
+      pgp_key_user_ids: null,
+      pgp_key_expires_at: null,
+    };
   const key = await readRecipientKey(armored, 'pgpPublicKey');
-  return { pgp_public_key: key.armored, pgp_key_fingerprint: key.fingerprint, pgp_key_user_ids: key.userIds, pgp_key_expires_at: key.expiresAt };
+  return {
+    pgp_public_key: key.armored,
+    pgp_key_fingerprint: key.fingerprint,
+    pgp_key_user_ids: key.userIds,
+    pgp_key_expires_at: key.expiresAt,
+  };
 }

@@ -3,7 +3,8 @@ import { InputError } from '../errors';
 const MAX_NAME_LENGTH = 200;
 // Deliberately strict: addresses end up in SMTP envelopes and headers, so anything that could
 // smuggle a header (CR/LF), a second address (`,` `;`) or a display name is refused.
-const EMAIL = /^[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]+@[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$/;
+const EMAIL =
+  /^[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]+@[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$/;
 const MAX_CODE_LENGTH = 100;
 const MAX_ACTOR_LENGTH = 100;
 const MIN_INTERVAL_SECONDS = 60;
@@ -24,7 +25,9 @@ export function checkSafeText(text: string, what: string, expected: string): str
   const unsafe = UNSAFE_TEXT.exec(text);
   if (unsafe) {
     const codePoint = `U+${unsafe[0].codePointAt(0)!.toString(16).toUpperCase().padStart(4, '0')}`;
-    throw new InputError(`${what}: invalid ${expected} ${JSON.stringify(text)} (holds control or bidirectional character ${codePoint})`);
+    throw new InputError(
+      `${what}: invalid ${expected} ${JSON.stringify(text)} (holds control or bidirectional character ${codePoint})`,
+    );
   }
   return text;
 }
@@ -32,7 +35,9 @@ export function checkSafeText(text: string, what: string, expected: string): str
 export function checkName(name: string): string {
   const trimmed = checkSafeText(name, '--name', 'interface name').trim();
   if (!trimmed || trimmed.length > MAX_NAME_LENGTH) {
-    throw new InputError(`--name: invalid interface name ${JSON.stringify(name)} (1-${MAX_NAME_LENGTH} printable characters)`);
+    throw new InputError(
+      `--name: invalid interface name ${JSON.stringify(name)} (1-${MAX_NAME_LENGTH} printable characters)`,
+    );
   }
   return trimmed;
 }
@@ -41,7 +46,9 @@ export function checkName(name: string): string {
 export function checkActor(actor: string, what = '--actor'): string {
   checkSafeText(actor, what, 'actor');
   if (!actor.trim() || actor.length > MAX_ACTOR_LENGTH) {
-    throw new InputError(`${what}: invalid actor ${JSON.stringify(actor)} (1-${MAX_ACTOR_LENGTH} printable characters)`);
+    throw new InputError(
+      `${what}: invalid actor ${JSON.stringify(actor)} (1-${MAX_ACTOR_LENGTH} printable characters)`,
+    );
   }
   return actor.trim();
 }
@@ -56,7 +63,9 @@ export function checkEmail(address: string, what = '--email'): string {
 export function checkCode(code: string, what: string): string {
   checkSafeText(code, what, 'code');
   if (!code || code.length > MAX_CODE_LENGTH || code.trim() !== code) {
-    throw new InputError(`${what}: invalid code ${JSON.stringify(code)} (1-${MAX_CODE_LENGTH} printable characters, no surrounding spaces)`);
+    throw new InputError(
+      `${what}: invalid code ${JSON.stringify(code)} (1-${MAX_CODE_LENGTH} printable characters, no surrounding spaces)`,
+    );
   }
   return code;
 }
@@ -65,7 +74,9 @@ export function checkTimeZone(zone: string): string {
   try {
     new Intl.DateTimeFormat('en-US', { timeZone: zone });
   } catch {
-    throw new InputError(`--timezone: unknown time zone ${JSON.stringify(zone)} (expected an IANA name like Europe/Zurich)`);
+    throw new InputError(
+      `--timezone: unknown time zone ${JSON.stringify(zone)} (expected an IANA name like Europe/Zurich)`,
+    );
   }
   return zone;
 }

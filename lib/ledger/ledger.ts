@@ -115,7 +115,12 @@ export class DeliveryLedger {
    * delivery_chain_end index each: cheap enough to run every few seconds.
    */
   async interfaceWatermarks(): Promise<InterfaceWatermark[]> {
-    const { rows } = await this.pool.query<{ id: string; enabled: boolean; watermark: Date; lag_seconds: number }>(
+    const { rows } = await this.pool.query<{
+      id: string;
+      enabled: boolean;
+      watermark: Date;
+      lag_seconds: number;
+    }>(
       `SELECT i.id, i.enabled, COALESCE(last.window_end, i.start_at) AS watermark,
               GREATEST(0, extract(epoch FROM now() - COALESCE(last.window_end, i.start_at)))::float8 AS lag_seconds
          FROM ${this.schema}.interface i
@@ -125,7 +130,12 @@ export class DeliveryLedger {
          ) last ON true
         ORDER BY i.id`,
     );
-    return rows.map((row) => ({ interfaceId: Number(row.id), enabled: row.enabled, watermark: row.watermark, lagSeconds: row.lag_seconds }));
+    return rows.map((row) => ({
+      interfaceId: Number(row.id),
+      enabled: row.enabled,
+      watermark: row.watermark,
+      lagSeconds: row.lag_seconds,
+    }));
   }
 
   /** The chain window frozen but not yet sent, which must be finished before a new one opens. */
@@ -161,7 +171,10 @@ export class DeliveryLedger {
 
   /** Gives a frozen window to the run that will send it (its previous holder has ended). */
   async claim(client: pg.ClientBase, deliveryId: number, workflowId: string): Promise<void> {
-    await client.query(`UPDATE ${this.schema}.delivery SET claimed_by = $2 WHERE id = $1`, [deliveryId, workflowId]);
+    await client.query(`UPDATE ${this.schema}.delivery SET claimed_by = $2 WHERE id = $1`, [
+      deliveryId,
+      workflowId,
+    ]);
   }
 
   /**
@@ -178,7 +191,10 @@ export class DeliveryLedger {
 
   /** Who holds the window now (read again before each part is sent). */
   async claimOf(deliveryId: number): Promise<string | null> {
-    const { rows } = await this.pool.query<{ claimed_by: string | null }>(`SELECT claimed_by FROM ${this.schema}.delivery WHERE id = $1`, [deliveryId]);
+    const { rows } = await this.pool.query<{ claimed_by: string | null }>(
+      `SELECT claimed_by FROM ${this.schema}.delivery WHERE id = $1`,
+      [deliveryId],
+    );
     return rows[0]?.claimed_by ?? null;
   }
 
@@ -186,7 +202,11 @@ export class DeliveryLedger {
    * A sink that stores the rendered parts in delivery_part/delivery_chunk on the given client (in
    * the freezing transaction), and hashes all parts' bytes in order for the delivery's checksum.
    */
-  partSink(client: pg.ClientBase, deliveryId: number, onProgress: () => void = () => {}): PartSink & { sha256(): string } {
+  partSink(
+    client: pg.ClientBase,
+    deliveryId: number,
+    onProgress: () => void = () => {},
+  ): PartSink & { sha256(): string } {
     const schema = this.schema;
     const whole: Hash = createHash('sha256');
     let part = 0;
@@ -203,7 +223,10 @@ export class DeliveryLedger {
       pendingBytes = 0;
       await storing;
       const stored = client
-        .query(`INSERT INTO ${schema}.delivery_chunk (delivery_id, part, seq, data) VALUES ($1, $2, $3, $4)`, [deliveryId, part, seq++, data])
+        .query(
+          `INSERT INTO ${schema}.delivery_chunk (delivery_id, part, seq, data) VALUES ($1, $2, $3, $4)`,
+          [deliveryId, part, seq++, data],
+        )
         .then(() => onProgress());
       stored.catch(() => {});
       storing = stored;
@@ -212,7 +235,10 @@ export class DeliveryLedger {
       async beginPart(index: number) {
         part = index;
         seq = 0;
-        await client.query(`INSERT INTO ${schema}.delivery_part (delivery_id, part) VALUES ($1, $2)`, [deliveryId, index]);
+        await client.query(`INSERT INTO ${schema}.delivery_part (delivery_id, part) VALUES ($1, $2)`, [
+          deliveryId,
+          index,
+        ]);
       },
       async write(chunk: Buffer) {
         whole.update(chunk);
@@ -233,14 +259,28 @@ export class DeliveryLedger {
   async completeFreeze(
     client: pg.ClientBase,
     deliveryId: number,
-    summary: { ticketCount: number; parts: (FilePart & { messageId: string; encryptedTo?: string | null })[]; sha256: string | null },
+    summary: {
+      ticketCount: number;
+      parts: (FilePart & { messageId: string; encryptedTo?: string | null })[];
+      sha256: string | null;
+    },
   ): Promise<void> {
     for (const part of summary.parts) {
       await client.query(
         `UPDATE ${this.schema}.delivery_part
             SET file_name = $3, content_type = $4, byte_count = $5, row_count = $6, sha256 = $7, message_id = $8, encrypted_to = $9
           WHERE delivery_id = $1 AND part = $2`,
-        [deliveryId, part.index, part.fileName, part.contentType, part.byteCount, part.rowCount, part.sha256, part.messageId, part.encryptedTo ?? null],
+        [
+          deliveryId,
+          part.index,
+          part.fileName,
+          part.contentType,
+          part.byteCount,
+          part.rowCount,
+          part.sha256,
+          part.messageId,
+          part.encryptedTo ?? null,
+        ],
       );
     }
     const empty = summary.parts.length === 0;
@@ -274,7 +314,12 @@ export class DeliveryLedger {
    * Copies a delivery's stored parts (bytes, names, types, checksums) under a new delivery, with
    * new Message-IDs: a resend is the same file as a new message.
    */
-  async copyParts(client: Queryable, fromDeliveryId: number, toDeliveryId: number, messageIdOf: (part: number, parts: number) => string): Promise<void> {
+  async copyParts(
+    client: Queryable,
+    fromDeliveryId: number,
+    toDeliveryId: number,
+    messageIdOf: (part: number, parts: number) => string,
+  ): Promise<void> {
     const { rows } = await client.query<{ part: number }>(
       `INSERT INTO ${this.schema}.delivery_part (delivery_id, part, file_name, content_type, byte_count, row_count, sha256, encrypted_to)
        SELECT $2, part, file_name, content_type, byte_count, row_count, sha256, encrypted_to FROM ${this.schema}.delivery_part WHERE delivery_id = $1
@@ -282,11 +327,10 @@ export class DeliveryLedger {
       [fromDeliveryId, toDeliveryId],
     );
     for (const { part } of rows) {
-      await client.query(`UPDATE ${this.schema}.delivery_part SET message_id = $3 WHERE delivery_id = $1 AND part = $2`, [
-        toDeliveryId,
-        part,
-        messageIdOf(part, rows.length),
-      ]);
+      await client.query(
+        `UPDATE ${this.schema}.delivery_part SET message_id = $3 WHERE delivery_id = $1 AND part = $2`,
+        [toDeliveryId, part, messageIdOf(part, rows.length)],
+      );
     }
     await client.query(
       `INSERT INTO ${this.schema}.delivery_chunk (delivery_id, part, seq, data)
@@ -382,7 +426,9 @@ export class DeliveryLedger {
   }
 
   async recordAttempt(deliveryId: number): Promise<void> {
-    await this.pool.query(`UPDATE ${this.schema}.delivery SET attempts = attempts + 1 WHERE id = $1`, [deliveryId]);
+    await this.pool.query(`UPDATE ${this.schema}.delivery SET attempts = attempts + 1 WHERE id = $1`, [
+      deliveryId,
+    ]);
   }
 
   /** Records one part as handed to SMTP, with each recipient's answer, atomically. */
@@ -409,7 +455,12 @@ export class DeliveryLedger {
     const client = await this.pool.connect();
     try {
       await client.query('BEGIN');
-      await this.writePartSent(client, deliveryId, part, addresses.map((address) => ({ address, status: 'accepted' as const, response: null })));
+      await this.writePartSent(
+        client,
+        deliveryId,
+        part,
+        addresses.map((address) => ({ address, status: 'accepted' as const, response: null })),
+      );
     } finally {
       await client.query('ROLLBACK').catch(() => {});
       client.release();
@@ -421,10 +472,18 @@ export class DeliveryLedger {
    * handed to SMTP, so no retry sends it again (the answers are lost, the email is not repeated).
    */
   async markPartSentWithoutAnswers(deliveryId: number, part: number): Promise<void> {
-    await this.pool.query(`UPDATE ${this.schema}.delivery_part SET sent_at = now() WHERE delivery_id = $1 AND part = $2 AND sent_at IS NULL`, [deliveryId, part]);
+    await this.pool.query(
+      `UPDATE ${this.schema}.delivery_part SET sent_at = now() WHERE delivery_id = $1 AND part = $2 AND sent_at IS NULL`,
+      [deliveryId, part],
+    );
   }
 
-  private async writePartSent(client: pg.ClientBase, deliveryId: number, part: number, recipients: RecipientResult[]): Promise<void> {
+  private async writePartSent(
+    client: pg.ClientBase,
+    deliveryId: number,
+    part: number,
+    recipients: RecipientResult[],
+  ): Promise<void> {
     for (const recipient of recipients) {
       await client.query(
         `INSERT INTO ${this.schema}.delivery_recipient (delivery_id, part, address, status, response)
@@ -433,7 +492,10 @@ export class DeliveryLedger {
         [deliveryId, part, recipient.address, recipient.status, recipient.response],
       );
     }
-    await client.query(`UPDATE ${this.schema}.delivery_part SET sent_at = now() WHERE delivery_id = $1 AND part = $2`, [deliveryId, part]);
+    await client.query(
+      `UPDATE ${this.schema}.delivery_part SET sent_at = now() WHERE delivery_id = $1 AND part = $2`,
+      [deliveryId, part],
+    );
   }
 
   /** Every destination's result per part of a delivery (email's acceptance is in delivery_part). */
@@ -446,7 +508,13 @@ export class DeliveryLedger {
   }
 
   /** Records what a destination made of a part. A delivered part stays delivered. */
-  async markDestinationPart(deliveryId: number, part: number, destination: DestinationPartResult['destination'], status: DestinationPartResult['status'], detail: string): Promise<void> {
+  async markDestinationPart(
+    deliveryId: number,
+    part: number,
+    destination: DestinationPartResult['destination'],
+    status: DestinationPartResult['status'],
+    detail: string,
+  ): Promise<void> {
     await this.pool.query(
       `INSERT INTO ${this.schema}.delivery_part_destination (delivery_id, part, destination, status, detail)
        VALUES ($1, $2, $3, $4, $5)
@@ -457,7 +525,11 @@ export class DeliveryLedger {
   }
 
   /** Like proveCanRecordPartSent, for the destinations about to be tried: rolled back. */
-  async proveCanRecordDestinations(deliveryId: number, part: number, destinations: DestinationPartResult['destination'][]): Promise<void> {
+  async proveCanRecordDestinations(
+    deliveryId: number,
+    part: number,
+    destinations: DestinationPartResult['destination'][],
+  ): Promise<void> {
     const client = await this.pool.connect();
     try {
       await client.query('BEGIN');
@@ -479,7 +551,10 @@ export class DeliveryLedger {
    * interface's pending window, and the next run (after the operator's fix) tries them again.
    */
   async clearFailedDestinations(deliveryId: number): Promise<void> {
-    await this.pool.query(`DELETE FROM ${this.schema}.delivery_part_destination WHERE delivery_id = $1 AND status = 'failed'`, [deliveryId]);
+    await this.pool.query(
+      `DELETE FROM ${this.schema}.delivery_part_destination WHERE delivery_id = $1 AND status = 'failed'`,
+      [deliveryId],
+    );
   }
 
   async markSent(deliveryId: number): Promise<void> {
@@ -493,7 +568,11 @@ export class DeliveryLedger {
    * Marks failed the unfinished chain window a run holds (a run that failed without naming it);
    * returns it (the latest, should there be two), or null when it holds none.
    */
-  async markClaimedFailed(interfaceId: number, workflowId: string, reason: string): Promise<FailedWindow | null> {
+  async markClaimedFailed(
+    interfaceId: number,
+    workflowId: string,
+    reason: string,
+  ): Promise<FailedWindow | null> {
     const { rows } = await this.pool.query(
       `UPDATE ${this.schema}.delivery SET status = 'failed', last_error = $3
         WHERE interface_id = $1 AND claimed_by = $2 AND kind IN ${CHAIN_KINDS} AND status IN ('pending','failed')
@@ -501,7 +580,13 @@ export class DeliveryLedger {
       [interfaceId, workflowId, reason],
     );
     const latest = rows.sort((a, b) => b.window_end.getTime() - a.window_end.getTime())[0];
-    return latest ? { windowStart: latest.window_start.toISOString(), windowEnd: latest.window_end.toISOString(), ticketCount: Number(latest.ticket_count ?? 0) } : null;
+    return latest
+      ? {
+          windowStart: latest.window_start.toISOString(),
+          windowEnd: latest.window_end.toISOString(),
+          ticketCount: Number(latest.ticket_count ?? 0),
+        }
+      : null;
   }
 
   /** A failed delivery stays the interface's pending window: the next run sends it unchanged. */

@@ -64,11 +64,16 @@ export function fileRetentionMillis(env: NodeJS.ProcessEnv = process.env): numbe
  * is kept and counted: purging it would make that workflow send an empty or broken file. An unsent
  * scheduled or run window is never purged. Idempotent; concurrent purges skip each other's rows.
  */
-export async function purgeStoredFiles(pool: pg.Pool, schema: string, options: PurgeOptions): Promise<PurgeReport> {
+export async function purgeStoredFiles(
+  pool: pg.Pool,
+  schema: string,
+  options: PurgeOptions,
+): Promise<PurgeReport> {
   const batchSize = options.batchSize ?? DEFAULT_BATCH_SIZE;
-  const { rows } = await pool.query<{ cutoff: Date }>(`SELECT now() - make_interval(secs => $1::float8 / 1000) AS cutoff`, [
-    options.olderThanMillis,
-  ]);
+  const { rows } = await pool.query<{ cutoff: Date }>(
+    `SELECT now() - make_interval(secs => $1::float8 / 1000) AS cutoff`,
+    [options.olderThanMillis],
+  );
   const cutoff = rows[0]!.cutoff;
   const report: PurgeReport = { cutoff, deliveries: 0, chunks: 0, bytes: 0, keptUnsent: 0, keptInFlight: 0 };
   const abandoned = await abandonedDeliveries(pool, schema, cutoff, options.workflowState);
@@ -114,7 +119,12 @@ export async function purgeStoredFiles(pool: pg.Pool, schema: string, options: P
  * how many were kept because it is open or unknown. A delivery without a workflow id has no
  * workflow that could send it.
  */
-async function abandonedDeliveries(pool: pg.Pool, schema: string, cutoff: Date, workflowState: WorkflowStateLookup): Promise<{ ids: string[]; kept: number }> {
+async function abandonedDeliveries(
+  pool: pg.Pool,
+  schema: string,
+  cutoff: Date,
+  workflowState: WorkflowStateLookup,
+): Promise<{ ids: string[]; kept: number }> {
   const { rows } = await pool.query<{ id: string; workflow_id: string | null }>(
     `SELECT id, workflow_id FROM ${schema}.delivery
       WHERE purged_at IS NULL AND status IN ('pending','failed') AND kind IN ('backfill','resend') AND created_at < $1

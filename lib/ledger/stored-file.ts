@@ -15,16 +15,22 @@ export async function verifyStoredParts(
   parts: readonly StoredPart[],
 ): Promise<void> {
   if (delivery.purgedAt) {
-    throw new StoredFileError(`delivery ${delivery.id}: its file was purged at ${delivery.purgedAt.toISOString()} (retention); nothing was sent`);
+    throw new StoredFileError(
+      `delivery ${delivery.id}: its file was purged at ${delivery.purgedAt.toISOString()} (retention); nothing was sent`,
+    );
   }
   for (const part of parts) {
     const stored = await digest(readPart(delivery.id, part.index));
     const where = `delivery ${delivery.id} part ${part.index} (${part.fileName})`;
     if (stored.byteCount !== part.byteCount) {
-      throw new StoredFileError(`${where}: ${stored.byteCount} bytes stored, ${part.byteCount} frozen (size mismatch); nothing was sent`);
+      throw new StoredFileError(
+        `${where}: ${stored.byteCount} bytes stored, ${part.byteCount} frozen (size mismatch); nothing was sent`,
+      );
     }
     if (stored.sha256 !== part.sha256) {
-      throw new StoredFileError(`${where}: stored bytes have SHA-256 ${stored.sha256}, ${part.sha256} frozen (sha mismatch); nothing was sent`);
+      throw new StoredFileError(
+        `${where}: stored bytes have SHA-256 ${stored.sha256}, ${part.sha256} frozen (sha mismatch); nothing was sent`,
+      );
     }
   }
 }

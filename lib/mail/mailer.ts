@@ -69,10 +69,16 @@ export function classifySmtpError(error: unknown): SmtpError {
   // The server's response can quote recipients, never file content: safe to show operators.
   // A failed STARTTLS upgrade hides its reason in the cause; say it rather than the server's echo.
   const tlsCause = (failure.cause as Error | undefined)?.message;
-  const detail = tlsCause && /STARTTLS|TLS|certificate/i.test(tlsCause) ? tlsCause : (failure.response ?? failure.message);
-  return new SmtpError(`SMTP ${permanent ? 'refused' : 'failed'}: ${detail}`.slice(0, 500), permanent, responseCode, {
-    cause: error,
-  });
+  const detail =
+    tlsCause && /STARTTLS|TLS|certificate/i.test(tlsCause) ? tlsCause : (failure.response ?? failure.message);
+  return new SmtpError(
+    `SMTP ${permanent ? 'refused' : 'failed'}: ${detail}`.slice(0, 500),
+    permanent,
+    responseCode,
+    {
+      cause: error,
+    },
+  );
 }
 
 export interface NodemailerMailerOptions {

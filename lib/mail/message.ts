@@ -3,7 +3,10 @@ import { interfaceTitle } from '../interfaces/title';
 
 /** `2026-11-29T10:15:00.000Z` → `20261129T101500Z` (CONTRACT.md §3 file-name time form). */
 export function compactUtc(date: Date): string {
-  return date.toISOString().replace(/[-:]/g, '').replace(/\.\d{3}Z$/, 'Z');
+  return date
+    .toISOString()
+    .replace(/[-:]/g, '')
+    .replace(/\.\d{3}Z$/, 'Z');
 }
 
 /** The domain for Message-IDs: the sender's, so they are unique to this deployment. */
@@ -25,7 +28,8 @@ export function partMessageId(
   domain: string,
 ): string {
   const window = `${compactUtc(delivery.windowStart)}-${compactUtc(delivery.windowEnd)}`;
-  const own = delivery.kind === 'scheduled' || delivery.kind === 'run' ? '' : `.${delivery.kind}${delivery.id}`;
+  const own =
+    delivery.kind === 'scheduled' || delivery.kind === 'run' ? '' : `.${delivery.kind}${delivery.id}`;
   return `<barcodes.i${delivery.interfaceId}.${window}.p${part}of${partCount}${own}@${domain}>`;
 }
 
@@ -41,7 +45,7 @@ const LAYERS: [RegExp, string][] = [
 export function describeAttachment(fileName: string, contentType: string): string {
   const layers: string[] = [];
   let rest = fileName;
-  for (let found = true; found; ) {
+  for (let found = true; found;) {
     found = false;
     for (const [suffix, words] of LAYERS) {
       if (suffix.test(rest)) {
@@ -61,7 +65,10 @@ export function describeAttachment(fileName: string, contentType: string): strin
 }
 
 function formatUtc(date: Date): string {
-  return date.toISOString().replace('T', ' ').replace(/\.\d{3}Z$/, ' UTC');
+  return date
+    .toISOString()
+    .replace('T', ' ')
+    .replace(/\.\d{3}Z$/, ' UTC');
 }
 
 export interface SubjectInput {
@@ -87,7 +94,13 @@ export function subjectFor(input: SubjectInput): string {
  * is encrypted to (null or absent: a plain file); the SHA-256 is always the attachment's.
  */
 export function bodyFor(
-  input: SubjectInput & { fileName: string; contentType: string; sha256: string; rowCount: number; encryptedTo?: string | null },
+  input: SubjectInput & {
+    fileName: string;
+    contentType: string;
+    sha256: string;
+    rowCount: number;
+    encryptedTo?: string | null;
+  },
 ): string {
   const lines = [
     `Interface: ${input.interfaceName}`,
@@ -102,7 +115,8 @@ export function bodyFor(
         ]
       : [`SHA-256 of the file: ${input.sha256}`]),
   ];
-  if (input.kind === 'backfill') lines.push('', 'This is a backfill: these tickets may already have been delivered in earlier files.');
+  if (input.kind === 'backfill')
+    lines.push('', 'This is a backfill: these tickets may already have been delivered in earlier files.');
   if (input.kind === 'resend') lines.push('', 'This is a resend of a file delivered before.');
   return lines.join('\n') + '\n';
 }

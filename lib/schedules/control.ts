@@ -16,7 +16,11 @@ export interface ScheduleControl {
 const IS_RUN_OPEN_TIMEOUT_MILLIS = 10_000;
 
 /** Connects to Temporal on first use only: most runs never need it. */
-export function createScheduleControl(config: Config, store: InterfaceStore, deploymentId: () => Promise<string>): ScheduleControl {
+export function createScheduleControl(
+  config: Config,
+  store: InterfaceStore,
+  deploymentId: () => Promise<string>,
+): ScheduleControl {
   let client: Promise<Client> | undefined;
   // A failed connection is forgotten, so the next call tries again instead of failing until restart.
   const connected = () =>
@@ -26,12 +30,20 @@ export function createScheduleControl(config: Config, store: InterfaceStore, dep
     }));
   return {
     async realign(interfaceId) {
-      await applyInterfaceSchedule({ client: await connected(), config, deploymentId: await deploymentId() }, store, interfaceId);
+      await applyInterfaceSchedule(
+        { client: await connected(), config, deploymentId: await deploymentId() },
+        store,
+        interfaceId,
+      );
     },
     async isRunOpen(workflowId) {
       try {
         // Bounded: it is asked inside the transaction that holds the interface's lock.
-        const description = await withDeadline((await connected()).workflow.getHandle(workflowId).describe(), IS_RUN_OPEN_TIMEOUT_MILLIS, `describing run ${workflowId}`);
+        const description = await withDeadline(
+          (await connected()).workflow.getHandle(workflowId).describe(),
+          IS_RUN_OPEN_TIMEOUT_MILLIS,
+          `describing run ${workflowId}`,
+        );
         return description.status.name === 'RUNNING';
       } catch (error) {
         if (error instanceof WorkflowNotFoundError) return false;
@@ -47,7 +59,10 @@ export function createScheduleControl(config: Config, store: InterfaceStore, dep
 function withDeadline<T>(promise: Promise<T>, millis: number, what: string): Promise<T> {
   let timer: NodeJS.Timeout | undefined;
   const deadline = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`${what}: no answer from Temporal within ${millis / 1000}s`)), millis);
+    timer = setTimeout(
+      () => reject(new Error(`${what}: no answer from Temporal within ${millis / 1000}s`)),
+      millis,
+    );
   });
   return Promise.race([promise, deadline]).finally(() => clearTimeout(timer));
 }

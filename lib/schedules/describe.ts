@@ -18,7 +18,10 @@ export interface ScheduleState {
 }
 
 /** Describes the interface's schedule; never throws (an unreachable Temporal is a state too). */
-export async function describeInterfaceSchedule(scope: () => Promise<Pick<ScheduleScope, 'client' | 'deploymentId'>>, interfaceId: number): Promise<ScheduleState> {
+export async function describeInterfaceSchedule(
+  scope: () => Promise<Pick<ScheduleScope, 'client' | 'deploymentId'>>,
+  interfaceId: number,
+): Promise<ScheduleState> {
   let scheduleId = '';
   try {
     const { client, deploymentId } = await scope();

@@ -15,7 +15,10 @@ export interface InterfaceDrift {
  * schedule, paused versus enabled, interval, offset, time zone, workflow input version,
  * configuration version. `barcodes doctor` prints them; `schedules sync` mends them.
  */
-export async function findScheduleDrift(scope: ScheduleScope, interfaces: ExportInterface[]): Promise<InterfaceDrift[]> {
+export async function findScheduleDrift(
+  scope: ScheduleScope,
+  interfaces: ExportInterface[],
+): Promise<InterfaceDrift[]> {
   const found: InterfaceDrift[] = [];
   for (const iface of interfaces) {
     const scheduleId = scheduleIdFor(scope.deploymentId, iface.id);
@@ -24,7 +27,10 @@ export async function findScheduleDrift(scope: ScheduleScope, interfaces: Export
     let differences: string[];
     if (!current) differences = unscheduled ? [] : ['schedule missing'];
     else if (unscheduled) differences = [`schedule exists although ${unscheduled}`];
-    else differences = [pauseDrift(current, iface), ...scheduleDrift(scope, current, iface)].filter((entry): entry is string => entry !== null);
+    else
+      differences = [pauseDrift(current, iface), ...scheduleDrift(scope, current, iface)].filter(
+        (entry): entry is string => entry !== null,
+      );
     if (differences.length > 0) found.push({ interfaceId: iface.id, scheduleId, differences });
   }
   return found;

@@ -30,7 +30,8 @@ export interface RunNowResult {
 export async function runNow(client: Client, options: RunNowOptions): Promise<RunNowResult> {
   const { scheduleId } = options;
   const before = await describeOrUndefined(client, scheduleId);
-  if (!before) throw new UnavailableError(`schedule ${scheduleId} does not exist: run \`barcodes schedules sync\``);
+  if (!before)
+    throw new UnavailableError(`schedule ${scheduleId} does not exist: run \`barcodes schedules sync\``);
   const seen = new Set(before.info.recentActions.map((action) => action.action.workflow.workflowId));
   for (const running of before.info.runningActions) seen.add(running.workflow.workflowId);
   // Windows end on whole seconds (lib/window.ts): let the current second pass, so the run covers
@@ -46,17 +47,30 @@ export async function runNow(client: Client, options: RunNowOptions): Promise<Ru
   return { workflowId, result };
 }
 
-async function waitForStartedRun(client: Client, scheduleId: string, seen: Set<string>, deadline: number, taskQueue: string): Promise<string> {
+async function waitForStartedRun(
+  client: Client,
+  scheduleId: string,
+  seen: Set<string>,
+  deadline: number,
+  taskQueue: string,
+): Promise<string> {
   while (Date.now() < deadline) {
     const description = await describeOrUndefined(client, scheduleId);
-    const started = description?.info.recentActions.find((action) => !seen.has(action.action.workflow.workflowId));
+    const started = description?.info.recentActions.find(
+      (action) => !seen.has(action.action.workflow.workflowId),
+    );
     if (started) return started.action.workflow.workflowId;
     await sleep(POLL_MILLIS);
   }
   throw await noProgressError(client, taskQueue, `the schedule did not start the run`);
 }
 
-async function waitForResult(client: Client, workflowId: string, deadline: number, taskQueue: string): Promise<ExportWindowResult> {
+async function waitForResult(
+  client: Client,
+  workflowId: string,
+  deadline: number,
+  taskQueue: string,
+): Promise<ExportWindowResult> {
   const result = client.workflow.getHandle(workflowId).result() as Promise<ExportWindowResult>;
   result.catch(() => {}); // observed below; this keeps an early exit from leaving it unhandled
   let checkedWorkers = false;
@@ -72,11 +86,17 @@ async function waitForResult(client: Client, workflowId: string, deadline: numbe
     if (!checkedWorkers) {
       checkedWorkers = true;
       if ((await workerCount(client, taskQueue)) === 0) {
-        throw new UnavailableError(`no worker picked up run ${workflowId}: no worker polls task queue ${taskQueue} (start one with \`barcodes worker\`; the run stays queued)`);
+        throw new UnavailableError(
+          `no worker picked up run ${workflowId}: no worker polls task queue ${taskQueue} (start one with \`barcodes worker\`; the run stays queued)`,
+        );
       }
     }
     if (Date.now() >= deadline) {
-      throw await noProgressError(client, taskQueue, `run ${workflowId} did not finish within the timeout (it goes on: see \`barcodes deliveries\` or the Temporal UI)`);
+      throw await noProgressError(
+        client,
+        taskQueue,
+        `run ${workflowId} did not finish within the timeout (it goes on: see \`barcodes deliveries\` or the Temporal UI)`,
+      );
     }
   }
 }
@@ -93,7 +113,10 @@ export async function workerCount(client: Client, taskQueue: string): Promise<nu
 
 async function noProgressError(client: Client, taskQueue: string, what: string): Promise<Error> {
   const pollers = await workerCount(client, taskQueue).catch(() => -1);
-  if (pollers === 0) return new UnavailableError(`no worker picked up the run: no worker polls task queue ${taskQueue} (start one with \`barcodes worker\`)`);
+  if (pollers === 0)
+    return new UnavailableError(
+      `no worker picked up the run: no worker polls task queue ${taskQueue} (start one with \`barcodes worker\`)`,
+    );
   return new UnavailableError(what);
 }
 

@@ -1,4 +1,10 @@
-import { Client, ScheduleNotFoundError, ScheduleOverlapPolicy, type ScheduleDescription, type ScheduleOptions } from '@temporalio/client';
+import {
+  Client,
+  ScheduleNotFoundError,
+  ScheduleOverlapPolicy,
+  type ScheduleDescription,
+  type ScheduleOptions,
+} from '@temporalio/client';
 import { TypedSearchAttributes, type SearchAttributePair } from '@temporalio/common';
 import { temporal } from '@temporalio/proto';
 import type { Config } from '../config';
@@ -76,10 +82,14 @@ const FIBONACCI_MULTIPLIER = 0x9e3779b9;
  * The offset of an interface's ticks from the epoch-aligned interval boundaries, in whole seconds
  * (Temporal rounds interval offsets to the second).
  */
-export function intervalOffsetMillis(iface: Pick<ExportInterface, 'id' | 'intervalSeconds'>, timing: ScheduleTiming): number {
+export function intervalOffsetMillis(
+  iface: Pick<ExportInterface, 'id' | 'intervalSeconds'>,
+  timing: ScheduleTiming,
+): number {
   const intervalMillis = iface.intervalSeconds * 1000;
   const spreadMillis = Math.min(timing.spreadMillis, intervalMillis);
-  const slot = spreadMillis > 0 ? ((Math.imul(iface.id, FIBONACCI_MULTIPLIER) >>> 0) / 2 ** 32) * spreadMillis : 0;
+  const slot =
+    spreadMillis > 0 ? ((Math.imul(iface.id, FIBONACCI_MULTIPLIER) >>> 0) / 2 ** 32) * spreadMillis : 0;
   const offset = (((timing.phaseMillis + slot) % intervalMillis) + intervalMillis) % intervalMillis;
   return (Math.floor(offset / 1000) * 1000) % intervalMillis;
 }
@@ -90,7 +100,13 @@ function desiredOptions(scope: ScheduleScope, iface: ExportInterface): ScheduleO
   return {
     scheduleId,
     // Without an offset the spec is exactly what earlier versions wrote, so they stay in sync.
-    spec: { intervals: [offset === 0 ? { every: iface.intervalSeconds * 1000 } : { every: iface.intervalSeconds * 1000, offset }] },
+    spec: {
+      intervals: [
+        offset === 0
+          ? { every: iface.intervalSeconds * 1000 }
+          : { every: iface.intervalSeconds * 1000, offset },
+      ],
+    },
     action: {
       type: 'startWorkflow',
       workflowType: WORKFLOW_TYPE,
@@ -110,7 +126,11 @@ function desiredOptions(scope: ScheduleScope, iface: ExportInterface): ScheduleO
       catchupWindow: CATCHUP_WINDOW,
       pauseOnFailure: false,
     },
-    memo: { deploymentId: scope.deploymentId, interfaceId: iface.id, interfaceName: iface.name } satisfies ScheduleMemo,
+    memo: {
+      deploymentId: scope.deploymentId,
+      interfaceId: iface.id,
+      interfaceName: iface.name,
+    } satisfies ScheduleMemo,
     // Columns of the UI's Schedules list; unlike the memo they can be updated, so a rename shows.
     typedSearchAttributes: interfaceSearchAttributes(iface),
     state: { paused: !iface.enabled, note: iface.enabled ? undefined : pauseNote(iface) },
@@ -131,7 +151,10 @@ export function runSummary(iface: Pick<ExportInterface, 'id' | 'name'>): string 
 }
 
 /** Where to look further, shown under the summary (Markdown); the same for every run of the interface. */
-export function runDetails(scope: Pick<ScheduleScope, 'deploymentId'>, iface: Pick<ExportInterface, 'id'>): string {
+export function runDetails(
+  scope: Pick<ScheduleScope, 'deploymentId'>,
+  iface: Pick<ExportInterface, 'id'>,
+): string {
   return (
     `Interface ${iface.id} of deployment ${scope.deploymentId}. All its runs: \`BarcodesInterfaceId = "${iface.id}"\`; ` +
     `its deliveries: \`barcodes deliveries ${iface.id}\`; its configuration: \`barcodes interface show ${iface.id}\`.`
@@ -140,7 +163,12 @@ export function runDetails(scope: Pick<ScheduleScope, 'deploymentId'>, iface: Pi
 
 /** The workflow input a schedule gives its runs: who they are for, and from which configuration. */
 function inputFor(scope: ScheduleScope, iface: ExportInterface): ExportWindowInput {
-  return { interfaceId: iface.id, version: EXPORT_WINDOW_INPUT_VERSION, deploymentId: scope.deploymentId, configVersion: iface.configVersion };
+  return {
+    interfaceId: iface.id,
+    version: EXPORT_WINDOW_INPUT_VERSION,
+    deploymentId: scope.deploymentId,
+    configVersion: iface.configVersion,
+  };
 }
 
 function pauseNote(iface: ExportInterface): string {
@@ -148,10 +176,15 @@ function pauseNote(iface: ExportInterface): string {
 }
 
 /** What differs between a schedule as it is and as the interface wants it (empty: nothing). */
-export function scheduleDrift(scope: ScheduleScope, current: ScheduleDescription, iface: ExportInterface): string[] {
+export function scheduleDrift(
+  scope: ScheduleScope,
+  current: ScheduleDescription,
+  iface: ExportInterface,
+): string[] {
   const found: string[] = [];
   const every = current.spec.intervals?.[0]?.every;
-  if (every !== iface.intervalSeconds * 1000 || (current.spec.intervals?.length ?? 0) !== 1) found.push(`interval ${formatDuration(iface.intervalSeconds * 1000)}`);
+  if (every !== iface.intervalSeconds * 1000 || (current.spec.intervals?.length ?? 0) !== 1)
+    found.push(`interval ${formatDuration(iface.intervalSeconds * 1000)}`);
   const offset = intervalOffsetMillis(iface, scope.timing ?? DEFAULT_SCHEDULE_TIMING);
   if ((current.spec.intervals?.[0]?.offset ?? 0) !== offset) found.push(`offset ${offset / 1000}s`);
   if (current.spec.timezone && current.spec.timezone !== 'UTC') found.push('time zone UTC');
@@ -162,12 +195,17 @@ export function scheduleDrift(scope: ScheduleScope, current: ScheduleDescription
   if (action.workflowType !== WORKFLOW_TYPE || args?.[0]?.interfaceId !== iface.id) found.push('workflow');
   else if (args[0].version !== wanted.version) found.push(`workflow input version ${wanted.version}`);
   else if (args[0].deploymentId !== wanted.deploymentId) found.push(`deployment ${wanted.deploymentId}`);
-  else if (args[0].configVersion !== wanted.configVersion) found.push(`configuration version ${wanted.configVersion}`);
+  else if (args[0].configVersion !== wanted.configVersion)
+    found.push(`configuration version ${wanted.configVersion}`);
   if (current.policies.overlap !== ScheduleOverlapPolicy.BUFFER_ONE) found.push('overlap policy');
   // A schedule written before names were shown. Judged by the action alone: the schedule's own
   // search attributes are applied by the server after an update returns, so a describe right
   // after one may still show the old ones; every update writes them with the action.
-  if (action.staticSummary !== runSummary(iface) || action.staticDetails !== runDetails(scope, iface) || nameIn(action.typedSearchAttributes) !== iface.name) {
+  if (
+    action.staticSummary !== runSummary(iface) ||
+    action.staticDetails !== runDetails(scope, iface) ||
+    nameIn(action.typedSearchAttributes) !== iface.name
+  ) {
     found.push(`name ${JSON.stringify(iface.name)} in the UI`);
   }
   return found;
@@ -191,7 +229,10 @@ export function pauseDrift(current: ScheduleDescription, iface: ExportInterface)
  * that may race with configuration changes use applyInterfaceSchedule, which reads the snapshot
  * fresh under a lock.
  */
-export async function syncInterfaceSchedule(scope: ScheduleScope, iface: ExportInterface): Promise<ScheduleChange[]> {
+export async function syncInterfaceSchedule(
+  scope: ScheduleScope,
+  iface: ExportInterface,
+): Promise<ScheduleChange[]> {
   const { client } = scope;
   const scheduleId = scheduleIdFor(scope.deploymentId, iface.id);
   const handle = client.schedule.getHandle(scheduleId);
@@ -204,7 +245,14 @@ export async function syncInterfaceSchedule(scope: ScheduleScope, iface: ExportI
   }
   if (!current) {
     await client.schedule.create(desiredOptions(scope, iface));
-    return [{ scheduleId, interfaceId: iface.id, action: 'created', detail: `every ${formatDuration(iface.intervalSeconds * 1000)}${iface.enabled ? '' : ', paused'}` }];
+    return [
+      {
+        scheduleId,
+        interfaceId: iface.id,
+        action: 'created',
+        detail: `every ${formatDuration(iface.intervalSeconds * 1000)}${iface.enabled ? '' : ', paused'}`,
+      },
+    ];
   }
   const changes: ScheduleChange[] = [];
   const differing = scheduleDrift(scope, current, iface);
@@ -226,7 +274,12 @@ export async function syncInterfaceSchedule(scope: ScheduleScope, iface: ExportI
     changes.push({ scheduleId, interfaceId: iface.id, action: 'resumed', detail: 'interface enabled' });
   } else if (!current.state.paused && !iface.enabled) {
     await handle.pause(pauseNote(iface));
-    changes.push({ scheduleId, interfaceId: iface.id, action: 'paused', detail: iface.pausedReason ? 'interface paused itself' : 'interface disabled' });
+    changes.push({
+      scheduleId,
+      interfaceId: iface.id,
+      action: 'paused',
+      detail: iface.pausedReason ? 'interface paused itself' : 'interface disabled',
+    });
   }
   return changes;
 }
@@ -237,19 +290,38 @@ export async function syncInterfaceSchedule(scope: ScheduleScope, iface: ExportI
  * `interface update/enable/disable` commands (or a worker realigning a schedule) end with the
  * schedule equal to the last committed configuration, never an older snapshot.
  */
-export async function applyInterfaceSchedule(scope: ScheduleScope, store: InterfaceStore, interfaceId: number): Promise<ScheduleChange[]> {
+export async function applyInterfaceSchedule(
+  scope: ScheduleScope,
+  store: InterfaceStore,
+  interfaceId: number,
+): Promise<ScheduleChange[]> {
   return store.withScheduleLock(interfaceId, async (iface) => {
-    const changes = iface ? await syncInterfaceSchedule(scope, iface) : await deleteInterfaceSchedule(scope, interfaceId);
+    const changes = iface
+      ? await syncInterfaceSchedule(scope, iface)
+      : await deleteInterfaceSchedule(scope, interfaceId);
     return [...changes, ...(await retireLegacySchedule(scope, interfaceId))];
   });
 }
 
 /** Deletes the schedule of an interface that no longer exists. */
-export async function deleteInterfaceSchedule(scope: ScheduleScope, interfaceId: number): Promise<ScheduleChange[]> {
-  return deleteSchedule(scope.client, scheduleIdFor(scope.deploymentId, interfaceId), interfaceId, 'interface deleted');
+export async function deleteInterfaceSchedule(
+  scope: ScheduleScope,
+  interfaceId: number,
+): Promise<ScheduleChange[]> {
+  return deleteSchedule(
+    scope.client,
+    scheduleIdFor(scope.deploymentId, interfaceId),
+    interfaceId,
+    'interface deleted',
+  );
 }
 
-async function deleteSchedule(client: Client, scheduleId: string, interfaceId: number, detail: string): Promise<ScheduleChange[]> {
+async function deleteSchedule(
+  client: Client,
+  scheduleId: string,
+  interfaceId: number,
+  detail: string,
+): Promise<ScheduleChange[]> {
   try {
     await client.schedule.getHandle(scheduleId).delete();
     return [{ scheduleId, interfaceId, action: 'deleted', detail }];
@@ -270,10 +342,19 @@ async function retireLegacySchedule(scope: ScheduleScope, interfaceId: number): 
   const legacyId = `barcodes-${interfaceId}`;
   const legacy = await describeOrUndefined(scope.client, legacyId);
   if (!legacy || !isOurLegacySchedule(scope, legacy, interfaceId)) return [];
-  return deleteSchedule(scope.client, legacyId, interfaceId, `moved to ${scheduleIdFor(scope.deploymentId, interfaceId)}`);
+  return deleteSchedule(
+    scope.client,
+    legacyId,
+    interfaceId,
+    `moved to ${scheduleIdFor(scope.deploymentId, interfaceId)}`,
+  );
 }
 
-function isOurLegacySchedule(scope: ScheduleScope, description: ScheduleDescription, interfaceId: number): boolean {
+function isOurLegacySchedule(
+  scope: ScheduleScope,
+  description: ScheduleDescription,
+  interfaceId: number,
+): boolean {
   const args = description.action.args as Partial<ExportWindowInput>[] | undefined;
   const memo = (description.memo ?? {}) as Partial<ScheduleMemo>;
   return (
@@ -309,7 +390,10 @@ export async function syncSchedules(scope: ScheduleScope, store: InterfaceStore)
   return { changes, unscheduled };
 }
 
-export async function describeOrUndefined(client: Client, scheduleId: string): Promise<ScheduleDescription | undefined> {
+export async function describeOrUndefined(
+  client: Client,
+  scheduleId: string,
+): Promise<ScheduleDescription | undefined> {
   try {
     return await client.schedule.getHandle(scheduleId).describe();
   } catch (error) {

@@ -107,7 +107,8 @@ export async function startCodecServer(options: CodecServerOptions): Promise<Run
       return;
     }
     try {
-      const result = operation === 'decode' ? await options.codec.decode(payloads) : await options.codec.encode(payloads);
+      const result =
+        operation === 'decode' ? await options.codec.decode(payloads) : await options.codec.encode(payloads);
       send(response, 200, { payloads: result.map(toJson) });
     } catch (error) {
       // A payload under an unknown or wrong key: say so (the message names the key id only).
@@ -117,7 +118,13 @@ export async function startCodecServer(options: CodecServerOptions): Promise<Run
   }
 
   await new Promise<void>((resolve, reject) => {
-    server.once('error', (error) => reject(new UnavailableError(`codec server cannot listen on ${host}:${options.port}: ${error.message}`, { cause: error })));
+    server.once('error', (error) =>
+      reject(
+        new UnavailableError(`codec server cannot listen on ${host}:${options.port}: ${error.message}`, {
+          cause: error,
+        }),
+      ),
+    );
     server.listen(options.port, host, () => resolve());
   });
   const port = (server.address() as AddressInfo).port;
@@ -153,14 +160,18 @@ function readBody(request: http.IncomingMessage, maxBytes: number): Promise<Buff
 
 function fromJson({ metadata, data }: JsonPayload): Payload {
   return {
-    metadata: Object.fromEntries(Object.entries(metadata ?? {}).map(([key, value]) => [key, Buffer.from(value, 'base64')])),
+    metadata: Object.fromEntries(
+      Object.entries(metadata ?? {}).map(([key, value]) => [key, Buffer.from(value, 'base64')]),
+    ),
     data: Buffer.from(data ?? '', 'base64'),
   };
 }
 
 function toJson({ metadata, data }: Payload): JsonPayload {
   return {
-    metadata: Object.fromEntries(Object.entries(metadata ?? {}).map(([key, value]) => [key, Buffer.from(value).toString('base64')])),
+    metadata: Object.fromEntries(
+      Object.entries(metadata ?? {}).map(([key, value]) => [key, Buffer.from(value).toString('base64')]),
+    ),
     data: Buffer.from(data ?? new Uint8Array()).toString('base64'),
   };
 }

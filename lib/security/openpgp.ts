@@ -49,20 +49,31 @@ export interface RecipientKey {
  * starts with `what` (e.g. `--pgp-key: "reseller.asc"`): anything that is not exactly one public
  * key, a private key, a revoked or expired key, a key without a usable encryption (sub)key.
  */
-export async function readRecipientKey(input: string | Uint8Array, what: string, now: Date = new Date()): Promise<RecipientKey> {
+export async function readRecipientKey(
+  input: string | Uint8Array,
+  what: string,
+  now: Date = new Date(),
+): Promise<RecipientKey> {
   const openpgp = pgp();
   const text = typeof input === 'string' ? input : armoredText(input);
   if (text !== null && /-----BEGIN PGP PRIVATE KEY BLOCK-----/.test(text)) throw privateKeyError(what);
   // openpgp reads only the first armored block: a second one would be ignored without a word.
   const blocks = text === null ? 0 : (text.match(/-----BEGIN PGP [A-Z ,/0-9]+-----/g) ?? []).length;
-  if (blocks > 1) throw new InputError(`${what} holds ${blocks} armored blocks: give exactly one, the reseller's public key`);
+  if (blocks > 1)
+    throw new InputError(
+      `${what} holds ${blocks} armored blocks: give exactly one, the reseller's public key`,
+    );
   let keys: OpenPGP.Key[];
   try {
-    keys = text !== null ? await openpgp.readKeys({ armoredKeys: text }) : await openpgp.readKeys({ binaryKeys: input as Uint8Array });
+    keys =
+      text !== null
+        ? await openpgp.readKeys({ armoredKeys: text })
+        : await openpgp.readKeys({ binaryKeys: input as Uint8Array });
   } catch (error) {
     throw new InputError(`${what} is not an OpenPGP public key (${oneLine(error)})`, { cause: error });
   }
-  if (keys.length !== 1) throw new InputError(`${what} holds ${keys.length} keys: give exactly one, the reseller's public key`);
+  if (keys.length !== 1)
+    throw new InputError(`${what} holds ${keys.length} keys: give exactly one, the reseller's public key`);
   const key = keys[0]!;
   if (key.isPrivate()) throw privateKeyError(what);
   const fingerprint = key.getFingerprint().toUpperCase();
@@ -81,7 +92,10 @@ export async function readRecipientKey(input: string | Uint8Array, what: string,
   try {
     encryptionKey = await key.getEncryptionKey(undefined, now);
   } catch (error) {
-    throw new InputError(`${which}, which has no usable encryption key (signing only, or its encryption subkeys expired or were revoked)`, { cause: error });
+    throw new InputError(
+      `${which}, which has no usable encryption key (signing only, or its encryption subkeys expired or were revoked)`,
+      { cause: error },
+    );
   }
   const subkeyExpiry = encryptionKey === key ? null : await encryptionKey.getExpirationTime();
   const expiries = [primaryExpiry, subkeyExpiry].filter((date): date is Date => date instanceof Date);
@@ -128,7 +142,12 @@ async function* encryptStream(
     },
     { highWaterMark: 0 },
   );
-  const message = await openpgp.createMessage({ binary: input, filename: literal.fileName, date: literal.date, format: 'binary' });
+  const message = await openpgp.createMessage({
+    binary: input,
+    filename: literal.fileName,
+    date: literal.date,
+    format: 'binary',
+  });
   const encrypted: ReadableStream<Uint8Array> = await openpgp.encrypt({
     message,
     encryptionKeys: key,
@@ -154,8 +173,12 @@ async function* encryptStream(
 
 /** The text of an armored key file, or null when the bytes are a binary key (or not a key at all). */
 function armoredText(bytes: Uint8Array): string | null {
-  const head = Buffer.from(bytes.buffer, bytes.byteOffset, Math.min(bytes.byteLength, 4096)).toString('latin1');
-  return /-----BEGIN PGP /.test(head) ? Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('utf8') : null;
+  const head = Buffer.from(bytes.buffer, bytes.byteOffset, Math.min(bytes.byteLength, 4096)).toString(
+    'latin1',
+  );
+  return /-----BEGIN PGP /.test(head)
+    ? Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('utf8')
+    : null;
 }
 
 function privateKeyError(what: string): InputError {

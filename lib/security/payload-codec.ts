@@ -62,7 +62,10 @@ export class AesGcmPayloadCodec implements PayloadCodec {
     const id = text(payload.metadata?.[KEY_ID_METADATA]);
     if (!id) throw new PayloadDecryptionError('encrypted payload without a key id');
     const cipherName = text(payload.metadata?.[CIPHER_METADATA]) ?? CIPHER;
-    if (cipherName !== CIPHER) throw new PayloadDecryptionError(`payload encrypted with unsupported cipher ${JSON.stringify(cipherName)}`);
+    if (cipherName !== CIPHER)
+      throw new PayloadDecryptionError(
+        `payload encrypted with unsupported cipher ${JSON.stringify(cipherName)}`,
+      );
     const secret = this.keyring.byId.get(id);
     if (!secret) {
       throw new PayloadDecryptionError(
@@ -70,15 +73,24 @@ export class AesGcmPayloadCodec implements PayloadCodec {
       );
     }
     const data = Buffer.from(payload.data ?? new Uint8Array());
-    if (data.length < NONCE_BYTES + TAG_BYTES) throw new PayloadDecryptionError(`encrypted payload too short (key ${JSON.stringify(id)})`);
+    if (data.length < NONCE_BYTES + TAG_BYTES)
+      throw new PayloadDecryptionError(`encrypted payload too short (key ${JSON.stringify(id)})`);
     try {
-      const decipher = createDecipheriv('aes-256-gcm', secret, data.subarray(0, NONCE_BYTES), { authTagLength: TAG_BYTES });
+      const decipher = createDecipheriv('aes-256-gcm', secret, data.subarray(0, NONCE_BYTES), {
+        authTagLength: TAG_BYTES,
+      });
       decipher.setAAD(additionalData(id));
       decipher.setAuthTag(data.subarray(data.length - TAG_BYTES));
-      const plaintext = Buffer.concat([decipher.update(data.subarray(NONCE_BYTES, data.length - TAG_BYTES)), decipher.final()]);
+      const plaintext = Buffer.concat([
+        decipher.update(data.subarray(NONCE_BYTES, data.length - TAG_BYTES)),
+        decipher.final(),
+      ]);
       return temporal.api.common.v1.Payload.decode(plaintext);
     } catch (error) {
-      throw new PayloadDecryptionError(`payload encrypted with key ${JSON.stringify(id)} does not decrypt: wrong key or altered data`, { cause: error });
+      throw new PayloadDecryptionError(
+        `payload encrypted with key ${JSON.stringify(id)} does not decrypt: wrong key or altered data`,
+        { cause: error },
+      );
     }
   }
 }

@@ -37,17 +37,21 @@ export function parsePayloadKeys(text: string, source = PAYLOAD_KEYS_VARIABLE): 
     .split(',')
     .map((entry) => entry.trim())
     .filter(Boolean);
-  if (entries.length === 0) throw new InputError(`${source}: no key (expected id:base64key, e.g. k1:$(openssl rand -base64 32))`);
+  if (entries.length === 0)
+    throw new InputError(`${source}: no key (expected id:base64key, e.g. k1:$(openssl rand -base64 32))`);
   const keys: PayloadKey[] = [];
   entries.forEach((entry, index) => {
     const separator = entry.indexOf(':');
     const id = separator > 0 ? entry.slice(0, separator) : '';
     const encoded = separator > 0 ? entry.slice(separator + 1).trim() : '';
     const where = `${source}: key ${index + 1}${KEY_ID.test(id) ? ` (${JSON.stringify(id)})` : ''}`;
-    if (!KEY_ID.test(id)) throw new InputError(`${where}: expected id:base64key with an id of letters, digits, '.', '_' or '-'`);
+    if (!KEY_ID.test(id))
+      throw new InputError(`${where}: expected id:base64key with an id of letters, digits, '.', '_' or '-'`);
     const secret = BASE64.test(encoded) ? Buffer.from(encoded, 'base64') : Buffer.alloc(0);
     if (secret.length !== PAYLOAD_KEY_BYTES) {
-      throw new InputError(`${where}: expected ${PAYLOAD_KEY_BYTES} bytes in base64 (openssl rand -base64 ${PAYLOAD_KEY_BYTES})`);
+      throw new InputError(
+        `${where}: expected ${PAYLOAD_KEY_BYTES} bytes in base64 (openssl rand -base64 ${PAYLOAD_KEY_BYTES})`,
+      );
     }
     if (keys.some((key) => key.id === id)) throw new InputError(`${where}: key id listed twice`);
     keys.push({ id, secret });
@@ -59,7 +63,10 @@ export function parsePayloadKeys(text: string, source = PAYLOAD_KEYS_VARIABLE): 
  * The keyring configured by `BARCODES_PAYLOAD_KEYS` or `BARCODES_PAYLOAD_KEYS_FILE`, or
  * undefined when neither is set (payloads then travel as plain JSON, the SDK's default).
  */
-export function loadPayloadKeyring(env: NodeJS.ProcessEnv = process.env, readFile?: ReadTextFile): PayloadKeyring | undefined {
+export function loadPayloadKeyring(
+  env: NodeJS.ProcessEnv = process.env,
+  readFile?: ReadTextFile,
+): PayloadKeyring | undefined {
   const text = readSecret(env, PAYLOAD_KEYS_VARIABLE, readFile);
   if (text === undefined) return undefined;
   const source = env[PAYLOAD_KEYS_VARIABLE] ? PAYLOAD_KEYS_VARIABLE : `${PAYLOAD_KEYS_VARIABLE}_FILE`;

@@ -24,7 +24,11 @@ const readUtf8: ReadTextFile = (path) => readFileSync(path, 'utf8');
  * undefined when neither is set. Setting both is refused: which one wins would be a guess.
  * Errors name the variable and the file, never the content.
  */
-export function readSecret(env: NodeJS.ProcessEnv, name: string, readFile: ReadTextFile = readUtf8): string | undefined {
+export function readSecret(
+  env: NodeJS.ProcessEnv,
+  name: string,
+  readFile: ReadTextFile = readUtf8,
+): string | undefined {
   const fileVariable = name + FILE_SUFFIX;
   const direct = env[name];
   const file = env[fileVariable];
@@ -48,7 +52,10 @@ export function readSecret(env: NodeJS.ProcessEnv, name: string, readFile: ReadT
  * A copy of `env` where every secret variable given as `<NAME>_FILE` holds the file's content
  * under `<NAME>`, so the configuration loader reads one place. Call it first in loadConfig.
  */
-export function withSecretFiles(env: NodeJS.ProcessEnv, readFile: ReadTextFile = readUtf8): NodeJS.ProcessEnv {
+export function withSecretFiles(
+  env: NodeJS.ProcessEnv,
+  readFile: ReadTextFile = readUtf8,
+): NodeJS.ProcessEnv {
   const resolved: NodeJS.ProcessEnv = { ...env };
   for (const name of SECRET_VARIABLES) {
     const value = readSecret(env, name, readFile);

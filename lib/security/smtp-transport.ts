@@ -88,7 +88,10 @@ function decideSmtpTls(smtpUrl: string, env: NodeJS.ProcessEnv): SmtpTlsDecision
  * opts out explicitly. A URL that carries anything beyond SAFE_SMTP_URL_PARAMETERS (e.g.
  * `?ignoreTLS=1`, `?tls.rejectUnauthorized=0`) without that opt-out is refused rather than obeyed.
  */
-export function smtpTransportOptions(smtpUrl: string, settings: SmtpTransportSettings = {}): SMTPTransport.Options {
+export function smtpTransportOptions(
+  smtpUrl: string,
+  settings: SmtpTransportSettings = {},
+): SMTPTransport.Options {
   const decision = decideSmtpTls(smtpUrl, settings.env ?? process.env);
   const { options } = decision;
   if (decision.loopback) return options;
@@ -125,7 +128,9 @@ export function describeSmtpTls(smtpUrl: string, env: NodeJS.ProcessEnv = proces
   if (decision.loopback) return decision.options.secure ? 'loopback: TLS (smtps)' : 'loopback: plain';
   if (decision.mode === 'off') return `TLS off (${decision.optOutSource})`;
   const how = decision.options.secure ? 'implicit TLS' : 'STARTTLS';
-  const verified = decision.caFile ? `certificate verified against ${SMTP_TLS_CA_FILE_VARIABLE}` : 'certificate verified';
+  const verified = decision.caFile
+    ? `certificate verified against ${SMTP_TLS_CA_FILE_VARIABLE}`
+    : 'certificate verified';
   return `TLS required (${how}, ${verified}, ${MIN_TLS_VERSION} or later)`;
 }
 
@@ -148,7 +153,10 @@ function refuseUnsafeParameters(smtpUrl: string, options: SMTPTransport.Options)
  * without DNS: a name that merely resolves to 127.0.0.1 is treated as remote (TLS required).
  */
 export function isLoopbackHost(host: string): boolean {
-  const name = host.toLowerCase().replace(/^\[(.*)\]$/, '$1').replace(/\.$/, '');
+  const name = host
+    .toLowerCase()
+    .replace(/^\[(.*)\]$/, '$1')
+    .replace(/\.$/, '');
   if (name === 'localhost' || name.endsWith('.localhost')) return true;
   if (isIP(name) === 4) return name.startsWith('127.');
   if (isIP(name) === 6) return name === '::1' || name === '0:0:0:0:0:0:0:1' || /^::ffff:127\./.test(name);
@@ -160,15 +168,21 @@ function splitTlsParameter(smtpUrl: string): { url: string; urlMode: SmtpTlsMode
   try {
     parsed = new URL(smtpUrl);
   } catch (error) {
-    throw new InputError(`SMTP_URL: invalid URL ${maskUrl(smtpUrl)} (expected e.g. smtp://user:password@relay.example.com:587)`, { cause: error });
+    throw new InputError(
+      `SMTP_URL: invalid URL ${maskUrl(smtpUrl)} (expected e.g. smtp://user:password@relay.example.com:587)`,
+      { cause: error },
+    );
   }
   if (parsed.protocol !== 'smtp:' && parsed.protocol !== 'smtps:') {
-    throw new InputError(`SMTP_URL: unsupported scheme ${JSON.stringify(parsed.protocol)} (expected smtp: or smtps:)`);
+    throw new InputError(
+      `SMTP_URL: unsupported scheme ${JSON.stringify(parsed.protocol)} (expected smtp: or smtps:)`,
+    );
   }
   const values = parsed.searchParams.getAll(TLS_URL_PARAMETER);
   if (values.length === 0) return { url: smtpUrl, urlMode: undefined };
   // Two values could be read differently by two parsers: one, or the URL is refused.
-  if (values.length > 1) throw new InputError(`SMTP_URL ${maskUrl(smtpUrl)}: ?${TLS_URL_PARAMETER}= given ${values.length} times`);
+  if (values.length > 1)
+    throw new InputError(`SMTP_URL ${maskUrl(smtpUrl)}: ?${TLS_URL_PARAMETER}= given ${values.length} times`);
   const value = values[0]!;
   parsed.searchParams.delete(TLS_URL_PARAMETER);
   return { url: parsed.toString(), urlMode: parseMode(value, `SMTP_URL ?${TLS_URL_PARAMETER}=`) };
@@ -181,7 +195,8 @@ function parseMode(value: string | undefined, what: string): SmtpTlsMode {
 }
 
 /** The CA file is read with the same size cap as every file an operator names (lib/input-files.ts). */
-const readCaFile = (path: string) => readBoundedFile(path, SMTP_TLS_CA_FILE_VARIABLE, INPUT_FILE_LIMITS.caFileBytes);
+const readCaFile = (path: string) =>
+  readBoundedFile(path, SMTP_TLS_CA_FILE_VARIABLE, INPUT_FILE_LIMITS.caFileBytes);
 
 function readCa(path: string, readFile: (path: string) => Buffer = readCaFile): Buffer {
   try {
@@ -189,7 +204,9 @@ function readCa(path: string, readFile: (path: string) => Buffer = readCaFile): 
   } catch (error) {
     if (error instanceof InputError) throw error;
     const code = (error as NodeJS.ErrnoException).code ?? 'unreadable';
-    throw new InputError(`${SMTP_TLS_CA_FILE_VARIABLE}: cannot read ${JSON.stringify(path)} (${code})`, { cause: error });
+    throw new InputError(`${SMTP_TLS_CA_FILE_VARIABLE}: cannot read ${JSON.stringify(path)} (${code})`, {
+      cause: error,
+    });
   }
 }
 

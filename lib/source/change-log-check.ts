@@ -16,7 +16,11 @@ export interface ChangeLogStatus {
  * trigger fires: one ticket's state is changed in a transaction that is always rolled back (a
  * short lock timeout, so a busy ticket makes it say so rather than wait).
  */
-export async function checkChangeLog(pool: pg.Pool, schema: string, options: { tryTrigger?: boolean } = {}): Promise<ChangeLogStatus> {
+export async function checkChangeLog(
+  pool: pg.Pool,
+  schema: string,
+  options: { tryTrigger?: boolean } = {},
+): Promise<ChangeLogStatus> {
   const { rows } = await pool.query<{ has_table: boolean; trigger: string | null; may_update: boolean }>(
     `SELECT to_regclass($1) IS NOT NULL AS has_table,
             (SELECT tg.tgname FROM pg_trigger tg JOIN pg_proc f ON f.oid = tg.tgfoid

@@ -20,13 +20,24 @@ import { renderEncodedLines, type EncodedLines } from '../format/encoded-lines';
 import type { FormatSpec } from '../format/spec';
 import type { PartSink, RenderContext, RenderResult } from '../format/types';
 import type { TicketRow } from '../tickets';
-import { TICKET_STATES, WINDOW_COLUMNS, WINDOW_ROW_TYPES, checkPlainTicketRow, plainSelectList, toTicketRow } from './row-decoding';
+import {
+  TICKET_STATES,
+  WINDOW_COLUMNS,
+  WINDOW_ROW_TYPES,
+  checkPlainTicketRow,
+  plainSelectList,
+  toTicketRow,
+} from './row-decoding';
 import { windowParameters, type PostgresTicketSource, type WindowSelection } from './ticket-source';
 
 /** The database cannot render this window the way the JavaScript renderer would: render it there. Nothing it wrote may be kept. */
 export class DatabaseRenderFallback extends BarcodesError {
   constructor(reason: string, options?: { cause?: unknown }) {
-    super(`database rendering: ${reason}; the JavaScript renderer takes the window`, 'DATABASE_RENDER_FALLBACK', options);
+    super(
+      `database rendering: ${reason}; the JavaScript renderer takes the window`,
+      'DATABASE_RENDER_FALLBACK',
+      options,
+    );
   }
 }
 
@@ -53,7 +64,12 @@ export async function renderWindowInDatabase(
 }
 
 /** The COPY statement of a window's lines (parameters written in: COPY takes none). */
-export function copyWindowSql(source: PostgresTicketSource, selection: WindowSelection, spec: FormatSpec, timeZone: string): string {
+export function copyWindowSql(
+  source: PostgresTicketSource,
+  selection: WindowSelection,
+  spec: FormatSpec,
+  timeZone: string,
+): string {
   const line = lineSql(spec, timeZone, fieldSqlOf);
   const query = source.windowSql({ select: `${line} AS line, ${suspectSql()} AS suspect` });
   return `COPY (${inlineWindowParameters(query, windowParameters(selection))}) TO STDOUT (FORMAT binary)`;
@@ -92,17 +108,29 @@ export function suspectSql(): string {
 }
 
 /** $1, $2 (timestamps) and $3, $4 (text arrays) of the window query as literals. */
-export function inlineWindowParameters(sql: string, values: [Date, Date, readonly string[], readonly string[]]): string {
+export function inlineWindowParameters(
+  sql: string,
+  values: [Date, Date, readonly string[], readonly string[]],
+): string {
   const literal = (value: Date | readonly string[]): string =>
-    value instanceof Date ? `${pg.escapeLiteral(value.toISOString())}::timestamptz` : `ARRAY[${value.map((item) => pg.escapeLiteral(item)).join(',')}]::text[]`;
-  return sql.replace(/\$([1-4])(::text\[\])?/g, (_match, index: string) => literal(values[Number(index) - 1]!));
+    value instanceof Date
+      ? `${pg.escapeLiteral(value.toISOString())}::timestamptz`
+      : `ARRAY[${value.map((item) => pg.escapeLiteral(item)).join(',')}]::text[]`;
+  return sql.replace(/\$([1-4])(::text\[\])?/g, (_match, index: string) =>
+    literal(values[Number(index) - 1]!),
+  );
 }
 
 /**
  * Streams the window's lines, one batch per chunk PostgreSQL sends, in the window transaction of
  * the cursor path (repeatable read, read only, no JIT, ISO dates).
  */
-async function* copyWindowLines(source: PostgresTicketSource, selection: WindowSelection, spec: FormatSpec, timeZone: string): AsyncIterable<EncodedLines> {
+async function* copyWindowLines(
+  source: PostgresTicketSource,
+  selection: WindowSelection,
+  spec: FormatSpec,
+  timeZone: string,
+): AsyncIterable<EncodedLines> {
   const client = await source.pool.connect();
   let finished = false;
   let suspect: string | null = null;
@@ -114,11 +142,15 @@ async function* copyWindowLines(source: PostgresTicketSource, selection: WindowS
     // textsend converts to the client encoding, except from SQL_ASCII, whose bytes pass unchecked
     // where the JavaScript path would decode them: only UTF-8 on both ends is the same text.
     if (rows[0]!.server_encoding !== 'UTF8' || rows[0]!.client_encoding !== 'UTF8') {
-      throw new DatabaseRenderFallback(`server encoding ${rows[0]!.server_encoding}, client encoding ${rows[0]!.client_encoding}`);
+      throw new DatabaseRenderFallback(
+        `server encoding ${rows[0]!.server_encoding}, client encoding ${rows[0]!.client_encoding}`,
+      );
     }
     // Read ahead while the sink stores a chunk: PostgreSQL keeps writing lines meanwhile instead of
     // waiting on a full socket (16 KiB, the default, stalled it on every stored chunk).
-    const stream = client.query(copyTo(copyWindowSql(source, selection, spec, timeZone), { highWaterMark: READ_AHEAD_BYTES }));
+    const stream = client.query(
+      copyTo(copyWindowSql(source, selection, spec, timeZone), { highWaterMark: READ_AHEAD_BYTES }),
+    );
     const parser = new BinaryCopyParser();
     for await (const chunk of stream as AsyncIterable<Buffer>) {
       const batch = parser.push(chunk);
@@ -151,7 +183,9 @@ async function refuseSuspect(source: PostgresTicketSource, ticketId: string): Pr
     types: WINDOW_ROW_TYPES,
   });
   for (const row of rows) checkPlainTicketRow(toTicketRow(row));
-  throw new DatabaseRenderFallback(`ticket ${ticketId} holds a time outside ${DATABASE_RENDERED_TIMES.from} .. ${DATABASE_RENDERED_TIMES.to} (or changed since it was read)`);
+  throw new DatabaseRenderFallback(
+    `ticket ${ticketId} holds a time outside ${DATABASE_RENDERED_TIMES.from} .. ${DATABASE_RENDERED_TIMES.to} (or changed since it was read)`,
+  );
 }
 
 /** How far the COPY may run ahead of the sink: a little more than one stored chunk (the ledger's 1 MiB). */

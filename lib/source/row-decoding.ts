@@ -22,7 +22,11 @@ const SEPARATOR_SQL = 'chr(31)';
  * The window query's columns in select order: the SQL expression, the TicketRow property it fills,
  * and whether it may be null (the others are NOT NULL in CONTRACT.md §2).
  */
-export const WINDOW_COLUMNS: readonly (readonly [sql: string, property: keyof TicketRow, nullable: boolean])[] = [
+export const WINDOW_COLUMNS: readonly (readonly [
+  sql: string,
+  property: keyof TicketRow,
+  nullable: boolean,
+])[] = [
   ['t.id::text', 'id', false],
   ['t.bar_code', 'barCode', false],
   ['t.state', 'state', false],
@@ -44,11 +48,23 @@ export const WINDOW_COLUMNS: readonly (readonly [sql: string, property: keyof Ti
 const NULLABLE = WINDOW_COLUMNS.filter(([, , nullable]) => nullable).map(([sql]) => sql);
 
 /** The states a ticket may have (CONTRACT.md §2). */
-export const TICKET_STATES: readonly string[] = ['PRINTED', 'NOT_PRINTED', 'CANCELLED', 'INVALIDATED', 'CONTROLLED'];
+export const TICKET_STATES: readonly string[] = [
+  'PRINTED',
+  'NOT_PRINTED',
+  'CANCELLED',
+  'INVALIDATED',
+  'CONTROLLED',
+];
 const KNOWN_STATES: ReadonlySet<string> = new Set(TICKET_STATES);
 
 /** The query aliases of the source tables, to name a column as `table.column` in an error. */
-const TABLE_OF_ALIAS: Readonly<Record<string, string>> = { t: 'ticket', o: 'ticket_order', p: 'product', ta: 'tariff', c: 'contact' };
+const TABLE_OF_ALIAS: Readonly<Record<string, string>> = {
+  t: 'ticket',
+  o: 'ticket_order',
+  p: 'product',
+  ta: 'tariff',
+  c: 'contact',
+};
 const COLUMN_NAMES: Readonly<Record<string, string>> = Object.fromEntries(
   WINDOW_COLUMNS.map(([sql, property]) => {
     const [alias, column] = sql.replace(/::text$/, '').split('.') as [string, string];
@@ -66,16 +82,29 @@ const COLUMN_NAMES: Readonly<Record<string, string>> = Object.fromEntries(
  */
 export function checkTicketRow(row: TicketRow): void {
   const barCode = row.barCode;
-  if (barCode === null || barCode.length === 0) refuse(row, 'barCode', barCode === null ? 'is null' : 'is empty');
+  if (barCode === null || barCode.length === 0)
+    refuse(row, 'barCode', barCode === null ? 'is null' : 'is empty');
   if (!KNOWN_STATES.has(row.state)) {
-    refuse(row, 'state', row.state === null ? 'is null' : `is ${JSON.stringify(row.state.slice(0, 40))}, not one of ${TICKET_STATES.join(', ')}`);
+    refuse(
+      row,
+      'state',
+      row.state === null
+        ? 'is null'
+        : `is ${JSON.stringify(row.state.slice(0, 40))}, not one of ${TICKET_STATES.join(', ')}`,
+    );
   }
-  if (!isFiniteDecimal(row.price)) refuse(row, 'price', row.price === null ? 'is null' : `is ${JSON.stringify(row.price.slice(0, 40))}, not a finite number`);
+  if (!isFiniteDecimal(row.price))
+    refuse(
+      row,
+      'price',
+      row.price === null ? 'is null' : `is ${JSON.stringify(row.price.slice(0, 40))}, not a finite number`,
+    );
   if (row.orderDate === null) refuse(row, 'orderDate', 'is null or not a finite time');
   if (row.createdAt === null) refuse(row, 'createdAt', 'is null or not a finite time');
   const validity = row.validityDate;
   // PostgreSQL's ISO output of a date is YYYY-MM-DD; `infinity` or a BC date is not a date a reseller can use.
-  if (validity !== null && (validity.length !== 10 || validity.charCodeAt(4) !== 45)) refuse(row, 'validityDate', `is ${JSON.stringify(validity.slice(0, 40))}, not a date`);
+  if (validity !== null && (validity.length !== 10 || validity.charCodeAt(4) !== 45))
+    refuse(row, 'validityDate', `is ${JSON.stringify(validity.slice(0, 40))}, not a date`);
 }
 
 /** checkTicketRow, and no NULL where the contract says NOT NULL: for rows read the ordinary way. */
@@ -206,7 +235,14 @@ function timestamptz(text: string): Date {
  */
 export function parseIsoTimestamptz(text: string): Date | null {
   const length = text.length;
-  if (length < 22 || text.charCodeAt(4) !== 45 || text.charCodeAt(7) !== 45 || text.charCodeAt(10) !== 32 || text.charCodeAt(13) !== 58 || text.charCodeAt(16) !== 58) {
+  if (
+    length < 22 ||
+    text.charCodeAt(4) !== 45 ||
+    text.charCodeAt(7) !== 45 ||
+    text.charCodeAt(10) !== 32 ||
+    text.charCodeAt(13) !== 58 ||
+    text.charCodeAt(16) !== 58
+  ) {
     return null;
   }
   const year = digits(text, 0, 4);
@@ -267,12 +303,21 @@ function digits(text: string, at: number, count: number): number {
   const positions = WINDOW_COLUMNS.map((_column, index) => index);
   const plain = toTicketRow(positions);
   const allNull = (1 << NULLABLE.length) - 1;
-  const packed = [unpackTicketRow(['0', ...positions].join(SEPARATOR)), unpackTicketRow([String(allNull), ...positions].join(SEPARATOR))];
+  const packed = [
+    unpackTicketRow(['0', ...positions].join(SEPARATOR)),
+    unpackTicketRow([String(allNull), ...positions].join(SEPARATOR)),
+  ];
   WINDOW_COLUMNS.forEach(([, property, nullable], index) => {
-    if ((plain[property] as unknown) !== index) throw new Error(`row-decoding: toTicketRow reads column ${index} as something else than ${property}`);
+    if ((plain[property] as unknown) !== index)
+      throw new Error(`row-decoding: toTicketRow reads column ${index} as something else than ${property}`);
     if (property === 'orderDate' || property === 'createdAt') return;
-    if (packed[0]?.[property] !== String(index) || packed[1]?.[property] !== (nullable ? null : String(index))) {
-      throw new Error(`row-decoding: unpackTicketRow reads column ${index} as something else than ${property}`);
+    if (
+      packed[0]?.[property] !== String(index) ||
+      packed[1]?.[property] !== (nullable ? null : String(index))
+    ) {
+      throw new Error(
+        `row-decoding: unpackTicketRow reads column ${index} as something else than ${property}`,
+      );
     }
   });
 }

@@ -24,10 +24,15 @@
  */
 import pg from 'pg';
 import type { RowChange, TicketRow } from '../tickets';
-import { checkTicketRow, packedSelectList, packedTicketId, parseIsoTimestamptz, unpackTicketRow } from './row-decoding';
+import {
+  checkTicketRow,
+  packedSelectList,
+  packedTicketId,
+  parseIsoTimestamptz,
+  unpackTicketRow,
+} from './row-decoding';
 import { DEFAULT_BATCH_SIZE, rereadTickets, type TicketBatch, type WindowSelection } from './ticket-source';
 import type { ExportInterface } from '../interfaces/store';
-
 
 /** What a state-change window selects, beyond the plain window's mappings and bounds. */
 export interface StateChangeSelection extends WindowSelection {
@@ -46,7 +51,10 @@ export interface StateChangeSelection extends WindowSelection {
 /** The log is missing (an operator's source without the SQL of docs/state-changes.md): the window cannot be made. */
 export class StateChangeLogMissingError extends Error {
   constructor(schema: string, options: { cause: unknown }) {
-    super(`${schema}.ticket_state_change does not exist: install the change log (docs/state-changes.md) or turn state changes off`, options);
+    super(
+      `${schema}.ticket_state_change does not exist: install the change log (docs/state-changes.md) or turn state changes off`,
+      options,
+    );
     this.name = 'StateChangeLogMissingError';
   }
 }
@@ -117,7 +125,8 @@ export class PostgresStateChangeSource implements StateChangeSource {
    */
   newTicketsSql(asOf: StateChangeSelection['asOf'], columns: 'packed' | 'count' = 'packed'): string {
     const shown = asOf === 'now' ? 't.state' : this.stateAt('e');
-    const select = columns === 'count' ? 'count(*)::int AS count' : `${packedSelectList()}, ${shown} AS extra`;
+    const select =
+      columns === 'count' ? 'count(*)::int AS count' : `${packedSelectList()}, ${shown} AS extra`;
     return `SELECT ${select}
 ${this.fromSql()}
   ${asOf === 'now' || columns === 'count' ? '' : this.lastChangeBefore('e', '$2')}
@@ -172,7 +181,11 @@ ${this.fromSql()}
     try {
       await beginSnapshot(client);
       const parts: [RowChange, string, unknown[]][] = [
-        ['NEW', this.newTicketsSql(selection.asOf), [selection.from, selection.to, selection.contacts, selection.channels]],
+        [
+          'NEW',
+          this.newTicketsSql(selection.asOf),
+          [selection.from, selection.to, selection.contacts, selection.channels],
+        ],
         ['STATE_CHANGE', this.stateChangesSql(selection.asOf), stateChangeParameters(selection)],
       ];
       for (const [change, sql, parameters] of parts) {
@@ -181,7 +194,8 @@ ${this.fromSql()}
       await client.query('COMMIT');
       finished = true;
     } catch (error) {
-      if ((error as { code?: string }).code === UNDEFINED_TABLE) throw new StateChangeLogMissingError(this.schema, { cause: error });
+      if ((error as { code?: string }).code === UNDEFINED_TABLE)
+        throw new StateChangeLogMissingError(this.schema, { cause: error });
       throw error;
     } finally {
       // As in ticket-source.ts: a consumer that stopped early leaves a transaction (and maybe a
@@ -190,9 +204,18 @@ ${this.fromSql()}
     }
   }
 
-  private async *streamCursor(client: pg.PoolClient, change: RowChange, sql: string, parameters: unknown[]): AsyncIterable<TicketBatch> {
+  private async *streamCursor(
+    client: pg.PoolClient,
+    change: RowChange,
+    sql: string,
+    parameters: unknown[],
+  ): AsyncIterable<TicketBatch> {
     await client.query(`DECLARE ${CURSOR} NO SCROLL CURSOR FOR ${sql}`, parameters);
-    const fetch = () => client.query<[string, string]>({ text: `FETCH FORWARD ${this.batchSize} FROM ${CURSOR}`, rowMode: 'array' });
+    const fetch = () =>
+      client.query<[string, string]>({
+        text: `FETCH FORWARD ${this.batchSize} FROM ${CURSOR}`,
+        rowMode: 'array',
+      });
     let next: Promise<pg.QueryResult<[string, string]>> | undefined = fetch();
     try {
       for (;;) {
@@ -225,7 +248,12 @@ ${this.fromSql()}
   }
 
   /** Rows whose packed form was ambiguous, read again the ordinary way in the same snapshot. */
-  private async rereadById(client: pg.PoolClient, tickets: TicketRow[], missing: Map<string, number>, change: RowChange): Promise<void> {
+  private async rereadById(
+    client: pg.PoolClient,
+    tickets: TicketRow[],
+    missing: Map<string, number>,
+    change: RowChange,
+  ): Promise<void> {
     const reread = await rereadTickets(client, this.fromSql(), [...missing.keys()], 'state-change window');
     for (const [id, index] of missing) {
       const extra = (tickets[index] as unknown as { extra: string }).extra;
@@ -238,11 +266,20 @@ ${this.fromSql()}
     const client = await this.pool.connect();
     try {
       await beginSnapshot(client);
-      const fresh = await client.query<{ count: number }>(this.newTicketsSql(selection.asOf, 'count'), [selection.from, selection.to, selection.contacts, selection.channels]);
-      const changed = await client.query<{ count: number }>(this.stateChangesSql(selection.asOf, 'count'), stateChangeParameters(selection));
+      const fresh = await client.query<{ count: number }>(this.newTicketsSql(selection.asOf, 'count'), [
+        selection.from,
+        selection.to,
+        selection.contacts,
+        selection.channels,
+      ]);
+      const changed = await client.query<{ count: number }>(
+        this.stateChangesSql(selection.asOf, 'count'),
+        stateChangeParameters(selection),
+      );
       return { newTickets: fresh.rows[0]!.count, stateChanges: changed.rows[0]!.count };
     } catch (error) {
-      if ((error as { code?: string }).code === UNDEFINED_TABLE) throw new StateChangeLogMissingError(this.schema, { cause: error });
+      if ((error as { code?: string }).code === UNDEFINED_TABLE)
+        throw new StateChangeLogMissingError(this.schema, { cause: error });
       throw error;
     } finally {
       await client.query('ROLLBACK').catch(() => {});
@@ -251,14 +288,26 @@ ${this.fromSql()}
   }
 
   /** The plans PostgreSQL chooses for the two cursors (EXPLAIN DECLARE), for tests and the benchmark. */
-  async windowPlans(selection: StateChangeSelection): Promise<{ newTickets: string[]; stateChanges: string[] }> {
+  async windowPlans(
+    selection: StateChangeSelection,
+  ): Promise<{ newTickets: string[]; stateChanges: string[] }> {
     const client = await this.pool.connect();
     try {
       await beginSnapshot(client);
       const explain = async (sql: string, parameters: unknown[]) =>
-        (await client.query<{ 'QUERY PLAN': string }>(`EXPLAIN DECLARE ${CURSOR} NO SCROLL CURSOR FOR ${sql}`, parameters)).rows.map((row) => row['QUERY PLAN']);
+        (
+          await client.query<{ 'QUERY PLAN': string }>(
+            `EXPLAIN DECLARE ${CURSOR} NO SCROLL CURSOR FOR ${sql}`,
+            parameters,
+          )
+        ).rows.map((row) => row['QUERY PLAN']);
       return {
-        newTickets: await explain(this.newTicketsSql(selection.asOf), [selection.from, selection.to, selection.contacts, selection.channels]),
+        newTickets: await explain(this.newTicketsSql(selection.asOf), [
+          selection.from,
+          selection.to,
+          selection.contacts,
+          selection.channels,
+        ]),
         stateChanges: await explain(this.stateChangesSql(selection.asOf), stateChangeParameters(selection)),
       };
     } finally {
@@ -283,7 +332,13 @@ ${this.fromSql()}
             AND ((t.created_at >= $1 AND t.created_at < $2)
                  ${withChanges ? `OR (t.created_at >= $5 AND t.created_at < $1 AND EXISTS (SELECT 1 FROM ${s}.ticket_state_change w WHERE w.ticket_id = t.id AND w.changed_at >= $1 AND w.changed_at < $2))` : ''})
             AND EXISTS (SELECT 1 FROM ${s}.ticket_state_change x WHERE x.ticket_id = t.id AND x.changed_at >= $2)`,
-        [selection.from, selection.to, selection.contacts, selection.channels, ...(withChanges ? [selection.since] : [])],
+        [
+          selection.from,
+          selection.to,
+          selection.contacts,
+          selection.channels,
+          ...(withChanges ? [selection.since] : []),
+        ],
       );
       return rows[0]!.count;
     } catch (error) {
@@ -294,7 +349,14 @@ ${this.fromSql()}
 }
 
 function stateChangeParameters(selection: StateChangeSelection): unknown[] {
-  return [selection.from, selection.to, selection.contacts, selection.channels, selection.since, [...selection.states]];
+  return [
+    selection.from,
+    selection.to,
+    selection.contacts,
+    selection.channels,
+    selection.since,
+    [...selection.states],
+  ];
 }
 
 /**

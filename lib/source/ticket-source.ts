@@ -1,7 +1,16 @@
 import pg from 'pg';
 import type { TicketRow } from '../tickets';
 import { APPLICATION_NAME } from '../db/pool';
-import { WINDOW_ROW_TYPES, checkPlainTicketRow, checkTicketRow, packedSelectList, packedTicketId, plainSelectList, toTicketRow, unpackTicketRow } from './row-decoding';
+import {
+  WINDOW_ROW_TYPES,
+  checkPlainTicketRow,
+  checkTicketRow,
+  packedSelectList,
+  packedTicketId,
+  plainSelectList,
+  toTicketRow,
+  unpackTicketRow,
+} from './row-decoding';
 
 /** Which tickets a window holds: created in [from, to) and bought by a mapped contact or channel. */
 export interface WindowSelection {
@@ -72,7 +81,12 @@ const CURSOR = 'barcodes_window';
  * contract: a row that breaks it fails the window naming ticket id and column. One rule for the
  * window of new tickets and the window of state changes.
  */
-export async function rereadTickets(client: pg.ClientBase, fromSql: string, ids: string[], what: string): Promise<Map<string, TicketRow>> {
+export async function rereadTickets(
+  client: pg.ClientBase,
+  fromSql: string,
+  ids: string[],
+  what: string,
+): Promise<Map<string, TicketRow>> {
   const { rows } = await client.query<unknown[]>({
     text: `SELECT ${plainSelectList()}\n${fromSql}\n WHERE t.id = ANY($1::bigint[])`,
     values: [ids],
@@ -85,7 +99,8 @@ export async function rereadTickets(client: pg.ClientBase, fromSql: string, ids:
     checkPlainTicketRow(ticket);
     tickets.set(row[0] as string, ticket);
   }
-  if (tickets.size !== ids.length) throw new Error(`${what}: ${ids.length - tickets.size} ticket(s) vanished within one snapshot`);
+  if (tickets.size !== ids.length)
+    throw new Error(`${what}: ${ids.length - tickets.size} ticket(s) vanished within one snapshot`);
   return tickets;
 }
 
@@ -110,7 +125,13 @@ export class PostgresTicketSource implements TicketSource {
   windowSql(columns: 'full' | 'packed' | 'count' | { select: string } = 'full'): string {
     // `{ select }`: another select list over the same rows (copy-window.ts: finished lines).
     const select =
-      typeof columns === 'object' ? columns.select : columns === 'count' ? 'count(*)::int AS count' : columns === 'packed' ? packedSelectList() : plainSelectList();
+      typeof columns === 'object'
+        ? columns.select
+        : columns === 'count'
+          ? 'count(*)::int AS count'
+          : columns === 'packed'
+            ? packedSelectList()
+            : plainSelectList();
     return `SELECT ${select}
 ${this.fromSql()}
  WHERE t.created_at >= $1 AND t.created_at < $2
@@ -148,8 +169,12 @@ ${this.fromSql()}
     let finished = false;
     try {
       await this.beginWindowTransaction(client);
-      await client.query(`DECLARE ${CURSOR} NO SCROLL CURSOR FOR ${this.windowSql('packed')}`, windowParameters(selection));
-      const fetch = () => client.query<[string]>({ text: `FETCH FORWARD ${this.batchSize} FROM ${CURSOR}`, rowMode: 'array' });
+      await client.query(
+        `DECLARE ${CURSOR} NO SCROLL CURSOR FOR ${this.windowSql('packed')}`,
+        windowParameters(selection),
+      );
+      const fetch = () =>
+        client.query<[string]>({ text: `FETCH FORWARD ${this.batchSize} FROM ${CURSOR}`, rowMode: 'array' });
       next = fetch();
       for (;;) {
         const { rows } = await next;
@@ -182,7 +207,11 @@ ${this.fromSql()}
   }
 
   /** Reads the rows that did not unpack again the ordinary way, by id, in the cursor's snapshot. */
-  private async rereadById(client: pg.PoolClient, tickets: TicketRow[], missing: Map<string, number>): Promise<void> {
+  private async rereadById(
+    client: pg.PoolClient,
+    tickets: TicketRow[],
+    missing: Map<string, number>,
+  ): Promise<void> {
     const reread = await rereadTickets(client, this.fromSql(), [...missing.keys()], 'window cursor');
     for (const [id, index] of missing) tickets[index] = reread.get(id)!;
   }
@@ -192,7 +221,10 @@ ${this.fromSql()}
     const client = await this.pool.connect();
     try {
       await this.beginWindowTransaction(client);
-      const { rows } = await client.query<{ 'QUERY PLAN': string }>(`EXPLAIN DECLARE ${CURSOR} NO SCROLL CURSOR FOR ${this.windowSql('packed')}`, windowParameters(selection));
+      const { rows } = await client.query<{ 'QUERY PLAN': string }>(
+        `EXPLAIN DECLARE ${CURSOR} NO SCROLL CURSOR FOR ${this.windowSql('packed')}`,
+        windowParameters(selection),
+      );
       return rows.map((row) => row['QUERY PLAN']);
     } finally {
       await client.query('ROLLBACK').catch(() => {});
@@ -208,7 +240,10 @@ ${this.fromSql()}
   }
 
   async countWindow(selection: WindowSelection): Promise<number> {
-    const { rows } = await this.pool.query<{ count: number }>(this.windowSql('count'), windowParameters(selection));
+    const { rows } = await this.pool.query<{ count: number }>(
+      this.windowSql('count'),
+      windowParameters(selection),
+    );
     return rows[0]!.count;
   }
 

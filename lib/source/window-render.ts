@@ -9,7 +9,12 @@ import { renderWindow } from '../format/render';
 import type { FormatSpec } from '../format/spec';
 import type { PartSink, RenderContext, RenderResult } from '../format/types';
 import { DatabaseRenderFallback, renderWindowInDatabase } from './copy-window';
-import { PostgresTicketSource, type TicketBatch, type TicketSource, type WindowSelection } from './ticket-source';
+import {
+  PostgresTicketSource,
+  type TicketBatch,
+  type TicketSource,
+  type WindowSelection,
+} from './ticket-source';
 
 export type RenderPath = 'database' | 'javascript';
 
@@ -18,7 +23,12 @@ export type RenderPath = 'database' | 'javascript';
  * rows (state-changes.ts) are always rendered in JavaScript; so is any source other than the
  * PostgreSQL one (tests' fakes).
  */
-export function javascriptRenderReason(source: TicketSource, stateChanges: boolean, spec: FormatSpec, timeZone: string): string | null {
+export function javascriptRenderReason(
+  source: TicketSource,
+  stateChanges: boolean,
+  spec: FormatSpec,
+  timeZone: string,
+): string | null {
   if (stateChanges) return 'state-change rows';
   if (!(source instanceof PostgresTicketSource)) return 'not a PostgreSQL source';
   return databaseRenderRefusal(spec, timeZone || 'UTC');
@@ -49,12 +59,20 @@ export interface WindowRenderInput<S extends PartSink> {
  * out to be one the database does not write alike) with the JavaScript renderer. Either way the
  * bytes are the same (test/database-render.test.ts).
  */
-export async function renderWindowChoosingPath<S extends PartSink>(input: WindowRenderInput<S>): Promise<{ rendered: RenderResult; sink: S; path: RenderPath }> {
+export async function renderWindowChoosingPath<S extends PartSink>(
+  input: WindowRenderInput<S>,
+): Promise<{ rendered: RenderResult; sink: S; path: RenderPath }> {
   const { source, spec, ctx, sinks } = input;
   if (javascriptRenderReason(source, input.stateChanges, spec, ctx.timeZone) === null) {
     const sink = await sinks.open();
     try {
-      const rendered = await renderWindowInDatabase(source as PostgresTicketSource, input.selection, spec, ctx, sink);
+      const rendered = await renderWindowInDatabase(
+        source as PostgresTicketSource,
+        input.selection,
+        spec,
+        ctx,
+        sink,
+      );
       return { rendered, sink, path: 'database' };
     } catch (error) {
       if (!(error instanceof DatabaseRenderFallback)) throw error;

@@ -21,5 +21,10 @@ export function windowRows(
 ): AsyncIterable<TicketBatch> {
   const selection = { contacts: iface.contacts, channels: iface.channels, from: range.from, to: range.to };
   if (!iface.stateChanges) return sources.source.streamWindow(selection);
-  return sources.stateChangeSource.streamWindow({ ...selection, since: iface.startAt, states: iface.stateChanges, asOf });
+  return sources.stateChangeSource.streamWindow({
+    ...selection,
+    since: iface.startAt,
+    states: iface.stateChanges,
+    asOf,
+  });
 }

@@ -22,10 +22,16 @@ export async function connectClient(config: Config, connectTimeoutMillis = 10_00
   // Outside the try: a bad key setting is the operator's input, not an unreachable server.
   const converter = dataConverterOption();
   try {
-    const connection = await Connection.connect({ ...connectOptions(config), connectTimeout: connectTimeoutMillis });
+    const connection = await Connection.connect({
+      ...connectOptions(config),
+      connectTimeout: connectTimeoutMillis,
+    });
     return new Client({ connection, namespace: config.temporalNamespace, ...converter });
   } catch (error) {
-    throw new UnavailableError(`Temporal is not reachable at ${config.temporalAddress}: ${(error as Error).message}`, { cause: error });
+    throw new UnavailableError(
+      `Temporal is not reachable at ${config.temporalAddress}: ${(error as Error).message}`,
+      { cause: error },
+    );
   }
 }
 
@@ -33,6 +39,9 @@ export async function connectWorkerConnection(config: Config): Promise<NativeCon
   try {
     return await NativeConnection.connect(connectOptions(config));
   } catch (error) {
-    throw new UnavailableError(`Temporal is not reachable at ${config.temporalAddress}: ${(error as Error).message}`, { cause: error });
+    throw new UnavailableError(
+      `Temporal is not reachable at ${config.temporalAddress}: ${(error as Error).message}`,
+      { cause: error },
+    );
   }
 }

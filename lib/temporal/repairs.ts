@@ -28,7 +28,10 @@ export interface BackfillRequest {
   windowsPerRun?: number;
 }
 
-export function startBackfill(scope: RepairScope, request: BackfillRequest): Promise<WorkflowHandle<typeof backfill>> {
+export function startBackfill(
+  scope: RepairScope,
+  request: BackfillRequest,
+): Promise<WorkflowHandle<typeof backfill>> {
   const { interface: iface, from, to } = request;
   const input: BackfillInput = {
     interfaceId: iface.id,
@@ -58,7 +61,9 @@ export function startResend(
     workflowId: `barcodes-${scope.deploymentId}-${delivery.interfaceId}-resend-${delivery.id}-${Date.now()}`,
     taskQueue: scope.taskQueue,
     args: [{ deliveryId: delivery.id, ...(to ? { to } : {}) }],
-    typedSearchAttributes: iface ? interfaceSearchAttributes(iface) : [{ key: InterfaceIdKey, value: String(delivery.interfaceId) }],
+    typedSearchAttributes: iface
+      ? interfaceSearchAttributes(iface)
+      : [{ key: InterfaceIdKey, value: String(delivery.interfaceId) }],
     staticSummary: `Resend of delivery ${delivery.id}: ${iface ? runSummary(iface) : `interface ${delivery.interfaceId}`}`,
   });
 }
@@ -67,7 +72,9 @@ export function startResend(
  * The workflow's result, following a backfill's continue-as-new runs to the last one's (the handle
  * has no run id); a failure as one typed error naming the workflow.
  */
-export async function resultOf<W extends Workflow>(handle: WorkflowHandle<W>): Promise<WorkflowResultType<W>> {
+export async function resultOf<W extends Workflow>(
+  handle: WorkflowHandle<W>,
+): Promise<WorkflowResultType<W>> {
   try {
     return await handle.result();
   } catch (error) {

@@ -9,5 +9,7 @@ import { BarcodesError } from '../errors';
 export function workflowFailure(error: unknown, what: string): unknown {
   if (!(error instanceof WorkflowFailedError)) return error;
   const cause = (error.cause?.cause ?? error.cause) as Error | undefined;
-  return new BarcodesError(`${what} failed: ${cause?.message ?? error.message}`, 'RUN_FAILED', { cause: error });
+  return new BarcodesError(`${what} failed: ${cause?.message ?? error.message}`, 'RUN_FAILED', {
+    cause: error,
+  });
 }

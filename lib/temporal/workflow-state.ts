@@ -20,7 +20,9 @@ export function temporalWorkflowState(connect: () => Promise<Client>): WorkflowS
       return 'unknown';
     }
     try {
-      const description = await client.withDeadline(Date.now() + DESCRIBE_TIMEOUT_MILLIS, () => client.workflow.getHandle(workflowId).describe());
+      const description = await client.withDeadline(Date.now() + DESCRIBE_TIMEOUT_MILLIS, () =>
+        client.workflow.getHandle(workflowId).describe(),
+      );
       if (description.status.name === 'RUNNING') return 'open';
       return description.status.name === 'UNSPECIFIED' ? 'unknown' : 'closed';
     } catch (error) {

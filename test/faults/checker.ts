@@ -74,7 +74,11 @@ export async function checkDeliveries(input: CheckInput): Promise<CheckResult> {
   for (const iface of input.interfaces) {
     const expected = await expectedBarCodes(input, iface);
     accounts.push({
-      ...accountMail(iface, iface.arrivals ? await iface.arrivals() : filesFor(input.sink, iface.recipient), expected),
+      ...accountMail(
+        iface,
+        iface.arrivals ? await iface.arrivals() : filesFor(input.sink, iface.recipient),
+        expected,
+      ),
       ledgerProblems: await ledgerProblems(input, iface, expected.size),
     });
   }
@@ -82,7 +86,11 @@ export async function checkDeliveries(input: CheckInput): Promise<CheckResult> {
 }
 
 /** The accounting of the files one interface received against its expected bar codes. */
-export function accountMail(iface: CheckedInterface, files: ReceivedFile[], expected: Set<string>): Omit<InterfaceAccount, 'ledgerProblems'> {
+export function accountMail(
+  iface: CheckedInterface,
+  files: ReceivedFile[],
+  expected: Set<string>,
+): Omit<InterfaceAccount, 'ledgerProblems'> {
   // One entry per email (an email may carry several attachments only if a format splits: it does not).
   const byMessageId = new Map<string, { digest: string; files: ReceivedFile[] }[]>();
   const arrivalOrder: string[] = [];
@@ -106,7 +114,8 @@ export function accountMail(iface: CheckedInterface, files: ReceivedFile[], expe
   for (const versions of byMessageId.values()) {
     for (const version of versions) {
       for (const file of version.files) {
-        for (const record of file.records) occurrences.set(record.BAR_CODE!, (occurrences.get(record.BAR_CODE!) ?? 0) + 1);
+        for (const record of file.records)
+          occurrences.set(record.BAR_CODE!, (occurrences.get(record.BAR_CODE!) ?? 0) + 1);
       }
     }
   }
@@ -168,8 +177,18 @@ async function expectedBarCodes(input: CheckInput, iface: CheckedInterface): Pro
  * The ledger's own invariants: chain windows follow each other without gap or overlap from the
  * interface's start, every one is finished, and together they hold exactly the expected count.
  */
-export async function ledgerProblems(input: CheckInput, iface: CheckedInterface, expectedCount: number): Promise<string[]> {
-  const { rows } = await input.pool.query<{ id: string; window_start: Date; window_end: Date; status: string; ticket_count: number }>(
+export async function ledgerProblems(
+  input: CheckInput,
+  iface: CheckedInterface,
+  expectedCount: number,
+): Promise<string[]> {
+  const { rows } = await input.pool.query<{
+    id: string;
+    window_start: Date;
+    window_end: Date;
+    status: string;
+    ticket_count: number;
+  }>(
     `SELECT id, window_start, window_end, status, ticket_count FROM ${input.exporterSchema}.delivery
       WHERE interface_id = $1 AND kind IN ('scheduled','run') ORDER BY window_start, id`,
     [iface.id],
@@ -179,13 +198,16 @@ export async function ledgerProblems(input: CheckInput, iface: CheckedInterface,
   let total = 0;
   for (const row of rows) {
     if (row.window_start.getTime() !== previousEnd) {
-      problems.push(`delivery ${row.id} starts at ${row.window_start.toISOString()}, the previous window ended at ${new Date(previousEnd).toISOString()}`);
+      problems.push(
+        `delivery ${row.id} starts at ${row.window_start.toISOString()}, the previous window ended at ${new Date(previousEnd).toISOString()}`,
+      );
     }
     if (row.status !== 'sent' && row.status !== 'empty') problems.push(`delivery ${row.id} is ${row.status}`);
     previousEnd = row.window_end.getTime();
     total += row.ticket_count;
   }
-  if (total !== expectedCount) problems.push(`the ledger's windows hold ${total} tickets, the source has ${expectedCount}`);
+  if (total !== expectedCount)
+    problems.push(`the ledger's windows hold ${total} tickets, the source has ${expectedCount}`);
   return [...problems, ...(await sharedIdentities(input, iface))];
 }
 
@@ -200,16 +222,21 @@ async function sharedIdentities(input: CheckInput, iface: CheckedInterface): Pro
       GROUP BY what, value HAVING count(DISTINCT d.id) > 1`,
     [iface.id],
   );
-  return rows.map((row) => `deliveries ${row.deliveries.join(', ')} (different windows) share the ${row.what} ${row.value}`);
+  return rows.map(
+    (row) => `deliveries ${row.deliveries.join(', ')} (different windows) share the ${row.what} ${row.value}`,
+  );
 }
 
 /** The simulator's record against the source: catches a suite that counts what it never wrote. */
 async function crossCheckSales(input: CheckInput, sales: SalesRecord): Promise<string[]> {
-  const committed = sales.committed.flatMap((transaction) => transaction.tickets.map((ticket) => ticket.barCode));
+  const committed = sales.committed.flatMap((transaction) =>
+    transaction.tickets.map((ticket) => ticket.barCode),
+  );
   const rolledBack = sales.rolledBack.map((ticket) => ticket.barCode);
-  const { rows } = await input.pool.query<{ bar_code: string }>(`SELECT bar_code FROM ${input.ticketingSchema}.ticket WHERE bar_code = ANY($1)`, [
-    [...committed, ...rolledBack],
-  ]);
+  const { rows } = await input.pool.query<{ bar_code: string }>(
+    `SELECT bar_code FROM ${input.ticketingSchema}.ticket WHERE bar_code = ANY($1)`,
+    [[...committed, ...rolledBack]],
+  );
   const existing = new Set(rows.map((row) => row.bar_code));
   const problems: string[] = [];
   const missing = committed.filter((barCode) => !existing.has(barCode)).length;

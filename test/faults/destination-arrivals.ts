@@ -25,7 +25,11 @@ function asReceivedFile(messageId: string, fileName: string, content: Buffer): R
 }
 
 /** Files in an SFTP folder with their final names, in the order they got them (mtime). */
-export function sftpArrivals(folder: string, pool: pg.Pool, exporterSchema: string): () => Promise<ReceivedFile[]> {
+export function sftpArrivals(
+  folder: string,
+  pool: pg.Pool,
+  exporterSchema: string,
+): () => Promise<ReceivedFile[]> {
   return async () => {
     const names = readdirSync(folder)
       .filter((name) => !name.startsWith('.'))
@@ -35,7 +39,13 @@ export function sftpArrivals(folder: string, pool: pg.Pool, exporterSchema: stri
       [names],
     );
     const messageIds = new Map(rows.map((row) => [row.file_name, row.message_id]));
-    return names.map((name) => asReceivedFile(messageIds.get(name) ?? `<unknown file ${name}>`, name, readFileSync(path.join(folder, name))));
+    return names.map((name) =>
+      asReceivedFile(
+        messageIds.get(name) ?? `<unknown file ${name}>`,
+        name,
+        readFileSync(path.join(folder, name)),
+      ),
+    );
   };
 }
 
@@ -45,6 +55,12 @@ export function leftoverTemporaryFiles(folder: string): string[] {
 }
 
 /** Every body the receiver stored for these interfaces' parts, repeats included, in arrival order. */
-export function httpsArrivals(receiver: HttpsReceiver, belongs: (idempotencyKey: string) => boolean): () => Promise<ReceivedFile[]> {
-  return async () => receiver.posts.filter((post) => belongs(post.idempotencyKey)).map((post) => asReceivedFile(post.idempotencyKey, post.fileName, post.body));
+export function httpsArrivals(
+  receiver: HttpsReceiver,
+  belongs: (idempotencyKey: string) => boolean,
+): () => Promise<ReceivedFile[]> {
+  return async () =>
+    receiver.posts
+      .filter((post) => belongs(post.idempotencyKey))
+      .map((post) => asReceivedFile(post.idempotencyKey, post.fileName, post.body));
 }

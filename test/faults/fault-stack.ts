@@ -89,16 +89,22 @@ export class FaultStack {
       if (cluster) await makeDurable(cluster.url);
       // The suite always runs servers of its own (a shared Temporal cannot be stopped, the shared
       // PostgreSQL must not be restarted); TestStack reads where they are from the environment.
-      const environment = cluster ? { TEMPORAL_ADDRESS: undefined, DATABASE_URL: cluster.url } : { TEMPORAL_ADDRESS: undefined };
+      const environment = cluster
+        ? { TEMPORAL_ADDRESS: undefined, DATABASE_URL: cluster.url }
+        : { TEMPORAL_ADDRESS: undefined };
       const stack = await withEnvironment(environment, () =>
         TestStack.start({
-          temporalDbFile: options.persistentTemporal ? path.join(options.workDir, `${options.name}-temporal.sqlite`) : undefined,
+          temporalDbFile: options.persistentTemporal
+            ? path.join(options.workDir, `${options.name}-temporal.sqlite`)
+            : undefined,
           // The suite's sink, whose log shows a message in flight; the stack's own stays unused.
           env: { ...options.env, SMTP_URL: sink.url },
         }),
       );
       const salesPool = createPool(stack.database.url, {
-        max: (options.salesConnections ?? FAULT_STACK_DEFAULTS.salesConnections) + FAULT_STACK_DEFAULTS.salesPoolSpareConnections,
+        max:
+          (options.salesConnections ?? FAULT_STACK_DEFAULTS.salesConnections) +
+          FAULT_STACK_DEFAULTS.salesPoolSpareConnections,
         applicationName: SALES_APPLICATION_NAME,
       });
       return new FaultStack(stack, sink, sinkEvents, salesPool, cluster, options);
@@ -123,11 +129,17 @@ export class FaultStack {
   /** Starts `barcodes worker` with the stack's environment (and a fault point, if given). */
   async startWorker(label: string, faultPoint?: FaultPointSettings): Promise<WorkerProcess> {
     const name = `${this.options.name}-w${++this.workerCount}-${label}`;
-    const env = cliEnv(
-      this.stack.config,
-      { ...this.options.env, ...(faultPoint ? { BARCODES_TEST_STOP_AT: faultPoint.stopAt, BARCODES_TEST_STOP_MARKER: faultPoint.marker } : {}) },
-    );
-    const worker = await WorkerProcess.start({ name, env, logFile: path.join(this.options.workDir, `${name}.log`) });
+    const env = cliEnv(this.stack.config, {
+      ...this.options.env,
+      ...(faultPoint
+        ? { BARCODES_TEST_STOP_AT: faultPoint.stopAt, BARCODES_TEST_STOP_MARKER: faultPoint.marker }
+        : {}),
+    });
+    const worker = await WorkerProcess.start({
+      name,
+      env,
+      logFile: path.join(this.options.workDir, `${name}.log`),
+    });
     this.workers.push(worker);
     this.options.log(`${name} polling (pid ${worker.pid})`);
     return worker;
@@ -141,7 +153,10 @@ export class FaultStack {
   /** Adds sales channels to the source, so scenarios can give interfaces mappings no other has. */
   async addSalesChannels(codes: string[]): Promise<void> {
     for (const code of codes) {
-      await this.stack.pool.query(`INSERT INTO ${this.schema}.sales_channel (code, name) VALUES ($1, $1) ON CONFLICT DO NOTHING`, [code]);
+      await this.stack.pool.query(
+        `INSERT INTO ${this.schema}.sales_channel (code, name) VALUES ($1, $1) ON CONFLICT DO NOTHING`,
+        [code],
+      );
     }
   }
 
@@ -186,10 +201,14 @@ export class FaultStack {
   }
 
   /** Resolves once the file exists (a worker reached its fault point). */
-  async waitForMarker(file: string, timeoutMillis: number = FAULT_STACK_DEFAULTS.markerTimeoutMillis): Promise<void> {
+  async waitForMarker(
+    file: string,
+    timeoutMillis: number = FAULT_STACK_DEFAULTS.markerTimeoutMillis,
+  ): Promise<void> {
     const deadline = Date.now() + timeoutMillis;
     while (!existsSync(file)) {
-      if (Date.now() > deadline) throw new Error(`no worker reached the fault point within ${timeoutMillis} ms (marker ${file})`);
+      if (Date.now() > deadline)
+        throw new Error(`no worker reached the fault point within ${timeoutMillis} ms (marker ${file})`);
       await sleep(100);
     }
   }
@@ -206,9 +225,14 @@ export class FaultStack {
     for await (const execution of client.workflow.list({ query: `ExecutionStatus = 'Running'` })) {
       const description = await client.workflow.getHandle(execution.workflowId, execution.runId).describe();
       for (const activity of description.raw.pendingActivities ?? []) {
-        if (activity.state !== temporal.api.enums.v1.PendingActivityState.PENDING_ACTIVITY_STATE_STARTED) continue;
+        if (activity.state !== temporal.api.enums.v1.PendingActivityState.PENDING_ACTIVITY_STATE_STARTED)
+          continue;
         if (!worker.ownsIdentity(activity.lastWorkerIdentity)) continue;
-        started.push({ workflowId: execution.workflowId, runId: execution.runId, activityId: activity.activityId! });
+        started.push({
+          workflowId: execution.workflowId,
+          runId: execution.runId,
+          activityId: activity.activityId!,
+        });
       }
     }
     return started;
@@ -223,7 +247,10 @@ export class FaultStack {
   async failActivitiesOf(dead: WorkerProcess): Promise<number> {
     const activities = await this.activitiesOf(dead);
     for (const activity of activities) {
-      await this.stack.client.activity.fail(activity, new Error(`worker ${dead.name} was killed by the fault suite`));
+      await this.stack.client.activity.fail(
+        activity,
+        new Error(`worker ${dead.name} was killed by the fault suite`),
+      );
     }
     return activities.length;
   }
@@ -250,9 +277,16 @@ export class FaultStack {
       const triggered = iface.intervalSeconds > FAULT_STACK_DEFAULTS.longestScheduledIntervalSeconds;
       while (!(await this.isSettled(iface, quietSince))) {
         const left = deadline - Date.now();
-        if (left <= 0) throw new Error(`interface ${iface.id} did not deliver everything within ${timeoutMillis} ms of the quiet period`);
+        if (left <= 0)
+          throw new Error(
+            `interface ${iface.id} did not deliver everything within ${timeoutMillis} ms of the quiet period`,
+          );
         if (triggered) {
-          await this.stack.runNow(iface.id, left).catch((error: Error) => this.options.log(`run of interface ${iface.id} while settling: ${error.message}`));
+          await this.stack
+            .runNow(iface.id, left)
+            .catch((error: Error) =>
+              this.options.log(`run of interface ${iface.id} while settling: ${error.message}`),
+            );
         } else {
           await sleep(FAULT_STACK_DEFAULTS.settlePollMillis);
         }
@@ -271,7 +305,10 @@ export class FaultStack {
   }
 
   /** The exactly-once accounting of these interfaces (default: all of the scenario's). */
-  check(interfaces: readonly ScenarioInterface[] = this.interfaces, sales?: SalesRecord): Promise<CheckResult> {
+  check(
+    interfaces: readonly ScenarioInterface[] = this.interfaces,
+    sales?: SalesRecord,
+  ): Promise<CheckResult> {
     return checkDeliveries({
       pool: this.stack.pool,
       ticketingSchema: this.schema,
@@ -340,7 +377,10 @@ async function makeDurable(adminUrl: string): Promise<void> {
 }
 
 /** Runs `work` with these environment variables set (or unset, for undefined), then restores them. */
-async function withEnvironment<T>(variables: Record<string, string | undefined>, work: () => Promise<T>): Promise<T> {
+async function withEnvironment<T>(
+  variables: Record<string, string | undefined>,
+  work: () => Promise<T>,
+): Promise<T> {
   const saved = Object.fromEntries(Object.keys(variables).map((name) => [name, process.env[name]]));
   const apply = (values: Record<string, string | undefined>) => {
     for (const [name, value] of Object.entries(values)) {

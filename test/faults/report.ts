@@ -36,8 +36,13 @@ export function rowFrom(
   extra: { problems?: string[]; warnings?: string[]; notes?: string[]; durationMillis: number },
 ): ScenarioRow {
   const { accounts } = check;
-  const sum = (pick: (account: InterfaceAccount) => number) => accounts.reduce((total, account) => total + pick(account), 0);
-  const problems = [...accounts.flatMap(problemsOf), ...check.sourceProblems.map((problem) => `suite bookkeeping: ${problem}`), ...(extra.problems ?? [])];
+  const sum = (pick: (account: InterfaceAccount) => number) =>
+    accounts.reduce((total, account) => total + pick(account), 0);
+  const problems = [
+    ...accounts.flatMap(problemsOf),
+    ...check.sourceProblems.map((problem) => `suite bookkeeping: ${problem}`),
+    ...(extra.problems ?? []),
+  ];
   return {
     scenario,
     runs,
@@ -57,11 +62,15 @@ export function rowFrom(
 function problemsOf(account: InterfaceAccount): string[] {
   const name = `interface ${account.interfaceId}`;
   const problems: string[] = [];
-  if (account.lost.length > 0) problems.push(`${name}: ${account.lost.length} tickets lost (${quote(account.lost)})`);
+  if (account.lost.length > 0)
+    problems.push(`${name}: ${account.lost.length} tickets lost (${quote(account.lost)})`);
   if (account.duplicated > 0) problems.push(`${name}: ${account.duplicated} duplicated ticket arrivals`);
-  if (account.leaked.length > 0) problems.push(`${name}: ${account.leaked.length} tickets that are not its (${quote(account.leaked)})`);
-  if (account.conflictingFiles > 0) problems.push(`${name}: ${account.conflictingFiles} Message-IDs received with different attachments`);
-  if (account.outOfOrder > 0) problems.push(`${name}: ${account.outOfOrder} windows arrived after a later one`);
+  if (account.leaked.length > 0)
+    problems.push(`${name}: ${account.leaked.length} tickets that are not its (${quote(account.leaked)})`);
+  if (account.conflictingFiles > 0)
+    problems.push(`${name}: ${account.conflictingFiles} Message-IDs received with different attachments`);
+  if (account.outOfOrder > 0)
+    problems.push(`${name}: ${account.outOfOrder} windows arrived after a later one`);
   problems.push(...account.ledgerProblems.map((problem) => `${name}: ledger: ${problem}`));
   return problems;
 }
@@ -84,22 +93,43 @@ const COLUMNS: { title: string; value: (row: ScenarioRow) => string; alignLeft?:
   { title: 'duplicated', value: (row) => String(row.duplicated) },
   { title: 'leaked', value: (row) => String(row.leaked) },
   { title: 'duplicate emails', value: (row) => String(row.duplicateEmails) },
-  { title: 'result', value: (row) => (isFailed(row) ? 'FAIL' : row.warnings.length > 0 ? 'warn' : 'ok'), alignLeft: true },
+  {
+    title: 'result',
+    value: (row) => (isFailed(row) ? 'FAIL' : row.warnings.length > 0 ? 'warn' : 'ok'),
+    alignLeft: true,
+  },
   { title: 'time', value: (row) => `${Math.round(row.durationMillis / 1000)} s` },
 ];
 
 /** The table the suite prints, then the problems and notes of each row under it. */
 export function formatReport(rows: ScenarioRow[]): string {
   const cells = rows.map((row) => COLUMNS.map((column) => column.value(row)));
-  const widths = COLUMNS.map((column, index) => Math.max(column.title.length, ...cells.map((line) => line[index]!.length)));
+  const widths = COLUMNS.map((column, index) =>
+    Math.max(column.title.length, ...cells.map((line) => line[index]!.length)),
+  );
   const line = (values: string[]) =>
-    values.map((value, index) => (COLUMNS[index]!.alignLeft ? value.padEnd(widths[index]!) : value.padStart(widths[index]!))).join(' | ');
-  const output = [line(COLUMNS.map((column) => column.title)), widths.map((width) => '-'.repeat(width)).join('-|-'), ...cells.map(line)];
+    values
+      .map((value, index) =>
+        COLUMNS[index]!.alignLeft ? value.padEnd(widths[index]!) : value.padStart(widths[index]!),
+      )
+      .join(' | ');
+  const output = [
+    line(COLUMNS.map((column) => column.title)),
+    widths.map((width) => '-'.repeat(width)).join('-|-'),
+    ...cells.map(line),
+  ];
   const total = rows.reduce(
-    (sum, row) => ({ lost: sum.lost + row.lost, duplicated: sum.duplicated + row.duplicated, duplicateEmails: sum.duplicateEmails + row.duplicateEmails }),
+    (sum, row) => ({
+      lost: sum.lost + row.lost,
+      duplicated: sum.duplicated + row.duplicated,
+      duplicateEmails: sum.duplicateEmails + row.duplicateEmails,
+    }),
     { lost: 0, duplicated: 0, duplicateEmails: 0 },
   );
-  output.push('', `total: ${total.lost} lost, ${total.duplicated} duplicated, ${total.duplicateEmails} duplicate emails; ${rows.filter(isFailed).length} of ${rows.length} rows failed`);
+  output.push(
+    '',
+    `total: ${total.lost} lost, ${total.duplicated} duplicated, ${total.duplicateEmails} duplicate emails; ${rows.filter(isFailed).length} of ${rows.length} rows failed`,
+  );
   for (const row of rows) {
     if (row.problems.length === 0 && row.warnings.length === 0 && row.notes.length === 0) continue;
     output.push('', `${row.scenario}:`);

@@ -16,7 +16,14 @@ leaked or otherwise wrong.
 async function main(): Promise<number> {
   let values;
   try {
-    ({ values } = parseArgs({ options: { quick: { type: 'boolean' }, only: { type: 'string' }, list: { type: 'boolean' }, help: { type: 'boolean' } } }));
+    ({ values } = parseArgs({
+      options: {
+        quick: { type: 'boolean' },
+        only: { type: 'string' },
+        list: { type: 'boolean' },
+        help: { type: 'boolean' },
+      },
+    }));
   } catch (error) {
     process.stderr.write(`${(error as Error).message}\n${USAGE}\n`);
     return 2;
@@ -26,15 +33,30 @@ async function main(): Promise<number> {
     return 0;
   }
   if (values.list) {
-    for (const scenario of SCENARIOS) process.stdout.write(`${scenario.name.padEnd(18)} ${scenario.quick ? 'quick+full' : 'full      '}  ${scenario.summary}\n`);
+    for (const scenario of SCENARIOS)
+      process.stdout.write(
+        `${scenario.name.padEnd(18)} ${scenario.quick ? 'quick+full' : 'full      '}  ${scenario.summary}\n`,
+      );
     return 0;
   }
   const mode = values.quick ? 'quick' : 'full';
-  const only = values.only ? values.only.split(',').map((name) => name.trim()).filter(Boolean) : [];
+  const only = values.only
+    ? values.only
+        .split(',')
+        .map((name) => name.trim())
+        .filter(Boolean)
+    : [];
   const startedAt = Date.now();
-  const { rows, workDir } = await runSuite({ mode, only, log: (line) => process.stderr.write(`# ${line}\n`) });
-  process.stdout.write(`\nexactly-once fault suite (${mode}), ${Math.round((Date.now() - startedAt) / 1000)} s\n\n${formatReport(rows)}\n`);
-  if (rows.some((row) => isFailed(row) || row.warnings.length > 0)) process.stdout.write(`\nworker logs: ${workDir}\n`);
+  const { rows, workDir } = await runSuite({
+    mode,
+    only,
+    log: (line) => process.stderr.write(`# ${line}\n`),
+  });
+  process.stdout.write(
+    `\nexactly-once fault suite (${mode}), ${Math.round((Date.now() - startedAt) / 1000)} s\n\n${formatReport(rows)}\n`,
+  );
+  if (rows.some((row) => isFailed(row) || row.warnings.length > 0))
+    process.stdout.write(`\nworker logs: ${workDir}\n`);
   return rows.some(isFailed) ? 1 : 0;
 }
 

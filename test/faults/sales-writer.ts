@@ -80,7 +80,11 @@ export class SalesWriter {
    * One transaction, outside the loops: begins, writes `sales`, stays open `holdMillis`, commits.
    * The late-commit scenario uses it for transactions longer than any window.
    */
-  async writeTransaction(sales: Sale[], holdMillis: number, outcome: 'commit' | 'rollback' = 'commit'): Promise<CommittedTransaction | undefined> {
+  async writeTransaction(
+    sales: Sale[],
+    holdMillis: number,
+    outcome: 'commit' | 'rollback' = 'commit',
+  ): Promise<CommittedTransaction | undefined> {
     return this.transaction(sales, holdMillis, outcome, true);
   }
 
@@ -96,7 +100,12 @@ export class SalesWriter {
   }
 
   /** Writes one transaction; returns it when it committed. */
-  private async transaction(sales: Sale[], holdMillis: number, outcome: 'commit' | 'rollback', long: boolean): Promise<CommittedTransaction | undefined> {
+  private async transaction(
+    sales: Sale[],
+    holdMillis: number,
+    outcome: 'commit' | 'rollback',
+    long: boolean,
+  ): Promise<CommittedTransaction | undefined> {
     let client: pg.PoolClient;
     try {
       client = await this.options.pool.connect();

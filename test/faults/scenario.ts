@@ -38,7 +38,11 @@ export async function withFaultStack<T>(
   options: Omit<FaultStackOptions, 'workDir' | 'log'>,
   body: (stack: FaultStack) => Promise<T>,
 ): Promise<T> {
-  const stack = await FaultStack.start({ ...options, workDir: context.workDir, log: (line) => context.log(`${options.name}: ${line}`) });
+  const stack = await FaultStack.start({
+    ...options,
+    workDir: context.workDir,
+    log: (line) => context.log(`${options.name}: ${line}`),
+  });
   try {
     return await body(stack);
   } finally {
@@ -56,7 +60,12 @@ export function randomSaleOver(contacts: (string | null)[], channels: string[], 
 }
 
 /** Waits until an interface has this many sent windows with tickets (its schedule is delivering). */
-export async function waitForSentWindows(stack: FaultStack, iface: ScenarioInterface, count: number, timeoutMillis: number): Promise<void> {
+export async function waitForSentWindows(
+  stack: FaultStack,
+  iface: ScenarioInterface,
+  count: number,
+  timeoutMillis: number,
+): Promise<void> {
   const deadline = Date.now() + timeoutMillis;
   for (;;) {
     const { rows } = await stack.stack.pool.query<{ sent: number }>(
@@ -65,13 +74,19 @@ export async function waitForSentWindows(stack: FaultStack, iface: ScenarioInter
       [iface.id],
     );
     if (rows[0]!.sent >= count) return;
-    if (Date.now() > deadline) throw new Error(`interface ${iface.id} sent ${rows[0]!.sent} windows in ${timeoutMillis} ms, expected ${count}`);
+    if (Date.now() > deadline)
+      throw new Error(
+        `interface ${iface.id} sent ${rows[0]!.sent} windows in ${timeoutMillis} ms, expected ${count}`,
+      );
     await sleep(250);
   }
 }
 
 /** Windows whose end an open source transaction held back (the late-commit mechanism at work). */
-export async function heldBackWindows(stack: FaultStack, interfaces: readonly ScenarioInterface[]): Promise<number> {
+export async function heldBackWindows(
+  stack: FaultStack,
+  interfaces: readonly ScenarioInterface[],
+): Promise<number> {
   const { rows } = await stack.stack.pool.query<{ held: number }>(
     `SELECT count(*)::int AS held FROM ${stack.stack.config.exporterSchema}.delivery WHERE interface_id = ANY($1) AND held_back IS NOT NULL`,
     [interfaces.map((iface) => iface.id)],
@@ -80,7 +95,10 @@ export async function heldBackWindows(stack: FaultStack, interfaces: readonly Sc
 }
 
 /** Chain windows that needed more than one SMTP attempt. */
-export async function retriedWindows(stack: FaultStack, interfaces: readonly ScenarioInterface[]): Promise<number> {
+export async function retriedWindows(
+  stack: FaultStack,
+  interfaces: readonly ScenarioInterface[],
+): Promise<number> {
   const { rows } = await stack.stack.pool.query<{ retried: number }>(
     `SELECT count(*)::int AS retried FROM ${stack.stack.config.exporterSchema}.delivery WHERE interface_id = ANY($1) AND attempts > 1`,
     [interfaces.map((iface) => iface.id)],
@@ -89,7 +107,10 @@ export async function retriedWindows(stack: FaultStack, interfaces: readonly Sce
 }
 
 /** The longest chain window of these interfaces, in seconds: after an outage, one covers the gap. */
-export async function longestWindowSeconds(stack: FaultStack, interfaces: readonly ScenarioInterface[]): Promise<number> {
+export async function longestWindowSeconds(
+  stack: FaultStack,
+  interfaces: readonly ScenarioInterface[],
+): Promise<number> {
   const { rows } = await stack.stack.pool.query<{ seconds: number | null }>(
     `SELECT max(extract(epoch FROM window_end - window_start))::float AS seconds FROM ${stack.stack.config.exporterSchema}.delivery
       WHERE interface_id = ANY($1) AND kind IN ('scheduled','run')`,
@@ -114,7 +135,13 @@ export async function scenarioRow(
   scenario: string,
   interfaces: readonly ScenarioInterface[],
   startedAt: number,
-  extra: { sales?: SalesRecord; problems?: string[]; warnings?: string[]; notes?: string[]; durationMillis?: number } = {},
+  extra: {
+    sales?: SalesRecord;
+    problems?: string[];
+    warnings?: string[];
+    notes?: string[];
+    durationMillis?: number;
+  } = {},
 ): Promise<ScenarioRow> {
   const check = await stack.check(interfaces, extra.sales);
   return rowFrom(scenario, await stack.countRuns(interfaces), check, {

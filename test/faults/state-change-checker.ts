@@ -45,21 +45,47 @@ function rowKey(start: string, barCode: string, state: string, change: string): 
   return `${start} ${barCode} ${state} ${change}`;
 }
 
-export async function checkStateChangeInterface(input: CheckInput, iface: StateChangeInterface): Promise<InterfaceAccount> {
+export async function checkStateChangeInterface(
+  input: CheckInput,
+  iface: StateChangeInterface,
+): Promise<InterfaceAccount> {
   const s = input.ticketingSchema;
   const micros = (column: string) => `(extract(epoch FROM ${column}) * 1000000)::bigint::text`;
-  const { rows: ticketRows } = await input.pool.query<{ id: string; bar_code: string; state: string; created_at: string }>(
+  const { rows: ticketRows } = await input.pool.query<{
+    id: string;
+    bar_code: string;
+    state: string;
+    created_at: string;
+  }>(
     `SELECT t.id::text, t.bar_code, t.state, ${micros('t.created_at')} AS created_at
        FROM ${s}.ticket t JOIN ${s}.ticket_order o ON o.id = t.order_id
       WHERE o.contact_number = ANY($1::text[]) OR o.sales_channel_code = ANY($2::text[])`,
     [iface.contacts, iface.channels],
   );
-  const tickets = new Map<string, Ticket>(ticketRows.map((row) => [row.id, { barCode: row.bar_code, state: row.state, createdAt: Number(row.created_at), changes: [] }]));
-  const { rows: changeRows } = await input.pool.query<{ id: string; ticket_id: string; old_state: string; new_state: string; changed_at: string }>(
+  const tickets = new Map<string, Ticket>(
+    ticketRows.map((row) => [
+      row.id,
+      { barCode: row.bar_code, state: row.state, createdAt: Number(row.created_at), changes: [] },
+    ]),
+  );
+  const { rows: changeRows } = await input.pool.query<{
+    id: string;
+    ticket_id: string;
+    old_state: string;
+    new_state: string;
+    changed_at: string;
+  }>(
     `SELECT c.id::text, c.ticket_id::text, c.old_state, c.new_state, ${micros('c.changed_at')} AS changed_at FROM ${s}.ticket_state_change c ORDER BY c.id`, // by the bigint, not its text
   );
   for (const row of changeRows) {
-    tickets.get(row.ticket_id)?.changes.push({ id: BigInt(row.id), oldState: row.old_state, newState: row.new_state, at: Number(row.changed_at) });
+    tickets
+      .get(row.ticket_id)
+      ?.changes.push({
+        id: BigInt(row.id),
+        oldState: row.old_state,
+        newState: row.new_state,
+        at: Number(row.changed_at),
+      });
   }
   const { rows: windows } = await input.pool.query<{ start: string; end: string; start_compact: string }>(
     `SELECT ${micros('window_start')} AS start, ${micros('window_end')} AS "end", to_char(window_start AT TIME ZONE 'UTC', 'YYYYMMDD"T"HH24MISS"Z"') AS start_compact
@@ -111,7 +137,8 @@ export async function checkStateChangeInterface(input: CheckInput, iface: StateC
   const explained = lost.map((key, index) => {
     if (index >= 3) return key;
     const ticket = byBarCode.get(key.split(' ')[1]!)!;
-    const iso = (micros: number) => `${new Date(Math.floor(micros / 1000)).toISOString().slice(11, 23)}${String(micros % 1000).padStart(3, '0')}`;
+    const iso = (micros: number) =>
+      `${new Date(Math.floor(micros / 1000)).toISOString().slice(11, 23)}${String(micros % 1000).padStart(3, '0')}`;
     return `${key} [created ${iso(ticket.createdAt)}, changes ${ticket.changes.map((change) => `#${change.id} ${change.oldState}>${change.newState}@${iso(change.at)}`).join(' ') || 'none'}]`;
   });
   return {

@@ -76,13 +76,23 @@ export class StateChanger {
         const ticket = tickets[randomInt(tickets.length)]!;
         const long = Math.random() < this.options.longShare;
         const rollback = Math.random() < this.options.rollbackShare;
-        await this.change(ticket, ACTIONS[randomInt(ACTIONS.length)]!, long ? between(this.options.longHoldMillis) : 0, rollback);
+        await this.change(
+          ticket,
+          ACTIONS[randomInt(ACTIONS.length)]!,
+          long ? between(this.options.longHoldMillis) : 0,
+          rollback,
+        );
       }
       await sleep(between(this.options.pauseMillis));
     }
   }
 
-  private async change(ticket: SoldTicket, action: StateAction, holdMillis: number, rollback: boolean): Promise<void> {
+  private async change(
+    ticket: SoldTicket,
+    action: StateAction,
+    holdMillis: number,
+    rollback: boolean,
+  ): Promise<void> {
     const { pool, schema } = this.options;
     let client: pg.PoolClient;
     try {
@@ -100,8 +110,18 @@ export class StateChanger {
       await client.query(`SET LOCAL lock_timeout = '3s'`);
       const { rows } = await client.query<{ started: Date }>('SELECT now() AS started');
       const newState = action === 'reprint' ? 'INVALIDATED' : NEW_STATE[action];
-      await client.query(`UPDATE ${schema}.ticket SET state = $2, updated_at = now() WHERE id = $1`, [ticket.id, newState]);
-      const reprinted = action === 'reprint' ? await insertSale(client, schema, { contactNumber: ticket.contactNumber, salesChannelCode: ticket.salesChannelCode, ticketCount: 1 }) : [];
+      await client.query(`UPDATE ${schema}.ticket SET state = $2, updated_at = now() WHERE id = $1`, [
+        ticket.id,
+        newState,
+      ]);
+      const reprinted =
+        action === 'reprint'
+          ? await insertSale(client, schema, {
+              contactNumber: ticket.contactNumber,
+              salesChannelCode: ticket.salesChannelCode,
+              ticketCount: 1,
+            })
+          : [];
       if (holdMillis > 0) await sleep(holdMillis);
       if (rollback) {
         await client.query('ROLLBACK');
@@ -109,7 +129,12 @@ export class StateChanger {
         return;
       }
       await client.query('COMMIT');
-      this.record.committed.push({ startedAt: rows[0]!.started, committedAt: new Date(), long: holdMillis > 0, action });
+      this.record.committed.push({
+        startedAt: rows[0]!.started,
+        committedAt: new Date(),
+        long: holdMillis > 0,
+        action,
+      });
       this.record.reprinted.push(...reprinted);
     } catch {
       broken = true;

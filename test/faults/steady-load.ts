@@ -20,8 +20,17 @@ const FIRST_WINDOWS_TIMEOUT_MILLIS = 60_000;
  */
 export async function startSteadyLoad(stack: FaultStack): Promise<SteadyLoad> {
   const interfaces = [
-    await stack.createInterface({ label: 'web-agency', channels: ['WEB', 'AGENCY'], intervalSeconds: INTERVALS_SECONDS[0]! }),
-    await stack.createInterface({ label: 'reseller', contacts: ['C-1001'], channels: ['AGENCY'], intervalSeconds: INTERVALS_SECONDS[1]! }),
+    await stack.createInterface({
+      label: 'web-agency',
+      channels: ['WEB', 'AGENCY'],
+      intervalSeconds: INTERVALS_SECONDS[0]!,
+    }),
+    await stack.createInterface({
+      label: 'reseller',
+      contacts: ['C-1001'],
+      channels: ['AGENCY'],
+      intervalSeconds: INTERVALS_SECONDS[1]!,
+    }),
   ];
   const writer = new SalesWriter({
     pool: stack.salesPool,
@@ -39,7 +48,11 @@ export async function startSteadyLoad(stack: FaultStack): Promise<SteadyLoad> {
 }
 
 /** Stops the sales and waits until every window covering them is sent. */
-export async function finishSteadyLoad(stack: FaultStack, load: SteadyLoad, settleMillis: number): Promise<SalesRecord> {
+export async function finishSteadyLoad(
+  stack: FaultStack,
+  load: SteadyLoad,
+  settleMillis: number,
+): Promise<SalesRecord> {
   const sales = await load.writer.stop();
   await stack.settle(load.interfaces, settleMillis);
   return sales;

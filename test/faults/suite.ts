@@ -16,7 +16,21 @@ import { stateChanges } from './scenarios/state-changes';
 import { destinations } from './scenarios/destinations';
 
 /** Every scenario, in the order the suite runs them. */
-export const SCENARIOS: readonly Scenario[] = [lateCommits, crashes, smtpOutage, workerOutage, temporalOutage, postgresRestart, twoWorkers, concurrentLoad, operatorPaths, ledgerAndPurge, longBackfill, stateChanges, destinations];
+export const SCENARIOS: readonly Scenario[] = [
+  lateCommits,
+  crashes,
+  smtpOutage,
+  workerOutage,
+  temporalOutage,
+  postgresRestart,
+  twoWorkers,
+  concurrentLoad,
+  operatorPaths,
+  ledgerAndPurge,
+  longBackfill,
+  stateChanges,
+  destinations,
+];
 
 export interface SuiteOptions {
   mode: SuiteMode;
@@ -36,10 +50,14 @@ export interface SuiteOutcome {
 export function selectScenarios(mode: SuiteMode, only: string[] = []): Scenario[] {
   for (const name of only) {
     if (!SCENARIOS.some((scenario) => scenario.name === name)) {
-      throw new Error(`unknown scenario ${JSON.stringify(name)}; known: ${SCENARIOS.map((scenario) => scenario.name).join(', ')}`);
+      throw new Error(
+        `unknown scenario ${JSON.stringify(name)}; known: ${SCENARIOS.map((scenario) => scenario.name).join(', ')}`,
+      );
     }
   }
-  return SCENARIOS.filter((scenario) => (only.length > 0 ? only.includes(scenario.name) : mode === 'full' || scenario.quick));
+  return SCENARIOS.filter((scenario) =>
+    only.length > 0 ? only.includes(scenario.name) : mode === 'full' || scenario.quick,
+  );
 }
 
 /** A fresh folder for one suite run's logs. */
@@ -57,12 +75,16 @@ export async function runSuite(options: SuiteOptions): Promise<SuiteOutcome> {
   for (const scenario of selectScenarios(options.mode, options.only)) {
     rows.push(...(await runScenario(scenario, { mode: options.mode, workDir, log: options.log })));
   }
-  if (!rows.some((row) => isFailed(row) || row.warnings.length > 0)) await fs.rm(workDir, { recursive: true, force: true });
+  if (!rows.some((row) => isFailed(row) || row.warnings.length > 0))
+    await fs.rm(workDir, { recursive: true, force: true });
   return { rows, workDir };
 }
 
 /** Runs one scenario; an exception is reported as a failed row naming it. */
-export async function runScenario(scenario: Scenario, context: { mode: SuiteMode; workDir: string; log: (line: string) => void }): Promise<ScenarioRow[]> {
+export async function runScenario(
+  scenario: Scenario,
+  context: { mode: SuiteMode; workDir: string; log: (line: string) => void },
+): Promise<ScenarioRow[]> {
   const startedAt = Date.now();
   context.log(`${scenario.name}: starting (${context.mode})`);
   try {

@@ -50,7 +50,9 @@ export class WorkerProcess {
         unregister();
         resolve(how);
       };
-      child.once('exit', (code, signal) => onGone(signal ? `killed by ${signal}` : `exited with code ${code}`));
+      child.once('exit', (code, signal) =>
+        onGone(signal ? `killed by ${signal}` : `exited with code ${code}`),
+      );
       child.once('error', (error) => onGone(`could not be started: ${error.message}`));
     });
   }
@@ -60,7 +62,10 @@ export class WorkerProcess {
     await fs.mkdir(path.dirname(options.logFile), { recursive: true });
     const log = createWriteStream(options.logFile, { flags: 'a' });
     log.write(`\n--- ${new Date().toISOString()} starting worker ${options.name}\n`);
-    const child = spawn(process.execPath, [BIN, 'worker'], { env: options.env, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, [BIN, 'worker'], {
+      env: options.env,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     child.stdout!.pipe(log, { end: false });
     child.stderr!.pipe(log, { end: false });
     const worker = new WorkerProcess(options.name, child, options.logFile);
@@ -68,7 +73,15 @@ export class WorkerProcess {
     const timeoutMillis = options.readyTimeoutMillis ?? WORKER_PROCESS_DEFAULTS.readyTimeoutMillis;
     try {
       await new Promise<void>((resolve, reject) => {
-        const timer = setTimeout(() => reject(new Error(`worker ${options.name} did not poll within ${timeoutMillis} ms; see ${options.logFile}`)), timeoutMillis);
+        const timer = setTimeout(
+          () =>
+            reject(
+              new Error(
+                `worker ${options.name} did not poll within ${timeoutMillis} ms; see ${options.logFile}`,
+              ),
+            ),
+          timeoutMillis,
+        );
         // Kept short: only the ready line is looked for, and it may span two chunks.
         let tail = '';
         const onOutput = (chunk: Buffer) => {

@@ -26,7 +26,11 @@ export function cliEnv(config: Config, extra: Record<string, string> = {}): Node
 }
 
 /** Runs the real executable, as an operator would; `onStderr` sees its stderr as it comes. */
-export function barcodes(args: string[], env: NodeJS.ProcessEnv, onStderr: (text: string) => void = () => {}): Promise<CliResult> {
+export function barcodes(
+  args: string[],
+  env: NodeJS.ProcessEnv,
+  onStderr: (text: string) => void = () => {},
+): Promise<CliResult> {
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, [BIN, ...args], { env, stdio: ['ignore', 'pipe', 'pipe'] });
     let stdout = '';

@@ -13,7 +13,10 @@ export interface TemporalDump {
   workflowIds: string[];
 }
 
-export async function dumpTemporal(client: Client, options: { taskQueue: string; scheduleIds: string[] }): Promise<TemporalDump> {
+export async function dumpTemporal(
+  client: Client,
+  options: { taskQueue: string; scheduleIds: string[] },
+): Promise<TemporalDump> {
   const parts: string[] = [];
   const workflowIds: string[] = [];
   for await (const execution of client.workflow.list()) {
@@ -25,7 +28,9 @@ export async function dumpTemporal(client: Client, options: { taskQueue: string;
     parts.push(serialise(execution.raw));
   }
   for (const scheduleId of options.scheduleIds) {
-    const raw = await client.workflowService.describeSchedule({ namespace: client.options.namespace, scheduleId }).catch(() => undefined);
+    const raw = await client.workflowService
+      .describeSchedule({ namespace: client.options.namespace, scheduleId })
+      .catch(() => undefined);
     if (raw) parts.push(serialise(raw));
   }
   return { text: parts.join('\n'), workflowIds };
@@ -48,7 +53,8 @@ function walk(value: unknown, path: string, lines: string[]): void {
   if (value instanceof Uint8Array) lines.push(`${path}: ${Buffer.from(value).toString('utf8')}`);
   else if (value instanceof Date) lines.push(`${path}: ${value.toISOString()}`);
   else if (Array.isArray(value)) value.forEach((item, index) => walk(item, `${path}[${index}]`, lines));
-  else if (typeof value === 'object') for (const [key, field] of Object.entries(value)) walk(field, path ? `${path}.${key}` : key, lines);
+  else if (typeof value === 'object')
+    for (const [key, field] of Object.entries(value)) walk(field, path ? `${path}.${key}` : key, lines);
   else lines.push(`${path}: ${String(value)}`);
 }
 

@@ -49,16 +49,60 @@ export class HttpsReceiver {
     const dir = mkdtempSync(path.join(os.tmpdir(), 'barcodes-https-'));
     const file = (name: string) => path.join(dir, name);
     const openssl = (...args: string[]) => execFileSync('openssl', args, { stdio: 'ignore' });
-    openssl('req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-days', '2', '-subj', '/CN=barcodes test CA', '-keyout', file('ca.key'), '-out', file('ca.pem'));
-    openssl('req', '-newkey', 'rsa:2048', '-nodes', '-subj', '/CN=127.0.0.1', '-keyout', file('server.key'), '-out', file('server.csr'));
+    openssl(
+      'req',
+      '-x509',
+      '-newkey',
+      'rsa:2048',
+      '-nodes',
+      '-days',
+      '2',
+      '-subj',
+      '/CN=barcodes test CA',
+      '-keyout',
+      file('ca.key'),
+      '-out',
+      file('ca.pem'),
+    );
+    openssl(
+      'req',
+      '-newkey',
+      'rsa:2048',
+      '-nodes',
+      '-subj',
+      '/CN=127.0.0.1',
+      '-keyout',
+      file('server.key'),
+      '-out',
+      file('server.csr'),
+    );
     writeFileSync(file('ext.cnf'), 'subjectAltName=IP:127.0.0.1,DNS:localhost\n');
-    openssl('x509', '-req', '-in', file('server.csr'), '-CA', file('ca.pem'), '-CAkey', file('ca.key'), '-CAcreateserial', '-days', '2', '-extfile', file('ext.cnf'), '-out', file('server.pem'));
+    openssl(
+      'x509',
+      '-req',
+      '-in',
+      file('server.csr'),
+      '-CA',
+      file('ca.pem'),
+      '-CAkey',
+      file('ca.key'),
+      '-CAcreateserial',
+      '-days',
+      '2',
+      '-extfile',
+      file('ext.cnf'),
+      '-out',
+      file('server.pem'),
+    );
     let receiver: HttpsReceiver | undefined;
-    const server = createServer({ key: readFileSync(file('server.key')), cert: readFileSync(file('server.pem')) }, (request, response) => {
-      const chunks: Buffer[] = [];
-      request.on('data', (chunk: Buffer) => chunks.push(chunk));
-      request.on('end', () => receiver!.handle(request.headers, Buffer.concat(chunks), response));
-    });
+    const server = createServer(
+      { key: readFileSync(file('server.key')), cert: readFileSync(file('server.pem')) },
+      (request, response) => {
+        const chunks: Buffer[] = [];
+        request.on('data', (chunk: Buffer) => chunks.push(chunk));
+        request.on('end', () => receiver!.handle(request.headers, Buffer.concat(chunks), response));
+      },
+    );
     await new Promise<void>((resolve) => server.listen(port, '127.0.0.1', resolve));
     const { port: actual } = server.address() as { port: number };
     receiver = new HttpsReceiver(server, dir, `https://127.0.0.1:${actual}/barcodes`, file('ca.pem'), secret);
@@ -70,11 +114,20 @@ export class HttpsReceiver {
     return this.posts.filter((post) => post.idempotencyKey === idempotencyKey);
   }
 
-  private handle(headers: NodeJS.Dict<string | string[]>, body: Buffer, response: import('node:http').ServerResponse) {
+  private handle(
+    headers: NodeJS.Dict<string | string[]>,
+    body: Buffer,
+    response: import('node:http').ServerResponse,
+  ) {
     const signature = String(headers['x-barcodes-signature'] ?? '');
     const match = /^t=(\d+),v1=([0-9a-f]{64})$/.exec(signature);
     const expected = match && createHmac('sha256', this.secret).update(`${match[1]}.`).update(body).digest();
-    if (!match || !expected || !timingSafeEqual(expected, Buffer.from(match[2]!, 'hex')) || Math.abs(Date.now() / 1000 - Number(match[1])) > 300) {
+    if (
+      !match ||
+      !expected ||
+      !timingSafeEqual(expected, Buffer.from(match[2]!, 'hex')) ||
+      Math.abs(Date.now() / 1000 - Number(match[1])) > 300
+    ) {
       this.rejected.push(signature);
       response.writeHead(401).end('bad signature');
       return;
@@ -87,7 +140,14 @@ export class HttpsReceiver {
     const behaviour = this.behaviour;
     if (behaviour.status) {
       // Refused (or "try later") before storing anything.
-      response.writeHead(behaviour.status, behaviour.retryAfterSeconds !== undefined ? { 'retry-after': String(behaviour.retryAfterSeconds) } : {}).end('as told');
+      response
+        .writeHead(
+          behaviour.status,
+          behaviour.retryAfterSeconds !== undefined
+            ? { 'retry-after': String(behaviour.retryAfterSeconds) }
+            : {},
+        )
+        .end('as told');
       return;
     }
     const sha256 = createHash('sha256').update(body).digest('hex');
@@ -95,8 +155,17 @@ export class HttpsReceiver {
       response.writeHead(400).end('sha256 mismatch');
       return;
     }
-    this.posts.push({ idempotencyKey: String(headers['idempotency-key']), fileName: String(headers['x-barcodes-file-name']), sha256Header: sha256, body, receivedAt: new Date() });
-    if (behaviour.stallAfterStoringMillis && (behaviour.stallCount === undefined || behaviour.stallCount > 0)) {
+    this.posts.push({
+      idempotencyKey: String(headers['idempotency-key']),
+      fileName: String(headers['x-barcodes-file-name']),
+      sha256Header: sha256,
+      body,
+      receivedAt: new Date(),
+    });
+    if (
+      behaviour.stallAfterStoringMillis &&
+      (behaviour.stallCount === undefined || behaviour.stallCount > 0)
+    ) {
       if (behaviour.stallCount !== undefined) behaviour.stallCount--;
       setTimeout(() => response.writeHead(200).end('late'), behaviour.stallAfterStoringMillis).unref();
       return;

@@ -23,14 +23,21 @@ export function libreOffice(): { soffice: string } | { skip: string } {
   let soffice = onPath();
   if (soffice === null) {
     if (process.platform !== 'linux' || process.getuid?.() !== 0 || onPathOf('apt-get') === null) {
-      return (found = { skip: 'LibreOffice (soffice) is not installed and cannot be installed here (needs root and apt-get)' });
+      return (found = {
+        skip: 'LibreOffice (soffice) is not installed and cannot be installed here (needs root and apt-get)',
+      });
     }
     console.log('# installing LibreOffice Calc with apt-get (once; it is large)');
     const env = { ...process.env, DEBIAN_FRONTEND: 'noninteractive' };
     spawnSync('apt-get', ['update', '-qq'], { stdio: 'inherit', env });
-    const install = spawnSync('apt-get', ['install', '-y', '-qq', '--no-install-recommends', 'libreoffice-calc'], { stdio: 'inherit', env });
+    const install = spawnSync(
+      'apt-get',
+      ['install', '-y', '-qq', '--no-install-recommends', 'libreoffice-calc'],
+      { stdio: 'inherit', env },
+    );
     soffice = onPath();
-    if (install.status !== 0 || soffice === null) return (found = { skip: `LibreOffice could not be installed (apt-get exit ${install.status})` });
+    if (install.status !== 0 || soffice === null)
+      return (found = { skip: `LibreOffice could not be installed (apt-get exit ${install.status})` });
   }
   return (found = { soffice });
 }
@@ -44,7 +51,13 @@ function onPathOf(command: string): string | null {
  * Converts `input` with `soffice --headless --convert-to <target>`, in a profile of its own (so it
  * never meets another instance's lock), and returns the converted file's bytes.
  */
-export function convertWithLibreOffice(soffice: string, input: Buffer, inputName: string, target: string, infilter?: string): Buffer {
+export function convertWithLibreOffice(
+  soffice: string,
+  input: Buffer,
+  inputName: string,
+  target: string,
+  infilter?: string,
+): Buffer {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'barcodes-lo-'));
   try {
     const file = path.join(dir, inputName);
@@ -55,7 +68,8 @@ export function convertWithLibreOffice(soffice: string, input: Buffer, inputName
     const run = spawnSync(soffice, args, { encoding: 'utf8', timeout: 120_000 });
     const outDir = path.join(dir, 'out');
     const produced = fs.existsSync(outDir) ? fs.readdirSync(outDir) : [];
-    if (produced.length !== 1) throw new Error(`soffice produced nothing (exit ${run.status}): ${run.stderr || run.stdout}`);
+    if (produced.length !== 1)
+      throw new Error(`soffice produced nothing (exit ${run.status}): ${run.stderr || run.stdout}`);
     return fs.readFileSync(path.join(outDir, produced[0]!));
   } finally {
     fs.rmSync(dir, { recursive: true, force: true });

@@ -25,7 +25,9 @@ export function filesFor(sink: SmtpSink, recipient: string): ReceivedFile[] {
           contentType: attachment.contentType,
           content: attachment.content,
           header,
-          records: rows.slice(1).map((row) => Object.fromEntries(header.map((name, index) => [name, row[index]!]))),
+          records: rows
+            .slice(1)
+            .map((row) => Object.fromEntries(header.map((name, index) => [name, row[index]!]))),
         };
       }),
     );

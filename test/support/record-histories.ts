@@ -24,7 +24,12 @@ async function main(label: string, onlyType: string | undefined) {
   try {
     await stack.startWorker();
     const iface = await stack.createInterface({ recipients: ['replay@reseller.test'], contacts: ['C-1001'] });
-    const sell = () => insertSale(stack.pool, stack.config.ticketingSchema, { contactNumber: 'C-1001', salesChannelCode: 'WEB', ticketCount: 2 });
+    const sell = () =>
+      insertSale(stack.pool, stack.config.ticketingSchema, {
+        contactNumber: 'C-1001',
+        salesChannelCode: 'WEB',
+        ticketCount: 2,
+      });
     const workflowIds: string[] = [];
     await sell();
     workflowIds.push((await stack.runNow(iface.id)).workflowId);
@@ -39,7 +44,14 @@ async function main(label: string, onlyType: string | undefined) {
     const backfill = await stack.client.workflow.execute('backfill', {
       workflowId: `record-backfill-${Date.now()}`,
       taskQueue: stack.config.taskQueue,
-      args: [{ interfaceId: iface.id, from: sent.windowStart.toISOString(), to: sent.windowEnd.toISOString(), windowMillis: 3_600_000 }],
+      args: [
+        {
+          interfaceId: iface.id,
+          from: sent.windowStart.toISOString(),
+          to: sent.windowEnd.toISOString(),
+          windowMillis: 3_600_000,
+        },
+      ],
     });
     void backfill;
     // Version 2: three windows, two per run: a run that continues as new, and the one that finishes.
@@ -51,14 +63,24 @@ async function main(label: string, onlyType: string | undefined) {
       version: BACKFILL_INPUT_VERSION,
       windowsPerRun: 2,
     };
-    await stack.client.workflow.execute('backfill', { workflowId: `record-backfill-v2-${Date.now()}`, taskQueue: stack.config.taskQueue, args: [continued] });
-    await stack.client.workflow.execute('resend', { workflowId: `record-resend-${Date.now()}`, taskQueue: stack.config.taskQueue, args: [{ deliveryId: sent.id }] });
+    await stack.client.workflow.execute('backfill', {
+      workflowId: `record-backfill-v2-${Date.now()}`,
+      taskQueue: stack.config.taskQueue,
+      args: [continued],
+    });
+    await stack.client.workflow.execute('resend', {
+      workflowId: `record-resend-${Date.now()}`,
+      taskQueue: stack.config.taskQueue,
+      args: [{ deliveryId: sent.id }],
+    });
     const all: { workflowId: string; runId: string }[] = [];
-    for await (const execution of stack.client.workflow.list()) all.push({ workflowId: execution.workflowId, runId: execution.runId });
+    for await (const execution of stack.client.workflow.list())
+      all.push({ workflowId: execution.workflowId, runId: execution.runId });
     fs.mkdirSync(FIXTURES, { recursive: true });
     for (const [index, { workflowId, runId }] of all.entries()) {
       const history = await stack.client.workflow.getHandle(workflowId, runId).fetchHistory();
-      const type = history.events?.[0]?.workflowExecutionStartedEventAttributes?.workflowType?.name ?? 'workflow';
+      const type =
+        history.events?.[0]?.workflowExecutionStartedEventAttributes?.workflowType?.name ?? 'workflow';
       if (onlyType && type !== onlyType) continue;
       // Binary protobuf: exact, and independent of JSON conventions between SDK packages.
       const file = path.join(FIXTURES, `${label}-${type}-${index}.history.pb`);

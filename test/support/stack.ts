@@ -14,8 +14,18 @@ import { readDeploymentId } from '../../lib/deployment';
 import { devServerSearchAttributes } from '../../lib/schedules/dev-search-attributes';
 import { runNow } from '../../lib/schedules/run-now';
 import { installObservability } from '../../lib/observability';
-import { startWorker, WORKFLOWS_PATH, type RunningWorker, type StartWorkerOptions } from '../../worker/worker';
-import { createTestDatabase, useOrStartPostgres, type TestDatabase, type PostgresEndpoint } from '../../devstack/postgres';
+import {
+  startWorker,
+  WORKFLOWS_PATH,
+  type RunningWorker,
+  type StartWorkerOptions,
+} from '../../worker/worker';
+import {
+  createTestDatabase,
+  useOrStartPostgres,
+  type TestDatabase,
+  type PostgresEndpoint,
+} from '../../devstack/postgres';
 import { useOrStartTemporal, type TemporalEndpoint } from '../../devstack/temporal';
 import { startSmtpSink, type SmtpSink } from '../../devstack/smtp-sink';
 import { seedReferenceData } from '../../devstack/sales-simulator';
@@ -23,12 +33,26 @@ import { seedReferenceData } from '../../devstack/sales-simulator';
 const log = (line: string) => process.stderr.write(`# ${line}\n`);
 
 // Tests want the worker's warnings and errors, not its routine lines.
-installObservability({ logLevel: 'WARN', write: (line) => process.stderr.write(`# ${line}\n`), metricsAddress: null });
+installObservability({
+  logLevel: 'WARN',
+  write: (line) => process.stderr.write(`# ${line}\n`),
+  metricsAddress: null,
+});
 
 let bundle: Promise<WorkflowBundle> | undefined;
 /** The workflow bundle, built once per test process. */
 export function workflowBundle(): Promise<WorkflowBundle> {
-  bundle ??= bundleWorkflowCode({ workflowsPath: WORKFLOWS_PATH, logger: { trace() {}, debug() {}, info() {}, warn() {}, error: (message: string) => log(message), log() {} } as never });
+  bundle ??= bundleWorkflowCode({
+    workflowsPath: WORKFLOWS_PATH,
+    logger: {
+      trace() {},
+      debug() {},
+      info() {},
+      warn() {},
+      error: (message: string) => log(message),
+      log() {},
+    } as never,
+  });
   return bundle;
 }
 
@@ -62,7 +86,12 @@ export class TestStack {
   static async start(options: TestStackOptions = {}): Promise<TestStack> {
     const postgres = await useOrStartPostgres({ log });
     const database = await createTestDatabase(postgres.adminUrl);
-    const temporal = await useOrStartTemporal({ log, uiPort: options.temporalUiPort ?? false, dbFile: options.temporalDbFile, searchAttributes: devServerSearchAttributes() });
+    const temporal = await useOrStartTemporal({
+      log,
+      uiPort: options.temporalUiPort ?? false,
+      dbFile: options.temporalDbFile,
+      searchAttributes: devServerSearchAttributes(),
+    });
     const sink = await startSmtpSink();
     const config = loadConfig({
       DATABASE_URL: database.url,
@@ -74,12 +103,27 @@ export class TestStack {
       ...options.env,
     });
     const pool = createPool(config.databaseUrl, { max: 8, applicationName: 'barcodes-test' });
-    await migrate(pool, pool, { exporterSchema: config.exporterSchema, ticketingSchema: config.ticketingSchema, withSource: true });
+    await migrate(pool, pool, {
+      exporterSchema: config.exporterSchema,
+      ticketingSchema: config.ticketingSchema,
+      withSource: true,
+    });
     await seedReferenceData(pool, config.ticketingSchema);
-    await pool.query(`ALTER TABLE ${config.exporterSchema}.interface ALTER COLUMN id RESTART WITH ${randomInt(1, 1_000_000) * 1000}`);
+    await pool.query(
+      `ALTER TABLE ${config.exporterSchema}.interface ALTER COLUMN id RESTART WITH ${randomInt(1, 1_000_000) * 1000}`,
+    );
     const client = await connectClient(config);
     await ensureSearchAttributes(client, config.temporalNamespace);
-    return new TestStack(config, postgres, database, temporal, sink, pool, client, await readDeploymentId(pool, config.exporterSchema));
+    return new TestStack(
+      config,
+      postgres,
+      database,
+      temporal,
+      sink,
+      pool,
+      client,
+      await readDeploymentId(pool, config.exporterSchema),
+    );
   }
 
   get store(): InterfaceStore {
@@ -97,7 +141,9 @@ export class TestStack {
   }
 
   /** Creates an interface with test defaults (interval long enough that only triggers run it). */
-  async createInterface(fields: Partial<InterfaceFields> & { contacts?: string[]; channels?: string[] }): Promise<ExportInterface> {
+  async createInterface(
+    fields: Partial<InterfaceFields> & { contacts?: string[]; channels?: string[] },
+  ): Promise<ExportInterface> {
     const { contacts = [], channels = [], ...rest } = fields;
     const iface = await this.store.create(
       {
@@ -134,13 +180,21 @@ export class TestStack {
 
   /** Runs the interface's next window now through its schedule, as `barcodes run` does. */
   runNow(interfaceId: number, timeoutMillis = 60_000) {
-    return runNow(this.client, { scheduleId: this.scheduleId(interfaceId), taskQueue: this.config.taskQueue, timeoutMillis, beforeTrigger: () => this.store.requestRun(interfaceId) });
+    return runNow(this.client, {
+      scheduleId: this.scheduleId(interfaceId),
+      taskQueue: this.config.taskQueue,
+      timeoutMillis,
+      beforeTrigger: () => this.store.requestRun(interfaceId),
+    });
   }
 
   async close(): Promise<void> {
     for (const worker of this.workers) await worker.shutdown().catch(() => {});
     for (const iface of await this.store.list().catch(() => [])) {
-      await this.client.schedule.getHandle(this.scheduleId(iface.id)).delete().catch(() => {});
+      await this.client.schedule
+        .getHandle(this.scheduleId(iface.id))
+        .delete()
+        .catch(() => {});
     }
     await this.client.connection.close().catch(() => {});
     await this.pool.end().catch(() => {});

@@ -34,7 +34,13 @@ describe('exportWindow when it cannot deliver', () => {
   });
 
   test('a refused run fails as RunRefused, shows "refused", and counts toward nothing', async () => {
-    const refused = windowSummary({ status: 'refused', deliveryId: null, ticketCount: 0, partCount: 0, reason: 'interface 42 is disabled' });
+    const refused = windowSummary({
+      status: 'refused',
+      deliveryId: null,
+      ticketCount: 0,
+      partCount: 0,
+      reason: 'interface 42 is disabled',
+    });
     const { activities, calls } = scriptedActivities({ freezes: [refused] });
     const run = await runWorkflow<ExportWindowResult>(env, activities, 'exportWindow', V3);
 
@@ -63,7 +69,10 @@ describe('exportWindow when it cannot deliver', () => {
 
   test('a permanent send failure is recorded with its window and type, marked permanent, and fails the run', async () => {
     const fresh = windowSummary({ status: 'pending', deliveryId: 7 });
-    const { activities, calls } = scriptedActivities({ freezes: [fresh], sends: [permanentFailure(FailureTypes.smtpPermanent, 'SMTP refused: 550 no such user')] });
+    const { activities, calls } = scriptedActivities({
+      freezes: [fresh],
+      sends: [permanentFailure(FailureTypes.smtpPermanent, 'SMTP refused: 550 no such user')],
+    });
     const run = await runWorkflow<ExportWindowResult>(env, activities, 'exportWindow', { ...V3 });
 
     assert.equal(rootFailure(run).type, FailureTypes.smtpPermanent);
@@ -73,7 +82,11 @@ describe('exportWindow when it cannot deliver', () => {
         deliveryId: 7,
         // The run moved nothing: the watermark stays where the previous run left it (none here).
         windowEnd: null,
-        failure: { type: FailureTypes.smtpPermanent, message: 'SMTP refused: 550 no such user', permanent: true },
+        failure: {
+          type: FailureTypes.smtpPermanent,
+          message: 'SMTP refused: 550 no such user',
+          permanent: true,
+        },
       },
     ]);
     assert.equal(run.searchAttributes.get(DeliveryStatusKey), 'failed');
@@ -81,20 +94,36 @@ describe('exportWindow when it cannot deliver', () => {
   });
 
   test('a version 3 run failing before any window still shows its interface and "failed"', async () => {
-    const { activities, calls } = scriptedActivities({ freezes: [permanentFailure(FailureTypes.invalidConfiguration)] });
+    const { activities, calls } = scriptedActivities({
+      freezes: [permanentFailure(FailureTypes.invalidConfiguration)],
+    });
     const run = await runWorkflow<ExportWindowResult>(env, activities, 'exportWindow', V3);
 
     assert.equal(rootFailure(run).type, FailureTypes.invalidConfiguration);
     assert.equal(run.searchAttributes.get(InterfaceIdKey), '42');
     assert.equal(run.searchAttributes.get(DeliveryStatusKey), 'failed');
     assert.deepEqual(calls.recordWindowOutcome, [
-      { interfaceId: 42, deliveryId: null, windowEnd: null, failure: { type: FailureTypes.invalidConfiguration, message: 'InvalidConfiguration in a test', permanent: true } },
+      {
+        interfaceId: 42,
+        deliveryId: null,
+        windowEnd: null,
+        failure: {
+          type: FailureTypes.invalidConfiguration,
+          message: 'InvalidConfiguration in a test',
+          permanent: true,
+        },
+      },
     ]);
   });
 
   test('a version 2 run failing before any window upserts nothing (its recorded histories have no such event)', async () => {
-    const { activities, calls } = scriptedActivities({ freezes: [permanentFailure(FailureTypes.invalidConfiguration)] });
-    const run = await runWorkflow<ExportWindowResult>(env, activities, 'exportWindow', { interfaceId: 42, version: 2 });
+    const { activities, calls } = scriptedActivities({
+      freezes: [permanentFailure(FailureTypes.invalidConfiguration)],
+    });
+    const run = await runWorkflow<ExportWindowResult>(env, activities, 'exportWindow', {
+      interfaceId: 42,
+      version: 2,
+    });
 
     assert.equal(rootFailure(run).type, FailureTypes.invalidConfiguration);
     assert.equal(run.searchAttributes.get(DeliveryStatusKey), undefined);

@@ -8,7 +8,12 @@ import { ActivityFailure, ApplicationFailure } from '@temporalio/common';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import { FailureTypes } from '../../activities/types';
 import type { ExportWindowInput, ExportWindowResult } from '../../workflows/export-window';
-import { DeliveryStatusKey, InterfaceIdKey, TicketCountKey, WindowEndKey } from '../../workflows/search-attributes';
+import {
+  DeliveryStatusKey,
+  InterfaceIdKey,
+  TicketCountKey,
+  WindowEndKey,
+} from '../../workflows/search-attributes';
 import { startLocalTemporal } from './support/local-temporal';
 import { permanentFailure, scriptedActivities, windowSummary } from './support/scripted-activities';
 import { runWorkflow } from './support/workflow-run';
@@ -30,7 +35,11 @@ describe('exportWindow, input version 4', () => {
     const run = await runWorkflow<ExportWindowResult>(env, activities, 'exportWindow', V4);
 
     assert.equal(run.failure, undefined);
-    assert.deepEqual(run.result, { interfaceId: 42, windows: [{ ...fresh, status: 'sent' }], windowEnd: fresh.windowEnd });
+    assert.deepEqual(run.result, {
+      interfaceId: 42,
+      windows: [{ ...fresh, status: 'sent' }],
+      windowEnd: fresh.windowEnd,
+    });
     assert.equal(calls.exportWindows.length, 1);
     assert.deepEqual(calls.exportWindows[0], {
       interfaceId: 42,
@@ -47,20 +56,38 @@ describe('exportWindow, input version 4', () => {
   });
 
   test('a pending window is sent unchanged first, then the next one, in the same activity', async () => {
-    const pending = windowSummary({ status: 'failed', deliveryId: 7, resumed: true, windowEnd: '2026-05-01T10:15:00.000Z' });
-    const next = windowSummary({ status: 'pending', deliveryId: 8, windowStart: '2026-05-01T10:15:00.000Z', windowEnd: '2026-05-01T10:30:00.000Z' });
+    const pending = windowSummary({
+      status: 'failed',
+      deliveryId: 7,
+      resumed: true,
+      windowEnd: '2026-05-01T10:15:00.000Z',
+    });
+    const next = windowSummary({
+      status: 'pending',
+      deliveryId: 8,
+      windowStart: '2026-05-01T10:15:00.000Z',
+      windowEnd: '2026-05-01T10:30:00.000Z',
+    });
     const { activities, calls } = scriptedActivities({ freezes: [pending, next] });
     const run = await runWorkflow<ExportWindowResult>(env, activities, 'exportWindow', V4);
 
     assert.equal(calls.exportWindows.length, 1);
-    assert.deepEqual(calls.sendDelivery.map((call) => call.deliveryId), [7, 8]);
-    assert.deepEqual(calls.freezeWindow.map((call) => call.lastWindowEnd), [null, pending.windowEnd]);
+    assert.deepEqual(
+      calls.sendDelivery.map((call) => call.deliveryId),
+      [7, 8],
+    );
+    assert.deepEqual(
+      calls.freezeWindow.map((call) => call.lastWindowEnd),
+      [null, pending.windowEnd],
+    );
     assert.equal(run.result?.windowEnd, next.windowEnd);
     assert.equal(run.searchAttributes.get(WindowEndKey)?.toISOString(), next.windowEnd);
   });
 
   test('nothing due: no send and no search-attribute update', async () => {
-    const { activities, calls } = scriptedActivities({ freezes: [windowSummary({ status: 'nothing-due', deliveryId: null, ticketCount: 0, partCount: 0 })] });
+    const { activities, calls } = scriptedActivities({
+      freezes: [windowSummary({ status: 'nothing-due', deliveryId: null, ticketCount: 0, partCount: 0 })],
+    });
     const run = await runWorkflow<ExportWindowResult>(env, activities, 'exportWindow', V4);
 
     assert.deepEqual(run.result, { interfaceId: 42, windows: [], windowEnd: '2026-05-01T10:15:00.000Z' });
@@ -69,7 +96,13 @@ describe('exportWindow, input version 4', () => {
   });
 
   test('refused: the run fails as RunRefused, shows "refused", and records no window failure', async () => {
-    const refused = windowSummary({ status: 'refused', deliveryId: null, ticketCount: 0, partCount: 0, reason: 'interface 42 is disabled' });
+    const refused = windowSummary({
+      status: 'refused',
+      deliveryId: null,
+      ticketCount: 0,
+      partCount: 0,
+      reason: 'interface 42 is disabled',
+    });
     const { activities, calls } = scriptedActivities({ freezes: [refused] });
     const run = await runWorkflow<ExportWindowResult>(env, activities, 'exportWindow', V4);
 
@@ -82,7 +115,13 @@ describe('exportWindow, input version 4', () => {
   });
 
   test('busy: the run ends without sending and shows "busy"', async () => {
-    const busy = windowSummary({ status: 'busy', deliveryId: null, ticketCount: 0, partCount: 0, reason: 'run x holds window 7' });
+    const busy = windowSummary({
+      status: 'busy',
+      deliveryId: null,
+      ticketCount: 0,
+      partCount: 0,
+      reason: 'run x holds window 7',
+    });
     const { activities, calls } = scriptedActivities({ freezes: [busy] });
     const run = await runWorkflow<ExportWindowResult>(env, activities, 'exportWindow', V4);
 
@@ -93,7 +132,10 @@ describe('exportWindow, input version 4', () => {
 
   test('a failure is recorded by the run (its claim names the window), shown as failed, and fails the run', async () => {
     const fresh = windowSummary({ status: 'pending', deliveryId: 7 });
-    const { activities, calls } = scriptedActivities({ freezes: [fresh], sends: [permanentFailure(FailureTypes.smtpPermanent, 'SMTP 550')] });
+    const { activities, calls } = scriptedActivities({
+      freezes: [fresh],
+      sends: [permanentFailure(FailureTypes.smtpPermanent, 'SMTP 550')],
+    });
     const run = await runWorkflow<ExportWindowResult>(env, activities, 'exportWindow', V4);
 
     assert.ok(run.failure);

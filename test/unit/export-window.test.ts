@@ -6,7 +6,12 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import type { ExportWindowInput, ExportWindowResult } from '../../workflows/export-window';
-import { DeliveryStatusKey, TicketCountKey, WindowEndKey, WindowStartKey } from '../../workflows/search-attributes';
+import {
+  DeliveryStatusKey,
+  TicketCountKey,
+  WindowEndKey,
+  WindowStartKey,
+} from '../../workflows/search-attributes';
 import { startLocalTemporal } from './support/local-temporal';
 import { scriptedActivities, windowSummary } from './support/scripted-activities';
 import { runScheduled, runWorkflow } from './support/workflow-run';
@@ -28,7 +33,11 @@ describe('exportWindow', () => {
     const run = await runWorkflow<ExportWindowResult>(env, activities, 'exportWindow', V3);
 
     assert.equal(run.failure, undefined);
-    assert.deepEqual(run.result, { interfaceId: 42, windows: [{ ...fresh, status: 'sent' }], windowEnd: fresh.windowEnd });
+    assert.deepEqual(run.result, {
+      interfaceId: 42,
+      windows: [{ ...fresh, status: 'sent' }],
+      windowEnd: fresh.windowEnd,
+    });
     // A fresh window ends the run: no second freeze, which would open the next window too early.
     assert.equal(calls.freezeWindow.length, 1);
     assert.deepEqual(calls.sendDelivery, [{ deliveryId: 7, workflowId: run.workflowId }]);
@@ -39,20 +48,45 @@ describe('exportWindow', () => {
   });
 
   test('a window frozen by an earlier run is sent unchanged first, then the next one is opened from its end', async () => {
-    const pending = windowSummary({ status: 'failed', deliveryId: 7, resumed: true, windowStart: '2026-05-01T10:00:00.000Z', windowEnd: '2026-05-01T10:15:00.000Z' });
-    const next = windowSummary({ status: 'pending', deliveryId: 8, windowStart: '2026-05-01T10:15:00.000Z', windowEnd: '2026-05-01T10:30:00.000Z' });
+    const pending = windowSummary({
+      status: 'failed',
+      deliveryId: 7,
+      resumed: true,
+      windowStart: '2026-05-01T10:00:00.000Z',
+      windowEnd: '2026-05-01T10:15:00.000Z',
+    });
+    const next = windowSummary({
+      status: 'pending',
+      deliveryId: 8,
+      windowStart: '2026-05-01T10:15:00.000Z',
+      windowEnd: '2026-05-01T10:30:00.000Z',
+    });
     const { activities, calls } = scriptedActivities({ freezes: [pending, next] });
     const run = await runWorkflow<ExportWindowResult>(env, activities, 'exportWindow', V3);
 
-    assert.deepEqual(calls.sendDelivery.map((call) => call.deliveryId), [7, 8]);
-    assert.deepEqual(calls.freezeWindow.map((call) => call.lastWindowEnd), [null, pending.windowEnd]);
-    assert.deepEqual(run.result?.windows.map((window) => [window.deliveryId, window.status]), [[7, 'sent'], [8, 'sent']]);
+    assert.deepEqual(
+      calls.sendDelivery.map((call) => call.deliveryId),
+      [7, 8],
+    );
+    assert.deepEqual(
+      calls.freezeWindow.map((call) => call.lastWindowEnd),
+      [null, pending.windowEnd],
+    );
+    assert.deepEqual(
+      run.result?.windows.map((window) => [window.deliveryId, window.status]),
+      [
+        [7, 'sent'],
+        [8, 'sent'],
+      ],
+    );
     assert.equal(run.result?.windowEnd, next.windowEnd);
     assert.equal(run.searchAttributes.get(WindowEndKey)?.toISOString(), next.windowEnd);
   });
 
   test('nothing due: nothing is sent, and the watermark is the one freezeWindow reports', async () => {
-    const { activities, calls } = scriptedActivities({ freezes: [windowSummary({ status: 'nothing-due', deliveryId: null, ticketCount: 0, partCount: 0 })] });
+    const { activities, calls } = scriptedActivities({
+      freezes: [windowSummary({ status: 'nothing-due', deliveryId: null, ticketCount: 0, partCount: 0 })],
+    });
     const run = await runWorkflow<ExportWindowResult>(env, activities, 'exportWindow', V3);
 
     assert.deepEqual(run.result, { interfaceId: 42, windows: [], windowEnd: '2026-05-01T10:15:00.000Z' });
@@ -77,7 +111,9 @@ describe('exportWindow', () => {
     const { activities, calls } = scriptedActivities({ freezes: [fresh] });
     await runWorkflow<ExportWindowResult>(env, activities, 'exportWindow', { interfaceId: 42 });
 
-    assert.deepEqual(calls.recordWindowOutcome, [{ interfaceId: 42, deliveryId: null, windowEnd: fresh.windowEnd }]);
+    assert.deepEqual(calls.recordWindowOutcome, [
+      { interfaceId: 42, deliveryId: null, windowEnd: fresh.windowEnd },
+    ]);
     // Version 1 knows nothing of deployments or claims.
     assert.equal('deploymentId' in calls.freezeWindow[0]!, false);
     assert.equal('configVersion' in calls.freezeWindow[0]!, false);
@@ -86,7 +122,12 @@ describe('exportWindow', () => {
 
   test('input version 2: the activities record success themselves, so no recordWindowOutcome; no deployment, no claim', async () => {
     const { activities, calls } = scriptedActivities({ freezes: [windowSummary({ status: 'pending' })] });
-    await runWorkflow<ExportWindowResult>(env, activities, 'exportWindow', { interfaceId: 42, version: 2, deploymentId: 'dep-a', configVersion: 5 });
+    await runWorkflow<ExportWindowResult>(env, activities, 'exportWindow', {
+      interfaceId: 42,
+      version: 2,
+      deploymentId: 'dep-a',
+      configVersion: 5,
+    });
 
     assert.deepEqual(calls.recordWindowOutcome, []);
     assert.equal('deploymentId' in calls.freezeWindow[0]!, false);
@@ -98,20 +139,43 @@ describe('exportWindow', () => {
     const run = await runWorkflow<ExportWindowResult>(env, activities, 'exportWindow', V3);
 
     const freeze = calls.freezeWindow[0]!;
-    assert.deepEqual({ ...freeze, scheduledAt: undefined }, { interfaceId: 42, scheduledAt: undefined, lastWindowEnd: null, workflowId: run.workflowId, deploymentId: 'dep-a', configVersion: 5 });
+    assert.deepEqual(
+      { ...freeze, scheduledAt: undefined },
+      {
+        interfaceId: 42,
+        scheduledAt: undefined,
+        lastWindowEnd: null,
+        workflowId: run.workflowId,
+        deploymentId: 'dep-a',
+        configVersion: 5,
+      },
+    );
     // Started by hand, not by a schedule: the run's start time stands in for the scheduled time.
     assert.ok(!Number.isNaN(Date.parse(freeze.scheduledAt)), freeze.scheduledAt);
     assert.deepEqual(calls.sendDelivery, [{ deliveryId: 7, workflowId: run.workflowId }]);
     assert.deepEqual(calls.recordWindowOutcome, []);
   });
 
-  test('a scheduled run passes the previous run\'s watermark (lastResult) and the scheduled time to freezeWindow', async () => {
-    const first = windowSummary({ status: 'pending', deliveryId: 7, windowStart: '2026-05-01T10:00:00.000Z', windowEnd: '2026-05-01T10:15:00.000Z' });
-    const second = windowSummary({ status: 'pending', deliveryId: 8, windowStart: '2026-05-01T10:15:00.000Z', windowEnd: '2026-05-01T10:30:00.000Z' });
+  test("a scheduled run passes the previous run's watermark (lastResult) and the scheduled time to freezeWindow", async () => {
+    const first = windowSummary({
+      status: 'pending',
+      deliveryId: 7,
+      windowStart: '2026-05-01T10:00:00.000Z',
+      windowEnd: '2026-05-01T10:15:00.000Z',
+    });
+    const second = windowSummary({
+      status: 'pending',
+      deliveryId: 8,
+      windowStart: '2026-05-01T10:15:00.000Z',
+      windowEnd: '2026-05-01T10:30:00.000Z',
+    });
     const { activities, calls } = scriptedActivities({ freezes: [first, second] });
     const runs = await runScheduled<ExportWindowResult>(env, activities, V3, 2);
 
-    assert.deepEqual(calls.freezeWindow.map((call) => call.lastWindowEnd), [null, first.windowEnd]);
+    assert.deepEqual(
+      calls.freezeWindow.map((call) => call.lastWindowEnd),
+      [null, first.windowEnd],
+    );
     assert.equal(runs[1]!.result.windowEnd, second.windowEnd);
     for (const [i, run] of runs.entries()) {
       assert.ok(run.scheduledAt, "a schedule's run carries TemporalScheduledStartTime");

@@ -20,7 +20,7 @@ describe('resend', () => {
     await env?.teardown();
   });
 
-  test('prepares a copy of the delivery under the run\'s id, sends the copy, and shows it as sent', async () => {
+  test("prepares a copy of the delivery under the run's id, sends the copy, and shows it as sent", async () => {
     const copy = windowSummary({ kind: 'resend', status: 'pending', deliveryId: 12 });
     const { activities, calls } = scriptedActivities({ prepared: copy });
     const run = await runWorkflow<WindowSummary>(env, activities, 'resend', { deliveryId: 7 });

@@ -14,7 +14,14 @@
 import { FormatError } from '../../errors';
 import type { TicketRow } from '../../tickets';
 import { guardFormula } from '../csv';
-import { DATE_TOKENS, DATETIME_TOKENS, tokenizeDateFormat, ZoneOffsets, type DateToken, type FormatPiece } from '../datetime';
+import {
+  DATE_TOKENS,
+  DATETIME_TOKENS,
+  tokenizeDateFormat,
+  ZoneOffsets,
+  type DateToken,
+  type FormatPiece,
+} from '../datetime';
 import { formatDecimal } from '../decimal';
 import { FIELDS } from '../fields';
 import type { ColumnSpec, FormatSpec } from '../spec';
@@ -81,7 +88,8 @@ function compileColumn(column: ColumnSpec, spec: FormatSpec, timeZone: string): 
         // Text that is not a decimal (NaN) is written as it is, as in CSV.
         return Number.isFinite(number) && rounded !== '' ? number : xmlText(value);
       };
-      const shownLength = (value: CellValue) => (typeof value === 'number' ? value.toFixed(decimals).length : textLength(value));
+      const shownLength = (value: CellValue) =>
+        typeof value === 'number' ? value.toFixed(decimals).length : textLength(value);
       return { header: column.header, numFmt: excelPriceFormat(decimals), cell, shownLength };
     }
     case 'date': {
@@ -89,14 +97,22 @@ function compileColumn(column: ColumnSpec, spec: FormatSpec, timeZone: string): 
         const value = row[property] as string | Date | null;
         if (value == null) return null;
         // A Date is what node-postgres makes of a `date` column unless told not to: local midnight.
-        if (value instanceof Date) return Number.isNaN(value.getTime()) ? null : new Date(Date.UTC(value.getFullYear(), value.getMonth(), value.getDate()));
+        if (value instanceof Date)
+          return Number.isNaN(value.getTime())
+            ? null
+            : new Date(Date.UTC(value.getFullYear(), value.getMonth(), value.getDate()));
         const match = ISO_DATE.exec(value);
         // `infinity` or a BC date: no Excel date can hold it, so it stays the text PostgreSQL printed.
         if (match === null) return xmlText(value);
         return new Date(Date.UTC(Number(match[1]), Number(match[2]) - 1, Number(match[3])));
       };
       const shown = spec.dateFormat.length;
-      return { header: column.header, numFmt: excelDateFormat(pieces(spec.dateFormat, DATE_TOKENS)), cell, shownLength: (v) => (v instanceof Date ? shown : textLength(v)) };
+      return {
+        header: column.header,
+        numFmt: excelDateFormat(pieces(spec.dateFormat, DATE_TOKENS)),
+        cell,
+        shownLength: (v) => (v instanceof Date ? shown : textLength(v)),
+      };
     }
     case 'datetime': {
       const zone = timeZone === 'UTC' || timeZone === 'Etc/UTC' ? null : new ZoneOffsets(timeZone);
@@ -106,19 +122,27 @@ function compileColumn(column: ColumnSpec, spec: FormatSpec, timeZone: string): 
         if (value == null) return null;
         const ms = value instanceof Date ? value.getTime() : Number.NaN;
         if (!Number.isFinite(ms)) {
-          throw new FormatError(`format: ticket ${row.id}, column ${name}: not a valid date and time; the whole window is refused`);
+          throw new FormatError(
+            `format: ticket ${row.id}, column ${name}: not a valid date and time; the whole window is refused`,
+          );
         }
         // exceljs turns a Date into a serial number from its UTC fields: give it the wall-clock time.
         return new Date(zone === null ? ms : ms + zone.offsetAt(ms));
       };
       const shown = spec.dateTimeFormat.length;
-      return { header: column.header, numFmt: excelDateFormat(pieces(spec.dateTimeFormat, DATETIME_TOKENS)), cell, shownLength: (v) => (v instanceof Date ? shown : textLength(v)) };
+      return {
+        header: column.header,
+        numFmt: excelDateFormat(pieces(spec.dateTimeFormat, DATETIME_TOKENS)),
+        cell,
+        shownLength: (v) => (v instanceof Date ? shown : textLength(v)),
+      };
     }
   }
 }
 
 function pieces(format: string, allowed: readonly DateToken[]): FormatPiece[] {
   const result = tokenizeDateFormat(format, allowed);
-  if ('error' in result) throw new FormatError(`format: date format ${JSON.stringify(format)} ${result.error}`);
+  if ('error' in result)
+    throw new FormatError(`format: date format ${JSON.stringify(format)} ${result.error}`);
   return result;
 }

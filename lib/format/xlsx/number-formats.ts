@@ -34,7 +34,12 @@ export function excelDateFormat(pieces: readonly FormatPiece[]): string {
     const next = pieces[i + 1];
     for (let c = 0; c < piece.literal.length; c += 1) {
       const char = piece.literal[c]!;
-      const beforeFraction = char === '.' && c === piece.literal.length - 1 && next !== undefined && 'token' in next && next.token === 'SSS';
+      const beforeFraction =
+        char === '.' &&
+        c === piece.literal.length - 1 &&
+        next !== undefined &&
+        'token' in next &&
+        next.token === 'SSS';
       code += beforeFraction ? '.' : `\\${char}`;
     }
   });

@@ -11,7 +11,12 @@
 
 import { FormatError } from '../../errors';
 import type { TicketRow } from '../../tickets';
-import { encryptedPlainFileName, fileNameValues, type FileNameTemplate, type FileNameValues } from '../filename';
+import {
+  encryptedPlainFileName,
+  fileNameValues,
+  type FileNameTemplate,
+  type FileNameValues,
+} from '../filename';
 import { openPartOutput, type PartOutput } from '../output';
 import { namedParts, type FinishedPart } from '../part-files';
 import type { FormatSpec } from '../spec';
@@ -68,7 +73,14 @@ export async function renderXlsxWindow(
     throw error;
   }
 
-  return { ticketCount, parts: namedParts(parts.finished, { template, names, compression: 'none', contentType: XLSX_CONTENT_TYPE }, ctx) };
+  return {
+    ticketCount,
+    parts: namedParts(
+      parts.finished,
+      { template, names, compression: 'none', contentType: XLSX_CONTENT_TYPE },
+      ctx,
+    ),
+  };
 }
 
 /** Cuts the rows into workbooks of at most maxRows data rows each. */

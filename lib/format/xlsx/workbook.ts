@@ -92,7 +92,11 @@ export class XlsxPartWriter {
     patchArchiverOnce();
     constructingWithDate = options.modified;
     try {
-      this.workbook = new ExcelJS.stream.xlsx.WorkbookWriter({ stream: this.stream, useStyles: true, useSharedStrings: false });
+      this.workbook = new ExcelJS.stream.xlsx.WorkbookWriter({
+        stream: this.stream,
+        useStyles: true,
+        useSharedStrings: false,
+      });
     } finally {
       constructingWithDate = null;
     }
@@ -105,7 +109,10 @@ export class XlsxPartWriter {
       views: options.header ? [{ state: 'frozen', xSplit: 0, ySplit: 1 }] : [],
     });
     this.columnStyles = options.columns.map((column) => ({ numFmt: column.numFmt }));
-    this.sheet.columns = options.columns.map((_, i) => ({ width: options.widths[i]!, style: this.columnStyles[i]! }));
+    this.sheet.columns = options.columns.map((_, i) => ({
+      width: options.widths[i]!,
+      style: this.columnStyles[i]!,
+    }));
     if (options.header) {
       const row = this.sheet.addRow(options.columns.map((c) => xmlText(c.header)));
       row.font = { bold: true };

@@ -2,7 +2,14 @@ import { insertSale } from '../../../devstack/sales-simulator';
 import type { FaultPoint } from '../../../lib/fault-points';
 import type { FaultStack, ScenarioInterface } from '../fault-stack';
 import type { ScenarioRow } from '../report';
-import { byMode, scenarioRow, withFaultStack, type Scenario, type ScenarioContext, type SuiteMode } from '../scenario';
+import {
+  byMode,
+  scenarioRow,
+  withFaultStack,
+  type Scenario,
+  type ScenarioContext,
+  type SuiteMode,
+} from '../scenario';
 
 /** Where a worker is killed: a fault point of lib/fault-points.ts, or inside the SMTP conversation. */
 type CrashPoint = FaultPoint | 'smtp-in-flight';
@@ -29,27 +36,47 @@ const SHARED_CONTACT = 'C-1002';
  */
 export const crashes: Scenario = {
   name: 'crashes',
-  summary: 'a worker SIGKILLed at each step of a run (and during SMTP) loses nothing, never sends a window as two files',
+  summary:
+    'a worker SIGKILLed at each step of a run (and during SMTP) loses nothing, never sends a window as two files',
   quick: true,
   run: (context) =>
     withFaultStack(context, { name: 'crashes' }, async (stack) => {
       const points = CRASH_POINTS[context.mode];
       await stack.addSalesChannels(points.map(channelOf));
-      const bystander = await stack.createInterface({ label: 'bystander', contacts: [SHARED_CONTACT], intervalSeconds: 3600 });
+      const bystander = await stack.createInterface({
+        label: 'bystander',
+        contacts: [SHARED_CONTACT],
+        intervalSeconds: 3600,
+      });
       const rows: ScenarioRow[] = [];
-      const cases: { point: CrashPoint; iface: ScenarioInterface; durationMillis: number; notes: string[] }[] = [];
+      const cases: {
+        point: CrashPoint;
+        iface: ScenarioInterface;
+        durationMillis: number;
+        notes: string[];
+      }[] = [];
       for (const point of points) {
         const startedAt = Date.now();
-        const iface = await stack.createInterface({ label: point, channels: [channelOf(point)], intervalSeconds: 3600 });
+        const iface = await stack.createInterface({
+          label: point,
+          channels: [channelOf(point)],
+          intervalSeconds: 3600,
+        });
         const notes = await crashOnce(stack, context, point, iface);
         cases.push({ point, iface, notes, durationMillis: Date.now() - startedAt });
       }
       const settleStartedAt = Date.now();
       const worker = await stack.startWorker('settle');
-      await stack.settle([bystander, ...cases.map((entry) => entry.iface)], byMode(context.mode, SETTINGS).runTimeoutMillis);
+      await stack.settle(
+        [bystander, ...cases.map((entry) => entry.iface)],
+        byMode(context.mode, SETTINGS).runTimeoutMillis,
+      );
       await worker.stop();
       for (const entry of cases) {
-        const row = await scenarioRow(stack, `crash ${entry.point}`, [entry.iface], 0, { notes: entry.notes, durationMillis: entry.durationMillis });
+        const row = await scenarioRow(stack, `crash ${entry.point}`, [entry.iface], 0, {
+          notes: entry.notes,
+          durationMillis: entry.durationMillis,
+        });
         rows.push({ ...row, notes: [...row.notes, ...duplicateEmailNote(entry.point, row.duplicateEmails)] });
       }
       rows.push(await scenarioRow(stack, 'crash bystander', [bystander], settleStartedAt));
@@ -61,12 +88,19 @@ export const crashes: Scenario = {
  * One case: a worker that stops at the point (or an SMTP server that never answers), SIGKILL, a
  * fresh worker, and the run finishes; then a second window shows the chain goes on.
  */
-async function crashOnce(stack: FaultStack, context: ScenarioContext, point: CrashPoint, iface: ScenarioInterface): Promise<string[]> {
+async function crashOnce(
+  stack: FaultStack,
+  context: ScenarioContext,
+  point: CrashPoint,
+  iface: ScenarioInterface,
+): Promise<string[]> {
   const settings = byMode(context.mode, SETTINGS);
   await sellForCase(stack, point);
   const inFlight = point === 'smtp-in-flight';
   const marker = stack.markerFile(point);
-  const doomed = inFlight ? await stack.startWorker('doomed') : await stack.startWorker(`stops-${point}`, { stopAt: point, marker });
+  const doomed = inFlight
+    ? await stack.startWorker('doomed')
+    : await stack.startWorker(`stops-${point}`, { stopAt: point, marker });
   if (inFlight) stack.sink.setMode('hang');
   const run = stack.stack.runNow(iface.id, settings.runTimeoutMillis);
   run.catch(() => {}); // awaited below; this keeps a failure during the crash from going unhandled
@@ -82,19 +116,35 @@ async function crashOnce(stack: FaultStack, context: ScenarioContext, point: Cra
   await sellForCase(stack, point);
   const second = await stack.stack.runNow(iface.id, settings.runTimeoutMillis);
   await successor.stop();
-  const windows = [...first.result.windows, ...second.result.windows].filter((window) => window.status === 'sent').length;
+  const windows = [...first.result.windows, ...second.result.windows].filter(
+    (window) => window.status === 'sent',
+  ).length;
   return [
     `killed at ${point}; the run finished ${recoveredSeconds} s after the kill` +
-      (settings.reportDeadActivities ? ` (${reported} dead activity attempt(s) reported to Temporal as failed)` : ' (found by the heartbeat timeout)') +
+      (settings.reportDeadActivities
+        ? ` (${reported} dead activity attempt(s) reported to Temporal as failed)`
+        : ' (found by the heartbeat timeout)') +
       `; ${windows} windows sent by the two runs`,
   ];
 }
 
 /** Tickets of one case: its own channel (anonymous and shared with the bystander), and nobody's. */
 async function sellForCase(stack: FaultStack, point: CrashPoint): Promise<void> {
-  await insertSale(stack.salesPool, stack.schema, { contactNumber: null, salesChannelCode: channelOf(point), ticketCount: 3 });
-  await insertSale(stack.salesPool, stack.schema, { contactNumber: SHARED_CONTACT, salesChannelCode: channelOf(point), ticketCount: 2 });
-  await insertSale(stack.salesPool, stack.schema, { contactNumber: 'C-2001', salesChannelCode: 'BOX', ticketCount: 1 });
+  await insertSale(stack.salesPool, stack.schema, {
+    contactNumber: null,
+    salesChannelCode: channelOf(point),
+    ticketCount: 3,
+  });
+  await insertSale(stack.salesPool, stack.schema, {
+    contactNumber: SHARED_CONTACT,
+    salesChannelCode: channelOf(point),
+    ticketCount: 2,
+  });
+  await insertSale(stack.salesPool, stack.schema, {
+    contactNumber: 'C-2001',
+    salesChannelCode: 'BOX',
+    ticketCount: 1,
+  });
 }
 
 function channelOf(point: CrashPoint): string {
@@ -104,7 +154,9 @@ function channelOf(point: CrashPoint): string {
 /** SMTP accepted, then the worker died before recording it: the retry repeats the identical email. */
 function duplicateEmailNote(point: CrashPoint, duplicateEmails: number): string[] {
   if (point === 'after-smtp-accepted') {
-    return [`${duplicateEmails} duplicate email (same Message-ID, identical attachment) after 1 crash between SMTP acceptance and its record`];
+    return [
+      `${duplicateEmails} duplicate email (same Message-ID, identical attachment) after 1 crash between SMTP acceptance and its record`,
+    ];
   }
   return duplicateEmails > 0 ? [`${duplicateEmails} duplicate emails where none was expected`] : [];
 }

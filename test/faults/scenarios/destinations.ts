@@ -30,7 +30,8 @@ const RUN_TIMEOUT_MILLIS = 90_000;
  */
 export const destinations: Scenario = {
   name: 'destinations',
-  summary: 'SFTP and HTTPS: SIGKILL between upload and rename and between rename and record, a receiver timing out after storing, SFTP down for several intervals',
+  summary:
+    'SFTP and HTTPS: SIGKILL between upload and rename and between rename and record, a receiver timing out after storing, SFTP down for several intervals',
   // About 90 s (an sshd, a receiver, four cases): the full suite's; the quick suite stays minutes.
   quick: false,
   run: async (context) => {
@@ -49,7 +50,11 @@ export const destinations: Scenario = {
         context,
         {
           name: 'destinations',
-          env: { BARCODES_SECRETS_KEY: `k1:${randomBytes(32).toString('base64')}`, BARCODES_HTTPS_CA_FILE: receiver.caFile, BARCODES_HTTPS_TIMEOUT: HTTPS_TIMEOUT },
+          env: {
+            BARCODES_SECRETS_KEY: `k1:${randomBytes(32).toString('base64')}`,
+            BARCODES_HTTPS_CA_FILE: receiver.caFile,
+            BARCODES_HTTPS_TIMEOUT: HTTPS_TIMEOUT,
+          },
         },
         (stack) => runCases(stack, context, sshd, receiver, secretFile),
       );
@@ -60,7 +65,13 @@ export const destinations: Scenario = {
   },
 };
 
-async function runCases(stack: FaultStack, context: ScenarioContext, sshd: TestSshd, receiver: HttpsReceiver, secretFile: string): Promise<ScenarioRow[]> {
+async function runCases(
+  stack: FaultStack,
+  context: ScenarioContext,
+  sshd: TestSshd,
+  receiver: HttpsReceiver,
+  secretFile: string,
+): Promise<ScenarioRow[]> {
   const rows: ScenarioRow[] = [];
   const pool = stack.stack.pool;
   const exporterSchema = stack.stack.config.exporterSchema;
@@ -75,7 +86,14 @@ async function runCases(stack: FaultStack, context: ScenarioContext, sshd: TestS
       channels: [channelOf(label)],
       intervalSeconds,
       noEmail: true,
-      setDestinations: parseDestinationOptions({ sftp: `sftp://${sshd.user}@127.0.0.1:${sshd.port}${folder}`, sftpKey: sshd.clientKeyFile, sftpHostKey: sshd.hostKeyFingerprint }, keyring),
+      setDestinations: parseDestinationOptions(
+        {
+          sftp: `sftp://${sshd.user}@127.0.0.1:${sshd.port}${folder}`,
+          sftpKey: sshd.clientKeyFile,
+          sftpHostKey: sshd.hostKeyFingerprint,
+        },
+        keyring,
+      ),
       arrivals: sftpArrivals(folder, pool, exporterSchema),
     });
     return { iface, folder };
@@ -87,7 +105,13 @@ async function runCases(stack: FaultStack, context: ScenarioContext, sshd: TestS
     const notes = await crashOnce(stack, point, iface);
     const leftovers = leftoverTemporaryFiles(folder);
     const row = await scenarioRow(stack, `sftp crash ${point}`, [iface], startedAt, { notes });
-    rows.push({ ...row, problems: [...row.problems, ...(leftovers.length ? [`temporary files left: ${leftovers.join(', ')}`] : [])] });
+    rows.push({
+      ...row,
+      problems: [
+        ...row.problems,
+        ...(leftovers.length ? [`temporary files left: ${leftovers.join(', ')}`] : []),
+      ],
+    });
   }
 
   {
@@ -113,12 +137,23 @@ async function runCases(stack: FaultStack, context: ScenarioContext, sshd: TestS
     const second = await stack.stack.runNow(iface.id, RUN_TIMEOUT_MILLIS);
     await worker.stop();
     for (const window of [...first.result.windows, ...second.result.windows]) {
-      const { rows: parts } = await pool.query<{ message_id: string }>(`SELECT message_id FROM ${exporterSchema}.delivery_part WHERE delivery_id = $1`, [window.deliveryId]);
+      const { rows: parts } = await pool.query<{ message_id: string }>(
+        `SELECT message_id FROM ${exporterSchema}.delivery_part WHERE delivery_id = $1`,
+        [window.deliveryId],
+      );
       for (const part of parts) keys.add(part.message_id);
     }
     const row = await scenarioRow(stack, 'https receiver times out after storing', [iface], startedAt);
-    const exercised = row.duplicateEmails > 0 ? [] : ['the receiver never timed out: the case did not exercise the fault'];
-    rows.push({ ...row, problems: [...row.problems, ...exercised], notes: [...row.notes, `${row.duplicateEmails} repeated POST(s) with the same idempotency key and bytes (the receiver's timeout): a receiver that keys on Idempotency-Key stores it once`] });
+    const exercised =
+      row.duplicateEmails > 0 ? [] : ['the receiver never timed out: the case did not exercise the fault'];
+    rows.push({
+      ...row,
+      problems: [...row.problems, ...exercised],
+      notes: [
+        ...row.notes,
+        `${row.duplicateEmails} repeated POST(s) with the same idempotency key and bytes (the receiver's timeout): a receiver that keys on Idempotency-Key stores it once`,
+      ],
+    });
   }
 
   {
@@ -139,7 +174,9 @@ async function runCases(stack: FaultStack, context: ScenarioContext, sshd: TestS
     await worker.stop();
     const failures = (await stack.stack.store.get(iface.id)).consecutiveFailures;
     const row = await scenarioRow(stack, 'sftp server down for several intervals', [iface], startedAt, {
-      notes: [`server down ${OUTAGE_INTERVALS * OUTAGE_INTERVAL_SECONDS} s with a ${OUTAGE_INTERVAL_SECONDS} s interval; ${failures} permanent failures counted`],
+      notes: [
+        `server down ${OUTAGE_INTERVALS * OUTAGE_INTERVAL_SECONDS} s with a ${OUTAGE_INTERVAL_SECONDS} s interval; ${failures} permanent failures counted`,
+      ],
     });
     const leftovers = leftoverTemporaryFiles(folder);
     rows.push({
@@ -170,12 +207,20 @@ async function crashOnce(stack: FaultStack, point: FaultPoint, iface: ScenarioIn
   await sell(stack, label);
   const second = await stack.stack.runNow(iface.id, RUN_TIMEOUT_MILLIS);
   await successor.stop();
-  const sent = [...first.result.windows, ...second.result.windows].filter((window) => window.status === 'sent').length;
-  return [`killed at ${point} (${reported} dead activity attempt(s) reported failed); ${sent} windows sent by the two runs`];
+  const sent = [...first.result.windows, ...second.result.windows].filter(
+    (window) => window.status === 'sent',
+  ).length;
+  return [
+    `killed at ${point} (${reported} dead activity attempt(s) reported failed); ${sent} windows sent by the two runs`,
+  ];
 }
 
 async function sell(stack: FaultStack, label: string): Promise<void> {
-  await insertSale(stack.salesPool, stack.schema, { contactNumber: null, salesChannelCode: channelOf(label), ticketCount: 3 });
+  await insertSale(stack.salesPool, stack.schema, {
+    contactNumber: null,
+    salesChannelCode: channelOf(label),
+    ticketCount: 3,
+  });
 }
 
 function channelOf(label: string): string {

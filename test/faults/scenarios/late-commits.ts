@@ -1,11 +1,30 @@
 import { sleep } from '../../../devstack/log';
 import type { FaultStack, ScenarioInterface } from '../fault-stack';
 import { SalesWriter, type CommittedTransaction } from '../sales-writer';
-import { byMode, heldBackWindows, randomSaleOver, scenarioRow, withFaultStack, type Scenario } from '../scenario';
+import {
+  byMode,
+  heldBackWindows,
+  randomSaleOver,
+  scenarioRow,
+  withFaultStack,
+  type Scenario,
+} from '../scenario';
 
 const SETTINGS = {
-  quick: { writers: 4, writeMillis: 20_000, lateTransactions: 4, lateHoldMillis: [4_000, 9_000] as [number, number], settleMillis: 60_000 },
-  full: { writers: 8, writeMillis: 120_000, lateTransactions: 10, lateHoldMillis: [15_000, 45_000] as [number, number], settleMillis: 180_000 },
+  quick: {
+    writers: 4,
+    writeMillis: 20_000,
+    lateTransactions: 4,
+    lateHoldMillis: [4_000, 9_000] as [number, number],
+    settleMillis: 60_000,
+  },
+  full: {
+    writers: 8,
+    writeMillis: 120_000,
+    lateTransactions: 10,
+    lateHoldMillis: [15_000, 45_000] as [number, number],
+    settleMillis: 180_000,
+  },
 };
 
 /**
@@ -30,7 +49,11 @@ export const lateCommits: Scenario = {
       const startedAt = Date.now();
       await stack.startWorker('worker');
       const web = await stack.createInterface({ label: 'web', channels: ['WEB'], intervalSeconds: 2 });
-      const reseller = await stack.createInterface({ label: 'reseller', contacts: ['C-1001'], intervalSeconds: 3 });
+      const reseller = await stack.createInterface({
+        label: 'reseller',
+        contacts: ['C-1001'],
+        intervalSeconds: 3,
+      });
       const interfaces = [web, reseller];
       const nextSale = randomSaleOver([null, 'C-1001', 'C-1002'], ['WEB', 'BOX', 'AGENCY']);
       const writer = new SalesWriter({
@@ -54,7 +77,10 @@ export const lateCommits: Scenario = {
       const late = Array.from({ length: settings.lateTransactions }, async (_, index) => {
         await sleep(index * spacingMillis);
         const [min, max] = settings.lateHoldMillis;
-        await writer.writeTransaction([{ contactNumber: 'C-1001', salesChannelCode: 'WEB', ticketCount: 2 }], min + ((max - min) * index) / Math.max(1, settings.lateTransactions - 1));
+        await writer.writeTransaction(
+          [{ contactNumber: 'C-1001', salesChannelCode: 'WEB', ticketCount: 2 }],
+          min + ((max - min) * index) / Math.max(1, settings.lateTransactions - 1),
+        );
       });
       await sleep(settings.writeMillis);
       const sales = await writer.stop();
@@ -67,7 +93,10 @@ export const lateCommits: Scenario = {
       const problems: string[] = [];
       // Evidence that the scenario did what it says; otherwise it proves nothing and must fail. (Not
       // every late transaction sees a window read while it is open: an older one may hold them all.)
-      if (overtaken === 0) problems.push(`none of the ${longOnes.length} late transactions committed after a window of their interface was read`);
+      if (overtaken === 0)
+        problems.push(
+          `none of the ${longOnes.length} late transactions committed after a window of their interface was read`,
+        );
       // Not a problem when 0: windows end on whole seconds, so a burst inside one second may hold
       // nothing new (the window is simply not due yet). Its note still says what happened.
       if (held === 0) problems.push('no window was held back by an open transaction');
@@ -95,13 +124,20 @@ async function sameSecondBurst(writer: SalesWriter): Promise<CommittedTransactio
     await sleep(index * startSpacingMillis);
     // Each one commits commitSpacingMillis after the previous one.
     const holdMillis = (index + 1) * commitSpacingMillis - index * startSpacingMillis;
-    return writer.writeTransaction([{ contactNumber: null, salesChannelCode: 'WEB', ticketCount: 1 }], holdMillis);
+    return writer.writeTransaction(
+      [{ contactNumber: null, salesChannelCode: 'WEB', ticketCount: 1 }],
+      holdMillis,
+    );
   });
   return (await Promise.all(burst)).filter((transaction) => transaction !== undefined);
 }
 
 /** Transactions that the ledger names as having held back a window of these interfaces. */
-async function transactionsThatHeldAWindow(stack: FaultStack, interfaces: ScenarioInterface[], transactions: CommittedTransaction[]): Promise<number> {
+async function transactionsThatHeldAWindow(
+  stack: FaultStack,
+  interfaces: ScenarioInterface[],
+  transactions: CommittedTransaction[],
+): Promise<number> {
   let holding = 0;
   for (const transaction of transactions) {
     // The ledger keeps the start to the millisecond; the simulator's copy went through a JS Date.
@@ -116,7 +152,11 @@ async function transactionsThatHeldAWindow(stack: FaultStack, interfaces: Scenar
 }
 
 /** Late transactions during which at least one window of an interface they match was frozen. */
-async function transactionsOvertakenByAWindow(stack: FaultStack, interfaces: ScenarioInterface[], transactions: CommittedTransaction[]): Promise<number> {
+async function transactionsOvertakenByAWindow(
+  stack: FaultStack,
+  interfaces: ScenarioInterface[],
+  transactions: CommittedTransaction[],
+): Promise<number> {
   let overtaken = 0;
   for (const transaction of transactions) {
     const { rows } = await stack.stack.pool.query<{ frozen: number }>(

@@ -19,7 +19,8 @@ const SETTINGS = {
  */
 export const ledgerAndPurge: Scenario = {
   name: 'ledger-and-purge',
-  summary: 'ledger table gone for several intervals, purge during a running backfill; no repeat, no empty file, exactly once after the repair',
+  summary:
+    'ledger table gone for several intervals, purge during a running backfill; no repeat, no empty file, exactly once after the repair',
   quick: true,
   run: (context) =>
     withFaultStack(context, { name: 'ledger-and-purge' }, async (stack) => {
@@ -29,14 +30,26 @@ export const ledgerAndPurge: Scenario = {
       const load = await startSteadyLoad(stack);
       // Backfilled only (its schedule never fires in the scenario): a backfill's files repeat
       // tickets on purpose, so they go to a recipient of their own, outside the exactly-once check.
-      const backfilled = await stack.createInterface({ label: 'backfilled', channels: ['WEB', 'AGENCY'], intervalSeconds: 3_600 });
+      const backfilled = await stack.createInterface({
+        label: 'backfilled',
+        channels: ['WEB', 'AGENCY'],
+        intervalSeconds: 3_600,
+      });
       const env = cliEnv(stack.stack.config);
       const schema = stack.stack.config.exporterSchema;
 
-      await stack.stack.pool.query(`ALTER TABLE ${schema}.delivery_recipient RENAME TO delivery_recipient_away`);
+      await stack.stack.pool.query(
+        `ALTER TABLE ${schema}.delivery_recipient RENAME TO delivery_recipient_away`,
+      );
       await sleep(settings.damageMillis);
-      await stack.stack.pool.query(`ALTER TABLE ${schema}.delivery_recipient_away RENAME TO delivery_recipient`);
-      const failed = await failedWindows(stack, load.interfaces.map((iface) => iface.id), new Date(startedAt));
+      await stack.stack.pool.query(
+        `ALTER TABLE ${schema}.delivery_recipient_away RENAME TO delivery_recipient`,
+      );
+      const failed = await failedWindows(
+        stack,
+        load.interfaces.map((iface) => iface.id),
+        new Date(startedAt),
+      );
       // What an operator does after the repair: windows that failed permanently paused the interface.
       for (const iface of load.interfaces) await barcodes(['interface', 'enable', String(iface.id)], env);
 
@@ -47,8 +60,12 @@ export const ledgerAndPurge: Scenario = {
       }
       const backfillExit = await backfill;
       const sales = await finishSteadyLoad(stack, load, settings.settleMillis);
-      const problems = [...emptyAttachments(stack), ...(backfillExit === 0 ? [] : [`the backfill exited ${backfillExit}`])];
-      if (failed === 0) problems.push('no window failed while the ledger was damaged: the damage hit no send');
+      const problems = [
+        ...emptyAttachments(stack),
+        ...(backfillExit === 0 ? [] : [`the backfill exited ${backfillExit}`]),
+      ];
+      if (failed === 0)
+        problems.push('no window failed while the ledger was damaged: the damage hit no send');
       return [
         await scenarioRow(stack, 'ledger and purge', load.interfaces, startedAt, {
           sales,
@@ -75,7 +92,10 @@ async function failedWindows(stack: FaultStack, interfaceIds: number[], since: D
 /** Backfills the range so far through the CLI; resolves with its exit code. */
 async function runBackfill(env: NodeJS.ProcessEnv, interfaceId: number, from: Date): Promise<number> {
   const to = new Date(Math.floor((Date.now() - 2_000) / 1000) * 1000);
-  const result = await barcodes(['backfill', String(interfaceId), '--from', from.toISOString(), '--to', to.toISOString(), '--json'], env);
+  const result = await barcodes(
+    ['backfill', String(interfaceId), '--from', from.toISOString(), '--to', to.toISOString(), '--json'],
+    env,
+  );
   return result.code;
 }
 
@@ -84,6 +104,8 @@ function emptyAttachments(stack: FaultStack): string[] {
   return stack.sink.messages.flatMap((mail) => {
     const count = Number(/, (\d+) tickets?/.exec(mail.parsed.subject ?? '')?.[1] ?? 0);
     const bytes = mail.parsed.attachments.reduce((sum, attachment) => sum + attachment.size, 0);
-    return count > 0 && bytes === 0 ? [`${mail.parsed.messageId}: "${mail.parsed.subject}" with an empty attachment`] : [];
+    return count > 0 && bytes === 0
+      ? [`${mail.parsed.messageId}: "${mail.parsed.subject}" with an empty attachment`]
+      : [];
   });
 }

@@ -1,10 +1,31 @@
 import { sleep } from '../../../devstack/log';
 import { SalesWriter } from '../sales-writer';
-import { byMode, heldBackWindows, randomSaleOver, scenarioRow, withFaultStack, type Scenario } from '../scenario';
+import {
+  byMode,
+  heldBackWindows,
+  randomSaleOver,
+  scenarioRow,
+  withFaultStack,
+  type Scenario,
+} from '../scenario';
 
 const SETTINGS = {
-  quick: { workers: 1, writers: 5, writeMillis: 25_000, longHoldMillis: [1_000, 6_000] as [number, number], quietMillis: 3_000, settleMillis: 120_000 },
-  full: { workers: 2, writers: 8, writeMillis: 180_000, longHoldMillis: [2_000, 30_000] as [number, number], quietMillis: 5_000, settleMillis: 300_000 },
+  quick: {
+    workers: 1,
+    writers: 5,
+    writeMillis: 25_000,
+    longHoldMillis: [1_000, 6_000] as [number, number],
+    quietMillis: 3_000,
+    settleMillis: 120_000,
+  },
+  full: {
+    workers: 2,
+    writers: 8,
+    writeMillis: 180_000,
+    longHoldMillis: [2_000, 30_000] as [number, number],
+    quietMillis: 5_000,
+    settleMillis: 300_000,
+  },
 };
 
 /** A channel no interface maps: its tickets belong to nobody. */
@@ -17,7 +38,8 @@ const UNMAPPED_CHANNEL = 'KIOSK';
  */
 export const concurrentLoad: Scenario = {
   name: 'load',
-  summary: 'continuous sales (short, long, rolled back) for 5 overlapping interfaces with windows every 2-5 s',
+  summary:
+    'continuous sales (short, long, rolled back) for 5 overlapping interfaces with windows every 2-5 s',
   quick: true,
   run: (context) =>
     withFaultStack(context, { name: 'load', salesConnections: 12 }, async (stack) => {
@@ -26,16 +48,37 @@ export const concurrentLoad: Scenario = {
       await stack.addSalesChannels([UNMAPPED_CHANNEL]);
       for (let index = 0; index < settings.workers; index++) await stack.startWorker(`worker${index + 1}`);
       const interfaces = [
-        await stack.createInterface({ label: 'reseller', contacts: ['C-1001'], channels: ['RESELLER-WEB'], intervalSeconds: 2 }),
-        await stack.createInterface({ label: 'agency', channels: ['AGENCY', 'RESELLER-WEB'], intervalSeconds: 3 }),
-        await stack.createInterface({ label: 'partners', contacts: ['C-1001', 'C-1002'], intervalSeconds: 5 }),
+        await stack.createInterface({
+          label: 'reseller',
+          contacts: ['C-1001'],
+          channels: ['RESELLER-WEB'],
+          intervalSeconds: 2,
+        }),
+        await stack.createInterface({
+          label: 'agency',
+          channels: ['AGENCY', 'RESELLER-WEB'],
+          intervalSeconds: 3,
+        }),
+        await stack.createInterface({
+          label: 'partners',
+          contacts: ['C-1001', 'C-1002'],
+          intervalSeconds: 5,
+        }),
         await stack.createInterface({ label: 'web', channels: ['WEB'], intervalSeconds: 2 }),
-        await stack.createInterface({ label: 'private', contacts: ['C-2001'], channels: ['BOX'], intervalSeconds: 4 }),
+        await stack.createInterface({
+          label: 'private',
+          contacts: ['C-2001'],
+          channels: ['BOX'],
+          intervalSeconds: 4,
+        }),
       ];
       const writer = new SalesWriter({
         pool: stack.salesPool,
         schema: stack.schema,
-        nextSale: randomSaleOver([null, 'C-1001', 'C-1002', 'C-2001'], ['WEB', 'BOX', 'RESELLER-WEB', 'AGENCY', UNMAPPED_CHANNEL]),
+        nextSale: randomSaleOver(
+          [null, 'C-1001', 'C-1002', 'C-2001'],
+          ['WEB', 'BOX', 'RESELLER-WEB', 'AGENCY', UNMAPPED_CHANNEL],
+        ),
         concurrency: settings.writers,
         ordersPerTransaction: [1, 3],
         pauseMillis: [20, 200],
@@ -50,7 +93,9 @@ export const concurrentLoad: Scenario = {
       return [
         await scenarioRow(stack, 'concurrent load', interfaces, startedAt, {
           sales,
-          notes: [`${settings.workers} worker(s), ${settings.writers} writer loops for ${settings.writeMillis / 1000} s; ${await heldBackWindows(stack, interfaces)} windows held back by open transactions`],
+          notes: [
+            `${settings.workers} worker(s), ${settings.writers} writer loops for ${settings.writeMillis / 1000} s; ${await heldBackWindows(stack, interfaces)} windows held back by open transactions`,
+          ],
         }),
       ];
     }),

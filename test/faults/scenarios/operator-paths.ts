@@ -18,16 +18,31 @@ const SETTINGS = {
  */
 export const operatorPaths: Scenario = {
   name: 'operator-paths',
-  summary: 'concurrent `run`s and UI triggers, UI unpause/trigger of a disabled interface, racing interface commands; still exactly once',
+  summary:
+    'concurrent `run`s and UI triggers, UI unpause/trigger of a disabled interface, racing interface commands; still exactly once',
   quick: true,
   run: (context) =>
     withFaultStack(context, { name: 'operator-paths' }, async (stack) => {
       const settings = byMode(context.mode, SETTINGS);
       const startedAt = Date.now();
       for (let index = 0; index < settings.workers; index++) await stack.startWorker(`worker${index + 1}`);
-      const busy = await stack.createInterface({ label: 'busy', contacts: ['C-1001'], channels: ['WEB'], intervalSeconds: 3 });
-      const toggled = await stack.createInterface({ label: 'toggled', channels: ['AGENCY', 'WEB'], intervalSeconds: 2 });
-      const raced = await stack.createInterface({ label: 'raced', contacts: ['C-1002'], channels: ['BOX'], intervalSeconds: 4 });
+      const busy = await stack.createInterface({
+        label: 'busy',
+        contacts: ['C-1001'],
+        channels: ['WEB'],
+        intervalSeconds: 3,
+      });
+      const toggled = await stack.createInterface({
+        label: 'toggled',
+        channels: ['AGENCY', 'WEB'],
+        intervalSeconds: 2,
+      });
+      const raced = await stack.createInterface({
+        label: 'raced',
+        contacts: ['C-1002'],
+        channels: ['BOX'],
+        intervalSeconds: 4,
+      });
       const interfaces = [busy, toggled, raced];
       const writer = new SalesWriter({
         pool: stack.salesPool,
@@ -44,7 +59,11 @@ export const operatorPaths: Scenario = {
       const disabledPeriods: { from: Date; to: Date }[] = [];
       const problems: string[] = [];
       for (let round = 0; round < settings.rounds; round++) {
-        await Promise.all([runsAndTriggers(stack, env, busy), disabledButTriggered(stack, env, toggled, disabledPeriods), racingCommands(env, raced)]);
+        await Promise.all([
+          runsAndTriggers(stack, env, busy),
+          disabledButTriggered(stack, env, toggled, disabledPeriods),
+          racingCommands(env, raced),
+        ]);
       }
       const sales = await writer.stop();
       problems.push(...(await windowsOpenedWhileDisabled(stack, toggled, disabledPeriods)));
@@ -58,14 +77,20 @@ export const operatorPaths: Scenario = {
         await scenarioRow(stack, 'operator paths', interfaces, startedAt, {
           sales,
           problems,
-          notes: [`${settings.rounds} rounds of: 3 concurrent \`run\`s + 2 UI triggers; disable, UI unpause + trigger, enable; 6 racing interface commands`],
+          notes: [
+            `${settings.rounds} rounds of: 3 concurrent \`run\`s + 2 UI triggers; disable, UI unpause + trigger, enable; 6 racing interface commands`,
+          ],
         }),
       ];
     }),
 };
 
 /** Three `barcodes run` from three shells and two presses of the UI's Trigger button, at once. */
-async function runsAndTriggers(stack: FaultStack, env: NodeJS.ProcessEnv, iface: ScenarioInterface): Promise<void> {
+async function runsAndTriggers(
+  stack: FaultStack,
+  env: NodeJS.ProcessEnv,
+  iface: ScenarioInterface,
+): Promise<void> {
   const handle = stack.stack.client.schedule.getHandle(stack.stack.scheduleId(iface.id));
   await Promise.all([
     ...[0, 1, 2].map(() => barcodes(['run', String(iface.id), '--timeout', '60s'], env)),
@@ -75,7 +100,12 @@ async function runsAndTriggers(stack: FaultStack, env: NodeJS.ProcessEnv, iface:
 }
 
 /** Disables the interface, then does what a UI user does to it: Unpause and Trigger; enables it again. */
-async function disabledButTriggered(stack: FaultStack, env: NodeJS.ProcessEnv, iface: ScenarioInterface, periods: { from: Date; to: Date }[]): Promise<void> {
+async function disabledButTriggered(
+  stack: FaultStack,
+  env: NodeJS.ProcessEnv,
+  iface: ScenarioInterface,
+  periods: { from: Date; to: Date }[],
+): Promise<void> {
   const handle = stack.stack.client.schedule.getHandle(stack.stack.scheduleId(iface.id));
   await barcodes(['interface', 'disable', String(iface.id)], env);
   const from = await databaseNow(stack);
@@ -104,7 +134,11 @@ async function racingCommands(env: NodeJS.ProcessEnv, iface: ScenarioInterface):
 }
 
 /** Chain windows opened (frozen) while their interface was disabled: each one is a broken promise. */
-async function windowsOpenedWhileDisabled(stack: FaultStack, iface: ScenarioInterface, periods: { from: Date; to: Date }[]): Promise<string[]> {
+async function windowsOpenedWhileDisabled(
+  stack: FaultStack,
+  iface: ScenarioInterface,
+  periods: { from: Date; to: Date }[],
+): Promise<string[]> {
   const problems: string[] = [];
   for (const period of periods) {
     const { rows } = await stack.stack.pool.query<{ id: string }>(
@@ -112,7 +146,10 @@ async function windowsOpenedWhileDisabled(stack: FaultStack, iface: ScenarioInte
         WHERE interface_id = $1 AND kind IN ('scheduled','run') AND created_at > $2 AND created_at < $3`,
       [iface.id, period.from, period.to],
     );
-    for (const row of rows) problems.push(`window ${row.id} of interface ${iface.id} was opened while it was disabled (${period.from.toISOString()} .. ${period.to.toISOString()})`);
+    for (const row of rows)
+      problems.push(
+        `window ${row.id} of interface ${iface.id} was opened while it was disabled (${period.from.toISOString()} .. ${period.to.toISOString()})`,
+      );
   }
   return problems;
 }
@@ -120,8 +157,12 @@ async function windowsOpenedWhileDisabled(stack: FaultStack, iface: ScenarioInte
 /** What `barcodes doctor` says about schedules versus the database, as problems. */
 async function scheduleDrift(env: NodeJS.ProcessEnv): Promise<string[]> {
   const doctor = await barcodes(['doctor', '--json'], env);
-  const schedules = (JSON.parse(doctor.stdout) as { name: string; ok: boolean; detail: string }[]).find((check) => check.name === 'schedules');
-  return schedules?.ok ? [] : [`schedules differ from the database after the races: ${schedules?.detail ?? doctor.stderr}`];
+  const schedules = (JSON.parse(doctor.stdout) as { name: string; ok: boolean; detail: string }[]).find(
+    (check) => check.name === 'schedules',
+  );
+  return schedules?.ok
+    ? []
+    : [`schedules differ from the database after the races: ${schedules?.detail ?? doctor.stderr}`];
 }
 
 async function databaseNow(stack: FaultStack): Promise<Date> {

@@ -1,14 +1,33 @@
 import { sleep } from '../../../devstack/log';
 import { APPLICATION_NAME } from '../../../lib/db/pool';
 import type { FaultStack } from '../fault-stack';
-import { byMode, longestWindowSeconds, retriedWindows, scenarioRow, withFaultStack, type Scenario } from '../scenario';
+import {
+  byMode,
+  longestWindowSeconds,
+  retriedWindows,
+  scenarioRow,
+  withFaultStack,
+  type Scenario,
+} from '../scenario';
 import { finishSteadyLoad, startSteadyLoad } from '../steady-load';
 import type { WorkerProcess } from '../worker-process';
 
 /** Outages last several intervals (2 and 3 s); the full suite's last tens of seconds. */
 const SETTINGS = {
-  quick: { outageMillis: 10_000, afterMillis: 4_000, settleMillis: 120_000, postgresRestarts: 2, postgresCrashes: 0 },
-  full: { outageMillis: 45_000, afterMillis: 10_000, settleMillis: 300_000, postgresRestarts: 3, postgresCrashes: 1 },
+  quick: {
+    outageMillis: 10_000,
+    afterMillis: 4_000,
+    settleMillis: 120_000,
+    postgresRestarts: 2,
+    postgresCrashes: 0,
+  },
+  full: {
+    outageMillis: 45_000,
+    afterMillis: 10_000,
+    settleMillis: 300_000,
+    postgresRestarts: 3,
+    postgresCrashes: 1,
+  },
 };
 
 /** How long to wait for the exporter to be inside a run before restarting PostgreSQL under it. */
@@ -38,7 +57,9 @@ export const smtpOutage: Scenario = {
         await scenarioRow(stack, 'SMTP outage', load.interfaces, startedAt, {
           sales,
           problems: retried === 0 ? ['no window needed a second SMTP attempt: the outage hit no send'] : [],
-          notes: [`SMTP down ${settings.outageMillis / 1000} s; ${retried} windows were sent after failed SMTP attempts`],
+          notes: [
+            `SMTP down ${settings.outageMillis / 1000} s; ${retried} windows were sent after failed SMTP attempts`,
+          ],
         }),
       ];
     }),
@@ -101,7 +122,9 @@ export const temporalOutage: Scenario = {
         await scenarioRow(stack, 'Temporal outage', load.interfaces, startedAt, {
           sales,
           warnings,
-          notes: [`Temporal down ${settings.outageMillis / 1000} s; longest window ${await longestWindowSeconds(stack, load.interfaces)} s`],
+          notes: [
+            `Temporal down ${settings.outageMillis / 1000} s; longest window ${await longestWindowSeconds(stack, load.interfaces)} s`,
+          ],
         }),
       ];
     }),
@@ -134,7 +157,12 @@ export const postgresRestart: Scenario = {
           await cluster.start();
         }
         await sleep(settings.afterMillis);
-        worker = await replaceIfGone(stack, worker, `PostgreSQL ${restart < settings.postgresRestarts ? 'restart' : 'crash'} ${restart + 1}`, warnings);
+        worker = await replaceIfGone(
+          stack,
+          worker,
+          `PostgreSQL ${restart < settings.postgresRestarts ? 'restart' : 'crash'} ${restart + 1}`,
+          warnings,
+        );
       }
       const sales = await finishSteadyLoad(stack, load, settings.settleMillis);
       const faults = settings.postgresRestarts + settings.postgresCrashes;
@@ -158,7 +186,12 @@ export const postgresRestart: Scenario = {
  * (or a supervisor) would have to restart it: that is reported as a warning, and a new one
  * carries on so the check still runs. Returns the worker to watch from now on.
  */
-async function replaceIfGone(stack: FaultStack, worker: WorkerProcess, during: string, warnings: string[]): Promise<WorkerProcess> {
+async function replaceIfGone(
+  stack: FaultStack,
+  worker: WorkerProcess,
+  during: string,
+  warnings: string[],
+): Promise<WorkerProcess> {
   if (worker.isRunning) return worker;
   const how = await worker.exited;
   warnings.push(`the worker process ${how} during ${during} (see ${worker.logFile}); a new one was started`);

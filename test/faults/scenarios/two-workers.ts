@@ -8,8 +8,18 @@ const SETTINGS = {
   // Quick: one kill inside a freeze, the dead attempt reported to Temporal. Full: a kill inside a
   // freeze and one after SMTP accepted, each found by the heartbeat timeout while the survivor
   // carries on with the other interfaces.
-  quick: { kills: ['after-render'] as FaultPoint[], reportDeadActivities: true, afterKillMillis: 8_000, settleMillis: 120_000 },
-  full: { kills: ['after-render', 'after-smtp-accepted'] as FaultPoint[], reportDeadActivities: false, afterKillMillis: 75_000, settleMillis: 300_000 },
+  quick: {
+    kills: ['after-render'] as FaultPoint[],
+    reportDeadActivities: true,
+    afterKillMillis: 8_000,
+    settleMillis: 120_000,
+  },
+  full: {
+    kills: ['after-render', 'after-smtp-accepted'] as FaultPoint[],
+    reportDeadActivities: false,
+    afterKillMillis: 75_000,
+    settleMillis: 300_000,
+  },
 };
 
 /**
@@ -27,8 +37,18 @@ export const twoWorkers: Scenario = {
       const startedAt = Date.now();
       const interfaces = [
         await stack.createInterface({ label: 'web', channels: ['WEB'], intervalSeconds: 2 }),
-        await stack.createInterface({ label: 'reseller', contacts: ['C-1001'], channels: ['RESELLER-WEB'], intervalSeconds: 2 }),
-        await stack.createInterface({ label: 'agency', contacts: ['C-1001'], channels: ['AGENCY', 'WEB'], intervalSeconds: 3 }),
+        await stack.createInterface({
+          label: 'reseller',
+          contacts: ['C-1001'],
+          channels: ['RESELLER-WEB'],
+          intervalSeconds: 2,
+        }),
+        await stack.createInterface({
+          label: 'agency',
+          contacts: ['C-1001'],
+          channels: ['AGENCY', 'WEB'],
+          intervalSeconds: 3,
+        }),
       ];
       const writer = new SalesWriter({
         pool: stack.salesPool,
@@ -43,7 +63,8 @@ export const twoWorkers: Scenario = {
       }).start();
       await stack.startWorker('survivor');
       const notes: string[] = [];
-      for (const point of settings.kills) notes.push(await killOneMidRun(stack, point, settings.reportDeadActivities));
+      for (const point of settings.kills)
+        notes.push(await killOneMidRun(stack, point, settings.reportDeadActivities));
       await sleep(settings.afterKillMillis);
       const sales = await writer.stop();
       await stack.settle(interfaces, settings.settleMillis);
@@ -52,12 +73,18 @@ export const twoWorkers: Scenario = {
 };
 
 /** Starts a second worker that stops at the point, waits until a run gets there, kills it. */
-async function killOneMidRun(stack: FaultStack, point: FaultPoint, reportDeadActivities: boolean): Promise<string> {
+async function killOneMidRun(
+  stack: FaultStack,
+  point: FaultPoint,
+  reportDeadActivities: boolean,
+): Promise<string> {
   const marker = stack.markerFile(`second-${point}`);
   const second = await stack.startWorker(`second-stops-${point}`, { stopAt: point, marker });
   await stack.waitForMarker(marker);
   await second.kill();
-  const inFlight = reportDeadActivities ? await stack.failActivitiesOf(second) : (await stack.activitiesOf(second)).length;
+  const inFlight = reportDeadActivities
+    ? await stack.failActivitiesOf(second)
+    : (await stack.activitiesOf(second)).length;
   // Every run that reached the point on that worker stopped there, so a kill can catch several.
   return (
     `second worker killed at ${point} with ${inFlight} activities stopped there, while the survivor kept running` +

@@ -50,7 +50,10 @@ export function exportInterface(overrides: Partial<ExportInterface> = {}): Expor
  * The interface's health as InterfaceStore keeps it in SQL: permanent failures count up, the one
  * that reaches the threshold on an enabled interface disables it with a reason, success resets.
  */
-export class FakeInterfaceStore implements Pick<InterfaceStore, 'find' | 'recordPermanentFailure' | 'recordSuccess' | 'sealedDestinations'> {
+export class FakeInterfaceStore implements Pick<
+  InterfaceStore,
+  'find' | 'recordPermanentFailure' | 'recordSuccess' | 'sealedDestinations'
+> {
   readonly successes: number[] = [];
   constructor(public iface: ExportInterface = exportInterface()) {}
 
@@ -58,13 +61,22 @@ export class FakeInterfaceStore implements Pick<InterfaceStore, 'find' | 'record
     return id === this.iface.id ? this.iface : undefined;
   }
 
-  async recordPermanentFailure(id: number, reason: string, pauseThreshold: number): Promise<FailureRecord | undefined> {
+  async recordPermanentFailure(
+    id: number,
+    reason: string,
+    pauseThreshold: number,
+  ): Promise<FailureRecord | undefined> {
     if (id !== this.iface.id) return undefined;
     const failingSince = this.iface.failingSince ?? new Date();
     const consecutiveFailures = this.iface.consecutiveFailures + 1;
     const pausedNow = this.iface.enabled && consecutiveFailures >= pauseThreshold;
     this.iface = { ...this.iface, consecutiveFailures, failingSince, lastFailure: reason };
-    if (pausedNow) this.iface = { ...this.iface, enabled: false, pausedReason: `paused itself after ${consecutiveFailures} consecutive failed windows: ${reason}` };
+    if (pausedNow)
+      this.iface = {
+        ...this.iface,
+        enabled: false,
+        pausedReason: `paused itself after ${consecutiveFailures} consecutive failed windows: ${reason}`,
+      };
     return { consecutiveFailures, failingSince, pausedNow, iface: this.iface };
   }
 
@@ -75,7 +87,8 @@ export class FakeInterfaceStore implements Pick<InterfaceStore, 'find' | 'record
 
   async recordSuccess(id: number): Promise<void> {
     this.successes.push(id);
-    if (id === this.iface.id) this.iface = { ...this.iface, consecutiveFailures: 0, failingSince: null, lastFailure: null };
+    if (id === this.iface.id)
+      this.iface = { ...this.iface, consecutiveFailures: 0, failingSince: null, lastFailure: null };
   }
 }
 
@@ -140,7 +153,8 @@ export function fakeDeps(parts: FakeParts): ActivityDeps {
     get(target, key) {
       if (key in target) return target[key as keyof FakeParts];
       // Optional hooks the activities test for with `??`.
-      if (key === 'faultPoints' || key === 'deliver' || key === 'secretsKeyring' || key === 'then') return undefined;
+      if (key === 'faultPoints' || key === 'deliver' || key === 'secretsKeyring' || key === 'then')
+        return undefined;
       throw new Error(`this test did not fake deps.${String(key)}, but the activity used it`);
     },
   }) as unknown as ActivityDeps;

@@ -4,7 +4,14 @@
  */
 import { createHash } from 'node:crypto';
 import { Readable } from 'node:stream';
-import type { Delivery, DeliveryLedger, DestinationPartResult, FailedWindow, RecipientResult, StoredPart } from '../../../lib/ledger/ledger';
+import type {
+  Delivery,
+  DeliveryLedger,
+  DestinationPartResult,
+  FailedWindow,
+  RecipientResult,
+  StoredPart,
+} from '../../../lib/ledger/ledger';
 
 /** The ledger methods the send and outcome activities call. */
 export type LedgerPart = Pick<
@@ -58,7 +65,11 @@ export function frozenDelivery(overrides: Partial<Delivery> = {}): Delivery {
 }
 
 /** A stored part and its bytes. */
-export function storedPart(index: number, text: string, overrides: Partial<StoredPart> = {}): { part: StoredPart; bytes: Buffer } {
+export function storedPart(
+  index: number,
+  text: string,
+  overrides: Partial<StoredPart> = {},
+): { part: StoredPart; bytes: Buffer } {
   const bytes = Buffer.from(text);
   const part: StoredPart = {
     index,
@@ -105,7 +116,8 @@ export class FakeLedger implements LedgerPart {
   }
   async markPartSent(deliveryId: number, index: number, recipients: RecipientResult[]): Promise<void> {
     this.answers.push({ deliveryId, part: index, recipients });
-    for (const stored of this.storedParts.get(deliveryId) ?? []) if (stored.part.index === index) stored.part = { ...stored.part, sentAt: new Date() };
+    for (const stored of this.storedParts.get(deliveryId) ?? [])
+      if (stored.part.index === index) stored.part = { ...stored.part, sentAt: new Date() };
   }
   /** The real one rehearses the writes in a rolled-back transaction; in memory they cannot fail. */
   async proveCanRecordPartSent(): Promise<void> {}
@@ -115,12 +127,26 @@ export class FakeLedger implements LedgerPart {
   async destinationResults(deliveryId: number): Promise<DestinationPartResult[]> {
     return [...(this.destinationParts.get(deliveryId) ?? [])];
   }
-  async markDestinationPart(deliveryId: number, part: number, destination: DestinationPartResult['destination'], status: DestinationPartResult['status'], detail: string): Promise<void> {
-    const results = (this.destinationParts.get(deliveryId) ?? []).filter((result) => result.part !== part || result.destination !== destination);
-    this.destinationParts.set(deliveryId, [...results, { part, destination, status, detail, at: new Date() } as DestinationPartResult]);
+  async markDestinationPart(
+    deliveryId: number,
+    part: number,
+    destination: DestinationPartResult['destination'],
+    status: DestinationPartResult['status'],
+    detail: string,
+  ): Promise<void> {
+    const results = (this.destinationParts.get(deliveryId) ?? []).filter(
+      (result) => result.part !== part || result.destination !== destination,
+    );
+    this.destinationParts.set(deliveryId, [
+      ...results,
+      { part, destination, status, detail, at: new Date() } as DestinationPartResult,
+    ]);
   }
   async clearFailedDestinations(deliveryId: number): Promise<void> {
-    this.destinationParts.set(deliveryId, (this.destinationParts.get(deliveryId) ?? []).filter((result) => result.status !== 'failed'));
+    this.destinationParts.set(
+      deliveryId,
+      (this.destinationParts.get(deliveryId) ?? []).filter((result) => result.status !== 'failed'),
+    );
   }
   async takeClaim(deliveryId: number, from: string | null, workflowId: string): Promise<boolean> {
     const delivery = this.deliveries.get(deliveryId);
@@ -135,7 +161,12 @@ export class FakeLedger implements LedgerPart {
     await this.markPartSent(deliveryId, index, []);
   }
   async markSent(deliveryId: number): Promise<void> {
-    this.update(deliveryId, (delivery) => ({ ...delivery, status: 'sent', sentAt: new Date(), lastError: null }));
+    this.update(deliveryId, (delivery) => ({
+      ...delivery,
+      status: 'sent',
+      sentAt: new Date(),
+      lastError: null,
+    }));
   }
   async chainMessageIds(): Promise<string[]> {
     return [];
@@ -143,12 +174,24 @@ export class FakeLedger implements LedgerPart {
   async markFailed(deliveryId: number, reason: string): Promise<void> {
     this.failed.push({ deliveryId, reason });
   }
-  async markClaimedFailed(interfaceId: number, workflowId: string, reason: string): Promise<FailedWindow | null> {
+  async markClaimedFailed(
+    interfaceId: number,
+    workflowId: string,
+    reason: string,
+  ): Promise<FailedWindow | null> {
     let latest: FailedWindow | null = null;
     for (const delivery of this.deliveries.values()) {
-      if (delivery.interfaceId === interfaceId && delivery.claimedBy === workflowId && (delivery.status === 'pending' || delivery.status === 'failed')) {
+      if (
+        delivery.interfaceId === interfaceId &&
+        delivery.claimedBy === workflowId &&
+        (delivery.status === 'pending' || delivery.status === 'failed')
+      ) {
         this.failed.push({ deliveryId: delivery.id, reason });
-        latest = { windowStart: delivery.windowStart.toISOString(), windowEnd: delivery.windowEnd.toISOString(), ticketCount: delivery.ticketCount };
+        latest = {
+          windowStart: delivery.windowStart.toISOString(),
+          windowEnd: delivery.windowEnd.toISOString(),
+          ticketCount: delivery.ticketCount,
+        };
       }
     }
     return latest;

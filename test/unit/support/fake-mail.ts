@@ -30,7 +30,11 @@ export class FakeMailer implements Mailer {
     if (failure) throw failure;
     const attachments = [];
     for (const attachment of mail.attachments) {
-      attachments.push({ filename: attachment.filename, contentType: attachment.contentType, content: Buffer.isBuffer(attachment.content) ? attachment.content : await buffer(attachment.content) });
+      attachments.push({
+        filename: attachment.filename,
+        contentType: attachment.contentType,
+        content: Buffer.isBuffer(attachment.content) ? attachment.content : await buffer(attachment.content),
+      });
     }
     this.sent.push({ ...mail, attachments });
     const refused = mail.to.filter((address) => this.refusedAddresses.has(address));

@@ -6,10 +6,21 @@
 import { ApplicationFailure } from '@temporalio/activity';
 import type { Activities } from '../../../activities';
 import { createExportWindowsActivities } from '../../../activities/export-windows';
-import type { DeliveredWindowSummary, FreezeWindowInput, NoWindowSummary, PrepareResendInput, SendDeliveryInput, WindowOutcomeInput, WindowSummary } from '../../../activities/types';
+import type {
+  DeliveredWindowSummary,
+  FreezeWindowInput,
+  NoWindowSummary,
+  PrepareResendInput,
+  SendDeliveryInput,
+  WindowOutcomeInput,
+  WindowSummary,
+} from '../../../activities/types';
 
 /** The activities exportWindow and resend call (the backfill's are not faked here). */
-export type WorkflowActivities = Pick<Activities, 'freezeWindow' | 'sendDelivery' | 'exportWindows' | 'recordWindowOutcome' | 'prepareResend'>;
+export type WorkflowActivities = Pick<
+  Activities,
+  'freezeWindow' | 'sendDelivery' | 'exportWindows' | 'recordWindowOutcome' | 'prepareResend'
+>;
 
 /** One scripted answer: a summary to return, or a failure to throw. */
 export type Answer<T> = T | Error;
@@ -32,8 +43,17 @@ export interface ActivityCalls {
   prepareResend: PrepareResendInput[];
 }
 
-export function scriptedActivities(script: ActivityScript): { activities: WorkflowActivities; calls: ActivityCalls } {
-  const calls: ActivityCalls = { exportWindows: [], freezeWindow: [], sendDelivery: [], recordWindowOutcome: [], prepareResend: [] };
+export function scriptedActivities(script: ActivityScript): {
+  activities: WorkflowActivities;
+  calls: ActivityCalls;
+} {
+  const calls: ActivityCalls = {
+    exportWindows: [],
+    freezeWindow: [],
+    sendDelivery: [],
+    recordWindowOutcome: [],
+    prepareResend: [],
+  };
   const freezes = [...(script.freezes ?? [])];
   const sends = [...(script.sends ?? [])];
   const steps: Pick<WorkflowActivities, 'freezeWindow' | 'sendDelivery'> = {
@@ -69,15 +89,25 @@ export function scriptedActivities(script: ActivityScript): { activities: Workfl
 
 function answer<T>(scripted: Answer<T> | undefined, activity: string): T {
   // Non-retryable: an unscripted call fails the run at once instead of retrying for minutes.
-  if (scripted === undefined) throw ApplicationFailure.nonRetryable(`${activity} called more often than the test scripted`, 'UnscriptedCall');
+  if (scripted === undefined)
+    throw ApplicationFailure.nonRetryable(
+      `${activity} called more often than the test scripted`,
+      'UnscriptedCall',
+    );
   if (scripted instanceof Error) throw scripted;
   return scripted;
 }
 
 /** A window summary as freezeWindow returns it; `overrides` set what the test is about. */
-export function windowSummary(overrides: Partial<DeliveredWindowSummary> & Pick<DeliveredWindowSummary, 'status'>): DeliveredWindowSummary;
-export function windowSummary(overrides: Partial<NoWindowSummary> & Pick<NoWindowSummary, 'status' | 'deliveryId'>): NoWindowSummary;
-export function windowSummary(overrides: Partial<WindowSummary> & Pick<WindowSummary, 'status'>): WindowSummary {
+export function windowSummary(
+  overrides: Partial<DeliveredWindowSummary> & Pick<DeliveredWindowSummary, 'status'>,
+): DeliveredWindowSummary;
+export function windowSummary(
+  overrides: Partial<NoWindowSummary> & Pick<NoWindowSummary, 'status' | 'deliveryId'>,
+): NoWindowSummary;
+export function windowSummary(
+  overrides: Partial<WindowSummary> & Pick<WindowSummary, 'status'>,
+): WindowSummary {
   // The test states the status and, for a run without a window, deliveryId: null.
   return <WindowSummary>{
     interfaceId: 42,

@@ -28,7 +28,12 @@ export async function runWorkflow<R>(
   input: unknown,
 ): Promise<WorkflowRun<R>> {
   const taskQueue = `unit-${randomUUID()}`;
-  const worker = await Worker.create({ connection: env.nativeConnection, taskQueue, workflowBundle: await workflowBundle(), activities });
+  const worker = await Worker.create({
+    connection: env.nativeConnection,
+    taskQueue,
+    workflowBundle: await workflowBundle(),
+    activities,
+  });
   const workflowId = `${workflowType}-${randomUUID()}`;
   return worker.runUntil(async () => {
     const handle = await env.client.workflow.start(workflowType, { taskQueue, workflowId, args: [input] });
@@ -56,9 +61,19 @@ export interface ScheduledRun<R> {
  * overlap policy is the product's (lib/schedules/sync.ts): with the default, SKIP, the scheduler
  * does not pass the previous result on.
  */
-export async function runScheduled<R>(env: TestWorkflowEnvironment, activities: WorkflowActivities, input: unknown, runs: number): Promise<ScheduledRun<R>[]> {
+export async function runScheduled<R>(
+  env: TestWorkflowEnvironment,
+  activities: WorkflowActivities,
+  input: unknown,
+  runs: number,
+): Promise<ScheduledRun<R>[]> {
   const taskQueue = `unit-${randomUUID()}`;
-  const worker = await Worker.create({ connection: env.nativeConnection, taskQueue, workflowBundle: await workflowBundle(), activities });
+  const worker = await Worker.create({
+    connection: env.nativeConnection,
+    taskQueue,
+    workflowBundle: await workflowBundle(),
+    activities,
+  });
   return worker.runUntil(async () => {
     const schedule = await env.client.schedule.create({
       scheduleId: `unit-${randomUUID()}`,
@@ -72,11 +87,17 @@ export async function runScheduled<R>(env: TestWorkflowEnvironment, activities: 
       for (let i = 0; i < runs; i++) {
         await schedule.trigger(ScheduleOverlapPolicy.BUFFER_ONE);
         // Runs triggered within one second share a workflow id: the run id tells them apart.
-        const started = await until(async () => (await schedule.describe()).info.recentActions[i]?.action.workflow);
+        const started = await until(
+          async () => (await schedule.describe()).info.recentActions[i]?.action.workflow,
+        );
         const workflowId = started.workflowId;
         const handle = env.client.workflow.getHandle(workflowId, started.firstExecutionRunId);
         const result = (await handle.result()) as R;
-        done.push({ workflowId, result, scheduledAt: (await handle.describe()).typedSearchAttributes.get(ScheduledStartTimeKey) });
+        done.push({
+          workflowId,
+          result,
+          scheduledAt: (await handle.describe()).typedSearchAttributes.get(ScheduledStartTimeKey),
+        });
       }
     } finally {
       await schedule.delete();
