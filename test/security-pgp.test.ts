@@ -218,9 +218,7 @@ test('the encryption layer: a window of one plain part holds exactly the attachm
  * Disabled: these interfaces deliver only the backfills and resends a test asks for. Enabled, a
  * test running across a quarter hour got its 15-minute schedule's window too, one email more.
  */
-async function createInterface(
-  args: string[],
-): Promise<{
+async function createInterface(args: string[]): Promise<{
   id: number;
   pgpKey: { fingerprint: string; userIds: string[]; expiresAt: string | null } | null;
 }> {

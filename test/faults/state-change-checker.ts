@@ -78,14 +78,12 @@ export async function checkStateChangeInterface(
     `SELECT c.id::text, c.ticket_id::text, c.old_state, c.new_state, ${micros('c.changed_at')} AS changed_at FROM ${s}.ticket_state_change c ORDER BY c.id`, // by the bigint, not its text
   );
   for (const row of changeRows) {
-    tickets
-      .get(row.ticket_id)
-      ?.changes.push({
-        id: BigInt(row.id),
-        oldState: row.old_state,
-        newState: row.new_state,
-        at: Number(row.changed_at),
-      });
+    tickets.get(row.ticket_id)?.changes.push({
+      id: BigInt(row.id),
+      oldState: row.old_state,
+      newState: row.new_state,
+      at: Number(row.changed_at),
+    });
   }
   const { rows: windows } = await input.pool.query<{ start: string; end: string; start_compact: string }>(
     `SELECT ${micros('window_start')} AS start, ${micros('window_end')} AS "end", to_char(window_start AT TIME ZONE 'UTC', 'YYYYMMDD"T"HH24MISS"Z"') AS start_compact
