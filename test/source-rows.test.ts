@@ -162,37 +162,88 @@ for (const [what, damage, column, problem] of cases) {
   });
 }
 
-// The window of an interface with state changes on reads tickets through its own cursor: the
-// same contract holds there (an empty bar code unpacks and is checked; a NULL one is read again).
-for (const [what, damage, column] of cases.filter(([, , column]) => column === 'ticket.bar_code')) {
-  test(`a ticket with ${what} fails a state-change window too, naming the ticket id and ${column}`, async () => {
-    const changes = new PostgresStateChangeSource(pool, { schema });
-    const from = (await pool.query<{ now: Date }>('SELECT now() AS now')).rows[0]!.now;
-    const [ticket] = await insertSale(pool, schema, {
-      contactNumber: 'C-1001',
-      salesChannelCode: 'WEB',
-      ticketCount: 1,
+// The window of an interface with state changes on reads tickets through its own query: the same
+// contract holds there, for a ticket created in the window (a NEW row) and for one created before
+// it whose state changed in it (a STATE_CHANGE row): a broken ticket fails the window naming it,
+// it never vanishes from the file (the change query once joined product and tariff inner).
+async function readStateChangeWindow(from: Date): Promise<unknown> {
+  const changes = new PostgresStateChangeSource(pool, { schema });
+  const selection = {
+    contacts: ['C-1001'],
+    channels: [],
+    from,
+    to: new Date(Date.now() + 60_000),
+    since: new Date(from.getTime() - 86_400_000),
+    states: [],
+    asOf: 'window-end' as const,
+  };
+  return (async () => {
+    for await (const _batch of changes.streamWindow(selection)) void _batch;
+  })().then(
+    () => assert.fail('the window was read'),
+    (thrown: unknown) => thrown,
+  );
+}
+
+/** A ticket sold before `from`'s window and a change of it logged inside: a STATE_CHANGE row. */
+async function changedEarlierTicket(
+  states: [old: string, next: string] = ['PRINTED', 'CANCELLED'],
+): Promise<{ ticket: SoldTicket; from: Date }> {
+  const [ticket] = await insertSale(pool, schema, {
+    contactNumber: 'C-1001',
+    salesChannelCode: 'WEB',
+    ticketCount: 1,
+  });
+  // A Date holds milliseconds, now() microseconds: one millisecond later, so the sale is before it.
+  const from = new Date((await pool.query<{ now: Date }>('SELECT now() AS now')).rows[0]!.now.getTime() + 1);
+  // The trigger is off in this file (see before()): the change row is written as it would write it.
+  await pool.query(
+    `INSERT INTO ${schema}.ticket_state_change (ticket_id, old_state, new_state, changed_at) VALUES ($1, $2, $3, $4)`,
+    [ticket!.id, states[0], states[1], new Date(from.getTime() + 1)],
+  );
+  return { ticket: ticket!, from };
+}
+
+for (const kind of ['NEW', 'STATE_CHANGE'] as const) {
+  for (const [what, damage, column, problem] of cases) {
+    test(`a ticket with ${what} fails a state-change window as a ${kind} row, naming the ticket id and ${column}`, async () => {
+      let ticket: SoldTicket;
+      let from: Date;
+      if (kind === 'NEW') {
+        from = (await pool.query<{ now: Date }>('SELECT now() AS now')).rows[0]!.now;
+        [ticket] = (await insertSale(pool, schema, {
+          contactNumber: 'C-1001',
+          salesChannelCode: 'WEB',
+          ticketCount: 1,
+        })) as [SoldTicket];
+      } else {
+        ({ ticket, from } = await changedEarlierTicket());
+      }
+      await damage(ticket);
+      const error = await readStateChangeWindow(from);
+      assert.ok(error instanceof SourceRowError, String(error));
+      assert.equal(error.ticketId, ticket.id);
+      assert.equal(error.column, column);
+      assert.match(error.message, problem);
+      await pool.query(`DELETE FROM ${schema}.ticket_state_change WHERE ticket_id = $1`, [ticket.id]);
+      await pool.query(`DELETE FROM ${schema}.ticket WHERE id = $1`, [ticket.id]);
     });
-    await damage(ticket!);
-    const selection = {
-      contacts: ['C-1001'],
-      channels: [],
-      from,
-      to: new Date(Date.now() + 60_000),
-      since: new Date(from.getTime() - 86_400_000),
-      states: [],
-      asOf: 'window-end' as const,
-    };
-    const error = await (async () => {
-      for await (const _batch of changes.streamWindow(selection)) void _batch;
-    })().then(
-      () => assert.fail('the window was read'),
-      (thrown: unknown) => thrown,
-    );
+  }
+}
+
+for (const [what, states, column] of [
+  ['a new state outside the list', ['PRINTED', 'LOST'], 'ticket_state_change.new_state'],
+  ['an old state outside the list', ['LOST', 'CANCELLED'], 'state at the window start (ticket_state_change)'],
+  ['an empty new state', ['PRINTED', ''], 'ticket_state_change.new_state'],
+] as const) {
+  test(`a change row with ${what} fails the window, naming the ticket id and ${column}`, async () => {
+    const { ticket, from } = await changedEarlierTicket([...states]);
+    const error = await readStateChangeWindow(from);
     assert.ok(error instanceof SourceRowError, String(error));
-    assert.equal(error.ticketId, ticket!.id);
+    assert.equal(error.ticketId, ticket.id);
     assert.equal(error.column, column);
-    await pool.query(`DELETE FROM ${schema}.ticket WHERE id = $1`, [ticket!.id]);
+    await pool.query(`DELETE FROM ${schema}.ticket_state_change WHERE ticket_id = $1`, [ticket.id]);
+    await pool.query(`DELETE FROM ${schema}.ticket WHERE id = $1`, [ticket.id]);
   });
 }
 

@@ -226,6 +226,104 @@ test("state as of a time follows the contract: by id, the last change before it,
   assert.deepEqual(second, [], 'INVALIDATED at both ends: no row');
 });
 
+test("random histories: every window equals the contract's definition, computed here independently", async () => {
+  // Tickets and changes in their own year (no other test's rows fall in these windows), times on
+  // whole minutes so changes tie on changed_at, ids and times disagreeing (a later change that
+  // began earlier), first changes whose old state is not the ticket's: every branch of the rule.
+  const base = Date.UTC(2030, 0, 1);
+  const at = (minute: number) => new Date(base + minute * 60_000);
+  const random = seeded(20261205);
+  const pick = <T>(items: readonly T[]): T => items[Math.floor(random() * items.length)]!;
+  const STATES = ['PRINTED', 'NOT_PRINTED', 'CANCELLED', 'INVALIDATED', 'CONTROLLED'] as const;
+  interface Model {
+    id: string;
+    createdAt: Date;
+    mapped: boolean;
+    state: string;
+    changes: { old: string; next: string; at: Date }[];
+  }
+  const model: Model[] = [];
+  for (let i = 0; i < 120; i++) {
+    const mapped = random() < 0.8;
+    const createdAt = at(Math.floor(random() * 60));
+    const initial = pick(STATES);
+    const id = await ticket(createdAt, initial, mapped ? {} : { contact: 'C-1002' });
+    const steps: [string, string, Date][] = [];
+    let current: string = initial;
+    for (let k = Math.floor(random() * 5); k > 0; k--) {
+      const next = pick(STATES.filter((state) => state !== current));
+      const old = random() < 0.1 ? pick(STATES) : current;
+      steps.push([old, next, at(Math.floor(createdAt.getTime() / 60_000 - base / 60_000 + random() * 40))]);
+      current = next;
+    }
+    await history(id, steps);
+    model.push({
+      id,
+      createdAt,
+      mapped,
+      state: steps.length ? current : initial,
+      changes: steps.map(([old, next, when]) => ({ old, next, at: when })),
+    });
+  }
+  const stateAt = (t: Model, time: Date): string => {
+    const before = t.changes.filter((change) => change.at < time);
+    return before.length ? before.at(-1)!.next : (t.changes[0]?.old ?? t.state);
+  };
+  const byId = (a: Model, b: Model) =>
+    BigInt(a.id) < BigInt(b.id) ? -1 : BigInt(a.id) > BigInt(b.id) ? 1 : 0;
+  const since = at(10);
+  for (let w = 0; w < 40; w++) {
+    const startMinute = 5 + Math.floor(random() * 60);
+    const from = at(startMinute);
+    const to = at(startMinute + 1 + Math.floor(random() * 20));
+    const asOf = random() < 0.25 ? 'now' : 'window-end';
+    const states = random() < 0.3 ? [pick(STATES)] : [];
+    const created = model
+      .filter((t) => t.mapped && t.createdAt >= from && t.createdAt < to)
+      .sort((a, b) => a.createdAt.getTime() - b.createdAt.getTime() || byId(a, b))
+      .map((t) => [t.id, 'NEW', asOf === 'now' ? t.state : stateAt(t, to), null, null]);
+    const changed = model
+      .filter(
+        (t) => t.mapped && t.createdAt >= since && t.createdAt < from && stateAt(t, to) !== stateAt(t, from),
+      )
+      .map((t) => {
+        const shownChange = asOf === 'now' ? t.changes.at(-1)! : t.changes.filter((c) => c.at < to).at(-1)!;
+        return { t, shown: asOf === 'now' ? t.state : stateAt(t, to), changedAt: shownChange.at };
+      })
+      .filter((row) => states.length === 0 || states.includes(row.shown as (typeof STATES)[number]))
+      .sort((a, b) => a.changedAt.getTime() - b.changedAt.getTime() || byId(a.t, b.t))
+      .map((row) => [row.t.id, 'STATE_CHANGE', row.shown, stateAt(row.t, from), row.changedAt.toISOString()]);
+    const rows = await rowsOf({ from, to, since, asOf, states });
+    assert.deepEqual(
+      rows.map(brief),
+      [...created, ...changed],
+      `window [${from.toISOString()}, ${to.toISOString()}) as of ${asOf}, states ${states.join(',') || 'all'}`,
+    );
+    const counted = await changes.countWindow({
+      contacts: ['C-1001'],
+      channels: [],
+      from,
+      to,
+      since,
+      states,
+      asOf,
+    });
+    assert.deepEqual(counted, { newTickets: created.length, stateChanges: changed.length });
+  }
+});
+
+/** A small deterministic generator (mulberry32): the same histories on every run. */
+function seeded(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
 test('a state change committed late lands in a later window, once', async () => {
   const id = await ticket(new Date(Date.now() - 60_000), 'PRINTED');
   const source = new PostgresTicketSource(pool, { schema });

@@ -19,9 +19,8 @@ import { DATABASE_RENDERED_TIMES, databaseRenderRefusal, lineSql } from '../form
 import { renderEncodedLines, type EncodedLines } from '../format/encoded-lines';
 import type { FormatSpec } from '../format/spec';
 import type { PartSink, RenderContext, RenderResult } from '../format/types';
-import type { TicketRow } from '../tickets';
+import { TICKET_STATES, type TicketRow } from '../tickets';
 import {
-  TICKET_STATES,
   WINDOW_COLUMNS,
   WINDOW_ROW_TYPES,
   checkPlainTicketRow,

@@ -8,7 +8,7 @@
  */
 import pg from 'pg';
 import { SourceRowError } from '../errors';
-import type { TicketRow } from '../tickets';
+import { TICKET_STATES, type TicketRow } from '../tickets';
 
 const TIMESTAMPTZ_OID = 1184;
 const DATE_OID = 1082;
@@ -47,14 +47,6 @@ export const WINDOW_COLUMNS: readonly (readonly [
 
 const NULLABLE = WINDOW_COLUMNS.filter(([, , nullable]) => nullable).map(([sql]) => sql);
 
-/** The states a ticket may have (CONTRACT.md §2). */
-export const TICKET_STATES: readonly string[] = [
-  'PRINTED',
-  'NOT_PRINTED',
-  'CANCELLED',
-  'INVALIDATED',
-  'CONTROLLED',
-];
 const KNOWN_STATES: ReadonlySet<string> = new Set(TICKET_STATES);
 
 /** The query aliases of the source tables, to name a column as `table.column` in an error. */
@@ -84,15 +76,7 @@ export function checkTicketRow(row: TicketRow): void {
   const barCode = row.barCode;
   if (barCode === null || barCode.length === 0)
     refuse(row, 'barCode', barCode === null ? 'is null' : 'is empty');
-  if (!KNOWN_STATES.has(row.state)) {
-    refuse(
-      row,
-      'state',
-      row.state === null
-        ? 'is null'
-        : `is ${JSON.stringify(row.state.slice(0, 40))}, not one of ${TICKET_STATES.join(', ')}`,
-    );
-  }
+  if (!KNOWN_STATES.has(row.state)) refuse(row, 'state', unknownStateProblem(row.state));
   if (!isFiniteDecimal(row.price))
     refuse(
       row,
@@ -113,6 +97,21 @@ export function checkPlainTicketRow(row: TicketRow): void {
     if (!nullable && row[property] === null) refuse(row, property, 'is null');
   }
   checkTicketRow(row);
+}
+
+/**
+ * A state read from the change log (the state at a window's end or start) is checked like
+ * ticket.state: an operator's log without the contract's constraints could hold anything, and a
+ * state-change row shows these, not ticket.state. `column` names where it came from.
+ */
+export function checkLoggedState(ticketId: string, column: string, state: string | null): void {
+  if (state === null || !KNOWN_STATES.has(state))
+    throw new SourceRowError(ticketId, column, unknownStateProblem(state));
+}
+
+function unknownStateProblem(state: string | null): string {
+  if (state === null || state === '') return state === null ? 'is null' : 'is empty';
+  return `is ${JSON.stringify(state.slice(0, 40))}, not one of ${TICKET_STATES.join(', ')}`;
 }
 
 function refuse(row: TicketRow, property: keyof TicketRow, problem: string): never {

@@ -23,15 +23,23 @@
  * >= that end and lands in a later window. The "state at end" reads only changes before the end.
  */
 import pg from 'pg';
+import { SourceRowError } from '../errors';
 import type { RowChange, TicketRow } from '../tickets';
 import {
+  checkLoggedState,
   checkTicketRow,
   packedSelectList,
   packedTicketId,
   parseIsoTimestamptz,
   unpackTicketRow,
 } from './row-decoding';
-import { DEFAULT_BATCH_SIZE, rereadTickets, type TicketBatch, type WindowSelection } from './ticket-source';
+import {
+  DEFAULT_BATCH_SIZE,
+  rereadTickets,
+  ticketFromSql,
+  type TicketBatch,
+  type WindowSelection,
+} from './ticket-source';
 import type { ExportInterface } from '../interfaces/store';
 
 /** What a state-change window selects, beyond the plain window's mappings and bounds. */
@@ -92,9 +100,10 @@ export class PostgresStateChangeSource implements StateChangeSource {
   }
 
   /**
-   * The state of ticket `t` as of the SQL expression `at` (a parameter), as one text value: the
-   * contract's definition. COALESCE evaluates lazily, so the first-change lookup runs only for
-   * tickets without a change before `at`.
+   * The state of ticket `t` as of a time, as one text value (the contract's definition): the
+   * new_state of `lastBefore` (its last change before that time, a lateral join), else the
+   * old_state of its first change, else ticket.state. COALESCE evaluates lazily, so the
+   * first-change lookup runs only for tickets without a change before that time.
    */
   private stateAt(lastBefore: string): string {
     return `coalesce(${lastBefore}.new_state,
@@ -102,20 +111,20 @@ export class PostgresStateChangeSource implements StateChangeSource {
               t.state)`;
   }
 
-  /** The last change of `t` (by id) with changed_at before `at` (null: no bound), as a lateral join named `alias`. */
-  private lastChangeBefore(alias: string, at: string | null): string {
-    const bound = at === null ? '' : ` AND ${alias}_c.changed_at < ${at}`;
+  /**
+   * The last change of `t` (by id) with changed_at before `at` (null: no bound) and, when given,
+   * an id below `belowId`, as a lateral join named `alias`.
+   */
+  private lastChangeBefore(alias: string, at: string | null, belowId?: string): string {
+    const bound =
+      (at === null ? '' : ` AND ${alias}_c.changed_at < ${at}`) +
+      (belowId ? ` AND ${alias}_c.id < ${belowId}` : '');
     return `LEFT JOIN LATERAL (SELECT ${alias}_c.new_state, ${alias}_c.changed_at FROM ${this.schema}.ticket_state_change ${alias}_c
              WHERE ${alias}_c.ticket_id = t.id${bound} ORDER BY ${alias}_c.id DESC LIMIT 1) ${alias} ON true`;
   }
 
   private fromSql(): string {
-    const s = this.schema;
-    return `  FROM ${s}.ticket t
-  JOIN ${s}.ticket_order o ON o.id = t.order_id
-  JOIN ${s}.product p ON p.code = t.product_code
-  JOIN ${s}.tariff ta ON ta.code = t.tariff_code
-  LEFT JOIN ${s}.contact c ON c.contact_number = o.contact_number`;
+    return ticketFromSql(this.schema);
   }
 
   /**
@@ -135,38 +144,44 @@ ${this.fromSql()}
   }
 
   /**
-   * Earlier tickets whose state at $2 differs from their state at $1. The candidates come from the
-   * range scan on (changed_at, id); each one's states from its own changes.
+   * Earlier tickets whose state at $2 differs from their state at $1, one row each.
+   *
+   * The rows come straight from the range scan on (changed_at, id): a change `w` in [$1, $2) is
+   * kept when no change of its ticket with a higher id has changed_at < $2, i.e. when `w` is the
+   * ticket's last change before the end, so its new_state is the state at the end and its
+   * changed_at the row's CHANGED_AT. Every ticket whose states differ has exactly one such
+   * change: its last change before the end must lie in [$1, $2), for one before $1 would also be
+   * its last change before $1 and both states would be the same. No DISTINCT, no second lookup of
+   * the state at the end, and the scan's order is the row order up to ties in changed_at (an
+   * incremental sort by ticket id within a changed_at, not a sort of the whole window).
+   * The state at the start is looked up among the changes below `w`'s id (none above it is
+   * before $2, hence none before $1).
    * Parameters: $1 from, $2 to, $3 contacts, $4 channels, $5 since (the interface's start),
    * $6 end states shown (empty: all).
    */
   stateChangesSql(asOf: StateChangeSelection['asOf'], columns: 'packed' | 'count' = 'packed'): string {
     const s = this.schema;
-    const atEnd = this.stateAt('e');
     const atStart = this.stateAt('b');
     // The row shows the state as of the end (or now) and the change that gave it.
-    const shown = asOf === 'now' ? 'n' : 'e';
-    const shownState = asOf === 'now' ? 't.state' : 'st.at_end';
+    const shownState = asOf === 'now' ? 't.state' : 'w.new_state';
+    const shownChangedAt = asOf === 'now' ? 'n.changed_at' : 'w.changed_at';
     const select =
       columns === 'count'
         ? 'count(*)::int AS count'
-        : `${packedSelectList()}, concat_ws(chr(31), ${shownState}, st.at_start, ${shown}.changed_at) AS extra`;
+        : `${packedSelectList()}, concat_ws(chr(31), coalesce(${shownState}, ''), coalesce(st.at_start, ''), coalesce(${shownChangedAt}::text, '')) AS extra`;
     return `SELECT ${select}
-  FROM (SELECT DISTINCT sc.ticket_id FROM ${s}.ticket_state_change sc WHERE sc.changed_at >= $1 AND sc.changed_at < $2) changed
-  JOIN ${s}.ticket t ON t.id = changed.ticket_id
-  JOIN ${s}.ticket_order o ON o.id = t.order_id
-  JOIN ${s}.product p ON p.code = t.product_code
-  JOIN ${s}.tariff ta ON ta.code = t.tariff_code
-  LEFT JOIN ${s}.contact c ON c.contact_number = o.contact_number
-  ${this.lastChangeBefore('e', '$2')}
-  ${this.lastChangeBefore('b', '$1')}
+${this.fromSql()}
+  JOIN ${s}.ticket_state_change w ON w.ticket_id = t.id
+  ${this.lastChangeBefore('b', '$1', 'w.id')}
   ${asOf === 'now' ? this.lastChangeBefore('n', null) : ''}
-  -- OFFSET 0 keeps this a subquery of its own: inlined, each state was computed twice (filter and select list).
-  CROSS JOIN LATERAL (SELECT ${atEnd} AS at_end, ${atStart} AS at_start OFFSET 0) st
- WHERE t.created_at >= $5 AND t.created_at < $1
+  -- OFFSET 0 keeps this a subquery of its own: inlined, the state was computed twice (filter and select list).
+  CROSS JOIN LATERAL (SELECT ${atStart} AS at_start OFFSET 0) st
+ WHERE w.changed_at >= $1 AND w.changed_at < $2
+   AND NOT EXISTS (SELECT 1 FROM ${s}.ticket_state_change x WHERE x.ticket_id = w.ticket_id AND x.id > w.id AND x.changed_at < $2)
+   AND t.created_at >= $5 AND t.created_at < $1
    AND (o.contact_number = ANY($3::text[]) OR o.sales_channel_code = ANY($4::text[]))
-   AND st.at_end IS DISTINCT FROM st.at_start
-   AND (cardinality($6::text[]) = 0 OR ${shownState} = ANY($6::text[]))${columns === 'count' ? '' : `\n ORDER BY ${shown}.changed_at, t.id`}`;
+   AND w.new_state IS DISTINCT FROM st.at_start
+   AND (cardinality($6::text[]) = 0 OR ${shownState} = ANY($6::text[]))${columns === 'count' ? '' : `\n ORDER BY ${shownChangedAt}, w.ticket_id`}`;
   }
 
   /**
@@ -379,6 +394,7 @@ async function beginSnapshot(client: pg.PoolClient): Promise<void> {
  */
 function withChange(ticket: TicketRow, change: RowChange, extra: string): TicketRow {
   if (change === 'NEW') {
+    checkLoggedState(ticket.id, 'state at the window end (ticket_state_change)', extra);
     ticket.state = extra;
     ticket.change = change;
     ticket.previousState = null;
@@ -387,11 +403,18 @@ function withChange(ticket: TicketRow, change: RowChange, extra: string): Ticket
   }
   const first = extra.indexOf(SEPARATOR);
   const second = extra.indexOf(SEPARATOR, first + 1);
-  const changedAt = extra.slice(second + 1);
-  ticket.state = extra.slice(0, first);
+  const state = extra.slice(0, first);
+  const previousState = extra.slice(first + 1, second);
+  const changedAtText = extra.slice(second + 1);
+  checkLoggedState(ticket.id, 'ticket_state_change.new_state', state);
+  checkLoggedState(ticket.id, 'state at the window start (ticket_state_change)', previousState);
+  const changedAt = parseIsoTimestamptz(changedAtText) ?? new Date(changedAtText);
+  if (Number.isNaN(changedAt.getTime()))
+    throw new SourceRowError(ticket.id, 'ticket_state_change.changed_at', 'is null or not a finite time');
+  ticket.state = state;
   ticket.change = change;
-  ticket.previousState = extra.slice(first + 1, second);
-  ticket.changedAt = parseIsoTimestamptz(changedAt) ?? new Date(changedAt);
+  ticket.previousState = previousState;
+  ticket.changedAt = changedAt;
   return ticket;
 }
 

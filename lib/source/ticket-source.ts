@@ -76,6 +76,21 @@ export const DEFAULT_BATCH_SIZE = 1000;
 const CURSOR = 'barcodes_window';
 
 /**
+ * The FROM clause of every query that makes file rows of tickets (aliases t, o, p, ta, c): the
+ * new-ticket window, the state-change window, the database renderer and the re-read by id.
+ * Product and tariff are outer joins: a ticket whose product or tariff is NULL or missing (a view
+ * on a database without the contract's constraints) comes back with NULLs and is refused by
+ * checkPlainTicketRow, naming it, instead of vanishing from the file unnoticed.
+ */
+export function ticketFromSql(schema: string): string {
+  return `  FROM ${schema}.ticket t
+  JOIN ${schema}.ticket_order o ON o.id = t.order_id
+  LEFT JOIN ${schema}.product p ON p.code = t.product_code
+  LEFT JOIN ${schema}.tariff ta ON ta.code = t.tariff_code
+  LEFT JOIN ${schema}.contact c ON c.contact_number = o.contact_number`;
+}
+
+/**
  * Tickets whose packed row did not unpack (a NULL where the contract forbids one, or an odd
  * value), read again the ordinary way by id in the caller's snapshot, each checked against the
  * contract: a row that breaks it fails the window naming ticket id and column. One rule for the
@@ -140,15 +155,7 @@ ${this.fromSql()}
 
   /** The window query's FROM clause (aliases t, o, p, ta, c), shared with copy-window.ts. */
   fromSql(): string {
-    const s = this.schema;
-    // Product and tariff are outer joins: a ticket whose product or tariff is NULL or missing (a
-    // view on a database without the contract's constraints) comes back with NULLs and is refused
-    // by checkPlainTicketRow, instead of vanishing from the file unnoticed.
-    return `  FROM ${s}.ticket t
-  JOIN ${s}.ticket_order o ON o.id = t.order_id
-  LEFT JOIN ${s}.product p ON p.code = t.product_code
-  LEFT JOIN ${s}.tariff ta ON ta.code = t.tariff_code
-  LEFT JOIN ${s}.contact c ON c.contact_number = o.contact_number`;
+    return ticketFromSql(this.schema);
   }
 
   /**
