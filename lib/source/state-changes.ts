@@ -13,8 +13,9 @@
  * changes with changed_at < T (and on the first change, and ticket.state, the same for both
  * times). Without a change in [start, end) both times see the same set, hence the same state.
  * So a range scan on ticket_state_change (changed_at, id) finds every candidate and the cost
- * follows the window, not the log; each candidate's two states come from its own changes by
- * the (ticket_id, id) index.
+ * follows the window, not the log; of each candidate's changes in the window only its last one
+ * before the end is kept (stateChangesSql says why that is exact), and its state at the start
+ * comes from its own earlier changes by the (ticket_id, id) index.
  *
  * Why this is exactly once under late commits: changed_at is the changing transaction's start,
  * like created_at, and a window's end is held at the oldest open transaction's start
@@ -375,9 +376,10 @@ function stateChangeParameters(selection: StateChangeSelection): unknown[] {
 }
 
 /**
- * State-change rows are sorted by their change before the first one is sent (the order is the
- * contract's); at the default 4 MB a 100,000-change window's sort spilled to disk (27 MB), in
- * memory it took a sixth less time (bench, docs/performance.md). A cap per sort, not an allocation.
+ * A backfill's state-change rows (shown as of now) are sorted by their latest change before the
+ * first one is sent (the order is the contract's); at the default 4 MB a 100,000-change window's
+ * sort spilled to disk (27 MB), in memory it took a sixth less time (bench, docs/performance.md).
+ * Scheduled windows only sort ties within one changed_at. A cap per sort, not an allocation.
  */
 const SORT_MEMORY = '64MB';
 
