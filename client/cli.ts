@@ -29,7 +29,6 @@ export function buildProgram(): Command {
     .description(
       'Pushes ticket barcodes to resellers: one flat file per interface and window, by email, exactly once.',
     )
-    .showHelpAfterError('(add --help for usage)')
     .exitOverride();
   const run = runWithContext;
   program.addCommand(migrateCommand(run));
@@ -49,12 +48,28 @@ export function buildProgram(): Command {
   // Every subcommand reports usage errors through the same exit path.
   const override = (command: Command) => {
     command.exitOverride();
-    // Usage errors start like every other error (`barcodes: …`), not with commander's `error: `.
-    command.configureOutput({ outputError: (text, write) => write(text.replace(/^error: /, 'barcodes: ')) });
+    // Usage errors are one line like every other error (`barcodes: …`, not commander's `error: `):
+    // commander's "(Did you mean …?)" suggestion, on a line of its own, joins the message, and the
+    // hint follows on the same line (no showHelpAfterError: it writes a second line).
+    command.configureOutput({ outputError: (text, write) => write(`${oneLineUsageError(text)}\n`) });
     command.commands.forEach(override);
   };
   override(program);
   return program;
+}
+
+/** commander's usage error (`error: unknown command 'creat'\n(Did you mean create?)\n`) as one line. */
+export function oneLineUsageError(text: string): string {
+  const [message = '', ...rest] = text
+    .replace(/^error: /, '')
+    .split(/\r?\n/)
+    .map((line) => line.trim())
+    .filter((line) => line !== '');
+  const suggestion = rest.map((line) => line.replace(/^\((.*)\)$/, '$1')).join(' ');
+  const hint = suggestion
+    ? `${suggestion[0]!.toLowerCase()}${suggestion.slice(1)}; add --help for usage`
+    : 'add --help for usage';
+  return `barcodes: ${message} (${hint})`;
 }
 
 /** Turns any error into one line on stderr and an exit status. Secrets in URLs are masked. */

@@ -69,6 +69,22 @@ test('bad input is refused with one line naming the value, and changes nothing',
   assert.match(noShort.stderr, /below one minute/);
 });
 
+test('usage errors (unknown command, unknown option) are one line on stderr naming the bad value, exit 2', async () => {
+  for (const [args, mentions] of [
+    [['interface', 'creat'], "unknown command 'creat' (did you mean create?; add --help for usage)"],
+    [['lst'], "unknown command 'lst' (add --help for usage)"],
+    [['interface', 'list', '--jsn'], "unknown option '--jsn' (did you mean --json?; add --help for usage)"],
+    [['interface', 'list', '--bogus'], "unknown option '--bogus' (add --help for usage)"],
+  ] as const) {
+    const before = await interfaceCount();
+    const result = await barcodes([...args], env);
+    assert.equal(result.code, 2, `barcodes ${args.join(' ')}: ${result.stderr}`);
+    assert.equal(result.stderr, `barcodes: ${mentions}\n`, 'exactly one line');
+    assert.equal(result.stdout, '');
+    assert.equal(await interfaceCount(), before, 'nothing changed');
+  }
+});
+
 test('interfaces are created, listed, shown and mapped from the command line, and scheduled at once', async () => {
   const created = await barcodes(
     [
