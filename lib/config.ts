@@ -126,7 +126,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     secretsKeyring: memo(loadSecretsKeyring(env)),
     httpsCaFile: env.BARCODES_HTTPS_CA_FILE || null,
     httpsTimeoutMillis: env.BARCODES_HTTPS_TIMEOUT
-      ? parseDuration(env.BARCODES_HTTPS_TIMEOUT, 'BARCODES_HTTPS_TIMEOUT', DURATION_LIMITS.lag)
+      ? parseDuration(env.BARCODES_HTTPS_TIMEOUT, 'BARCODES_HTTPS_TIMEOUT', DURATION_LIMITS.httpsTimeout)
       : HTTPS_TIMEOUT_MILLIS,
   };
 }

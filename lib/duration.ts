@@ -25,6 +25,8 @@ export const DURATION_LIMITS = {
   lag: { min: 0, max: DAY },
   /** `run --timeout`: below Node's 32-bit timer limit. */
   timeout: { min: SECOND, max: 24 * DAY },
+  /** `BARCODES_HTTPS_TIMEOUT`: a receiver gets at least a second to answer (0s would time out every POST). */
+  httpsTimeout: { min: SECOND, max: DAY },
   /** `BARCODES_MAX_HOLDBACK`: how long a window may wait for an open source transaction. */
   holdback: { min: 0, max: 7 * DAY },
   /** `purge --older-than`, `BARCODES_FILE_RETENTION`: ten years. */

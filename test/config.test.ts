@@ -92,3 +92,17 @@ test('flags and durations of the environment are checked at start', () => {
   );
   assertRefused({ BARCODES_MAX_HOLDBACK: '24856d' }, 'BARCODES_MAX_HOLDBACK', 'out of range');
 });
+
+test('BARCODES_HTTPS_TIMEOUT is 1s to 1d: 0s would time out every POST', () => {
+  assert.equal(loadConfig({}).httpsTimeoutMillis, 60_000);
+  assert.equal(loadConfig({ BARCODES_HTTPS_TIMEOUT: '1s' }).httpsTimeoutMillis, 1000);
+  assert.equal(loadConfig({ BARCODES_HTTPS_TIMEOUT: '1d' }).httpsTimeoutMillis, 86_400_000);
+  for (const value of ['0s', '0ms', '999ms', '2d']) {
+    assertRefused(
+      { BARCODES_HTTPS_TIMEOUT: value },
+      'BARCODES_HTTPS_TIMEOUT',
+      `duration ${JSON.stringify(value)} is out of range (1s to 1d)`,
+    );
+  }
+  assertRefused({ BARCODES_HTTPS_TIMEOUT: 'soon' }, 'BARCODES_HTTPS_TIMEOUT', '"soon"');
+});
