@@ -37,7 +37,10 @@ export function interfaceCommand(run: Runner): Command {
     .option('--timezone <zone>', 'IANA time zone of the file dates', 'UTC')
     .option('--format <file.json>', 'format specification (default: the SecuTix CSV)')
     .option('--start <time>', 'start of the first window (default: now)')
-    .option('--alert-email <address>', 'who is told when the interface pauses itself')
+    .option(
+      '--alert-email <address>',
+      'who receives its alerts: a self-pause, refused recipients or destinations, failures that need an operator (default: BARCODES_ALERT_EMAIL)',
+    )
     .option(
       '--pgp-key <file>',
       "encrypt the files to this OpenPGP public key (the reseller's; armored or binary)",
@@ -175,7 +178,10 @@ export function interfaceCommand(run: Runner): Command {
     .option('--lag <duration>', 'safety lag')
     .option('--timezone <zone>', 'IANA time zone of the file dates')
     .option('--format <file.json>', 'format specification')
-    .option('--alert-email <address>', 'who is told when the interface pauses itself')
+    .option(
+      '--alert-email <address>',
+      'who receives its alerts: a self-pause, refused recipients or destinations, failures that need an operator (default: BARCODES_ALERT_EMAIL)',
+    )
     .option(
       '--pgp-key <file>',
       "encrypt the files to this OpenPGP public key (the reseller's; armored or binary)",
