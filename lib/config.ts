@@ -184,7 +184,7 @@ function flag(text: string | undefined, what: string): boolean {
 function positiveInteger(text: string | undefined, fallback: number, what: string): number {
   if (text === undefined || text === '') return fallback;
   if (!/^[1-9]\d{0,5}$/.test(text))
-    throw new InputError(`${what}: invalid count ${JSON.stringify(text)} (a positive integer)`);
+    throw new InputError(`${what}: invalid count ${JSON.stringify(text)} (a whole number from 1 to 999999)`);
   return Number(text);
 }
 

@@ -11,7 +11,7 @@ export const INPUT_FILE_LIMITS = {
   formatFileBytes: 256 * 1024,
   /** An OpenPGP public key, armored, with a generous number of certifications. */
   pgpKeyFileBytes: 1024 * 1024,
-  /** A PEM bundle of the CAs that sign the SMTP relay's certificate (SMTP_TLS_CA_FILE). */
+  /** A PEM bundle of CAs: the SMTP relay's (SMTP_TLS_CA_FILE), HTTPS receivers' (BARCODES_HTTPS_CA_FILE). */
   caFileBytes: 1024 * 1024,
   /** Objects and arrays inside one another in a format file (a real one nests 3 deep). */
   formatJsonDepth: 16,

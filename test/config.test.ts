@@ -106,3 +106,13 @@ test('BARCODES_HTTPS_TIMEOUT is 1s to 1d: 0s would time out every POST', () => {
   }
   assertRefused({ BARCODES_HTTPS_TIMEOUT: 'soon' }, 'BARCODES_HTTPS_TIMEOUT', '"soon"');
 });
+
+test('BARCODES_PAUSE_AFTER_FAILURES is 1 to 999999, and the refusal says so', () => {
+  assert.equal(loadConfig({ BARCODES_PAUSE_AFTER_FAILURES: '999999' }).pauseAfterFailures, 999_999);
+  for (const value of ['0', '1000000', '07', '-1', 'three'])
+    assertRefused(
+      { BARCODES_PAUSE_AFTER_FAILURES: value },
+      'BARCODES_PAUSE_AFTER_FAILURES',
+      `${JSON.stringify(value)} (a whole number from 1 to 999999)`,
+    );
+});

@@ -1,6 +1,9 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHmac, randomBytes } from 'node:crypto';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
 import { InputError } from '../lib/errors';
 import {
   loadSecretsKeyring,
@@ -12,7 +15,7 @@ import {
 } from '../lib/destinations/secret-box';
 import { remoteFileName, temporaryFileName } from '../lib/destinations/remote-name';
 import { checkHostKeyFingerprint, parseSftpUrl } from '../lib/destinations/sftp';
-import { checkHttpsUrl, parseRetryAfter, signatureHeader } from '../lib/destinations/https';
+import { checkHttpsUrl, parseRetryAfter, readHttpsCaPem, signatureHeader } from '../lib/destinations/https';
 import { parseDestinationOptions } from '../lib/destinations/options';
 
 const key = () => randomBytes(32).toString('base64');
@@ -92,4 +95,25 @@ test('signature: HMAC-SHA256 over "<t>." and the body, as the README tells resel
   assert.equal(parseRetryAfter('120'), 120_000);
   assert.equal(parseRetryAfter(new Date(Date.now() + 30_000).toUTCString())! > 25_000, true);
   assert.equal(parseRetryAfter('86400'), undefined, 'a day is beyond the honoured maximum');
+});
+
+test('BARCODES_HTTPS_CA_FILE: read once with the input-file cap; a missing or non-PEM file is refused in one line naming it', () => {
+  const dir = mkdtempSync(path.join(tmpdir(), 'barcodes-ca-'));
+  const missing = path.join(dir, 'missing.pem');
+  assert.throws(
+    () => readHttpsCaPem(missing),
+    (error: unknown) =>
+      error instanceof InputError &&
+      error.message === `BARCODES_HTTPS_CA_FILE: cannot read ${JSON.stringify(missing)} (ENOENT)`,
+  );
+  const notPem = path.join(dir, 'key.txt');
+  writeFileSync(notPem, 'not a certificate\n');
+  assert.throws(
+    () => readHttpsCaPem(notPem),
+    (error: unknown) => error instanceof InputError && /holds no PEM certificate/.test(error.message),
+  );
+  const pem = path.join(dir, 'ca.pem');
+  writeFileSync(pem, '-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n');
+  assert.match(readHttpsCaPem(pem)!, /BEGIN CERTIFICATE/);
+  assert.equal(readHttpsCaPem(null), undefined);
 });

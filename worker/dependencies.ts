@@ -11,9 +11,8 @@ import { faultPointsFromEnv } from '../lib/fault-points';
 import { createAlerter } from '../lib/alerts';
 import { createScheduleControl } from '../lib/schedules/control';
 import { readDeploymentId } from '../lib/deployment';
-import { readFileSync } from 'node:fs';
 import { createDeliver } from '../lib/destinations';
-import { createHttpsSender } from '../lib/destinations/https';
+import { createHttpsSender, readHttpsCaPem } from '../lib/destinations/https';
 
 export interface Dependencies extends ActivityDeps {
   sourcePool: pg.Pool;
@@ -44,7 +43,7 @@ export function buildDependencies(config: Config, overrides: DependencyOverrides
     }));
   const schedules = createScheduleControl(config, store, deploymentId);
   const https = createHttpsSender({
-    extraCaPem: config.httpsCaFile ? readFileSync(config.httpsCaFile, 'utf8') : undefined,
+    extraCaPem: readHttpsCaPem(config.httpsCaFile),
     timeoutMillis: config.httpsTimeoutMillis,
   });
   return {

@@ -8,9 +8,8 @@ import { describeSmtpTls } from '../../lib/security/smtp-transport';
 import type { CommandContext } from '../context';
 import type { Runner } from './common';
 import { checkChangeLog } from '../../lib/source/change-log-check';
-import { readFileSync } from 'node:fs';
 import { openDestinations } from '../../lib/destinations/configured';
-import { createHttpsSender } from '../../lib/destinations/https';
+import { createHttpsSender, readHttpsCaPem } from '../../lib/destinations/https';
 import { sealedKeyId } from '../../lib/destinations/secret-box';
 import { checkSftp } from '../../lib/destinations/sftp';
 
@@ -200,7 +199,7 @@ async function destinationChecks(context: CommandContext): Promise<Check[]> {
   }
   if (interfaces.length === 0) return checks;
   const https = createHttpsSender({
-    extraCaPem: context.config.httpsCaFile ? readFileSync(context.config.httpsCaFile, 'utf8') : undefined,
+    extraCaPem: readHttpsCaPem(context.config.httpsCaFile),
     timeoutMillis: DESTINATION_CHECK_TIMEOUT_MILLIS,
   });
   try {
