@@ -6,7 +6,7 @@ import { INPUT_FILE_LIMITS, readBoundedFile } from '../input-files';
 import { DestinationError, type DeliveredPart, type HttpsDestination, type OutgoingPart } from './types';
 
 /**
- * The headers a receiver reads (README "Receiving files over HTTPS"). The signature covers the
+ * The headers a receiver reads (docs/resellers.md, "Receiving files over HTTPS and SFTP"). The signature covers the
  * timestamp and the body, so a captured request cannot be replayed later with other bytes; the
  * idempotency key is the part's Message-ID, the same on every retry, so a receiver that stored
  * the body but whose answer was lost recognises the repeat.

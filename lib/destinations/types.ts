@@ -3,7 +3,7 @@ import { BarcodesError } from '../errors';
 
 /**
  * Where a delivery goes. Email is the interface's recipients; SFTP and HTTPS are configured with
- * `interface create|update --sftp/--https` (README "Destinations"). Each has its own per-part
+ * `interface create|update --sftp/--https` (docs/operators.md, "Destinations: email, SFTP, HTTPS"). Each has its own per-part
  * status in the ledger and its own idempotency rule.
  */
 export const DESTINATION_KINDS = ['email', 'sftp', 'https'] as const;

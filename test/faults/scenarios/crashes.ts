@@ -21,7 +21,7 @@ const CRASH_POINTS: Record<SuiteMode, CrashPoint[]> = {
 
 const SETTINGS = {
   // The quick suite reports the killed worker's activity as failed; the full one waits for
-  // Temporal's heartbeat timeout (60 s) and the retry policy, as production does.
+  // Temporal's heartbeat timeout (20 s, workflows/activities.ts) and the retry policy, as production does.
   quick: { reportDeadActivities: true, runTimeoutMillis: 90_000 },
   full: { reportDeadActivities: false, runTimeoutMillis: 300_000 },
 };
