@@ -130,6 +130,19 @@ test('interfaces are created, listed, shown and mapped from the command line, an
   assert.equal(shown.code, 0, shown.stderr);
   assert.match(shown.stdout, /cli@reseller\.test/);
   assert.match(shown.stdout, new RegExp(`${stack.scheduleId(iface.id)} active`));
+
+  // An interface's own alert address is set, then cleared: its alerts go to BARCODES_ALERT_EMAIL again.
+  const alerting = await barcodes(
+    ['interface', 'update', String(iface.id), '--alert-email', 'ops@exporter.test', '--json'],
+    env,
+  );
+  assert.equal(JSON.parse(alerting.stdout).alertEmail, 'ops@exporter.test');
+  const cleared = await barcodes(
+    ['interface', 'update', String(iface.id), '--no-alert-email', '--json'],
+    env,
+  );
+  assert.equal(cleared.code, 0, cleared.stderr);
+  assert.equal(JSON.parse(cleared.stdout).alertEmail, null);
 });
 
 test('schedules sync is idempotent and leaves interfaces without mappings unscheduled, saying why', async () => {

@@ -29,7 +29,8 @@ export interface InterfaceOptions extends DestinationOptions {
   format?: string;
   start?: string;
   disabled?: boolean;
-  alertEmail?: string;
+  /** An address; `false` from `--no-alert-email` (update): alerts go to BARCODES_ALERT_EMAIL again. */
+  alertEmail?: string | false;
   /** A key file; `false` from `--no-pgp-key` (update): remove the key. */
   pgpKey?: string | false;
   /** `true` from `--state-changes` alone, the list from `--state-changes LIST`, `false` from `--no-state-changes`. */
@@ -72,7 +73,9 @@ export async function parseInterfaceOptions(
   if (options.timezone !== undefined) fields.timeZone = checkTimeZone(options.timezone);
   if (options.format !== undefined) fields.format = readFormatFile(options.format);
   if (options.start !== undefined) fields.startAt = parseInstant(options.start, '--start');
-  if (options.alertEmail !== undefined) fields.alertEmail = checkEmail(options.alertEmail, '--alert-email');
+  if (options.alertEmail === false) fields.alertEmail = null;
+  else if (options.alertEmail !== undefined)
+    fields.alertEmail = checkEmail(options.alertEmail, '--alert-email');
   if (options.pgpKey !== undefined)
     fields.pgpPublicKey = options.pgpKey === false ? null : await readPgpKeyFile(options.pgpKey);
   if (options.stateChanges !== undefined) fields.stateChanges = parseStateChangesOption(options.stateChanges);

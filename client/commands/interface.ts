@@ -186,6 +186,7 @@ export function interfaceCommand(run: Runner): Command {
       '--pgp-key <file>',
       "encrypt the files to this OpenPGP public key (the reseller's; armored or binary)",
     )
+    .option('--no-alert-email', "send its alerts to BARCODES_ALERT_EMAIL again (the deployment's address)")
     .option('--no-pgp-key', 'stop encrypting: send plain files')
     .option(
       '--state-changes [states]',
