@@ -1,6 +1,7 @@
 /**
- * Fan-out: N interfaces with 15-minute schedules on one `barcodes worker`, all due at the same
- * tick, each with a small window, SMTP on loopback. The schedules get an interval offset that puts
+ * Fan-out: N interfaces with 15-minute schedules on one `barcodes worker` (two in the
+ * `two-workers` round, on the same task queue), all due at the same tick, each with a small
+ * window, SMTP on loopback. The schedules get an interval offset that puts
  * their next tick a minute or so ahead (lib/schedules/sync.ts ScheduleTiming.phaseMillis), so the
  * benchmark waits for a real scheduled tick instead of triggering runs one by one. Each round runs
  * on a fresh Temporal dev server with its own dynamic configuration; the interfaces (and their
@@ -14,7 +15,7 @@ import type { Log } from '../devstack/log';
 import { readDeploymentId } from '../lib/deployment';
 import { InterfaceIdKey } from '../workflows/search-attributes';
 import { sleep } from '../devstack/log';
-import { expectSuccess, runBarcodes, startWorkerProcess } from './children';
+import { expectSuccess, runBarcodes, startWorkerProcess, type WorkerProcess } from './children';
 import { startCountingSmtp } from './counting-smtp';
 import { EXPORTER_SCHEMA, type BenchDatabase } from './database';
 import type { BenchOptions, FanoutRound } from './options';
@@ -37,6 +38,11 @@ const POLL_MILLIS = 250;
 
 const START_RPS_KEY = 'worker.schedulerNamespaceStartWorkflowRPS';
 
+/** Worker processes a round runs on the task queue. */
+function workersOf(round: FanoutRound): number {
+  return round === 'two-workers' ? 2 : 1;
+}
+
 /**
  * The scheduler tuning of the tuned rounds: a raised start limit, and more pollers for the
  * server's own per-namespace worker that runs every schedule (its SDK default is 2 workflow task
@@ -58,6 +64,8 @@ function tunedScheduler(startRps: number) {
 
 interface RoundResult {
   round: FanoutRound;
+  /** `barcodes worker` processes on the task queue. */
+  workers: number;
   delivered: number;
   /** From the tick to the last delivery recorded as sent. */
   lastMillis: number;
@@ -67,10 +75,12 @@ interface RoundResult {
   startDelays: number[];
   /** Per window: workflow start → close. */
   runTimes: number[];
+  /** All worker processes together. */
   workerCpuMillis: number;
   temporalCpuMillis: number;
   machineBusyMillis: number;
   machineTotalMillis: number;
+  /** Of the largest worker process, when there are two. */
   idleRssMib: number;
   peakRssMib: number;
   spreadMillis: number;
@@ -85,7 +95,7 @@ export async function fanoutPhase(
 ): Promise<void> {
   const n = options.fanoutInterfaces;
   const section = report.section(
-    `Fan-out: ${count(n)} interfaces every 15 min on one worker, all due at one tick, ${options.fanoutTicketsPerInterface} tickets each`,
+    `Fan-out: ${count(n)} interfaces every 15 min on one worker${options.fanoutRounds.includes('two-workers') ? ' (two in the two-workers round)' : ''}, all due at one tick, ${options.fanoutTicketsPerInterface} tickets each`,
   );
   const tag = runTag();
   // The last contact is the warm-up interface's.
@@ -119,8 +129,9 @@ export async function fanoutPhase(
     results.push(await fanoutRound(db, interfaces, warmup, round, options, log));
   }
   for (const result of results) addRound(section, result, n);
+  addWorkerRatio(section, results, n);
   section.notes.push(
-    `Each round: a fresh Temporal dev server (SQLite in memory), one \`barcodes worker\` process, SMTP sink on loopback; ` +
+    `Each round: a fresh Temporal dev server (SQLite in memory), one \`barcodes worker\` process (two-workers: two on the same task queue), SMTP sink on loopback; ` +
       `every interface's window holds its own ${options.fanoutTicketsPerInterface} new tickets and its lag is ${options.fanoutLagSeconds} s. ` +
       `The tick is a real scheduled one: every schedule gets the interval offset that puts its next tick just after all schedules exist. ` +
       `"latency" is a window's scheduled time → its delivery recorded as sent (ledger sent_at); "start delay" is scheduled time → workflow started (the scheduler's share).`,
@@ -128,7 +139,8 @@ export async function fanoutPhase(
 }
 
 function addRound(section: ReportSection, result: RoundResult, n: number): void {
-  const label = `${result.round}: start limit ${result.startRps === null ? '30/s (default)' : `${result.startRps}/s, ${TUNED_SCHEDULER_POLLERS} scheduler pollers`}${result.spreadMillis ? `, spread over ${seconds(result.spreadMillis)}` : ', no spread'}`;
+  const workers = result.workers > 1 ? `${result.workers} worker processes, ` : '';
+  const label = `${result.round === 'two-workers' ? 'two workers' : result.round}: ${workers}start limit ${result.startRps === null ? '30/s (default)' : `${result.startRps}/s, ${TUNED_SCHEDULER_POLLERS} scheduler pollers`}${result.spreadMillis ? `, spread over ${seconds(result.spreadMillis)}` : ', no spread'}`;
   const spanMillis = Math.max(1, result.lastMillis);
   section.rows.push(
     {
@@ -160,8 +172,29 @@ function addRound(section: ReportSection, result: RoundResult, n: number): void 
       metric: '  machine busy (all processes)',
       value: `${Math.round((100 * result.machineBusyMillis) / Math.max(1, result.machineTotalMillis))}% of all cores`,
     },
-    { metric: '  worker RSS idle → peak', value: `${mib(result.idleRssMib)} → ${mib(result.peakRssMib)}` },
+    {
+      metric:
+        result.workers > 1 ? '  worker RSS idle → peak (the larger process)' : '  worker RSS idle → peak',
+      value: `${mib(result.idleRssMib)} → ${mib(result.peakRssMib)}`,
+    },
   );
+}
+
+/**
+ * Throughput (windows delivered per second from the tick to the last delivery) with two worker
+ * processes over that with one, both at the default scheduler settings in the same run.
+ */
+function addWorkerRatio(section: ReportSection, results: RoundResult[], n: number): void {
+  const one = results.find((result) => result.round === 'default');
+  const two = results.find((result) => result.round === 'two-workers');
+  if (!one || !two) return;
+  const complete = one.delivered === n && two.delivered === n;
+  section.rows.push({
+    metric: 'throughput ratio two / one workers (default settings, tick → last delivered)',
+    value: complete
+      ? `${(one.lastMillis / Math.max(1, two.lastMillis)).toFixed(2)} (${seconds(one.lastMillis)} / ${seconds(two.lastMillis)})`
+      : `not measured: ${one.delivered}/${n} and ${two.delivered}/${n} delivered`,
+  });
 }
 
 async function fanoutRound(
@@ -172,7 +205,8 @@ async function fanoutRound(
   options: BenchOptions,
   log: Log,
 ): Promise<RoundResult> {
-  const startRps = round === 'default' ? null : options.tunedStartRps;
+  const startRps = round === 'default' || round === 'two-workers' ? null : options.tunedStartRps;
+  const workerCount = workersOf(round);
   const spreadMillis = round === 'rps+spread' ? options.spreadMillis : 0;
   log(
     `fan-out round ${round}: starting a dev server${startRps === null ? '' : ` with ${JSON.stringify(tunedScheduler(startRps))}`}`,
@@ -186,14 +220,19 @@ async function fanoutRound(
     smtpUrl: smtp.url,
   });
   const config = configOf(env);
-  const worker = await startWorkerProcess(env, 200);
+  const workers: WorkerProcess[] = [];
   try {
-    // One window through the whole path first: the worker's first workflow task and activities warm up.
-    await insertTickets(db.pool, db.large.schema, [warmup.contacts[0]!], 1);
-    expectSuccess(
-      await runBarcodes(['run', String(warmup.id), '--timeout', '2m'], { env }),
-      'barcodes run (warm-up)',
-    );
+    // One after the other: each bundles its workflows at startup, which takes a core for seconds.
+    for (let i = 0; i < workerCount; i++) workers.push(await startWorkerProcess(env, 200));
+    // One window through the whole path first: the worker's first workflow task and activities warm
+    // up (one per worker, though the task queue, not the bench, decides which worker takes each).
+    for (let i = 0; i < workerCount; i++) {
+      await insertTickets(db.pool, db.large.schema, [warmup.contacts[0]!], 1);
+      expectSuccess(
+        await runBarcodes(['run', String(warmup.id), '--timeout', '2m'], { env }),
+        'barcodes run (warm-up)',
+      );
+    }
 
     await insertTickets(
       db.pool,
@@ -232,7 +271,7 @@ async function fanoutRound(
       );
     const idleFrom = Date.now();
     await sleep(tick - Date.now());
-    const idleRss = medianRssMib(worker.monitor.between(idleFrom));
+    const idleRss = Math.max(...workers.map((worker) => medianRssMib(worker.monitor.between(idleFrom))));
     const before = { temporal: readProc(temporal.server.pid!), machine: readMachineCpu() };
     const scheduledAt = new Map(
       interfaces.map((iface) => [
@@ -250,31 +289,33 @@ async function fanoutRound(
     );
     const end = Date.now();
     const after = { temporal: readProc(temporal.server.pid!), machine: readMachineCpu() };
-    const during = worker.monitor.between(tick, end);
+    const during = workers.map((worker) => worker.monitor.between(tick, end));
+    const workerCpuMillis = during.reduce((sum, samples) => sum + cpuMillisOf(samples), 0);
     const lastMillis = Math.max(0, ...[...sent.values()].map((at) => at - tick));
     log(
       `fan-out round ${round}: ${sent.size}/${interfaces.length} delivered, the last ${seconds(lastMillis)} after the tick; ` +
-        `worker CPU ${seconds(cpuMillisOf(during))} over ${during.length} samples`,
+        `worker CPU ${seconds(workerCpuMillis)} (${workers.length} process${workers.length > 1 ? 'es' : ''})`,
     );
     const runs = await workflowRuns(temporal.client, new Set(interfaces.map((iface) => iface.id)));
     return {
       round,
+      workers: workers.length,
       delivered: sent.size,
       lastMillis,
       latencies: [...sent.entries()].map(([id, at]) => at - scheduledAt.get(id)!),
       startDelays: runs.map((run) => run.startedAt - scheduledAt.get(run.interfaceId)!),
       runTimes: runs.filter((run) => run.closedAt !== null).map((run) => run.closedAt! - run.startedAt),
-      workerCpuMillis: cpuMillisOf(during),
+      workerCpuMillis,
       temporalCpuMillis: (after.temporal?.cpuMillis ?? 0) - (before.temporal?.cpuMillis ?? 0),
       machineBusyMillis: after.machine.busyMillis - before.machine.busyMillis,
       machineTotalMillis: after.machine.totalMillis - before.machine.totalMillis,
       idleRssMib: idleRss,
-      peakRssMib: peakRssMib(during),
+      peakRssMib: Math.max(...during.map((samples) => peakRssMib(samples))),
       spreadMillis,
       startRps,
     };
   } finally {
-    await worker.stop();
+    await Promise.all(workers.map((worker) => worker.stop()));
     await smtp.close();
     await temporal.stop();
   }

@@ -7,8 +7,12 @@
 export const PHASES = ['export', 'query', 'changes', 'fanout', 'latency'] as const;
 export type Phase = (typeof PHASES)[number];
 
-/** One fan-out round: the Temporal server's scheduler settings and the schedules' spread. */
-export const FANOUT_ROUNDS = ['default', 'rps', 'rps+spread'] as const;
+/**
+ * One fan-out round: the Temporal server's scheduler settings, the schedules' spread and the number
+ * of worker processes (`two-workers`: the `default` round's settings with a second `barcodes
+ * worker` on the same task queue; its throughput is compared with `default`'s, which it brings along).
+ */
+export const FANOUT_ROUNDS = ['default', 'two-workers', 'rps', 'rps+spread'] as const;
 export type FanoutRound = (typeof FANOUT_ROUNDS)[number];
 
 export interface BenchOptions {
@@ -163,10 +167,13 @@ export function parseBenchOptions(
   }
   const phases = listOf(flags.get('phases') ?? env.BENCH_PHASES, PHASES, 'phases');
   const roundsText = flags.get('fanout-rounds') ?? env.BENCH_FANOUT_ROUNDS;
-  const fanoutRounds =
+  let fanoutRounds =
     roundsText === undefined
       ? PRESET_FANOUT_ROUNDS[preset]
       : listOf(roundsText, FANOUT_ROUNDS, 'fanout-rounds');
+  // The two-worker round's figure is a ratio to one worker in the same run.
+  if (fanoutRounds.includes('two-workers') && !fanoutRounds.includes('default'))
+    fanoutRounds = ['default', ...fanoutRounds];
   const database = flags.get('database') ?? env.BENCH_DATABASE ?? null;
   const markdownFile = flags.get('markdown') ?? env.BENCH_MARKDOWN ?? null;
   for (const known of ['phases', 'fanout-rounds', 'database', 'markdown']) flags.delete(known);
