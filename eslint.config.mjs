@@ -1,7 +1,8 @@
 // Lint: type-aware promise rules everywhere (a floating promise in an activity or the CLI is an
 // unhandled rejection or a step that silently does not happen), and a fence around workflows/:
 // the workflow sandbox must stay deterministic, so no Node built-ins, no I/O libraries and no
-// product modules that reach them; only types cross the fence (and the boundary's constants).
+// product modules that reach them; only types cross the fence. Everything that crosses the Temporal
+// boundary (inputs, results, search attribute keys, queries) lives in workflows/boundary.ts.
 import tseslint from 'typescript-eslint';
 
 const NODE_BUILTINS = [
@@ -56,6 +57,24 @@ export default tseslint.config(
     },
   },
   {
+    // lib/ is what everything else builds on: it never imports upward. From workflows/ it takes the
+    // boundary alone (types and constants), never the workflow code, activities, the CLI or the worker.
+    files: ['lib/**/*.ts'],
+    rules: {
+      '@typescript-eslint/no-restricted-imports': [
+        'error',
+        {
+          patterns: [
+            {
+              regex: '^(\\.\\./)+(activities|client|worker|devstack|workflows(?!/boundary$))(/|$)',
+              message: 'lib/ never imports upward: only workflows/boundary crosses from workflows/',
+            },
+          ],
+        },
+      ],
+    },
+  },
+  {
     files: ['workflows/**/*.ts'],
     rules: {
       '@typescript-eslint/no-restricted-imports': [
@@ -89,11 +108,12 @@ export default tseslint.config(
                 '../client/**',
                 '../worker/**',
                 '../devstack/**',
-                '../activities/*',
-                '!../activities/types',
+                '../activities',
+                '../activities/**',
               ],
               allowTypeImports: true,
-              message: 'workflow code imports only workflows/, the boundary types and @temporalio/workflow',
+              message:
+                'workflow code imports only workflows/ (the boundary: workflows/boundary.ts) and @temporalio/workflow',
             },
           ],
         },

@@ -6,7 +6,7 @@ import type {
   SendDeliveryInput,
   SendDeliveryResult,
   WindowSummary,
-} from './types';
+} from '../workflows/boundary';
 
 /**
  * A whole run of an interface's chain in one activity: finish the window an earlier run froze,

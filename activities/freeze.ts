@@ -23,8 +23,9 @@ import {
   type FreezeBackfillInput,
   type FreezeWindowInput,
   type PrepareResendInput,
+  type StoppedWindowSummary,
   type WindowSummary,
-} from './types';
+} from '../workflows/boundary';
 
 /** Heartbeats this often, well inside the workflows' heartbeat timeout. */
 export const HEARTBEAT_MILLIS = 5_000;
@@ -246,7 +247,7 @@ export function createFreezeActivities(deps: ActivityDeps) {
    * schedule back in line with the database: paused again for a disabled interface, rewritten for
    * a stale one. A failure to reach Temporal here is logged; the next refused run tries again.
    */
-  async function refuse(summary: WindowSummary): Promise<void> {
+  async function refuse(summary: StoppedWindowSummary): Promise<void> {
     const log = Context.current().log;
     log.warn('run refused: nothing exported', { interfaceId: summary.interfaceId, reason: summary.reason });
     await store.recordRefusedRun(summary.interfaceId, summary.reason ?? 'refused');
@@ -467,7 +468,11 @@ export function summarize(delivery: Delivery, resumed: boolean): DeliveredWindow
 }
 
 /** A run that opened no window: refused, or another run holds the interface's window. */
-function withoutWindow(interfaceId: number, status: 'refused' | 'busy', reason: string): WindowSummary {
+function withoutWindow(
+  interfaceId: number,
+  status: StoppedWindowSummary['status'],
+  reason: string,
+): StoppedWindowSummary {
   return {
     interfaceId,
     deliveryId: null,

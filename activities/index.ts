@@ -5,7 +5,7 @@ import { createSendActivities } from './send';
 import { createExportWindowsActivities } from './export-windows';
 import { ApplicationFailure, Context } from '@temporalio/activity';
 import { deploymentOfWorkflow } from '../lib/schedules/schedule-id';
-import { FailureTypes } from './types';
+import { FailureTypes } from '../workflows/boundary';
 
 export type { ActivityDeps } from './deps';
 

@@ -4,7 +4,7 @@ import { createWindowMetrics } from '../lib/metrics';
 import type { ActivityDeps } from './deps';
 import type { ExportInterface, InterfaceStore } from '../lib/interfaces/store';
 import type { FailedWindow } from '../lib/ledger/ledger';
-import { FailureTypes, type WindowOutcome, type WindowOutcomeInput } from './types';
+import { FailureTypes, type WindowOutcome, type WindowOutcomeInput } from '../workflows/boundary';
 
 /** A database step of the outcome that failed (distinct from a step that found nothing). */
 const NOT_RECORDED = Symbol('not recorded');

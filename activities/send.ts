@@ -22,7 +22,7 @@ import {
 import { openDestinations } from '../lib/destinations/configured';
 import { createHttpsSender } from '../lib/destinations/https';
 import { SecretsKeyError } from '../lib/destinations/secret-box';
-import { FailureTypes, type SendDeliveryInput, type SendDeliveryResult } from './types';
+import { FailureTypes, type SendDeliveryInput, type SendDeliveryResult } from '../workflows/boundary';
 
 /**
  * Waits between in-process attempts to record an accepted email: rides out a blip of a second or

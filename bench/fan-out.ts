@@ -13,7 +13,7 @@ import type { ExportInterface } from '../lib/interfaces/store';
 import { intervalOffsetMillis, syncInterfaceSchedule, type ScheduleTiming } from '../lib/schedules/sync';
 import type { Log } from '../devstack/log';
 import { readDeploymentId } from '../lib/deployment';
-import { InterfaceIdKey } from '../workflows/search-attributes';
+import { InterfaceIdKey } from '../workflows/boundary';
 import { sleep } from '../devstack/log';
 import { expectSuccess, runBarcodes, startWorkerProcess, type WorkerProcess } from './children';
 import { startCountingSmtp } from './counting-smtp';

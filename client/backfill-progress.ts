@@ -1,5 +1,5 @@
 import type { WorkflowHandle } from '@temporalio/client';
-import { backfillProgressQuery, type BackfillProgress } from '../workflows/backfill-shared';
+import { backfillProgressQuery, type BackfillProgress } from '../workflows/boundary';
 
 /**
  * Asks a running backfill for its progress every `pollMillis` and hands each answer on. The

@@ -6,7 +6,7 @@ import {
   backfillRangeProblem,
   backfillWindowAt,
   countBackfillWindows,
-} from '../workflows/backfill-shared';
+} from '../workflows/backfill-windows';
 
 /** The windows as the first release listed them: the reference the arithmetic must agree with. */
 function listedWindows(from: number, to: number, windowMillis: number): { from: number; to: number }[] {

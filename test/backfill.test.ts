@@ -6,14 +6,14 @@ import { deliveredBarCodes, filesFor } from './support/mail';
 import { barcodes, cliEnv } from './support/cli';
 import { insertSale, type SoldTicket } from '../devstack/sales-simulator';
 import { followBackfillProgress } from '../client/backfill-progress';
+import { MAX_BACKFILL_WINDOWS } from '../workflows/backfill-windows';
+import type { RunningWorker } from '../worker/worker';
 import {
   BACKFILL_INPUT_VERSION,
-  INVALID_BACKFILL_RANGE,
-  MAX_BACKFILL_WINDOWS,
+  FailureTypes,
+  InterfaceIdKey,
   type BackfillProgress,
-} from '../workflows/backfill-shared';
-import type { RunningWorker } from '../worker/worker';
-import { InterfaceIdKey } from '../workflows/search-attributes';
+} from '../workflows/boundary';
 
 let stack: TestStack;
 let env: NodeJS.ProcessEnv;
@@ -274,7 +274,7 @@ test('a range too long is refused up front, by the CLI and by the workflow, with
       );
     assert.ok(failed instanceof WorkflowFailedError, String(failed));
     const cause = failed.cause as { type?: string; message: string };
-    assert.equal(cause.type, INVALID_BACKFILL_RANGE, cause.message);
+    assert.equal(cause.type, FailureTypes.invalidBackfillRange, cause.message);
     assert.match(cause.message, /more than the 10000/);
   }
 });

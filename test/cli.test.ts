@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { TestStack } from './support/stack';
 import { barcodes, cliEnv } from './support/cli';
 import { insertSale } from '../devstack/sales-simulator';
-import { EXPORT_WINDOW_INPUT_VERSION } from '../workflows/export-window-input';
+import { EXPORT_WINDOW_INPUT_VERSION } from '../workflows/boundary';
 
 let stack: TestStack;
 let env: NodeJS.ProcessEnv;

@@ -7,7 +7,7 @@ import { barcodes, cliEnv } from './support/cli';
 import { insertSale } from '../devstack/sales-simulator';
 import { msToTs } from '@temporalio/common/lib/time';
 import type { TypedSearchAttributes } from '@temporalio/common';
-import { ALL_SEARCH_ATTRIBUTES, InterfaceIdKey, InterfaceNameKey } from '../workflows/search-attributes';
+import { ALL_SEARCH_ATTRIBUTES, InterfaceIdKey, InterfaceNameKey } from '../workflows/boundary';
 import { migrate } from '../lib/db/migrate';
 import { InterfaceStore } from '../lib/interfaces/store';
 import { readDeploymentId } from '../lib/deployment';

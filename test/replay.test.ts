@@ -9,7 +9,7 @@ import { workflowBundle } from './support/stack';
 const FIXTURES = path.join(__dirname, '..', '..', 'test', 'fixtures', 'histories');
 
 // Histories recorded from real runs (test/support/record-histories.ts). A workflow change that
-// would break a run already in flight on a schedule makes replay fail here: version it (a new input version, as workflows/export-window-input.ts does) and record new fixtures.
+// would break a run already in flight on a schedule makes replay fail here: version it (a new input version, EXPORT_WINDOW_INPUT_VERSION in workflows/boundary.ts) and record new fixtures.
 test('recorded workflow histories replay deterministically against the current workflow code', async () => {
   const files = fs
     .readdirSync(FIXTURES)

@@ -1,23 +1,21 @@
 import { ApplicationFailure, continueAsNew, setHandler, workflowInfo } from '@temporalio/workflow';
-import type { DeliveredWindowSummary, WindowSummary } from '../activities/types';
 import { freezeBackfillWindow, prepareResend, sendDelivery } from './activities';
-import { publish } from './export-window';
+import { backfillRangeProblem, backfillWindowAt, countBackfillWindows } from './backfill-windows';
 import {
   BACKFILL_INPUT_VERSION,
   DEFAULT_BACKFILL_WINDOWS_PER_RUN,
-  INVALID_BACKFILL_RANGE,
+  FailureTypes,
   backfillProgressQuery,
-  backfillRangeProblem,
-  backfillWindowAt,
-  countBackfillWindows,
   type BackfillInput,
   type BackfillProgress,
   type BackfillResult,
   type BackfillTally,
+  type DeliveredWindowSummary,
   type LegacyBackfillResult,
-} from './backfill-shared';
-
-export type { BackfillInput, BackfillResult, LegacyBackfillResult } from './backfill-shared';
+  type ResendInput,
+  type WindowSummary,
+} from './boundary';
+import { publish } from './export-window';
 
 /**
  * Re-delivers the tickets created in a past range, one delivery per interval-sized window,
@@ -33,7 +31,7 @@ export async function backfill(input: BackfillInput): Promise<BackfillResult | L
   if (problem)
     throw ApplicationFailure.nonRetryable(
       `backfill of interface ${input.interfaceId}: ${problem}`,
-      INVALID_BACKFILL_RANGE,
+      FailureTypes.invalidBackfillRange,
     );
   const windowsTotal = countBackfillWindows(from, to, input.windowMillis);
   if ((input.version ?? 1) < BACKFILL_INPUT_VERSION) return backfillInOneRun(input, from, to, windowsTotal);
@@ -114,12 +112,6 @@ async function deliverWindow(
   }
   publish(frozen);
   return frozen;
-}
-
-export interface ResendInput {
-  deliveryId: number;
-  /** `resend --to`: only these destinations (email, sftp, https); absent: all the interface has. */
-  to?: string[];
 }
 
 /** Sends a stored file again as a new message (own Message-ID, References: the original). */

@@ -1,30 +1,18 @@
 import { ApplicationFailure, workflowInfo, upsertSearchAttributes } from '@temporalio/workflow';
-import type { WindowSummary } from '../activities/types';
-import { FailureTypes } from '../activities/types';
 import { exportWindows, freezeWindow, recordWindowOutcome, sendDelivery } from './activities';
 import { describeFailure } from './failures';
-import type { ExportWindowInput } from './export-window-input';
-
-export type { ExportWindowInput } from './export-window-input';
 import {
   DeliveryStatusKey,
+  FailureTypes,
   InterfaceIdKey,
   ScheduledStartTimeKey,
   TicketCountKey,
   WindowEndKey,
   WindowStartKey,
-} from './search-attributes';
-
-/** What a run returns; the next run of the schedule reads it as workflowInfo().lastResult. */
-export interface ExportWindowResult {
-  interfaceId: number;
-  /** Windows finished by this run, oldest first (a resumed frozen one, then the new one). */
-  windows: WindowSummary[];
-  /** The interface's watermark after this run: the end of its last finished window. */
-  windowEnd: string | null;
-  /** Input version 4 on: another run holds the interface's window, and why (this run sent nothing). */
-  busy?: string;
-}
+  type ExportWindowInput,
+  type ExportWindowResult,
+  type WindowSummary,
+} from './boundary';
 
 /**
  * One scheduled run of an interface: finish the window frozen by an earlier run if there is one,
@@ -58,7 +46,7 @@ export async function exportWindow(input: ExportWindowInput): Promise<ExportWind
       publish(current);
       if (current.status === 'pending' || current.status === 'failed') {
         await sendDelivery({
-          deliveryId: current.deliveryId!,
+          deliveryId: current.deliveryId,
           ...(version >= 3 ? { workflowId: info.workflowId } : {}),
         });
         current = { ...current, status: 'sent' };

@@ -1,11 +1,5 @@
 import { ActivityFailure, ApplicationFailure, TimeoutFailure } from '@temporalio/workflow';
-
-export interface FailureInfo {
-  type: string;
-  message: string;
-  /** SMTP 5xx, bad address, invalid configuration: retrying cannot help. */
-  permanent: boolean;
-}
+import type { FailureInfo } from './boundary';
 
 /**
  * Classifies what made a run fail. Only non-retryable application failures are permanent; retries

@@ -4,13 +4,9 @@ import { parseInstant } from '../../lib/duration';
 import { InputError, NotFoundError } from '../../lib/errors';
 import { unscheduledReason } from '../../lib/interfaces/schedulability';
 import { ticketsChangedSince } from '../../lib/source/state-changes';
-import { resultOf, startBackfill, startResend } from '../../lib/temporal/repairs';
-import type { backfill } from '../../workflows';
-import {
-  backfillRangeProblem,
-  countBackfillWindows,
-  type BackfillResult,
-} from '../../workflows/backfill-shared';
+import { backfillResultOf, resultOf, startBackfill, startResend } from '../../lib/temporal/repairs';
+import { backfillRangeProblem, countBackfillWindows } from '../../workflows/backfill-windows';
+import type { BackfillResult, BarcodesWorkflows } from '../../workflows/boundary';
 import { followBackfillProgress, progressBar } from '../backfill-progress';
 import { deliveryJson, deliveryLine } from '../output';
 import { parseId, type Runner } from './common';
@@ -71,7 +67,7 @@ export function backfillCommand(run: Runner): Command {
             output.note(
               `backfill ${handle.workflowId}: ${count} window(s) from ${from.toISOString()} to ${to.toISOString()}`,
             );
-            const result = (await withProgress(handle, !output.json && count > 0)) as BackfillResult;
+            const result = await withProgress(handle, !output.json && count > 0);
             // The result only counts (it must stay small for any range); the ledger lists the deliveries.
             const deliveries = await context.ledger.byWorkflow(handle.workflowId);
             output.result(
@@ -190,7 +186,10 @@ async function repairScope(context: CommandContext) {
 }
 
 /** Waits for the backfill's result, drawing a progress bar on a terminal when asked. */
-async function withProgress(handle: WorkflowHandle<typeof backfill>, drawProgress: boolean) {
+async function withProgress(
+  handle: WorkflowHandle<BarcodesWorkflows['backfill']>,
+  drawProgress: boolean,
+): Promise<BackfillResult> {
   const stopDrawing =
     drawProgress && process.stderr.isTTY
       ? followBackfillProgress(
@@ -200,7 +199,7 @@ async function withProgress(handle: WorkflowHandle<typeof backfill>, drawProgres
         )
       : undefined;
   try {
-    return await resultOf(handle);
+    return await backfillResultOf(handle);
   } finally {
     if (stopDrawing) {
       stopDrawing();

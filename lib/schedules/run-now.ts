@@ -1,7 +1,8 @@
 import { ScheduleOverlapPolicy, type Client } from '@temporalio/client';
 import { workflowFailure } from '../temporal/workflow-failure';
 import { UnavailableError } from '../errors';
-import type { ExportWindowResult } from '../../workflows/export-window';
+import type { ExportWindowResult } from '../../workflows/boundary';
+import { workflowHandle } from '../temporal/start';
 import { describeOrUndefined } from './sync';
 
 const POLL_MILLIS = 250;
@@ -71,7 +72,7 @@ async function waitForResult(
   deadline: number,
   taskQueue: string,
 ): Promise<ExportWindowResult> {
-  const result = client.workflow.getHandle(workflowId).result() as Promise<ExportWindowResult>;
+  const result = workflowHandle(client, 'exportWindow', workflowId).result();
   result.catch(() => {}); // observed below; this keeps an early exit from leaving it unhandled
   let checkedWorkers = false;
   while (true) {

@@ -4,6 +4,7 @@ import {
   ScheduleOverlapPolicy,
   type ScheduleDescription,
   type ScheduleOptions,
+  type ScheduleOptionsStartWorkflowAction,
 } from '@temporalio/client';
 import { TypedSearchAttributes, type SearchAttributePair } from '@temporalio/common';
 import { temporal } from '@temporalio/proto';
@@ -13,13 +14,20 @@ import { unscheduledReason } from '../interfaces/schedulability';
 import { interfaceTitle } from '../interfaces/title';
 import { formatDuration } from '../duration';
 import type { ExportInterface, InterfaceStore } from '../interfaces/store';
-import { EXPORT_WINDOW_INPUT_VERSION, type ExportWindowInput } from '../../workflows/export-window-input';
-import { ALL_SEARCH_ATTRIBUTES, InterfaceIdKey, InterfaceNameKey } from '../../workflows/search-attributes';
+import {
+  ALL_SEARCH_ATTRIBUTES,
+  EXPORT_WINDOW_INPUT_VERSION,
+  InterfaceIdKey,
+  InterfaceNameKey,
+  type BarcodesWorkflows,
+  type ExportWindowInput,
+  type WorkflowName,
+} from '../../workflows/boundary';
 import { interfaceIdOf, scheduleIdFor } from './schedule-id';
 
 export { unscheduledReason } from '../interfaces/schedulability';
 
-export const WORKFLOW_TYPE = 'exportWindow';
+export const WORKFLOW_TYPE = 'exportWindow' satisfies WorkflowName;
 /**
  * After an outage of the Temporal server (or of every worker), one missed run is started at once
  * if it is younger than this; since a run covers everything since the watermark, one is enough.
@@ -94,7 +102,11 @@ export function intervalOffsetMillis(
   return (Math.floor(offset / 1000) * 1000) % intervalMillis;
 }
 
-function desiredOptions(scope: ScheduleScope, iface: ExportInterface): ScheduleOptions {
+/** The schedule an interface wants; its action's arguments are checked as exportWindow's input. */
+function desiredOptions(
+  scope: ScheduleScope,
+  iface: ExportInterface,
+): ScheduleOptions<ScheduleOptionsStartWorkflowAction<BarcodesWorkflows['exportWindow']>> {
   const offset = intervalOffsetMillis(iface, scope.timing ?? DEFAULT_SCHEDULE_TIMING);
   const scheduleId = scheduleIdFor(scope.deploymentId, iface.id);
   return {

@@ -1,17 +1,22 @@
 import type { Client, WorkflowHandle } from '@temporalio/client';
 import type { Workflow, WorkflowResultType } from '@temporalio/common';
 import { compactUtc } from '../mail/message';
-// Types only: the workflow code stays in the worker's bundle; the name and the type travel together.
-import type { backfill, resend } from '../../workflows';
-import { BACKFILL_INPUT_VERSION, type BackfillInput } from '../../workflows/backfill-shared';
-import { InterfaceIdKey } from '../../workflows/search-attributes';
+import {
+  BACKFILL_INPUT_VERSION,
+  InterfaceIdKey,
+  type BackfillInput,
+  type BackfillResult,
+  type BarcodesWorkflows,
+} from '../../workflows/boundary';
 import { interfaceSearchAttributes, runSummary } from '../schedules/sync';
 import type { DestinationKind } from '../destinations/types';
+import { startWorkflow } from './start';
 import { workflowFailure } from './workflow-failure';
+import { BarcodesError } from '../errors';
 
 /**
  * Backfills and resends: the deliveries made again on purpose, beside the interface's chain.
- * Started by name with the workflow's type (typed input and result), named under the deployment's prefix like its
+ * Started by name, typed by the boundary (lib/temporal/start.ts), named under the deployment's prefix like its
  * schedules, labelled with the interface id so the UI's query finds them with its scheduled runs.
  */
 export interface RepairScope {
@@ -31,7 +36,7 @@ export interface BackfillRequest {
 export function startBackfill(
   scope: RepairScope,
   request: BackfillRequest,
-): Promise<WorkflowHandle<typeof backfill>> {
+): Promise<WorkflowHandle<BarcodesWorkflows['backfill']>> {
   const { interface: iface, from, to } = request;
   const input: BackfillInput = {
     interfaceId: iface.id,
@@ -41,7 +46,7 @@ export function startBackfill(
     version: BACKFILL_INPUT_VERSION,
     ...(request.windowsPerRun ? { windowsPerRun: request.windowsPerRun } : {}),
   };
-  return scope.client.workflow.start<typeof backfill>('backfill', {
+  return startWorkflow(scope.client, 'backfill', {
     workflowId: `barcodes-${scope.deploymentId}-${iface.id}-backfill-${compactUtc(from)}-${compactUtc(to)}-${Date.now()}`,
     taskQueue: scope.taskQueue,
     args: [input],
@@ -56,8 +61,8 @@ export function startResend(
   iface: { id: number; name: string } | undefined,
   /** Only these destinations (`resend --to`); absent: every destination of the interface. */
   to?: DestinationKind[],
-): Promise<WorkflowHandle<typeof resend>> {
-  return scope.client.workflow.start<typeof resend>('resend', {
+): Promise<WorkflowHandle<BarcodesWorkflows['resend']>> {
+  return startWorkflow(scope.client, 'resend', {
     workflowId: `barcodes-${scope.deploymentId}-${delivery.interfaceId}-resend-${delivery.id}-${Date.now()}`,
     taskQueue: scope.taskQueue,
     args: [{ deliveryId: delivery.id, ...(to ? { to } : {}) }],
@@ -80,4 +85,20 @@ export async function resultOf<W extends Workflow>(
   } catch (error) {
     throw workflowFailure(error, handle.workflowId);
   }
+}
+
+/**
+ * The result of a backfill this release started (input version 2): its bounded summary. A version
+ * 1 result (every window listed) cannot come from startBackfill; it is refused, never misread.
+ */
+export async function backfillResultOf(
+  handle: WorkflowHandle<BarcodesWorkflows['backfill']>,
+): Promise<BackfillResult> {
+  const result = await resultOf(handle);
+  if ('deliveries' in result)
+    throw new BarcodesError(
+      `backfill ${handle.workflowId} ran the version 1 steps; see \`barcodes deliveries\``,
+      'RUN_FAILED',
+    );
+  return result;
 }

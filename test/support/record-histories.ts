@@ -15,7 +15,7 @@ import path from 'node:path';
 import { temporal } from '@temporalio/proto';
 import { TestStack } from './stack';
 import { insertSale } from '../../devstack/sales-simulator';
-import { BACKFILL_INPUT_VERSION, type BackfillInput } from '../../workflows/backfill-shared';
+import { BACKFILL_INPUT_VERSION, type BackfillInput } from '../../workflows/boundary';
 
 const FIXTURES = path.join(__dirname, '..', '..', '..', 'test', 'fixtures', 'histories');
 

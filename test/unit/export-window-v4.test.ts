@@ -6,14 +6,9 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { ActivityFailure, ApplicationFailure } from '@temporalio/common';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
-import { FailureTypes } from '../../activities/types';
-import type { ExportWindowInput, ExportWindowResult } from '../../workflows/export-window';
-import {
-  DeliveryStatusKey,
-  InterfaceIdKey,
-  TicketCountKey,
-  WindowEndKey,
-} from '../../workflows/search-attributes';
+import { FailureTypes } from '../../workflows/boundary';
+import type { ExportWindowInput, ExportWindowResult } from '../../workflows/boundary';
+import { DeliveryStatusKey, InterfaceIdKey, TicketCountKey, WindowEndKey } from '../../workflows/boundary';
 import { startLocalTemporal } from './support/local-temporal';
 import { permanentFailure, scriptedActivities, windowSummary } from './support/scripted-activities';
 import { runWorkflow } from './support/workflow-run';

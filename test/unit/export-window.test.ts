@@ -5,13 +5,8 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
-import type { ExportWindowInput, ExportWindowResult } from '../../workflows/export-window';
-import {
-  DeliveryStatusKey,
-  TicketCountKey,
-  WindowEndKey,
-  WindowStartKey,
-} from '../../workflows/search-attributes';
+import type { ExportWindowInput, ExportWindowResult } from '../../workflows/boundary';
+import { DeliveryStatusKey, TicketCountKey, WindowEndKey, WindowStartKey } from '../../workflows/boundary';
 import { startLocalTemporal } from './support/local-temporal';
 import { scriptedActivities, windowSummary } from './support/scripted-activities';
 import { runScheduled, runWorkflow } from './support/workflow-run';

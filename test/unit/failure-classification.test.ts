@@ -13,7 +13,7 @@ import {
   TimeoutFailure,
   TimeoutType,
 } from '@temporalio/common';
-import { FailureTypes } from '../../activities/types';
+import { FailureTypes } from '../../workflows/boundary';
 import { describeFailure } from '../../workflows/failures';
 
 function afterRetries(cause: Error): ActivityFailure {

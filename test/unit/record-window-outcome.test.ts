@@ -7,7 +7,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { MockActivityEnvironment } from '@temporalio/testing';
 import { createOutcomeActivities } from '../../activities/outcome';
-import { FailureTypes, type WindowOutcomeInput } from '../../activities/types';
+import { FailureTypes, type WindowOutcomeInput } from '../../workflows/boundary';
 import { createAlerter } from '../../lib/alerts';
 import {
   FakeAlerter,

@@ -5,8 +5,8 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
-import type { WindowSummary } from '../../activities/types';
-import { DeliveryStatusKey, WindowEndKey } from '../../workflows/search-attributes';
+import type { WindowSummary } from '../../workflows/boundary';
+import { DeliveryStatusKey, WindowEndKey } from '../../workflows/boundary';
 import { startLocalTemporal } from './support/local-temporal';
 import { scriptedActivities, windowSummary } from './support/scripted-activities';
 import { runWorkflow } from './support/workflow-run';

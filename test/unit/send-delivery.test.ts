@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import { ApplicationFailure } from '@temporalio/common';
 import { MockActivityEnvironment } from '@temporalio/testing';
 import { createSendActivities } from '../../activities/send';
-import { FailureTypes, type SendDeliveryInput, type SendDeliveryResult } from '../../activities/types';
+import { FailureTypes, type SendDeliveryInput, type SendDeliveryResult } from '../../workflows/boundary';
 import { SmtpError } from '../../lib/mail/mailer';
 import {
   FakeAlerter,

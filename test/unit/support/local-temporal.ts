@@ -6,7 +6,7 @@
 import { TestWorkflowEnvironment } from '@temporalio/testing';
 import { bundleWorkflowCode, DefaultLogger, Runtime, type WorkflowBundle } from '@temporalio/worker';
 import { locateTemporalCli } from '../../../devstack/temporal-cli';
-import { ALL_SEARCH_ATTRIBUTES } from '../../../workflows/search-attributes';
+import { ALL_SEARCH_ATTRIBUTES } from '../../../workflows/boundary';
 
 /** The compiled workflows folder, as the worker loads it (worker/worker.ts WORKFLOWS_PATH). */
 const WORKFLOWS_PATH = require.resolve('../../../workflows');

@@ -9,12 +9,14 @@ import { createExportWindowsActivities } from '../../../activities/export-window
 import type {
   DeliveredWindowSummary,
   FreezeWindowInput,
-  NoWindowSummary,
   PrepareResendInput,
   SendDeliveryInput,
   WindowOutcomeInput,
   WindowSummary,
-} from '../../../activities/types';
+} from '../../../workflows/boundary';
+
+/** A run without a window: nothing due, refused or busy. */
+type NoWindowSummary = Exclude<WindowSummary, DeliveredWindowSummary>;
 
 /** The activities exportWindow and resend call (the backfill's are not faked here). */
 export type WorkflowActivities = Pick<

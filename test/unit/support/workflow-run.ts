@@ -7,7 +7,7 @@ import { ScheduleOverlapPolicy, WorkflowFailedError } from '@temporalio/client';
 import type { TypedSearchAttributes } from '@temporalio/common';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import { Worker } from '@temporalio/worker';
-import { ScheduledStartTimeKey } from '../../../workflows/search-attributes';
+import { ScheduledStartTimeKey } from '../../../workflows/boundary';
 import { workflowBundle } from './local-temporal';
 import type { WorkflowActivities } from './scripted-activities';
 
