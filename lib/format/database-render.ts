@@ -16,13 +16,7 @@
 import pg from 'pg';
 import type { TicketRow } from '../tickets';
 import { guardFormula } from './csv';
-import {
-  DATE_TOKENS,
-  DATETIME_TOKENS,
-  tokenizeDateFormat,
-  type DateToken,
-  type FormatPiece,
-} from './datetime';
+import { columnFormatPieces, tokenizeColumnFormat, type DateColumnKind, type DateToken } from './datetime';
 import { FIELDS } from './fields';
 import { parseFormatSpec } from './parse';
 import type { FormatSpec } from './spec';
@@ -77,9 +71,9 @@ export function databaseRenderRefusal(spec: FormatSpec, timeZone: string): strin
     // Constants go into the query as finished text: nothing for the database to get wrong.
     if ('constant' in column) continue;
     const kind = FIELDS[column.field].kind;
-    if (kind === 'date' && !isSimpleFormat(spec.dateFormat, DATE_TOKENS))
+    if (kind === 'date' && 'error' in tokenizeColumnFormat(spec, kind))
       return `dateFormat ${spec.dateFormat}`;
-    if (kind === 'datetime' && !isSimpleFormat(spec.dateTimeFormat, DATETIME_TOKENS))
+    if (kind === 'datetime' && 'error' in tokenizeColumnFormat(spec, kind))
       return `dateTimeFormat ${spec.dateTimeFormat}`;
   }
   return null;
@@ -110,13 +104,13 @@ export function lineSql(spec: FormatSpec, timeZone: string, fieldSql: FieldSql):
         return quoteCell(`coalesce(${source}, '')`, spec, property === 'state' ? false : 'test');
       case 'date':
         return quoteCell(
-          `coalesce(to_char((${source})::date, ${literal(toCharFormat(spec.dateFormat, DATE_TOKENS))}), '')`,
+          `coalesce(to_char((${source})::date, ${literal(toCharFormat(spec, 'date'))}), '')`,
           spec,
           formatNeedsQuotes(spec.dateFormat, separator),
         );
       case 'datetime':
         return quoteCell(
-          `to_char((${source}) AT TIME ZONE ${literal(timeZone)}, ${literal(toCharFormat(spec.dateTimeFormat, DATETIME_TOKENS))})`,
+          `to_char((${source}) AT TIME ZONE ${literal(timeZone)}, ${literal(toCharFormat(spec, 'datetime'))})`,
           spec,
           formatNeedsQuotes(spec.dateTimeFormat, separator),
         );
@@ -189,11 +183,6 @@ function formatNeedsQuotes(format: string, separator: string): boolean {
   return format.includes(separator) || /["\r\n]/.test(format);
 }
 
-/** A format the token language accepts (parseFormatSpec refused the others already; checked again so a hand-made spec is refused, not guessed). */
-function isSimpleFormat(format: string, allowed: readonly DateToken[]): boolean {
-  return !('error' in tokenizeDateFormat(format, allowed));
-}
-
 /** to_char patterns of the tokens (datetime.ts): zero-padded, 24-hour clock, milliseconds truncated. */
 const TO_CHAR_PATTERNS: Readonly<Record<DateToken, string>> = {
   YYYY: 'YYYY',
@@ -206,10 +195,9 @@ const TO_CHAR_PATTERNS: Readonly<Record<DateToken, string>> = {
   SSS: 'MS',
 };
 
-/** A to_char format of a date format; literals in double quotes, so `T` or `Z` can never be read as a pattern (`TZ` is one). */
-export function toCharFormat(format: string, allowed: readonly DateToken[]): string {
-  const pieces = tokenizeDateFormat(format, allowed) as FormatPiece[];
-  return pieces
+/** A to_char format of the spec's `kind` format; literals in double quotes, so `T` or `Z` can never be read as a pattern (`TZ` is one). */
+function toCharFormat(spec: FormatSpec, kind: DateColumnKind): string {
+  return columnFormatPieces(spec, kind)
     .map((piece) => ('token' in piece ? TO_CHAR_PATTERNS[piece.token] : `"${piece.literal}"`))
     .join('');
 }

@@ -4,6 +4,9 @@
  * other time zones the zone's offset is looked up once per hour of time (Intl only on a miss).
  */
 
+import { FormatError } from '../errors';
+import type { FormatSpec } from './spec';
+
 export const DATE_TOKENS = ['YYYY', 'YY', 'MM', 'DD'] as const;
 export const DATETIME_TOKENS = [...DATE_TOKENS, 'HH', 'mm', 'ss', 'SSS'] as const;
 export type DateToken = (typeof DATETIME_TOKENS)[number];
@@ -53,6 +56,35 @@ export function tokenizeDateFormat(
   if (literal) pieces.push({ literal });
   if (!hasToken) return { error: `has no token (use ${allowed.join(' ')})` };
   return pieces;
+}
+
+/** A column of dates (the spec's dateFormat) or of dates and times (its dateTimeFormat). */
+export type DateColumnKind = 'date' | 'datetime';
+
+/** The spec's format for a `kind` column, split into pieces, or why it is not valid. */
+export function tokenizeColumnFormat(
+  spec: Pick<FormatSpec, 'dateFormat' | 'dateTimeFormat'>,
+  kind: DateColumnKind,
+): FormatPiece[] | { error: string } {
+  return kind === 'date'
+    ? tokenizeDateFormat(spec.dateFormat, DATE_TOKENS)
+    : tokenizeDateFormat(spec.dateTimeFormat, DATETIME_TOKENS);
+}
+
+/**
+ * The pieces every renderer (CSV, xlsx, the database) formats a `kind` column by. parseFormatSpec
+ * refused invalid formats already; a hand-made spec that skipped it is refused here, never guessed.
+ */
+export function columnFormatPieces(
+  spec: Pick<FormatSpec, 'dateFormat' | 'dateTimeFormat'>,
+  kind: DateColumnKind,
+): FormatPiece[] {
+  const result = tokenizeColumnFormat(spec, kind);
+  if ('error' in result) {
+    const format = kind === 'date' ? spec.dateFormat : spec.dateTimeFormat;
+    throw new FormatError(`format: date format ${JSON.stringify(format)} ${result.error}`);
+  }
+  return result;
 }
 
 const PAD2: readonly string[] = Array.from({ length: 100 }, (_, n) => String(n).padStart(2, '0'));

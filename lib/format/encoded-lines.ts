@@ -7,16 +7,7 @@
  * UTF-16 bounds, this exact bytes).
  */
 
-import { FormatError } from '../errors';
-import {
-  fileNameValues,
-  parseFileNameTemplate,
-  type FileNameTemplate,
-  type FileNameValues,
-} from './filename';
-import { namedParts, TextPartFiles, type FinishedPart } from './part-files';
-import { checkContext, contentTypeOf, revalidate } from './render';
-import { compileFormat, type CompiledFormat } from './row-encoder';
+import { beginRender, TextPartWriter } from './render';
 import type { FormatSpec } from './spec';
 import type { PartSink, RenderContext, RenderResult } from './types';
 
@@ -38,58 +29,20 @@ export async function renderEncodedLines(
   ctx: RenderContext,
   sink: PartSink,
 ): Promise<RenderResult> {
-  const timeZone = ctx.timeZone || 'UTC';
-  checkContext(ctx, timeZone);
-  spec = revalidate(spec);
-  const template = parseFileNameTemplate(spec.fileName);
-  if ('error' in template) throw new FormatError(`format: fileName ${template.error}`);
-  const names = fileNameValues(ctx.interfaceName, ctx.windowStart, ctx.windowEnd, timeZone);
-  const writer = new LinePartWriter(compileFormat(spec, timeZone), spec, ctx, template, names, sink);
-  let ticketCount = 0;
-  try {
+  const writer = new LinePartWriter(beginRender(spec, ctx), ctx, sink);
+  return writer.writeWindow(async () => {
+    let ticketCount = 0;
     for await (const batch of lines) {
       await writer.appendLines(batch);
       ticketCount += batch.ends.length;
     }
-    if (ticketCount === 0 && spec.emptyWindow === 'header-only') writer.beginPart();
-    await writer.endPart(true);
-  } catch (error) {
-    writer.abandon();
-    throw error;
-  }
-  const parts = namedParts(
-    writer.finished,
-    { template, names, compression: spec.compression, contentType: contentTypeOf(spec, template) },
-    ctx,
-  );
-  return { ticketCount, parts };
+    return ticketCount;
+  });
 }
 
 /** Cuts finished lines into parts at line boundaries; sizes are the lines' exact bytes. */
-class LinePartWriter {
-  private readonly files: TextPartFiles;
-  private rowCount = 0;
-  /** Bytes of the open part before compression: BOM, header and rows. */
-  private committed = 0;
+class LinePartWriter extends TextPartWriter {
   private beginPending = false;
-  private readonly limit: number;
-
-  constructor(
-    format: CompiledFormat,
-    spec: FormatSpec,
-    ctx: RenderContext,
-    template: FileNameTemplate,
-    names: FileNameValues,
-    sink: PartSink,
-  ) {
-    this.files = new TextPartFiles(format, spec, ctx, template, names, sink);
-    // The trailer is written last, so its room is kept from the start.
-    this.limit = spec.maxFileSize - format.trailerReserve;
-  }
-
-  get finished(): readonly FinishedPart[] {
-    return this.files.finished;
-  }
 
   async appendLines({ bytes, ends }: EncodedLines): Promise<void> {
     let written = 0;
@@ -123,10 +76,6 @@ class LinePartWriter {
       await this.openPart();
     }
     await this.files.close(last, this.rowCount);
-  }
-
-  abandon(): void {
-    this.files.abandon();
   }
 
   private async openPart(): Promise<void> {

@@ -9,7 +9,7 @@
 import { z } from 'zod';
 import { InputError } from '../errors';
 import { formatCodePoint, getCharset, mapToCharset } from './charset';
-import { DATE_TOKENS, DATETIME_TOKENS, tokenizeDateFormat } from './datetime';
+import { tokenizeColumnFormat } from './datetime';
 import { FIELD_NAMES, type FieldName } from './fields';
 import { parseFileNameTemplate } from './filename';
 import {
@@ -404,9 +404,9 @@ function checkColumns(spec: FormatSpec): void {
 }
 
 function checkFormats(spec: FormatSpec): void {
-  const date = tokenizeDateFormat(spec.dateFormat, DATE_TOKENS);
+  const date = tokenizeColumnFormat(spec, 'date');
   if ('error' in date) refuse(['dateFormat'], date.error, spec.dateFormat);
-  const dateTime = tokenizeDateFormat(spec.dateTimeFormat, DATETIME_TOKENS);
+  const dateTime = tokenizeColumnFormat(spec, 'datetime');
   if ('error' in dateTime) refuse(['dateTimeFormat'], dateTime.error, spec.dateTimeFormat);
   if (spec.quoting === 'none') {
     // "," is the only separator the formats can hold: it would break every line.

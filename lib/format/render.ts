@@ -12,7 +12,7 @@ import {
   type FileNameTemplate,
   type FileNameValues,
 } from './filename';
-import { namedParts, TextPartFiles, type FinishedPart } from './part-files';
+import { namedParts, TextPartFiles } from './part-files';
 import { parseFormatSpec } from './parse';
 import { compileFormat, type CompiledFormat } from './row-encoder';
 import type { FormatSpec } from './spec';
@@ -48,20 +48,14 @@ export async function renderWindow(
   ctx: RenderContext,
   sink: PartSink,
 ): Promise<RenderResult> {
-  const timeZone = ctx.timeZone || 'UTC';
-  checkContext(ctx, timeZone);
-  spec = revalidate(spec);
-  const template = parseFileNameTemplate(spec.fileName);
-  if ('error' in template) throw new FormatError(`format: fileName ${template.error}`);
+  const start = beginRender(spec, ctx);
   // A file type is a renderer: xlsx has its own, behind the same arguments and result.
-  if (spec.type === 'xlsx') return renderXlsxWindow(rows, spec, ctx, timeZone, template, sink);
-  const names = fileNameValues(ctx.interfaceName, ctx.windowStart, ctx.windowEnd, timeZone);
-  const format = compileFormat(spec, timeZone);
-  const writer = new PartWriter(format, spec, ctx, template, names, sink);
-
-  let ticketCount = 0;
-  const encodeRow = format.encodeRow;
-  try {
+  if (start.spec.type === 'xlsx')
+    return renderXlsxWindow(rows, start.spec, ctx, start.timeZone, start.template, sink);
+  const writer = new PartWriter(start, ctx, sink);
+  const encodeRow = writer.format.encodeRow;
+  return writer.writeWindow(async () => {
+    let ticketCount = 0;
     for await (const item of rows) {
       if (isBatch(item)) {
         for (const row of item) {
@@ -75,26 +69,98 @@ export async function renderWindow(
         ticketCount += 1;
       }
     }
-    if (ticketCount === 0 && spec.emptyWindow === 'header-only') await writer.beginPart();
-    await writer.endPart(true);
-  } catch (error) {
-    writer.abandon();
-    throw error;
+    return ticketCount;
+  });
+}
+
+/** A checked spec, its time zone and file name template: what a renderer starts from. */
+export interface RenderStart {
+  spec: FormatSpec;
+  timeZone: string;
+  template: FileNameTemplate;
+}
+
+/**
+ * What every renderer starts with: the context checked, the spec parsed again, the file name
+ * template parsed (FormatError for any of them, before anything is written).
+ */
+export function beginRender(spec: FormatSpec, ctx: RenderContext): RenderStart {
+  const timeZone = ctx.timeZone || 'UTC';
+  checkContext(ctx, timeZone);
+  const checked = revalidate(spec);
+  const template = parseFileNameTemplate(checked.fileName);
+  if ('error' in template) throw new FormatError(`format: fileName ${template.error}`);
+  return { spec: checked, timeZone, template };
+}
+
+/**
+ * What the part writers of the two text renderers share (tickets here, finished lines in
+ * encoded-lines.ts): the part files, and the counts they cut parts by. They differ in how they
+ * count a part's size.
+ */
+export abstract class TextPartWriter {
+  readonly format: CompiledFormat;
+  protected readonly files: TextPartFiles;
+  /** Rows in the open part. */
+  protected rowCount = 0;
+  /** Bytes of the open part already counted before compression: BOM, header and rows. */
+  protected committed = 0;
+  /** Most bytes a part's BOM, header and rows may take: the trailer is written last, so its room is kept from the start. */
+  protected readonly limit: number;
+  private readonly spec: FormatSpec;
+  private readonly template: FileNameTemplate;
+  private readonly names: FileNameValues;
+
+  constructor(
+    start: RenderStart,
+    private readonly ctx: RenderContext,
+    sink: PartSink,
+  ) {
+    this.spec = start.spec;
+    this.template = start.template;
+    this.format = compileFormat(this.spec, start.timeZone);
+    this.names = fileNameValues(ctx.interfaceName, ctx.windowStart, ctx.windowEnd, start.timeZone);
+    this.files = new TextPartFiles(this.format, this.spec, ctx, this.template, this.names, sink);
+    this.limit = this.spec.maxFileSize - this.format.trailerReserve;
   }
 
-  const parts = namedParts(
-    writer.finished,
-    { template, names, compression: spec.compression, contentType: contentTypeOf(spec, template) },
-    ctx,
-  );
-  return { ticketCount, parts };
+  /**
+   * One window around `writeRows` (which feeds this writer and returns the ticket count): an empty
+   * window gets its header-only part, the last part is ended and the parts named; whatever throws
+   * abandons the open part first.
+   */
+  async writeWindow(writeRows: () => Promise<number>): Promise<RenderResult> {
+    let ticketCount: number;
+    try {
+      ticketCount = await writeRows();
+      if (ticketCount === 0 && this.spec.emptyWindow === 'header-only') await this.beginPart();
+      await this.endPart(true);
+    } catch (error) {
+      this.files.abandon();
+      throw error;
+    }
+    const { spec, template } = this;
+    const contentType = contentTypeOf(spec, template);
+    const parts = namedParts(
+      this.files.finished,
+      { template, names: this.names, compression: spec.compression, contentType },
+      this.ctx,
+    );
+    return { ticketCount, parts };
+  }
+
+  /** A part with no rows, for emptyWindow header-only. */
+  protected abstract beginPart(): void | Promise<void>;
+
+  /** Ends the open part; `last` when no row follows (the zip entry's name depends on it). */
+  protected abstract endPart(last: boolean): Promise<void>;
 }
 
 /**
  * Parses the spec again (microseconds): a spec read back from the database and cast, or written by
  * hand, fails here before anything is written rather than in the middle of a file.
  */
-export function revalidate(spec: FormatSpec): FormatSpec {
+function revalidate(spec: FormatSpec): FormatSpec {
   try {
     return parseFormatSpec(spec);
   } catch (error) {
@@ -106,7 +172,7 @@ function isBatch(item: TicketRow | readonly TicketRow[]): item is readonly Ticke
   return Array.isArray(item);
 }
 
-export function checkContext(ctx: RenderContext, timeZone: string): void {
+function checkContext(ctx: RenderContext, timeZone: string): void {
   if (typeof ctx.interfaceName !== 'string') throw new FormatError('format: interfaceName must be a string');
   if (ctx.encryption !== undefined && typeof ctx.encryption?.encrypt !== 'function')
     throw new FormatError('format: encryption has no encrypt function');
@@ -125,7 +191,7 @@ const TEXT_TYPES: Readonly<Record<string, string>> = {
   '.tsv': 'text/tab-separated-values',
 };
 
-export function contentTypeOf(spec: FormatSpec, template: FileNameTemplate): string {
+function contentTypeOf(spec: FormatSpec, template: FileNameTemplate): string {
   switch (spec.compression) {
     case 'gzip':
       return 'application/gzip';
@@ -140,34 +206,11 @@ export function contentTypeOf(spec: FormatSpec, template: FileNameTemplate): str
 }
 
 /** Cuts the stream of lines into parts and batches. Sizes are counted before compression. */
-class PartWriter {
-  private readonly files: TextPartFiles;
-  private rowCount = 0;
-  /** Bytes of the part already encoded: BOM, header and flushed rows. */
-  private committed = 0;
-  /** Lines not encoded yet, and a bound on their size in bytes (exact where measured). */
+class PartWriter extends TextPartWriter {
+  /** Lines not encoded yet, and a bound on their size in bytes (exact where measured); `committed` counts the flushed rows. */
   private batch = '';
   private batchBytes = 0;
-  private readonly maxBytesPerUnit: number;
-  private readonly limit: number;
-
-  constructor(
-    private readonly format: CompiledFormat,
-    spec: FormatSpec,
-    ctx: RenderContext,
-    template: FileNameTemplate,
-    names: FileNameValues,
-    sink: PartSink,
-  ) {
-    this.files = new TextPartFiles(format, spec, ctx, template, names, sink);
-    this.maxBytesPerUnit = format.charset.maxBytesPerUnit;
-    // The trailer is written last, so its room is kept from the start.
-    this.limit = spec.maxFileSize - format.trailerReserve;
-  }
-
-  get finished(): readonly FinishedPart[] {
-    return this.files.finished;
-  }
+  private readonly maxBytesPerUnit = this.format.charset.maxBytesPerUnit;
 
   /** Appends without waiting when the line fits and no write is due: the path of almost every row. */
   tryAppend(line: string): boolean {
@@ -210,15 +253,11 @@ class PartWriter {
     this.rowCount = 0;
   }
 
-  /** Ends the open part, if any; `last` when no row follows (the zip entry's name depends on it). */
+  /** Ends the open part, if any. */
   async endPart(last: boolean): Promise<void> {
     if (!this.files.isOpen) return;
     await this.flush();
     await this.files.close(last, this.rowCount);
-  }
-
-  abandon(): void {
-    this.files.abandon();
   }
 
   private async flush(): Promise<void> {

@@ -14,15 +14,7 @@ import { FormatError } from '../errors';
 import type { TicketRow } from '../tickets';
 import { formatCodePoint, getCharset, mapToCharset, type Charset } from './charset';
 import { createQuoter, guardFormula, quote, specialCharacters, spreadsheetTextFormula } from './csv';
-import {
-  createDateFormatter,
-  createDateTimeFormatter,
-  DATE_TOKENS,
-  DATETIME_TOKENS,
-  tokenizeDateFormat,
-  type DateToken,
-  type FormatPiece,
-} from './datetime';
+import { columnFormatPieces, createDateFormatter, createDateTimeFormatter } from './datetime';
 import { createPriceFormatter } from './decimal';
 import { FIELDS, type FieldKind } from './fields';
 import type { ColumnSpec, FormatSpec } from './spec';
@@ -191,7 +183,7 @@ function planColumn(
       return { ...plan, formatter: null, raw, guard: true, mayNeedQuotes: true };
     }
     case 'date': {
-      const format = createDateFormatter(pieces(spec.dateFormat, DATE_TOKENS));
+      const format = createDateFormatter(columnFormatPieces(spec, 'date'));
       const raw: RawCell = (row) => {
         const value = row[property] as string | null;
         return value == null ? '' : format(value);
@@ -200,7 +192,7 @@ function planColumn(
       return { ...plan, formatter: format, raw, guard: false, mayNeedQuotes: true };
     }
     case 'datetime': {
-      const format = createDateTimeFormatter(pieces(spec.dateTimeFormat, DATETIME_TOKENS), timeZone);
+      const format = createDateTimeFormatter(columnFormatPieces(spec, 'datetime'), timeZone);
       const raw: RawCell = (row) => {
         const value = row[property] as Date | null | undefined;
         if (value == null && absent !== null) return absent;
@@ -225,14 +217,6 @@ function refuseTime(row: TicketRow, name: string): never {
   throw new FormatError(
     `format: ticket ${row.id}, column ${name}: not a valid date and time; the whole window is refused`,
   );
-}
-
-function pieces(format: string, allowed: readonly DateToken[]): FormatPiece[] {
-  const result = tokenizeDateFormat(format, allowed);
-  // parseFormatSpec refused invalid formats already; a hand-made spec that skipped it lands here.
-  if ('error' in result)
-    throw new FormatError(`format: date format ${JSON.stringify(format)} ${result.error}`);
-  return result;
 }
 
 function refuseUnquoted(row: TicketRow, name: string, value: string, special: RegExp): never {

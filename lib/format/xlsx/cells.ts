@@ -14,14 +14,7 @@
 import { FormatError } from '../../errors';
 import type { TicketRow } from '../../tickets';
 import { guardFormula } from '../csv';
-import {
-  DATE_TOKENS,
-  DATETIME_TOKENS,
-  tokenizeDateFormat,
-  ZoneOffsets,
-  type DateToken,
-  type FormatPiece,
-} from '../datetime';
+import { columnFormatPieces, ZoneOffsets } from '../datetime';
 import { formatDecimal } from '../decimal';
 import { FIELDS } from '../fields';
 import type { ColumnSpec, FormatSpec } from '../spec';
@@ -109,7 +102,7 @@ function compileColumn(column: ColumnSpec, spec: FormatSpec, timeZone: string): 
       const shown = spec.dateFormat.length;
       return {
         header: column.header,
-        numFmt: excelDateFormat(pieces(spec.dateFormat, DATE_TOKENS)),
+        numFmt: excelDateFormat(columnFormatPieces(spec, 'date')),
         cell,
         shownLength: (v) => (v instanceof Date ? shown : textLength(v)),
       };
@@ -132,17 +125,10 @@ function compileColumn(column: ColumnSpec, spec: FormatSpec, timeZone: string): 
       const shown = spec.dateTimeFormat.length;
       return {
         header: column.header,
-        numFmt: excelDateFormat(pieces(spec.dateTimeFormat, DATETIME_TOKENS)),
+        numFmt: excelDateFormat(columnFormatPieces(spec, 'datetime')),
         cell,
         shownLength: (v) => (v instanceof Date ? shown : textLength(v)),
       };
     }
   }
-}
-
-function pieces(format: string, allowed: readonly DateToken[]): FormatPiece[] {
-  const result = tokenizeDateFormat(format, allowed);
-  if ('error' in result)
-    throw new FormatError(`format: date format ${JSON.stringify(format)} ${result.error}`);
-  return result;
 }
