@@ -9,7 +9,7 @@ import assert from 'node:assert/strict';
 import { stringify } from 'csv-stringify/sync';
 import { parse } from 'csv-parse/sync';
 import { createQuoter, guardFormula, quote } from '../lib/format/csv';
-import { SEPARATORS } from '../lib/format/spec';
+import { SPEC_CHOICES } from '../lib/format/spec';
 
 const PIECES = [
   '',
@@ -65,7 +65,7 @@ function adversarialValues(): string[] {
 const VALUES = adversarialValues();
 
 test('csv: minimal quoting is csv-stringify quoting CR and LF too', () => {
-  for (const separator of SEPARATORS) {
+  for (const separator of SPEC_CHOICES.separator) {
     const quoter = createQuoter('minimal', separator);
     for (const value of VALUES) {
       const expected = stringify([[value]], {
@@ -96,7 +96,7 @@ test('csv: quoting "all" is csv-stringify with quoted and quoted_empty', () => {
 });
 
 test('csv: the formula guard is csv-stringify escape_formulas', () => {
-  for (const separator of SEPARATORS) {
+  for (const separator of SPEC_CHOICES.separator) {
     const quoter = createQuoter('minimal', separator);
     for (const value of VALUES) {
       const expected = stringify([[value]], {
@@ -116,7 +116,7 @@ test('csv: the formula guard is csv-stringify escape_formulas', () => {
 
 test('csv: every quoted record reads back with csv-parse', () => {
   const random = prng(7);
-  for (const separator of SEPARATORS) {
+  for (const separator of SPEC_CHOICES.separator) {
     const quoter = createQuoter('minimal', separator);
     for (let i = 0; i < 300; i++) {
       const record = Array.from(

@@ -10,7 +10,9 @@
  *   decomposition without the combining marks (ř → r, ™ → TM, … → ...) if that fits; else `?`.
  */
 
-import type { Encoding, UnmappablePolicy } from './spec';
+import type { FormatSpec } from './spec';
+
+type Encoding = FormatSpec['encoding'];
 
 export interface Charset {
   readonly encoding: Encoding;
@@ -131,7 +133,7 @@ export function formatCodePoint(codePoint: number): string {
 export function mapToCharset(
   value: string,
   charset: Charset,
-  policy: UnmappablePolicy,
+  policy: FormatSpec['unmappable'],
 ): string | UnmappableCharacter {
   if (charset.unmappable === null || !charset.unmappable.test(value)) return value;
   const text = value.normalize('NFC');

@@ -9,10 +9,10 @@
  * LF too, on adversarial values.
  */
 
-import type { Quoting, Separator } from './spec';
+import type { FormatSpec } from './spec';
 
 /** Characters that force quoting: the separator, the quote, CR, LF. */
-export function specialCharacters(separator: Separator): RegExp {
+export function specialCharacters(separator: FormatSpec['separator']): RegExp {
   switch (separator) {
     case ';':
       return /[;"\r\n]/;
@@ -34,8 +34,8 @@ export function quote(value: string): string {
 
 /** The quoting function of a spec: value in, field text out. `none` is handled by the row encoder, which must refuse instead. */
 export function createQuoter(
-  quoting: Exclude<Quoting, 'none'>,
-  separator: Separator,
+  quoting: Exclude<FormatSpec['quoting'], 'none'>,
+  separator: FormatSpec['separator'],
 ): (value: string) => string {
   if (quoting === 'all') return quote;
   const special = specialCharacters(separator);

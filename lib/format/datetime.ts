@@ -87,6 +87,9 @@ export function columnFormatPieces(
   return result;
 }
 
+/** The field each two-digit token prints, zero-padded. */
+const TWO_DIGIT_FIELDS = { MM: 'month', DD: 'day', HH: 'hour', mm: 'minute', ss: 'second' } as const;
+
 const PAD2: readonly string[] = Array.from({ length: 100 }, (_, n) => String(n).padStart(2, '0'));
 const PAD3: readonly string[] = Array.from({ length: 1000 }, (_, n) => String(n).padStart(3, '0'));
 
@@ -173,18 +176,12 @@ function compilePieces(pieces: readonly FormatPiece[]): FieldsFormatter {
         return (f) => year4(f.year);
       case 'YY':
         return (f) => PAD2[((f.year % 100) + 100) % 100]!;
-      case 'MM':
-        return (f) => PAD2[f.month]!;
-      case 'DD':
-        return (f) => PAD2[f.day]!;
-      case 'HH':
-        return (f) => PAD2[f.hour]!;
-      case 'mm':
-        return (f) => PAD2[f.minute]!;
-      case 'ss':
-        return (f) => PAD2[f.second]!;
       case 'SSS':
         return (f) => PAD3[f.millisecond]!;
+      default: {
+        const field = TWO_DIGIT_FIELDS[piece.token];
+        return (f) => PAD2[f[field]]!;
+      }
     }
   });
   return (f) => {
@@ -258,41 +255,14 @@ export class ZoneOffsets {
 
   private exactOffset(ms: number): number {
     const wholeSecond = Math.floor(ms / 1000) * 1000;
-    let year = 0;
-    let month = 1;
-    let day = 1;
-    let hour = 0;
-    let minute = 0;
-    let second = 0;
+    const wall = { year: 0, month: 1, day: 1, hour: 0, minute: 0, second: 0 };
     let bc = false;
     for (const part of this.formatter.formatToParts(wholeSecond)) {
-      switch (part.type) {
-        case 'year':
-          year = Number(part.value);
-          break;
-        case 'month':
-          month = Number(part.value);
-          break;
-        case 'day':
-          day = Number(part.value);
-          break;
-        case 'hour':
-          hour = Number(part.value);
-          break;
-        case 'minute':
-          minute = Number(part.value);
-          break;
-        case 'second':
-          second = Number(part.value);
-          break;
-        case 'era':
-          bc = part.value === 'BC' || part.value === 'B';
-          break;
-        default:
-          break;
-      }
+      if (part.type === 'era') bc = part.value === 'BC' || part.value === 'B';
+      else if (part.type in wall) wall[part.type as keyof typeof wall] = Number(part.value);
     }
-    if (bc) year = 1 - year;
+    const { month, day, hour, minute, second } = wall;
+    const year = bc ? 1 - wall.year : wall.year;
     const local = Date.UTC(2000, month - 1, day, hour, minute, second);
     // Date.UTC maps years 0..99 to 1900..1999, so set the year separately.
     const date = new Date(local);

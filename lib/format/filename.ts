@@ -7,7 +7,7 @@
  */
 
 import { compactLocalDate, compactUtcStamp } from './datetime';
-import type { Compression } from './spec';
+import type { FormatSpec } from './spec';
 
 export const FILE_NAME_PLACEHOLDERS = ['interface', 'start', 'end', 'date', 'part', 'parts'] as const;
 export type FileNamePlaceholder = (typeof FILE_NAME_PLACEHOLDERS)[number];
@@ -178,7 +178,7 @@ export function partFileName(
   values: FileNameValues,
   part: number,
   parts: number,
-  compression: Compression,
+  compression: FormatSpec['compression'],
 ): string {
   const width = Math.max(2, String(parts).length);
   let stem = renderStem(template, values, pad(part, width), pad(parts, width));
@@ -221,7 +221,7 @@ export function encryptedPlainFileName(
   values: FileNameValues,
   part: number,
   onlyPart: boolean,
-  compression: Compression,
+  compression: FormatSpec['compression'],
 ): string {
   if (onlyPart) return partFileName(template, values, 1, 1, compression);
   const entry = zipEntryName(template, values, part, false);

@@ -15,14 +15,6 @@ export {
   type FieldColumnSpec,
   type ConstantColumnSpec,
   type TrailerSpec,
-  type Separator,
-  type Quoting,
-  type LineEnding,
-  type Encoding,
-  type UnmappablePolicy,
-  type DecimalSeparator,
-  type Compression,
-  type EmptyWindowPolicy,
 } from './spec';
 export { FIELD_NAMES, type FieldName } from './fields';
 export { renderWindow } from './render';

@@ -9,7 +9,7 @@ import { once } from 'node:events';
 import * as zlib from 'node:zlib';
 import { crc32 } from './crc32';
 import type { PartEncryption, PartSink } from './types';
-import type { Compression } from './spec';
+import type { FormatSpec } from './spec';
 import { centralDirectory, localFileHeader } from './zip';
 
 /** Size of the chunks zlib hands back, so compressed parts reach the sink in ~64 KiB writes too. */
@@ -241,7 +241,7 @@ class ZipOutput implements PartOutput {
  * inside an encrypted part; `encryption`, when given, is the last layer before the sink.
  */
 export function openPartOutput(
-  compression: Compression,
+  compression: FormatSpec['compression'],
   sink: PartSink,
   modified: Date,
   encryption?: PartEncryption,

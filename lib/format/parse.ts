@@ -13,21 +13,13 @@ import { tokenizeColumnFormat } from './datetime';
 import { FIELD_NAMES, type FieldName } from './fields';
 import { parseFileNameTemplate } from './filename';
 import {
-  COMPRESSIONS,
-  DECIMAL_SEPARATORS,
   DEFAULT_FORMAT_SPEC,
   DEFAULT_TRAILER_LABEL,
   DEFAULT_XLSX_FILE_NAME_TEMPLATE,
   DEFAULT_XLSX_MAX_ROWS_PER_FILE,
   deepFreeze,
-  FILE_TYPES,
-  EMPTY_WINDOW_POLICIES,
-  ENCODINGS,
   LIMITS,
-  LINE_ENDINGS,
-  QUOTINGS,
-  SEPARATORS,
-  UNMAPPABLE_POLICIES,
+  SPEC_CHOICES,
   type ColumnSpec,
   type FormatSpec,
 } from './spec';
@@ -66,30 +58,32 @@ const sizeInput = z.preprocess((value) => {
 
 const specInput = z.strictObject({
   version: z.literal(1).optional(),
-  type: z.preprocess(lowerCase, z.enum(FILE_TYPES)).optional(),
+  type: z.preprocess(lowerCase, z.enum(SPEC_CHOICES.type)).optional(),
   columns: z.array(columnInput).min(1).max(LIMITS.maxColumns).optional(),
   // "\\t" is how a tab often ends up in a hand-written JSON file.
-  separator: z.preprocess((v) => (v === 'tab' || v === '\\t' ? '\t' : v), z.enum(SEPARATORS)).optional(),
+  separator: z
+    .preprocess((v) => (v === 'tab' || v === '\\t' ? '\t' : v), z.enum(SPEC_CHOICES.separator))
+    .optional(),
   header: z.boolean().optional(),
-  quoting: z.preprocess(lowerCase, z.enum(QUOTINGS)).optional(),
+  quoting: z.preprocess(lowerCase, z.enum(SPEC_CHOICES.quoting)).optional(),
   lineEnding: z
-    .preprocess((v) => (typeof v === 'string' ? v.toUpperCase() : v), z.enum(LINE_ENDINGS))
+    .preprocess((v) => (typeof v === 'string' ? v.toUpperCase() : v), z.enum(SPEC_CHOICES.lineEnding))
     .optional(),
   encoding: z
     .preprocess(
       (v) => (typeof v === 'string' ? (ENCODING_ALIASES[v.toLowerCase()] ?? v.toLowerCase()) : v),
-      z.enum(ENCODINGS),
+      z.enum(SPEC_CHOICES.encoding),
     )
     .optional(),
-  unmappable: z.preprocess(lowerCase, z.enum(UNMAPPABLE_POLICIES)).optional(),
+  unmappable: z.preprocess(lowerCase, z.enum(SPEC_CHOICES.unmappable)).optional(),
   dateFormat: z.string().min(1).max(LIMITS.maxFormatLength).optional(),
   dateTimeFormat: z.string().min(1).max(LIMITS.maxFormatLength).optional(),
-  decimalSeparator: z.enum(DECIMAL_SEPARATORS).optional(),
+  decimalSeparator: z.enum(SPEC_CHOICES.decimalSeparator).optional(),
   decimals: z.number().int().min(0).max(LIMITS.maxDecimals).optional(),
   fileName: z.string().min(1).max(LIMITS.maxFileNameTemplateLength).optional(),
-  compression: z.preprocess(lowerCase, z.enum(COMPRESSIONS)).optional(),
+  compression: z.preprocess(lowerCase, z.enum(SPEC_CHOICES.compression)).optional(),
   maxFileSize: sizeInput.optional(),
-  emptyWindow: z.preprocess(lowerCase, z.enum(EMPTY_WINDOW_POLICIES)).optional(),
+  emptyWindow: z.preprocess(lowerCase, z.enum(SPEC_CHOICES.emptyWindow)).optional(),
   trailer: z
     .union([
       z.boolean(),

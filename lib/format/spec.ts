@@ -10,37 +10,37 @@ export interface FormatSpec {
   /** Shape version of this object, so a later change can migrate stored specs. */
   readonly version: 1;
   /** `csv`: a delimited text file (every field below applies); `xlsx`: an Excel workbook, see lib/format/xlsx/. */
-  readonly type: FileType;
+  readonly type: Choice<'type'>;
   /** The file's columns, in order: ticket fields (optionally renamed) and constant columns. */
   readonly columns: readonly ColumnSpec[];
   /** Field separator. */
-  readonly separator: Separator;
+  readonly separator: Choice<'separator'>;
   /** Whether the file starts with a line of column headers. */
   readonly header: boolean;
   /** `minimal`: RFC 4180, only fields that need it; `all`: every field; `none`: never, and refuse values that would break the line. */
-  readonly quoting: Quoting;
+  readonly quoting: Choice<'quoting'>;
   /** Line ending of every line, the last one included. */
-  readonly lineEnding: LineEnding;
+  readonly lineEnding: Choice<'lineEnding'>;
   /** Character encoding of the file. */
-  readonly encoding: Encoding;
+  readonly encoding: Choice<'encoding'>;
   /** What to do with a character the encoding cannot hold (ignored for UTF-8). */
-  readonly unmappable: UnmappablePolicy;
+  readonly unmappable: Choice<'unmappable'>;
   /** Rendering of VALIDITY_DATE, tokens YYYY YY MM DD. */
   readonly dateFormat: string;
   /** Rendering of ORDER_DATE and CREATED_AT in the interface's time zone, tokens YYYY YY MM DD HH mm ss SSS. */
   readonly dateTimeFormat: string;
   /** Decimal separator of PRICE. */
-  readonly decimalSeparator: DecimalSeparator;
+  readonly decimalSeparator: Choice<'decimalSeparator'>;
   /** Number of decimals of PRICE (0 to 4), rounded half away from zero. */
   readonly decimals: number;
   /** File name template, placeholders {interface} {start} {end} {date} {part} {parts}; must end with an extension such as `.csv`. */
   readonly fileName: string;
   /** Compression of each file: `gzip` appends `.gz`, `zip` puts the file in a `.zip` of its own. */
-  readonly compression: Compression;
+  readonly compression: Choice<'compression'>;
   /** Maximum size in bytes of one file before compression; a larger window is split into parts. */
   readonly maxFileSize: number;
   /** `skip`: a window without tickets sends nothing; `header-only`: it sends a file with no rows. */
-  readonly emptyWindow: EmptyWindowPolicy;
+  readonly emptyWindow: Choice<'emptyWindow'>;
   /** When set, each file ends with a trailer line (label, row count, window, part, SHA-256 of the rows). */
   readonly trailer: TrailerSpec | null;
   /** Prefix `'` to values starting with = + - @ tab or CR, so spreadsheets never run them as formulas. */
@@ -73,24 +73,21 @@ export interface TrailerSpec {
   readonly label: string;
 }
 
-export const FILE_TYPES = ['csv', 'xlsx'] as const;
-export type FileType = (typeof FILE_TYPES)[number];
-export const SEPARATORS = [';', ',', '\t', '|'] as const;
-export type Separator = (typeof SEPARATORS)[number];
-export const QUOTINGS = ['minimal', 'all', 'none'] as const;
-export type Quoting = (typeof QUOTINGS)[number];
-export const LINE_ENDINGS = ['LF', 'CRLF'] as const;
-export type LineEnding = (typeof LINE_ENDINGS)[number];
-export const ENCODINGS = ['utf-8', 'utf-8-bom', 'iso-8859-1', 'windows-1252'] as const;
-export type Encoding = (typeof ENCODINGS)[number];
-export const UNMAPPABLE_POLICIES = ['fail', 'replace', 'transliterate'] as const;
-export type UnmappablePolicy = (typeof UNMAPPABLE_POLICIES)[number];
-export const DECIMAL_SEPARATORS = ['.', ','] as const;
-export type DecimalSeparator = (typeof DECIMAL_SEPARATORS)[number];
-export const COMPRESSIONS = ['none', 'gzip', 'zip'] as const;
-export type Compression = (typeof COMPRESSIONS)[number];
-export const EMPTY_WINDOW_POLICIES = ['skip', 'header-only'] as const;
-export type EmptyWindowPolicy = (typeof EMPTY_WINDOW_POLICIES)[number];
+/** The values each enumerated option of a FormatSpec may take (parseFormatSpec accepts no other). */
+export const SPEC_CHOICES = {
+  type: ['csv', 'xlsx'],
+  separator: [';', ',', '\t', '|'],
+  quoting: ['minimal', 'all', 'none'],
+  lineEnding: ['LF', 'CRLF'],
+  encoding: ['utf-8', 'utf-8-bom', 'iso-8859-1', 'windows-1252'],
+  unmappable: ['fail', 'replace', 'transliterate'],
+  decimalSeparator: ['.', ','],
+  compression: ['none', 'gzip', 'zip'],
+  emptyWindow: ['skip', 'header-only'],
+} as const;
+
+/** One value of the enumerated option `K`. */
+type Choice<K extends keyof typeof SPEC_CHOICES> = (typeof SPEC_CHOICES)[K][number];
 
 /** Bounds of the validated values, in one place. */
 export const LIMITS = {

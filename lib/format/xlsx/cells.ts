@@ -14,7 +14,7 @@
 import { FormatError } from '../../errors';
 import type { TicketRow } from '../../tickets';
 import { guardFormula } from '../csv';
-import { columnFormatPieces, ZoneOffsets } from '../datetime';
+import { columnFormatPieces, ZoneOffsets, type DateColumnKind } from '../datetime';
 import { formatDecimal } from '../decimal';
 import { FIELDS } from '../fields';
 import type { ColumnSpec, FormatSpec } from '../spec';
@@ -52,8 +52,9 @@ export function xmlText(value: string): string {
   return value.replace(LONE_SURROGATE, '\uFFFD');
 }
 
+const textLength = (value: CellValue) => (typeof value === 'string' ? value.length : 0);
+
 function compileColumn(column: ColumnSpec, spec: FormatSpec, timeZone: string): XlsxColumn {
-  const textLength = (value: CellValue) => (typeof value === 'string' ? value.length : 0);
   if ('constant' in column) {
     const text = xmlText(spec.injectionGuard ? guardFormula(column.constant) : column.constant);
     return { header: column.header, numFmt: TEXT_FORMAT, cell: () => text, shownLength: textLength };
@@ -99,13 +100,7 @@ function compileColumn(column: ColumnSpec, spec: FormatSpec, timeZone: string): 
         if (match === null) return xmlText(value);
         return new Date(Date.UTC(Number(match[1]), Number(match[2]) - 1, Number(match[3])));
       };
-      const shown = spec.dateFormat.length;
-      return {
-        header: column.header,
-        numFmt: excelDateFormat(columnFormatPieces(spec, 'date')),
-        cell,
-        shownLength: (v) => (v instanceof Date ? shown : textLength(v)),
-      };
+      return dateColumn(column.header, spec, kind, cell);
     }
     case 'datetime': {
       const zone = timeZone === 'UTC' || timeZone === 'Etc/UTC' ? null : new ZoneOffsets(timeZone);
@@ -122,13 +117,23 @@ function compileColumn(column: ColumnSpec, spec: FormatSpec, timeZone: string): 
         // exceljs turns a Date into a serial number from its UTC fields: give it the wall-clock time.
         return new Date(zone === null ? ms : ms + zone.offsetAt(ms));
       };
-      const shown = spec.dateTimeFormat.length;
-      return {
-        header: column.header,
-        numFmt: excelDateFormat(columnFormatPieces(spec, 'datetime')),
-        cell,
-        shownLength: (v) => (v instanceof Date ? shown : textLength(v)),
-      };
+      return dateColumn(column.header, spec, kind, cell);
     }
   }
+}
+
+/** A date column shows the spec's format as Excel's, as wide as that format prints; other cells as text. */
+function dateColumn(
+  header: string,
+  spec: FormatSpec,
+  kind: DateColumnKind,
+  cell: (row: TicketRow) => CellValue,
+): XlsxColumn {
+  const shown = (kind === 'date' ? spec.dateFormat : spec.dateTimeFormat).length;
+  return {
+    header,
+    numFmt: excelDateFormat(columnFormatPieces(spec, kind)),
+    cell,
+    shownLength: (value) => (value instanceof Date ? shown : textLength(value)),
+  };
 }
