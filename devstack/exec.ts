@@ -6,6 +6,23 @@ import { execFile } from 'node:child_process';
 import { constants as fsConstants, promises as fs } from 'node:fs';
 import path from 'node:path';
 
+/**
+ * A server process the dev stack runs for the demo and the tests (a throwaway PostgreSQL cluster,
+ * the Temporal dev server), which the fault tests stop, crash and start again on the same port.
+ */
+export interface ManagedServer {
+  /** Where the server's output goes. */
+  readonly logFile: string;
+  /** A graceful stop that releases what the server owns (its temporary folder). Idempotent. */
+  stop(): Promise<void>;
+  /** SIGKILL at once (a crash, for fault tests); resolves once the process has exited. */
+  kill(): Promise<void>;
+  /** Starts the server again after `kill()`, same port and data; waits until it answers. */
+  start(): Promise<void>;
+  /** A graceful stop that keeps the data, then `start()`. */
+  restart(): Promise<void>;
+}
+
 /** Output kept in memory per command; pip and initdb print far less. */
 const MAX_OUTPUT_BYTES = 16 * 1024 * 1024;
 

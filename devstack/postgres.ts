@@ -11,7 +11,7 @@ import os from 'node:os';
 import path from 'node:path';
 import pg from 'pg';
 import { UnavailableError } from '../lib/errors';
-import { findOnPath, isExecutable, runCommand, type RunCommandOptions } from './exec';
+import { findOnPath, isExecutable, runCommand, type ManagedServer, type RunCommandOptions } from './exec';
 import { onProcessExit } from './exit-hooks';
 import { formatMillis, sleep, type Log } from './log';
 import { DEFAULT_HOST, freePort } from './ports';
@@ -137,23 +137,17 @@ export interface ThrowawayClusterOptions {
   env?: NodeJS.ProcessEnv;
 }
 
-/** A PostgreSQL cluster in a temporary folder, deleted by `stop()`. */
-export interface ThrowawayCluster {
+/**
+ * A PostgreSQL cluster in a temporary folder: `stop()` and `restart()` shut it down in fast mode,
+ * `stop()` deletes the folder; `kill()` SIGKILLs the postmaster, and `start()` brings it back with
+ * crash recovery.
+ */
+export interface ThrowawayCluster extends ManagedServer {
   /** `postgres://postgres@127.0.0.1:<port>/postgres` (trust authentication, no password). */
   readonly url: string;
   readonly port: number;
   /** The data directory (PGDATA). */
   readonly dataDir: string;
-  /** The server log. */
-  readonly logFile: string;
-  /** Stops the server (fast mode) and deletes its folder. Idempotent. */
-  stop(): Promise<void>;
-  /** Restarts the server (fast mode) on the same port, keeping its data. */
-  restart(): Promise<void>;
-  /** SIGKILL the postmaster (a crash, for fault tests); `start()` brings it back with crash recovery. */
-  kill(): Promise<void>;
-  /** Starts the server again after `kill()`; waits until it accepts connections. */
-  start(): Promise<void>;
 }
 
 /**

@@ -3,56 +3,51 @@ import pg from 'pg';
 
 /**
  * Reference data and ticket sales for the demo, the tests and the benchmark: the kind of rows a
- * ticketing system writes into the CONTRACT.md §2 tables.
+ * ticketing system writes into the CONTRACT.md §2 tables. The reference rows by table: its key
+ * column, and each code's name.
  */
-export const DEMO_CONTACTS = [
-  { number: 'C-1001', name: 'Demo Reseller AG' },
-  { number: 'C-1002', name: 'Partner Agency Sàrl' },
-  { number: 'C-2001', name: 'Jane Private' },
-];
-export const DEMO_CHANNELS = [
-  { code: 'WEB', name: 'Web shop' },
-  { code: 'BOX', name: 'Box office' },
-  { code: 'RESELLER-WEB', name: 'Reseller web shop' },
-  { code: 'AGENCY', name: 'Travel agency desk' },
-];
-export const DEMO_PRODUCTS = [
-  { code: 'P-OPERA', name: 'La Traviata; Grand Théâtre' },
-  { code: 'P-CONCERT', name: 'Symphony "Ode" Night' },
-  { code: 'P-MUSEUM', name: 'Museum day pass' },
-];
-export const DEMO_TARIFFS = [
-  { code: 'T-FULL', name: 'Full price' },
-  { code: 'T-CHILD', name: 'Child (6–16)' },
-  { code: 'T-SENIOR', name: 'Senior' },
-];
+const REFERENCE_DATA = {
+  contact: {
+    key: 'contact_number',
+    rows: { 'C-1001': 'Demo Reseller AG', 'C-1002': 'Partner Agency Sàrl', 'C-2001': 'Jane Private' },
+  },
+  sales_channel: {
+    key: 'code',
+    rows: {
+      WEB: 'Web shop',
+      BOX: 'Box office',
+      'RESELLER-WEB': 'Reseller web shop',
+      AGENCY: 'Travel agency desk',
+    },
+  },
+  product: {
+    key: 'code',
+    rows: {
+      'P-OPERA': 'La Traviata; Grand Théâtre',
+      'P-CONCERT': 'Symphony "Ode" Night',
+      'P-MUSEUM': 'Museum day pass',
+    },
+  },
+  tariff: { key: 'code', rows: { 'T-FULL': 'Full price', 'T-CHILD': 'Child (6–16)', 'T-SENIOR': 'Senior' } },
+} as const;
+
+/** A random code of one reference table. */
+function randomCode(table: keyof typeof REFERENCE_DATA): string {
+  const codes = Object.keys(REFERENCE_DATA[table].rows);
+  return codes[randomInt(codes.length)]!;
+}
+
 const STATES = ['PRINTED', 'NOT_PRINTED', 'NOT_PRINTED', 'PRINTED', 'CONTROLLED'];
 
 /** Inserts the reference rows; safe to run again. */
 export async function seedReferenceData(pool: pg.Pool | pg.PoolClient, schema: string): Promise<void> {
-  for (const contact of DEMO_CONTACTS) {
-    await pool.query(
-      `INSERT INTO ${schema}.contact (contact_number, name) VALUES ($1, $2) ON CONFLICT DO NOTHING`,
-      [contact.number, contact.name],
-    );
-  }
-  for (const channel of DEMO_CHANNELS) {
-    await pool.query(
-      `INSERT INTO ${schema}.sales_channel (code, name) VALUES ($1, $2) ON CONFLICT DO NOTHING`,
-      [channel.code, channel.name],
-    );
-  }
-  for (const product of DEMO_PRODUCTS) {
-    await pool.query(`INSERT INTO ${schema}.product (code, name) VALUES ($1, $2) ON CONFLICT DO NOTHING`, [
-      product.code,
-      product.name,
-    ]);
-  }
-  for (const tariff of DEMO_TARIFFS) {
-    await pool.query(`INSERT INTO ${schema}.tariff (code, name) VALUES ($1, $2) ON CONFLICT DO NOTHING`, [
-      tariff.code,
-      tariff.name,
-    ]);
+  for (const [table, { key, rows }] of Object.entries(REFERENCE_DATA)) {
+    for (const [code, name] of Object.entries(rows)) {
+      await pool.query(
+        `INSERT INTO ${schema}.${table} (${key}, name) VALUES ($1, $2) ON CONFLICT DO NOTHING`,
+        [code, name],
+      );
+    }
   }
 }
 
@@ -71,10 +66,10 @@ export interface SoldTicket {
 
 /** A random sale over the demo reference data. */
 export function randomSale(): Sale {
-  const contact = randomInt(4) === 0 ? null : DEMO_CONTACTS[randomInt(DEMO_CONTACTS.length)]!.number;
+  const contact = randomInt(4) === 0 ? null : randomCode('contact');
   return {
     contactNumber: contact,
-    salesChannelCode: DEMO_CHANNELS[randomInt(DEMO_CHANNELS.length)]!.code,
+    salesChannelCode: randomCode('sales_channel'),
     ticketCount: 1 + randomInt(4),
   };
 }
@@ -110,8 +105,8 @@ export async function insertSale(
     [
       barCodes,
       orderId,
-      DEMO_PRODUCTS[randomInt(DEMO_PRODUCTS.length)]!.code,
-      DEMO_TARIFFS[randomInt(DEMO_TARIFFS.length)]!.code,
+      randomCode('product'),
+      randomCode('tariff'),
       (randomInt(1000, 20000) / 100).toFixed(2),
       randomInt(3) === 0
         ? null

@@ -9,7 +9,7 @@ import path from 'node:path';
 import { Connection, type ConnectionOptions } from '@temporalio/client';
 import { loadClientConnectConfig } from '@temporalio/envconfig';
 import { UnavailableError } from '../lib/errors';
-import { describeCommand } from './exec';
+import { describeCommand, type ManagedServer } from './exec';
 import { onProcessExit } from './exit-hooks';
 import { formatMillis, sleep, type Log } from './log';
 import { DEFAULT_HOST, freePort } from './ports';
@@ -88,33 +88,24 @@ export interface TemporalDevServerOptions {
   env?: NodeJS.ProcessEnv;
 }
 
-/** A running (or stopped, restartable) `temporal server start-dev` process. */
-export interface TemporalDevServer {
+/**
+ * A running (or stopped, restartable) `temporal server start-dev` process. `stop()` sends SIGTERM,
+ * then SIGKILL after the grace period, and deletes the default log folder; `start()` keeps the
+ * ports, namespace and database file; `restart()` keeps the log.
+ */
+export interface TemporalDevServer extends ManagedServer {
   /** Frontend address, `host:port`, for `Connection.connect({ address })` and TEMPORAL_ADDRESS. */
   readonly address: string;
   /** The namespace that was created and waited for. */
   readonly namespace: string;
   /** Web UI, e.g. `http://127.0.0.1:8233`; undefined when headless. */
   readonly uiUrl?: string;
-  /** Where the server's output goes. */
-  readonly logFile: string;
   /** The SQLite file, when persistent. */
   readonly dbFile?: string;
   /** Process id while running. */
   readonly pid: number | undefined;
   /** Whether the process is running. */
   readonly running: boolean;
-  /**
-   * SIGTERM, then SIGKILL after the grace period; resolves once the process has exited (and the
-   * default log folder is deleted). Idempotent.
-   */
-  stop(): Promise<void>;
-  /** SIGKILL at once (a crash, for fault tests); resolves once the process has exited. */
-  kill(): Promise<void>;
-  /** Starts the process again with the same ports, namespace and database file; waits until ready. */
-  start(): Promise<void>;
-  /** A graceful stop (keeping the log) then `start()`. */
-  restart(): Promise<void>;
 }
 
 /**

@@ -1,5 +1,18 @@
 import { proxyActivities } from '@temporalio/workflow';
+import type { RetryPolicy } from '@temporalio/common';
 import type { Activities } from '../activities';
+
+/**
+ * How anything that sends is retried: transient SMTP or destination faults with backoff for about
+ * an hour (16 attempts, 5 s doubling to 5 minutes); after that the run fails and the window stays
+ * frozen in the ledger for the next run.
+ */
+const SENDING_RETRY: RetryPolicy = {
+  initialInterval: '5 seconds',
+  backoffCoefficient: 2,
+  maximumInterval: '5 minutes',
+  maximumAttempts: 16,
+};
 
 // Freezing streams a whole window (up to millions of rows) into the ledger: generous time, but the
 // activities heartbeat every 5 s, so a dead worker is noticed within 20 s, not at the timeout.
@@ -19,12 +32,7 @@ export const { freezeWindow, freezeBackfillWindow, prepareResend } = proxyActivi
 export const { sendDelivery } = proxyActivities<Activities>({
   startToCloseTimeout: '15 minutes',
   heartbeatTimeout: '20 seconds',
-  retry: {
-    initialInterval: '5 seconds',
-    backoffCoefficient: 2,
-    maximumInterval: '5 minutes',
-    maximumAttempts: 16,
-  },
+  retry: SENDING_RETRY,
 });
 
 // A whole run in one activity (input version 4 on): freezing and sending, each heartbeating.
@@ -33,12 +41,7 @@ export const { sendDelivery } = proxyActivities<Activities>({
 export const { exportWindows } = proxyActivities<Activities>({
   startToCloseTimeout: '45 minutes',
   heartbeatTimeout: '20 seconds',
-  retry: {
-    initialInterval: '5 seconds',
-    backoffCoefficient: 2,
-    maximumInterval: '5 minutes',
-    maximumAttempts: 16,
-  },
+  retry: SENDING_RETRY,
 });
 
 export const { recordWindowOutcome } = proxyActivities<Activities>({

@@ -1,7 +1,7 @@
 import { createCipheriv, createDecipheriv, createHash, randomBytes } from 'node:crypto';
 import { InputError } from '../errors';
-import { parsePayloadKeys, type PayloadKeyring } from '../security/payload-keys';
-import { readSecret, type ReadTextFile } from '../security/secrets';
+import { loadKeyring, type PayloadKeyring } from '../security/payload-keys';
+import type { ReadTextFile } from '../security/secrets';
 
 /**
  * The variable holding the keys that encrypt destination secrets (SFTP private keys, HTTPS signing
@@ -25,12 +25,7 @@ export function loadSecretsKeyring(
   env: NodeJS.ProcessEnv = process.env,
   readFile?: ReadTextFile,
 ): SecretsKeyring | undefined {
-  const text = readSecret(env, SECRETS_KEY_VARIABLE, readFile);
-  if (text === undefined) return undefined;
-  return parsePayloadKeys(
-    text,
-    env[SECRETS_KEY_VARIABLE] ? SECRETS_KEY_VARIABLE : `${SECRETS_KEY_VARIABLE}_FILE`,
-  );
+  return loadKeyring(SECRETS_KEY_VARIABLE, env, readFile);
 }
 
 /** The keyring, or the one-line error an operator needs when it is missing. */

@@ -67,8 +67,19 @@ export function loadPayloadKeyring(
   env: NodeJS.ProcessEnv = process.env,
   readFile?: ReadTextFile,
 ): PayloadKeyring | undefined {
-  const text = readSecret(env, PAYLOAD_KEYS_VARIABLE, readFile);
+  return loadKeyring(PAYLOAD_KEYS_VARIABLE, env, readFile);
+}
+
+/**
+ * A keyring in the `id:base64key[,…]` syntax from `variable`, or from the file `<variable>_FILE`
+ * names; undefined when neither is set. Errors name the variable that was read.
+ */
+export function loadKeyring(
+  variable: string,
+  env: NodeJS.ProcessEnv,
+  readFile?: ReadTextFile,
+): PayloadKeyring | undefined {
+  const text = readSecret(env, variable, readFile);
   if (text === undefined) return undefined;
-  const source = env[PAYLOAD_KEYS_VARIABLE] ? PAYLOAD_KEYS_VARIABLE : `${PAYLOAD_KEYS_VARIABLE}_FILE`;
-  return parsePayloadKeys(text, source);
+  return parsePayloadKeys(text, env[variable] ? variable : `${variable}_FILE`);
 }
