@@ -457,7 +457,7 @@ export function windowFields(
   };
 }
 
-export function summarize(delivery: Delivery, resumed: boolean): DeliveredWindowSummary {
+function summarize(delivery: Delivery, resumed: boolean): DeliveredWindowSummary {
   return {
     ...windowFields(delivery),
     ticketCount: delivery.ticketCount,

@@ -16,7 +16,7 @@ import { purgeCommand } from './commands/purge';
 import { codecServerCommand } from './commands/codec-server';
 
 /** Exit statuses, documented in docs/operators.md. */
-export const ExitCode = {
+const ExitCode = {
   ok: 0,
   failure: 1,
   invalidInput: 2,
@@ -24,7 +24,7 @@ export const ExitCode = {
   unavailable: 4,
 } as const;
 
-export function buildProgram(): Command {
+function buildProgram(): Command {
   const program = new Command('barcodes')
     .description(
       'Pushes ticket barcodes to resellers: one flat file per interface and window, by email, exactly once.',
@@ -73,7 +73,7 @@ export function oneLineUsageError(text: string): string {
 }
 
 /** Turns any error into one line on stderr and an exit status. Secrets in URLs are masked. */
-export function reportError(error: unknown): number {
+function reportError(error: unknown): number {
   if (error instanceof CommanderError) {
     // commander already printed its one-line message (or the help, for exit code 0).
     return error.exitCode === 0 ? ExitCode.ok : ExitCode.invalidInput;

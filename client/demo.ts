@@ -22,7 +22,7 @@ import { cancelOrReprint, insertSale, randomSale, seedReferenceData } from '../d
 import { DEFAULT_COLUMNS, type TicketState } from '../lib/tickets';
 import { parseFormatSpec } from '../lib/format';
 
-export interface DemoOptions {
+interface DemoOptions {
   /** Interval of the demo interfaces (short, so files arrive while you watch). */
   everyMillis: number;
   /** Folder where the SMTP sink keeps every received email as an .eml file. */

@@ -145,7 +145,7 @@ function indentedJson(value: unknown): string {
 }
 
 /** What state-change rows an interface sends, in a few words. */
-export function stateChangesText(states: readonly string[]): string {
+function stateChangesText(states: readonly string[]): string {
   return states.length === 0 ? 'every change' : `changes to ${states.join(', ')}`;
 }
 

@@ -39,13 +39,13 @@ export interface RunCommandOptions {
   gid?: number;
 }
 
-export interface CommandResult {
+interface CommandResult {
   stdout: string;
   stderr: string;
 }
 
 /** A command could not be started, timed out, or exited non-zero. */
-export class CommandError extends Error {
+class CommandError extends Error {
   constructor(
     message: string,
     /** The command line, for messages. */

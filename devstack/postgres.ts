@@ -17,7 +17,7 @@ import { formatMillis, sleep, type Log } from './log';
 import { DEFAULT_HOST, freePort } from './ports';
 
 /** The server on the team's machines and CI (trust authentication, user `postgres`). */
-export const LOCAL_POSTGRES_URL = 'postgres://postgres@127.0.0.1:5432/postgres';
+const LOCAL_POSTGRES_URL = 'postgres://postgres@127.0.0.1:5432/postgres';
 
 /** Superuser of a throwaway cluster (also its `initdb -U`). */
 const CLUSTER_SUPERUSER = 'postgres';
@@ -44,7 +44,7 @@ const KILL_TIMEOUT_MILLIS = 10_000;
 const MAX_DATABASE_PREFIX_LENGTH = 40;
 
 /** The defaults of `ThrowawayClusterOptions`, in one place. */
-export const THROWAWAY_CLUSTER_DEFAULTS = {
+const THROWAWAY_CLUSTER_DEFAULTS = {
   /** PostgreSQL refuses to run as root; when we are root, the cluster runs as this OS user. */
   osUser: 'postgres',
   startTimeoutMillis: 60_000,
@@ -62,7 +62,7 @@ const THROWAWAY_CLUSTER_SETTINGS: Record<string, string> = {
   max_connections: '200',
 };
 
-export interface UseOrStartPostgresOptions {
+interface UseOrStartPostgresOptions {
   /** Receives progress lines (which server is used, cluster started). */
   log: Log;
   /** Where DATABASE_URL is read from; default: `process.env`. */
@@ -122,7 +122,7 @@ export async function useOrStartPostgres(options: UseOrStartPostgresOptions): Pr
   return { adminUrl: cluster.url, started: true, cluster, stop: () => cluster.stop() };
 }
 
-export interface ThrowawayClusterOptions {
+interface ThrowawayClusterOptions {
   /** Receives progress lines (binaries found, initdb, started). */
   log: Log;
   /** TCP port on 127.0.0.1; default: a free port. */

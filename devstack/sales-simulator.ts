@@ -74,7 +74,7 @@ export function randomSale(): Sale {
   };
 }
 
-export function newBarCode(): string {
+function newBarCode(): string {
   return randomBytes(8).toString('hex').toUpperCase();
 }
 
@@ -123,7 +123,7 @@ export async function insertSale(
 }
 
 /** What happened to a ticket after its sale (the demo's and the tests' state changes). */
-export interface AfterSale {
+interface AfterSale {
   action: 'cancel' | 'reprint';
   /** The ticket whose state changed. */
   barCode: string;

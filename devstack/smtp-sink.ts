@@ -20,7 +20,7 @@ import { silentLog, type Log } from './log';
 import { DEFAULT_HOST, freePort } from './ports';
 
 /** How the sink answers a message. */
-export type SmtpSinkMode =
+type SmtpSinkMode =
   /** 250: store it. */
   | 'accept'
   /** 451 after DATA: a transient fault the sender must retry. */
@@ -34,7 +34,7 @@ export type SmtpSinkMode =
 export const DEMO_SMTP_PORT = 2525;
 
 /** The defaults of `SmtpSinkOptions`, in one place. */
-export const SMTP_SINK_DEFAULTS = {
+const SMTP_SINK_DEFAULTS = {
   host: DEFAULT_HOST,
   /** Exports are flat files; a year of barcodes for a big reseller stays far below this. */
   maxMessageBytes: 200 * 1024 * 1024,
@@ -51,7 +51,7 @@ const PERMFAIL_RESPONSE = { code: 554, message: '5.3.0 Message refused (mail sin
 const SIZE_EXCEEDED_CODE = 552;
 const BANNER = 'barcodes development mail sink';
 
-export interface SmtpSinkOptions {
+interface SmtpSinkOptions {
   /** Receives one line per stored or refused message; default: silent. */
   log?: Log;
   /** Address to listen on. */

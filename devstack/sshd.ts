@@ -5,7 +5,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { sshFingerprint } from '../lib/destinations/sftp';
 
-export const SSHD_CANDIDATES = ['/usr/sbin/sshd', '/usr/local/sbin/sshd'];
+const SSHD_CANDIDATES = ['/usr/sbin/sshd', '/usr/local/sbin/sshd'];
 
 /** The installed sshd (Debian package openssh-server), or undefined. */
 export function findSshd(): string | undefined {

@@ -30,10 +30,10 @@ export type DynamicConfigValue = string | number | boolean | { readonly [key: st
 export type SearchAttributeType = 'Keyword' | 'Int' | 'Datetime' | 'Text' | 'Bool' | 'Double' | 'KeywordList';
 
 /** The namespace every Temporal server has. */
-export const DEFAULT_NAMESPACE = 'default';
+const DEFAULT_NAMESPACE = 'default';
 
 /** The defaults of `TemporalDevServerOptions`, in one place. */
-export const TEMPORAL_DEV_SERVER_DEFAULTS = {
+const TEMPORAL_DEV_SERVER_DEFAULTS = {
   ip: DEFAULT_HOST,
   namespace: DEFAULT_NAMESPACE,
   /** Cold start with SQLite takes a few seconds; a loaded CI machine needs more. */
@@ -56,7 +56,7 @@ const READY_PROBE_TIMEOUT_MILLIS = 5_000;
 /** Lines of the server log quoted in an error when it fails to start. */
 const LOG_TAIL_LINES = 5;
 
-export interface TemporalDevServerOptions {
+interface TemporalDevServerOptions {
   /** Receives progress lines (which binary, which ports, ready after how long). */
   log: Log;
   /** Path of the `temporal` binary; default: `locateTemporalCli` (which may install it). */
@@ -151,7 +151,7 @@ export async function startTemporalDevServer(options: TemporalDevServerOptions):
   return server;
 }
 
-export interface UseOrStartTemporalOptions extends TemporalDevServerOptions {
+interface UseOrStartTemporalOptions extends TemporalDevServerOptions {
   /** Where TEMPORAL_ADDRESS, TEMPORAL_NAMESPACE and the TLS/API key variables are read from; default: `process.env`. */
   env?: NodeJS.ProcessEnv;
   /** How long an existing TEMPORAL_ADDRESS may take to answer, in milliseconds. */

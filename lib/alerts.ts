@@ -14,7 +14,7 @@ export interface Alerter {
   send(alert: Alert): Promise<string | null>;
 }
 
-export interface AlerterOptions {
+interface AlerterOptions {
   mailer: Mailer;
   mailFrom: string;
   /** Global fallback (BARCODES_ALERT_EMAIL) when an interface names no alert address. */
@@ -45,7 +45,7 @@ export function createAlerter(options: AlerterOptions): Alerter {
 }
 
 /** Where alertOperator says what became of an alert (an activity's logger, or any other). */
-export interface AlertLog {
+interface AlertLog {
   warn(message: string, fields?: Record<string, unknown>): void;
   error(message: string, fields?: Record<string, unknown>): void;
 }

@@ -55,10 +55,10 @@ export interface Config {
 }
 
 /** The levels of the Temporal SDK's logger, which the worker's log uses. */
-export const LOG_LEVELS = ['TRACE', 'DEBUG', 'INFO', 'WARN', 'ERROR'] as const;
+const LOG_LEVELS = ['TRACE', 'DEBUG', 'INFO', 'WARN', 'ERROR'] as const;
 export type LogLevel = (typeof LOG_LEVELS)[number];
 
-export const DEFAULTS = {
+const DEFAULTS = {
   databaseUrl: 'postgres://postgres@127.0.0.1:5432/barcodes',
   ticketingSchema: 'public',
   exporterSchema: 'barcode_export',
@@ -75,7 +75,7 @@ export const DEFAULTS = {
 const IDENTIFIER = /^[a-z_][a-z0-9_]{0,62}$/;
 
 /** Checks a schema name before it is interpolated into SQL: a plain lower-case identifier only. */
-export function checkIdentifier(value: string, what: string): string {
+function checkIdentifier(value: string, what: string): string {
   if (!IDENTIFIER.test(value)) {
     throw new InputError(
       `${what}: invalid schema name ${JSON.stringify(value)} (expected a plain identifier like public)`,

@@ -6,7 +6,7 @@ const SECOND = 1000;
 const DAY = UNIT_MILLIS.d!;
 
 /** Inclusive range of a duration option, in milliseconds. */
-export interface DurationLimit {
+interface DurationLimit {
   min: number;
   max: number;
 }
@@ -70,7 +70,7 @@ export function formatDuration(millis: number): string {
  * start of 2100. Earlier or later is a typo (year 0001, 9999), and the far ends break
  * PostgreSQL/JavaScript round trips and the window arithmetic.
  */
-export const INSTANT_LIMITS = {
+const INSTANT_LIMITS = {
   min: new Date('1970-01-01T00:00:00Z'),
   max: new Date('2100-01-01T00:00:00Z'),
 } as const;

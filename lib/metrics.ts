@@ -5,7 +5,7 @@ import type { MetricMeter } from '@temporalio/common';
  * Tagged with the interface id so one late or failing interface shows as itself, not as a
  * namespace-wide number.
  */
-export interface WindowMetrics {
+interface WindowMetrics {
   delivered(interfaceId: number, kind: string, status: string, tickets: number): void;
   failed(interfaceId: number, failureType: string, permanent: boolean): void;
 }

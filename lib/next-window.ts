@@ -3,7 +3,7 @@ import type { Delivery, DeliveryLedger, Queryable } from './ledger/ledger';
 import type { SourceHorizon, TicketSource } from './source/ticket-source';
 import { planWindow, type WindowPlan } from './window';
 
-export interface NextWindowDeps {
+interface NextWindowDeps {
   ledger: Pick<DeliveryLedger, 'pendingChainDelivery' | 'chainWatermark'>;
   source: Pick<TicketSource, 'horizon'>;
   /** Bound on holding a window back for an open source transaction. */
@@ -11,7 +11,7 @@ export interface NextWindowDeps {
 }
 
 /** What an interface's next run would find: its frozen window, nothing yet, or a window to open. */
-export type NextWindow =
+type NextWindow =
   | { kind: 'frozen'; delivery: Delivery }
   | { kind: 'nothing-due'; start: Date; horizon: SourceHorizon }
   | { kind: 'due'; plan: WindowPlan; horizon: SourceHorizon };

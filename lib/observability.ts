@@ -1,6 +1,6 @@
 import { DefaultLogger, Runtime, type LogEntry, type LogLevel } from '@temporalio/worker';
 
-export interface ObservabilityOptions {
+interface ObservabilityOptions {
   /** Lowest level written. */
   logLevel: LogLevel;
   /** Receives one JSON document per line. */

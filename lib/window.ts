@@ -1,6 +1,6 @@
 import type { SourceHorizon, OpenTransaction } from './source/ticket-source';
 
-export interface WindowPlanInput {
+interface WindowPlanInput {
   /** Where the window starts: the end of the interface's previous window (the watermark). */
   start: Date;
   /** The schedule's nominal time for this run (TemporalScheduledStartTime). */
@@ -12,7 +12,7 @@ export interface WindowPlanInput {
   maxHoldbackMillis: number;
 }
 
-export interface HeldBack extends OpenTransaction {
+interface HeldBack extends OpenTransaction {
   /** True when the transaction is older than the bound: the window closed past it anyway. */
   beyondBound: boolean;
 }

@@ -1,9 +1,9 @@
 import type { InterfaceLag, WindowLagGauges } from '../lib/metrics';
 
 /** How often the worker reads the ledger for the window-lag gauges: well inside a scrape interval. */
-export const WINDOW_LAG_REFRESH_MILLIS = 15_000;
+const WINDOW_LAG_REFRESH_MILLIS = 15_000;
 
-export interface WindowLagReporterOptions {
+interface WindowLagReporterOptions {
   /** Every interface's lag, from the ledger (one query). */
   read: () => Promise<readonly InterfaceLag[]>;
   gauges: WindowLagGauges;

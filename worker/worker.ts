@@ -24,7 +24,7 @@ export interface StartWorkerOptions extends DependencyOverrides {
   heapGrowingPercent?: number | null;
 }
 
-export const DEFAULT_MAX_CONCURRENT_ACTIVITIES = 20;
+const DEFAULT_MAX_CONCURRENT_ACTIVITIES = 20;
 export const WORKFLOWS_PATH = require.resolve('../workflows');
 
 export interface RunningWorker {

@@ -110,7 +110,7 @@ export function readFormatFile(path: string): Record<string, unknown> {
  * `--state-changes` alone: every state (an empty list); `--state-changes CANCELLED,INVALIDATED`:
  * only changes to those states; `--no-state-changes`: off (null).
  */
-export function parseStateChangesOption(value: string | boolean): TicketState[] | null {
+function parseStateChangesOption(value: string | boolean): TicketState[] | null {
   if (value === false) return null;
   if (value === true) return [];
   const states = value.split(',').map((state) => state.trim());

@@ -2,7 +2,7 @@ import pg from 'pg';
 import { EXPORTER_MIGRATIONS, SOURCE_MIGRATIONS, type Migration } from './migrations';
 import { verifyExporterSchema } from './schema-verify';
 
-export interface MigrateOptions {
+interface MigrateOptions {
   /** Exporter schema (checked identifier). */
   exporterSchema: string;
   /** Ticketing schema (checked identifier). */
@@ -11,7 +11,7 @@ export interface MigrateOptions {
   withSource: boolean;
 }
 
-export interface MigrateResult {
+interface MigrateResult {
   /** Names of the steps applied by this call, empty when everything was already there. */
   applied: string[];
 }

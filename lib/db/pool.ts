@@ -19,7 +19,7 @@ const types = {
   },
 };
 
-export interface PoolOptions {
+interface PoolOptions {
   /** Most connections the pool opens; activities of many interfaces share it. */
   max?: number;
   /** Tag shown in pg_stat_activity. */

@@ -11,7 +11,7 @@ import { DestinationError, type DeliveredPart, type HttpsDestination, type Outgo
  * idempotency key is the part's Message-ID, the same on every retry, so a receiver that stored
  * the body but whose answer was lost recognises the repeat.
  */
-export const HTTPS_HEADERS = {
+const HTTPS_HEADERS = {
   signature: 'x-barcodes-signature',
   idempotencyKey: 'idempotency-key',
   fileName: 'x-barcodes-file-name',
@@ -26,7 +26,7 @@ export const HTTPS_TIMEOUT_MILLIS = 60_000;
 /** Longest Retry-After honoured: a receiver asking for more is retried on the normal backoff. */
 const MAX_RETRY_AFTER_MILLIS = 15 * 60_000;
 
-export interface HttpsSenderOptions {
+interface HttpsSenderOptions {
   /** Extra CA certificates (PEM) trusted besides the system's: a receiver with a private CA. */
   extraCaPem?: string;
   timeoutMillis?: number;

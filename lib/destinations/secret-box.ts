@@ -9,7 +9,7 @@ import type { ReadTextFile } from '../security/secrets';
  * as BARCODES_PAYLOAD_KEYS (`id:base64key[,id:base64key…]`): the first key encrypts, every key
  * listed decrypts, so a key is rotated by putting a new one first and re-saving the destinations.
  */
-export const SECRETS_KEY_VARIABLE = 'BARCODES_SECRETS_KEY';
+const SECRETS_KEY_VARIABLE = 'BARCODES_SECRETS_KEY';
 
 /** Marks the sealed format, so a later scheme can be told apart. */
 const SEALED_VERSION = 'v1';

@@ -12,14 +12,14 @@ import {
 } from './types';
 
 /** How long connecting and logging in may take before the attempt is retried later. */
-export const SFTP_READY_TIMEOUT_MILLIS = 20_000;
+const SFTP_READY_TIMEOUT_MILLIS = 20_000;
 /** Detects a dead connection during a long upload (keepalive every 10 s, 3 missed = dead). */
 const KEEPALIVE_INTERVAL_MILLIS = 10_000;
 const WRITE_CHUNK_BYTES = 32 * 1024;
 /** SFTP status codes (draft-ietf-secsh-filexfer-02) that say a path does not exist. */
 const SFTP_NO_SUCH_FILE = 2;
 
-export interface SftpLocation {
+interface SftpLocation {
   host: string;
   port: number;
   username: string;

@@ -117,7 +117,7 @@ export function getCharset(encoding: Encoding): Charset {
 }
 
 /** A character the encoding cannot hold, met under the `fail` policy. */
-export interface UnmappableCharacter {
+interface UnmappableCharacter {
   readonly codePoint: number;
 }
 

@@ -84,7 +84,7 @@ export function databaseRenderRefusal(spec: FormatSpec, timeZone: string): strin
  * (e.g. `t.bar_code`); null for a property the query does not have (state-change fields of a
  * window without state changes: rendered as the constants a NEW row shows).
  */
-export type FieldSql = (property: keyof TicketRow) => string | null;
+type FieldSql = (property: keyof TicketRow) => string | null;
 
 /**
  * The SQL expression of one finished line of `spec`, line ending included, as text. Valid rows

@@ -7,12 +7,12 @@
 import { FormatError } from '../errors';
 import type { FormatSpec } from './spec';
 
-export const DATE_TOKENS = ['YYYY', 'YY', 'MM', 'DD'] as const;
+const DATE_TOKENS = ['YYYY', 'YY', 'MM', 'DD'] as const;
 export const DATETIME_TOKENS = [...DATE_TOKENS, 'HH', 'mm', 'ss', 'SSS'] as const;
 export type DateToken = (typeof DATETIME_TOKENS)[number];
 
 /** Characters a format may hold between tokens. Letters other than T and Z are refused so a typo such as `YYYY-MM-D` cannot silently print a literal D. */
-export const FORMAT_LITERALS = ' -/.:_TZ,';
+const FORMAT_LITERALS = ' -/.:_TZ,';
 
 export type FormatPiece = { readonly token: DateToken } | { readonly literal: string };
 

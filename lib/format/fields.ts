@@ -56,7 +56,3 @@ export const FIELDS: Readonly<Record<FieldName, FieldDefinition>> = {
   // Empty for NEW rows: the only datetime that may be absent.
   CHANGED_AT: { kind: 'datetime', property: 'changedAt', whenAbsent: '' },
 };
-
-export function isFieldName(name: string): name is FieldName {
-  return Object.prototype.hasOwnProperty.call(FIELDS, name);
-}

@@ -9,8 +9,8 @@
 import { compactLocalDate, compactUtcStamp } from './datetime';
 import type { FormatSpec } from './spec';
 
-export const FILE_NAME_PLACEHOLDERS = ['interface', 'start', 'end', 'date', 'part', 'parts'] as const;
-export type FileNamePlaceholder = (typeof FILE_NAME_PLACEHOLDERS)[number];
+const FILE_NAME_PLACEHOLDERS = ['interface', 'start', 'end', 'date', 'part', 'parts'] as const;
+type FileNamePlaceholder = (typeof FILE_NAME_PLACEHOLDERS)[number];
 
 const MAX_SLUG_LENGTH = 60;
 

@@ -5,17 +5,7 @@
  */
 
 export { parseFormatSpec } from './parse';
-export {
-  DEFAULT_FORMAT_SPEC,
-  DEFAULT_MAX_FILE_SIZE,
-  DEFAULT_FILE_NAME_TEMPLATE,
-  LIMITS,
-  type FormatSpec,
-  type ColumnSpec,
-  type FieldColumnSpec,
-  type ConstantColumnSpec,
-  type TrailerSpec,
-} from './spec';
+export { DEFAULT_FORMAT_SPEC, type FormatSpec } from './spec';
 export { FIELD_NAMES, type FieldName } from './fields';
 export { renderWindow } from './render';
 export type { RenderContext, FilePart, PartSink, RenderResult } from './types';

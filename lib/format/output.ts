@@ -17,13 +17,13 @@ const ZLIB_CHUNK_SIZE = 64 * 1024;
 const EMPTY = Buffer.alloc(0);
 
 /** Size and SHA-256 of what the sink got for a part. */
-export interface PartDigest {
+interface PartDigest {
   byteCount: number;
   sha256: string;
 }
 
 /** Names only known once a part is complete, each asked for only when needed. */
-export interface PartNames {
+interface PartNames {
   /** The file inside a zip part. */
   zipEntryName(): string;
   /** The plain file inside an encrypted part (OpenPGP literal data). */

@@ -74,7 +74,7 @@ export async function renderWindow(
 }
 
 /** A checked spec, its time zone and file name template: what a renderer starts from. */
-export interface RenderStart {
+interface RenderStart {
   spec: FormatSpec;
   timeZone: string;
   template: FileNameTemplate;

@@ -7,7 +7,7 @@
 
 import { FormatError } from '../errors';
 
-export interface ZipEntry {
+interface ZipEntry {
   /** ASCII name (file names are validated to be), so no UTF-8 flag is needed. */
   readonly name: string;
   readonly crc32: number;

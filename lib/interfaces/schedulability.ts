@@ -14,7 +14,7 @@ export function unscheduledReason(iface: Pick<ExportInterface, 'contacts' | 'cha
 }
 
 /** What a run says about where it came from (the schedule's workflow input). */
-export interface RunOrigin {
+interface RunOrigin {
   /** The interface's configuration version the schedule was written from; absent likewise. */
   configVersion?: number;
 }

@@ -49,7 +49,7 @@ export interface SealedDestination {
 }
 
 /** What `show`, `list --json` and the audit trail say about a remote destination: never its secret. */
-export interface DestinationSummary {
+interface DestinationSummary {
   kind: RemoteDestinationKind;
   url: string;
   hostKeyFingerprint: string | null;
@@ -57,7 +57,7 @@ export interface DestinationSummary {
 }
 
 /** What was read from an interface's OpenPGP key when it was set, for display. */
-export interface PgpKeySummary {
+interface PgpKeySummary {
   /** Upper-case hex fingerprint of the primary key. */
   fingerprint: string;
   userIds: string[];

@@ -21,7 +21,7 @@ const MIN_INTERVAL_SECONDS = 60;
 const UNSAFE_TEXT = /[\u0000-\u001f\u007f-\u009f\u2028\u2029\u202a-\u202e\u2066-\u2069\u200e\u200f\u061c]/u;
 
 /** The one rule for free text that may reach a header: refuses UNSAFE_TEXT, naming the code point. */
-export function checkSafeText(text: string, what: string, expected: string): string {
+function checkSafeText(text: string, what: string, expected: string): string {
   const unsafe = UNSAFE_TEXT.exec(text);
   if (unsafe) {
     const codePoint = `U+${unsafe[0].codePointAt(0)!.toString(16).toUpperCase().padStart(4, '0')}`;

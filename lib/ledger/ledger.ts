@@ -5,7 +5,7 @@ import type { FilePart, PartSink } from '../format';
 
 export type DeliveryKind = 'scheduled' | 'run' | 'backfill' | 'resend';
 /** `pending`: file frozen, not (completely) sent yet. The others are final (CONTRACT.md §6). */
-export type DeliveryStatus = 'pending' | 'sent' | 'empty' | 'failed';
+type DeliveryStatus = 'pending' | 'sent' | 'empty' | 'failed';
 
 export interface Delivery {
   id: number;
@@ -56,7 +56,7 @@ export interface RecipientResult {
   response: string | null;
 }
 
-export interface NewDelivery {
+interface NewDelivery {
   interfaceId: number;
   kind: DeliveryKind;
   windowStart: Date;
@@ -70,7 +70,7 @@ export interface NewDelivery {
 }
 
 /** Where an interface stands: its chain watermark and the database clock's distance past it. */
-export interface InterfaceWatermark {
+interface InterfaceWatermark {
   interfaceId: number;
   enabled: boolean;
   watermark: Date;

@@ -22,7 +22,7 @@ const DEFAULT_BATCH_SIZE = 200;
 export type WorkflowState = 'open' | 'closed' | 'unknown';
 export type WorkflowStateLookup = (workflowId: string) => Promise<WorkflowState>;
 
-export interface PurgeOptions {
+interface PurgeOptions {
   /** Files of deliveries older than this (by the database clock) are purged. */
   olderThanMillis: number;
   /** Asks Temporal about the workflow of an unsent backfill or resend before its file is purged. */
@@ -31,7 +31,7 @@ export interface PurgeOptions {
   batchSize?: number;
 }
 
-export interface PurgeReport {
+interface PurgeReport {
   /** Deliveries sent (or abandoned) before this moment were purged. */
   cutoff: Date;
   /** Deliveries whose stored file was purged by this run. */

@@ -3,7 +3,7 @@ import nodemailer from 'nodemailer';
 import { BarcodesError } from '../errors';
 import { smtpTransportOptions } from '../security/smtp-transport';
 
-export interface OutgoingAttachment {
+interface OutgoingAttachment {
   filename: string;
   contentType: string;
   /** Streamed from the ledger: a large attachment is never whole in memory. */
@@ -62,7 +62,7 @@ interface NodemailerError extends Error {
   rejectedErrors?: NodemailerError[];
 }
 
-export function classifySmtpError(error: unknown): SmtpError {
+function classifySmtpError(error: unknown): SmtpError {
   const failure = error as NodemailerError;
   const responseCode = failure.responseCode ?? failure.rejectedErrors?.[0]?.responseCode;
   const permanent = (responseCode !== undefined && responseCode >= 500) || failure.code === 'EAUTH';
@@ -81,7 +81,7 @@ export function classifySmtpError(error: unknown): SmtpError {
   );
 }
 
-export interface NodemailerMailerOptions {
+interface NodemailerMailerOptions {
   /** nodemailer SMTP URL; may carry credentials. */
   smtpUrl: string;
   /** Longest wait for the server's greeting / any answer, in milliseconds. */

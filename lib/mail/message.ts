@@ -71,7 +71,7 @@ function formatUtc(date: Date): string {
     .replace(/\.\d{3}Z$/, ' UTC');
 }
 
-export interface SubjectInput {
+interface SubjectInput {
   interfaceName: string;
   kind: Delivery['kind'];
   windowStart: Date;

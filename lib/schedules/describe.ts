@@ -2,7 +2,7 @@ import { scheduleIdFor } from './schedule-id';
 import { describeOrUndefined, type ScheduleScope } from './sync';
 
 /** An interface's schedule as `interface show` prints it (and `--json` gives it). */
-export interface ScheduleState {
+interface ScheduleState {
   scheduleId: string;
   /** null: Temporal could not be asked. */
   exists: boolean | null;

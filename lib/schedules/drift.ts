@@ -3,7 +3,7 @@ import { unscheduledReason } from '../interfaces/schedulability';
 import { scheduleIdFor } from './schedule-id';
 import { describeOrUndefined, pauseDrift, scheduleDrift, type ScheduleScope } from './sync';
 
-export interface InterfaceDrift {
+interface InterfaceDrift {
   interfaceId: number;
   scheduleId: string;
   /** What differs, e.g. "schedule active, interface disabled", "interval 900s". */

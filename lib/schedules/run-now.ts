@@ -9,7 +9,7 @@ const POLL_MILLIS = 250;
 /** How long a triggered run may wait before we check that any worker polls the task queue. */
 const NO_WORKER_GRACE_MILLIS = 5_000;
 
-export interface RunNowOptions {
+interface RunNowOptions {
   /** The interface's schedule (lib/schedules/schedule-id.ts). */
   scheduleId: string;
   taskQueue: string;
@@ -19,7 +19,7 @@ export interface RunNowOptions {
   beforeTrigger?: () => Promise<void>;
 }
 
-export interface RunNowResult {
+interface RunNowResult {
   workflowId: string;
   result: ExportWindowResult;
 }

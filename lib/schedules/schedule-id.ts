@@ -4,7 +4,7 @@
  * never touch each other's schedules; names people read go into memos and summaries, not ids.
  * Releases before deployment ids wrote `barcodes-<interface id>`: `schedules sync` moves those.
  */
-export const SCHEDULE_PREFIX = 'barcodes-';
+const SCHEDULE_PREFIX = 'barcodes-';
 
 export function scheduleIdFor(deploymentId: string, interfaceId: number): string {
   return `${SCHEDULE_PREFIX}${deploymentId}-${interfaceId}`;
@@ -25,10 +25,4 @@ export function interfaceIdOf(scheduleId: string, deploymentId: string): number 
   if (!scheduleId.startsWith(own)) return null;
   const rest = scheduleId.slice(own.length);
   return /^\d{1,15}$/.test(rest) ? Number(rest) : null;
-}
-
-/** The interface id of a schedule id written before deployment ids existed, or null. */
-export function legacyInterfaceIdOf(scheduleId: string): number | null {
-  const match = /^barcodes-(\d{1,15})$/.exec(scheduleId);
-  return match ? Number(match[1]) : null;
 }

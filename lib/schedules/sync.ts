@@ -27,12 +27,12 @@ import { interfaceIdOf, scheduleIdFor } from './schedule-id';
 
 export { unscheduledReason } from '../interfaces/schedulability';
 
-export const WORKFLOW_TYPE = 'exportWindow' satisfies WorkflowName;
+const WORKFLOW_TYPE = 'exportWindow' satisfies WorkflowName;
 /**
  * After an outage of the Temporal server (or of every worker), one missed run is started at once
  * if it is younger than this; since a run covers everything since the watermark, one is enough.
  */
-export const CATCHUP_WINDOW = '7 days';
+const CATCHUP_WINDOW = '7 days';
 const DISABLED_NOTE = 'interface disabled (barcodes interface enable ID resumes it)';
 
 /** Where one deployment's schedules live: its Temporal client and namespace, task queue, id. */
@@ -45,13 +45,13 @@ export interface ScheduleScope {
 }
 
 /** What a schedule's memo says about whose it is (written at creation). */
-export interface ScheduleMemo {
+interface ScheduleMemo {
   deploymentId: string;
   interfaceId: number;
   interfaceName: string;
 }
 
-export type ScheduleAction = 'created' | 'updated' | 'paused' | 'resumed' | 'deleted';
+type ScheduleAction = 'created' | 'updated' | 'paused' | 'resumed' | 'deleted';
 
 export interface ScheduleChange {
   scheduleId: string;
@@ -60,7 +60,7 @@ export interface ScheduleChange {
   detail: string;
 }
 
-export interface SyncReport {
+interface SyncReport {
   changes: ScheduleChange[];
   /** Interfaces left without a schedule, and why (not a change: said on every run). */
   unscheduled: { interfaceId: number; reason: string }[];
@@ -81,7 +81,7 @@ export interface ScheduleTiming {
  * All on the tick. A spread was measured (docs/performance.md) and is not the default: it does
  * not deliver a thousand windows sooner, it only moves load from the tick into the spread.
  */
-export const DEFAULT_SCHEDULE_TIMING: ScheduleTiming = { phaseMillis: 0, spreadMillis: 0 };
+const DEFAULT_SCHEDULE_TIMING: ScheduleTiming = { phaseMillis: 0, spreadMillis: 0 };
 
 /** 2^32 / φ: multiplying ids by it scatters consecutive ids evenly over the spread (Fibonacci hashing). */
 const FIBONACCI_MULTIPLIER = 0x9e3779b9;
@@ -163,10 +163,7 @@ export function runSummary(iface: Pick<ExportInterface, 'id' | 'name'>): string 
 }
 
 /** Where to look further, shown under the summary (Markdown); the same for every run of the interface. */
-export function runDetails(
-  scope: Pick<ScheduleScope, 'deploymentId'>,
-  iface: Pick<ExportInterface, 'id'>,
-): string {
+function runDetails(scope: Pick<ScheduleScope, 'deploymentId'>, iface: Pick<ExportInterface, 'id'>): string {
   return (
     `Interface ${iface.id} of deployment ${scope.deploymentId}. All its runs: \`BarcodesInterfaceId = "${iface.id}"\`; ` +
     `its deliveries: \`barcodes deliveries ${iface.id}\`; its configuration: \`barcodes interface show ${iface.id}\`.`
@@ -316,10 +313,7 @@ export async function applyInterfaceSchedule(
 }
 
 /** Deletes the schedule of an interface that no longer exists. */
-export async function deleteInterfaceSchedule(
-  scope: ScheduleScope,
-  interfaceId: number,
-): Promise<ScheduleChange[]> {
+async function deleteInterfaceSchedule(scope: ScheduleScope, interfaceId: number): Promise<ScheduleChange[]> {
   return deleteSchedule(
     scope.client,
     scheduleIdFor(scope.deploymentId, interfaceId),

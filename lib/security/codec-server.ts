@@ -11,7 +11,7 @@ import { UnavailableError } from '../errors';
  * operator runs it next to their browser with the keys, and only the UI's origin may call it
  * from a browser.
  */
-export interface CodecServerOptions {
+interface CodecServerOptions {
   /** The codec that holds the keys. */
   codec: PayloadCodec;
   /** Port to listen on; 0 picks a free one. */
@@ -34,7 +34,7 @@ export const CODEC_SERVER_DEFAULTS = {
   maxBodyBytes: 16 * 1024 * 1024,
 } as const;
 
-export interface RunningCodecServer {
+interface RunningCodecServer {
   /** `http://host:port`: the codec endpoint to enter in the Temporal UI. */
   url: string;
   port: number;

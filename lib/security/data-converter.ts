@@ -8,7 +8,7 @@ import { AesGcmPayloadCodec } from './payload-codec';
  * Workers and clients must share the keys: a client without them cannot read results, a worker
  * without them cannot read its inputs.
  */
-export function payloadDataConverter(env: NodeJS.ProcessEnv = process.env): DataConverter | undefined {
+function payloadDataConverter(env: NodeJS.ProcessEnv = process.env): DataConverter | undefined {
   const keyring = loadPayloadKeyring(env);
   return keyring ? { payloadCodecs: [new AesGcmPayloadCodec(keyring)] } : undefined;
 }

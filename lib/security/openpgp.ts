@@ -22,16 +22,16 @@ function pgp(): typeof OpenPGP {
 }
 
 /** Appended to the name of an encrypted part: `barcodes_…Z.csv.pgp`. */
-export const ENCRYPTED_FILE_SUFFIX = '.pgp';
+const ENCRYPTED_FILE_SUFFIX = '.pgp';
 /**
  * MIME type of an encrypted attachment. Not `application/pgp-encrypted`: that type is the
  * `Version: 1` control part of a PGP/MIME message (RFC 3156), and mail clients that see it try to
  * decrypt the whole message; RFC 3156 itself carries the encrypted data as octet-stream.
  */
-export const ENCRYPTED_CONTENT_TYPE = 'application/octet-stream';
+const ENCRYPTED_CONTENT_TYPE = 'application/octet-stream';
 
 /** A reseller's public key, checked and ready to encrypt to. */
-export interface RecipientKey {
+interface RecipientKey {
   /** The key, ASCII-armored (what the interface stores). */
   armored: string;
   /** Upper-case hex fingerprint of the primary key, as `gpg --fingerprint` shows it (without spaces). */

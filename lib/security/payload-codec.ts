@@ -9,8 +9,8 @@ export const ENCRYPTED_ENCODING = 'binary/encrypted';
 /** Metadata naming the key a payload was encrypted with (what makes rotation possible). */
 export const KEY_ID_METADATA = 'encryption-key-id';
 /** Metadata naming the cipher, so a later change of cipher can tell old payloads apart. */
-export const CIPHER_METADATA = 'encryption-cipher';
-export const CIPHER = 'AES-256-GCM';
+const CIPHER_METADATA = 'encryption-cipher';
+const CIPHER = 'AES-256-GCM';
 
 const NONCE_BYTES = 12;
 const TAG_BYTES = 16;

@@ -5,12 +5,12 @@ import { readSecret, type ReadTextFile } from './secrets';
 export const PAYLOAD_KEYS_VARIABLE = 'BARCODES_PAYLOAD_KEYS';
 
 /** AES-256: exactly this many key bytes. */
-export const PAYLOAD_KEY_BYTES = 32;
+const PAYLOAD_KEY_BYTES = 32;
 
 const KEY_ID = /^[A-Za-z0-9._-]{1,64}$/;
 const BASE64 = /^[A-Za-z0-9+/]+={0,2}$/;
 
-export interface PayloadKey {
+interface PayloadKey {
   /** Short name stored in each encrypted payload's metadata, so the right key is found after a rotation. */
   id: string;
   /** 32 secret bytes. */

@@ -7,11 +7,10 @@ import { InputError } from '../errors';
  * environment of every child nor in a unit file or shell history. (BARCODES_PAYLOAD_KEYS_FILE
  * works the same way, read where the keys are loaded.)
  */
-export const SECRET_VARIABLES = ['DATABASE_URL', 'SOURCE_DATABASE_URL', 'SMTP_URL'] as const;
-export type SecretVariable = (typeof SECRET_VARIABLES)[number];
+const SECRET_VARIABLES = ['DATABASE_URL', 'SOURCE_DATABASE_URL', 'SMTP_URL'] as const;
 
 /** The suffix of the variable naming a secret's file. */
-export const FILE_SUFFIX = '_FILE';
+const FILE_SUFFIX = '_FILE';
 
 /** Reads a file's text; tests inject their own. */
 export type ReadTextFile = (path: string) => string;

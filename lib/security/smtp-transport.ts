@@ -9,17 +9,17 @@ import { INPUT_FILE_LIMITS, readBoundedFile } from '../input-files';
  * `required` (the default): STARTTLS (or implicit TLS with smtps://) and a verified certificate
  * for every non-loopback server. `off`: an explicit, logged opt-out for relays without TLS.
  */
-export type SmtpTlsMode = 'required' | 'off';
+type SmtpTlsMode = 'required' | 'off';
 
 /** The environment variable of the opt-out (`SMTP_TLS=off`); `?tls=off` in SMTP_URL does the same. */
-export const SMTP_TLS_VARIABLE = 'SMTP_TLS';
+const SMTP_TLS_VARIABLE = 'SMTP_TLS';
 /** PEM file of the CA(s) that signed the relay's certificate, for relays with a private CA. */
-export const SMTP_TLS_CA_FILE_VARIABLE = 'SMTP_TLS_CA_FILE';
+const SMTP_TLS_CA_FILE_VARIABLE = 'SMTP_TLS_CA_FILE';
 /** Our own query parameter in SMTP_URL; removed before nodemailer reads the URL. */
 const TLS_URL_PARAMETER = 'tls';
 const MIN_TLS_VERSION = 'TLSv1.2';
 
-export interface SmtpTransportSettings {
+interface SmtpTransportSettings {
   /** Where SMTP_TLS and SMTP_TLS_CA_FILE are read. */
   env?: NodeJS.ProcessEnv;
   /** Receives the one warning line of an opt-out (once per server and process). */
@@ -38,7 +38,7 @@ const warnedServers = new Set<string>();
  * `yes`, `true`): an allow-list, because nodemailer turns any query key into an option and a
  * deny-list would have to keep up with every option and every value spelling.
  */
-export const SAFE_SMTP_URL_PARAMETERS: readonly string[] = [
+const SAFE_SMTP_URL_PARAMETERS: readonly string[] = [
   'name',
   'localAddress',
   'authMethod',

@@ -1,7 +1,7 @@
 import type pg from 'pg';
 
 /** What `barcodes doctor` found about the ticket state change log (CONTRACT.md §2). */
-export interface ChangeLogStatus {
+interface ChangeLogStatus {
   /** The ticket_state_change table exists in the source schema. */
   table: boolean;
   /** An enabled row trigger on ticket whose function writes ticket_state_change. */

@@ -63,7 +63,7 @@ export async function renderWindowInDatabase(
 }
 
 /** The COPY statement of a window's lines (parameters written in: COPY takes none). */
-export function copyWindowSql(
+function copyWindowSql(
   source: PostgresTicketSource,
   selection: WindowSelection,
   spec: FormatSpec,
@@ -86,7 +86,7 @@ function fieldSqlOf(property: keyof TicketRow): string | null {
  * The ticket id (never NULL: '' when the id itself is) of a row checkPlainTicketRow would refuse,
  * or of a row holding a time the database does not render alike; NULL for every other row.
  */
-export function suspectSql(): string {
+function suspectSql(): string {
   const notNull = WINDOW_COLUMNS.filter(([, , nullable]) => !nullable).map(([sql]) => `(${sql}) IS NULL`);
   const states = TICKET_STATES.map((state) => pg.escapeLiteral(state)).join(', ');
   const outside = (sql: string) =>
@@ -107,7 +107,7 @@ export function suspectSql(): string {
 }
 
 /** $1, $2 (timestamps) and $3, $4 (text arrays) of the window query as literals. */
-export function inlineWindowParameters(
+function inlineWindowParameters(
   sql: string,
   values: [Date, Date, readonly string[], readonly string[]],
 ): string {
@@ -197,7 +197,7 @@ const SIGNATURE = Buffer.from('PGCOPY\n\xff\r\n\0', 'latin1');
  * field a 4-byte length (-1: NULL) and the bytes; a field count of -1 ends the data. Each chunk's
  * complete lines are copied together into one new buffer (never reused: the sink may keep it).
  */
-export class BinaryCopyParser {
+class BinaryCopyParser {
   /** Set when a flagged row was met: its ticket id. The lines before it were returned. */
   suspect: string | null = null;
   private rest: Buffer = Buffer.alloc(0);

@@ -16,14 +16,14 @@ import {
   type WindowSelection,
 } from './ticket-source';
 
-export type RenderPath = 'database' | 'javascript';
+type RenderPath = 'database' | 'javascript';
 
 /**
  * Why the JavaScript renderer takes this window, or null when the database renders it. State-change
  * rows (state-changes.ts) are always rendered in JavaScript; so is any source other than the
  * PostgreSQL one (tests' fakes).
  */
-export function javascriptRenderReason(
+function javascriptRenderReason(
   source: TicketSource,
   stateChanges: boolean,
   spec: FormatSpec,
@@ -35,12 +35,12 @@ export function javascriptRenderReason(
 }
 
 /** Where the parts go: a new sink per attempt, and how to drop what a failed attempt wrote (e.g. ROLLBACK TO SAVEPOINT). */
-export interface SinkAttempts<S extends PartSink> {
+interface SinkAttempts<S extends PartSink> {
   open(): Promise<S>;
   discard(sink: S): Promise<void>;
 }
 
-export interface WindowRenderInput<S extends PartSink> {
+interface WindowRenderInput<S extends PartSink> {
   source: TicketSource;
   selection: WindowSelection;
   /** Whether the interface has state changes on (its rows come from state-changes.ts). */

@@ -3,7 +3,7 @@ import type { StateChangeSelection, StateChangeSource } from './state-changes';
 import type { TicketBatch, TicketSource } from './ticket-source';
 
 /** The two readers a window may need. */
-export interface WindowSources {
+interface WindowSources {
   source: TicketSource;
   stateChangeSource: StateChangeSource;
 }

@@ -19,13 +19,13 @@ import { BarcodesError } from '../errors';
  * Started by name, typed by the boundary (lib/temporal/start.ts), named under the deployment's prefix like its
  * schedules, labelled with the interface id so the UI's query finds them with its scheduled runs.
  */
-export interface RepairScope {
+interface RepairScope {
   client: Client;
   taskQueue: string;
   deploymentId: string;
 }
 
-export interface BackfillRequest {
+interface BackfillRequest {
   interface: { id: number; name: string; intervalSeconds: number };
   from: Date;
   to: Date;

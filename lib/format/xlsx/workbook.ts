@@ -18,7 +18,7 @@ import { xmlText, type CellValue, type XlsxColumn } from './cells';
 export const XLSX_CONTENT_TYPE = 'application/vnd.openxmlformats-officedocument.spreadsheetml.sheet';
 
 /** The name of the one sheet. */
-export const SHEET_NAME = 'Barcodes';
+const SHEET_NAME = 'Barcodes';
 
 /** Written into the document properties instead of exceljs' own name. */
 const CREATOR = 'barcodes-export';
@@ -70,7 +70,7 @@ class OutputStream extends Writable {
   }
 }
 
-export interface XlsxPartOptions {
+interface XlsxPartOptions {
   readonly columns: readonly XlsxColumn[];
   /** Whether row 1 holds the headers (bold, frozen). */
   readonly header: boolean;
