@@ -44,8 +44,18 @@ export function createOutcomeActivities(deps: ActivityDeps) {
       if (input.windowEnd) await recordProgress(store, input.interfaceId);
       return { paused: false };
     }
-    const metrics = createWindowMetrics(context.metricMeter);
     const { failure } = input;
+    if (failure.type === FailureTypes.claimLost) {
+      // Another run holds or took the window (a run-now or a UI trigger racing the schedule): that
+      // run delivers it. Nothing is wrong with the interface, so nothing is marked failed (the
+      // window is the other run's), counted toward a self-pause or alerted.
+      context.log.info('window held by another run; it is not this run to send it', {
+        interfaceId: input.interfaceId,
+        reason: failure.message,
+      });
+      return { paused: false };
+    }
+    const metrics = createWindowMetrics(context.metricMeter);
     metrics.failed(input.interfaceId, failure.type, failure.permanent);
     const fields = {
       interfaceId: input.interfaceId,

@@ -198,3 +198,24 @@ test('a run that failed before reaching a window marks no delivery failed, but s
   assert.deepEqual(ledger.failed, []);
   assert.equal(store.iface.consecutiveFailures, 1);
 });
+
+test('a window held by another run (run-now or a UI trigger racing the schedule) is not a failure: nothing marked, counted or alerted', async () => {
+  const { store, ledger, alerter, schedules, record } = setup();
+  const claimLost = {
+    type: FailureTypes.claimLost,
+    message: 'delivery 7 is held by run barcodes-1-42-scheduled',
+    permanent: true,
+  };
+  for (let i = 0; i < PAUSE_AFTER * 2; i++) {
+    assert.deepEqual(await record(outcomeOf(claimLost)), { paused: false });
+    assert.deepEqual(await record({ ...outcomeOf(claimLost, null), workflowId: 'barcodes-1-42-now' }), {
+      paused: false,
+    });
+  }
+
+  assert.equal(store.iface.consecutiveFailures, 0);
+  assert.equal(store.iface.enabled, true);
+  assert.deepEqual(ledger.failed, [], "the other run's window is not marked failed");
+  assert.deepEqual(schedules.realigned, []);
+  assert.deepEqual(alerter.alerts, []);
+});
