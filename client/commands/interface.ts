@@ -22,6 +22,13 @@ import {
 import { actorOf, collect, parseId, type Runner } from './common';
 import { checkChangeLog } from '../../lib/source/change-log-check';
 
+/** Help of the options create and update share, written once. */
+const HELP = {
+  alertEmail:
+    'who receives its alerts: a self-pause, refused recipients or destinations, failures that need an operator (default: BARCODES_ALERT_EMAIL)',
+  pgpKey: "encrypt the files to this OpenPGP public key (the reseller's; armored or binary)",
+};
+
 export function interfaceCommand(run: Runner): Command {
   const command = new Command('interface').description('manage interfaces (one reseller export each)');
 
@@ -37,14 +44,8 @@ export function interfaceCommand(run: Runner): Command {
     .option('--timezone <zone>', 'IANA time zone of the file dates', 'UTC')
     .option('--format <file.json>', 'format specification (default: the SecuTix CSV)')
     .option('--start <time>', 'start of the first window (default: now)')
-    .option(
-      '--alert-email <address>',
-      'who receives its alerts: a self-pause, refused recipients or destinations, failures that need an operator (default: BARCODES_ALERT_EMAIL)',
-    )
-    .option(
-      '--pgp-key <file>',
-      "encrypt the files to this OpenPGP public key (the reseller's; armored or binary)",
-    )
+    .option('--alert-email <address>', HELP.alertEmail)
+    .option('--pgp-key <file>', HELP.pgpKey)
     .option(
       '--state-changes [states]',
       'also send state-change rows for tickets sent earlier: every change, or only changes to these states (comma-separated, e.g. CANCELLED,INVALIDATED)',
@@ -178,14 +179,8 @@ export function interfaceCommand(run: Runner): Command {
     .option('--lag <duration>', 'safety lag')
     .option('--timezone <zone>', 'IANA time zone of the file dates')
     .option('--format <file.json>', 'format specification')
-    .option(
-      '--alert-email <address>',
-      'who receives its alerts: a self-pause, refused recipients or destinations, failures that need an operator (default: BARCODES_ALERT_EMAIL)',
-    )
-    .option(
-      '--pgp-key <file>',
-      "encrypt the files to this OpenPGP public key (the reseller's; armored or binary)",
-    )
+    .option('--alert-email <address>', HELP.alertEmail)
+    .option('--pgp-key <file>', HELP.pgpKey)
     .option('--no-alert-email', "send its alerts to BARCODES_ALERT_EMAIL again (the deployment's address)")
     .option('--no-pgp-key', 'stop encrypting: send plain files')
     .option(

@@ -25,6 +25,7 @@
  */
 import pg from 'pg';
 import { SourceRowError } from '../errors';
+import { CursorBatches } from './cursor-batches';
 import type { RowChange, TicketRow } from '../tickets';
 import {
   checkLoggedState,
@@ -227,19 +228,9 @@ ${this.fromSql()}
     parameters: unknown[],
   ): AsyncIterable<TicketBatch> {
     await client.query(`DECLARE ${CURSOR} NO SCROLL CURSOR FOR ${sql}`, parameters);
-    const fetch = () =>
-      client.query<[string, string]>({
-        text: `FETCH FORWARD ${this.batchSize} FROM ${CURSOR}`,
-        rowMode: 'array',
-      });
-    let next: Promise<pg.QueryResult<[string, string]>> | undefined = fetch();
+    const batches = new CursorBatches<[string, string]>(client, CURSOR, this.batchSize);
     try {
-      for (;;) {
-        const { rows } = await next!;
-        next = undefined;
-        if (rows.length === 0) break;
-        // The next batch is read ahead while this one is rendered (ticket-source.ts measured why).
-        next = fetch();
+      for await (const rows of batches) {
         const tickets = new Array<TicketRow>(rows.length);
         let missing: Map<string, number> | null = null;
         for (let i = 0; i < rows.length; i++) {
@@ -258,7 +249,7 @@ ${this.fromSql()}
         yield tickets;
       }
     } finally {
-      next?.catch(() => {});
+      batches.abandon();
     }
     await client.query(`CLOSE ${CURSOR}`);
   }

@@ -1,4 +1,5 @@
 import pg from 'pg';
+import { CursorBatches } from './cursor-batches';
 import type { TicketRow } from '../tickets';
 import { APPLICATION_NAME } from '../db/pool';
 import {
@@ -164,7 +165,7 @@ ${this.fromSql()}
    * on a million-ticket window (docs/performance.md):
    * - DECLARE lets the planner pick a plan that streams from the first row (cursor_tuple_fraction)
    *   instead of sorting the whole window first, so PostgreSQL and the renderer work in parallel;
-   * - the next FETCH is sent before the current batch is handed on (the client queues it), so the
+   * - the next FETCH is sent before the current batch is handed on (cursor-batches.ts), so the
    *   server reads ahead one batch instead of waiting for each round trip;
    * - rows come packed into one text column (row-decoding.ts): 16 decodes a row became one;
    * - JIT is off for this query: compiling it took seconds and saved nothing on a streamed scan;
@@ -172,7 +173,7 @@ ${this.fromSql()}
    */
   async *streamWindow(selection: WindowSelection): AsyncIterable<TicketBatch> {
     const client = await this.pool.connect();
-    let next: Promise<pg.QueryResult<[string]>> | undefined;
+    const batches = new CursorBatches<[string]>(client, CURSOR, this.batchSize);
     let finished = false;
     try {
       await this.beginWindowTransaction(client);
@@ -180,14 +181,7 @@ ${this.fromSql()}
         `DECLARE ${CURSOR} NO SCROLL CURSOR FOR ${this.windowSql('packed')}`,
         windowParameters(selection),
       );
-      const fetch = () =>
-        client.query<[string]>({ text: `FETCH FORWARD ${this.batchSize} FROM ${CURSOR}`, rowMode: 'array' });
-      next = fetch();
-      for (;;) {
-        const { rows } = await next;
-        next = undefined;
-        if (rows.length === 0) break;
-        next = fetch();
+      for await (const rows of batches) {
         // Unpacked here, in the generator's own loop: the same loop in a helper function (or behind
         // an await) made V8 promote every batch to the old generation, 320 MB per million rows
         // instead of 25, and a worker's RSS grows with that garbage (docs/performance.md).
@@ -208,7 +202,7 @@ ${this.fromSql()}
     } finally {
       // A consumer that stopped early (or a failure) leaves a transaction and maybe a FETCH in
       // flight: the connection is closed rather than reused, which also ends the transaction.
-      next?.catch(() => {});
+      batches.abandon();
       client.release(finished ? undefined : true);
     }
   }
