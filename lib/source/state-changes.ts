@@ -113,14 +113,9 @@ export class PostgresStateChangeSource implements StateChangeSource {
               t.state)`;
   }
 
-  /**
-   * The last change of `t` (by id) with changed_at before `at` (null: no bound) and, when given,
-   * an id below `belowId`, as a lateral join named `alias`.
-   */
-  private lastChangeBefore(alias: string, at: string | null, belowId?: string): string {
-    const bound =
-      (at === null ? '' : ` AND ${alias}_c.changed_at < ${at}`) +
-      (belowId ? ` AND ${alias}_c.id < ${belowId}` : '');
+  /** The last change of `t` (by id) with changed_at before `at` (null: no bound), as a lateral join named `alias`. */
+  private lastChangeBefore(alias: string, at: string | null): string {
+    const bound = at === null ? '' : ` AND ${alias}_c.changed_at < ${at}`;
     return `LEFT JOIN LATERAL (SELECT ${alias}_c.new_state, ${alias}_c.changed_at FROM ${this.schema}.ticket_state_change ${alias}_c
              WHERE ${alias}_c.ticket_id = t.id${bound} ORDER BY ${alias}_c.id DESC LIMIT 1) ${alias} ON true`;
   }
@@ -156,8 +151,12 @@ ${this.fromSql()}
    * its last change before $1 and both states would be the same. No DISTINCT, no second lookup of
    * the state at the end, and the scan's order is the row order up to ties in changed_at (an
    * incremental sort by ticket id within a changed_at, not a sort of the whole window).
-   * The state at the start is looked up among the changes below `w`'s id (none above it is
-   * before $2, hence none before $1).
+   * One backward scan of the ticket's changes in (ticket_id, id) answers both remaining questions:
+   * the highest change that is either above `w`'s id and before $2 (then `w` is not the last
+   * change before the end: no row) or below it and before $1 (the last change before the start,
+   * whose new_state is the state at the start; none above `w` is before $1, since none is before
+   * $2). One index probe per row instead of two: a fifth to a third less time (bench database,
+   * 100,000 changes, EXPLAIN ANALYZE).
    * Parameters: $1 from, $2 to, $3 contacts, $4 channels, $5 since (the interface's start),
    * $6 end states shown (empty: all).
    */
@@ -174,12 +173,14 @@ ${this.fromSql()}
     return `SELECT ${select}
 ${this.fromSql()}
   JOIN ${s}.ticket_state_change w ON w.ticket_id = t.id
-  ${this.lastChangeBefore('b', '$1', 'w.id')}
+  LEFT JOIN LATERAL (SELECT b_c.id, b_c.new_state FROM ${s}.ticket_state_change b_c
+             WHERE b_c.ticket_id = t.id AND ((b_c.id > w.id AND b_c.changed_at < $2) OR (b_c.id < w.id AND b_c.changed_at < $1))
+             ORDER BY b_c.id DESC LIMIT 1) b ON true
   ${asOf === 'now' ? this.lastChangeBefore('n', null) : ''}
   -- OFFSET 0 keeps this a subquery of its own: inlined, the state was computed twice (filter and select list).
   CROSS JOIN LATERAL (SELECT ${atStart} AS at_start OFFSET 0) st
  WHERE w.changed_at >= $1 AND w.changed_at < $2
-   AND NOT EXISTS (SELECT 1 FROM ${s}.ticket_state_change x WHERE x.ticket_id = w.ticket_id AND x.id > w.id AND x.changed_at < $2)
+   AND (b.id IS NULL OR b.id < w.id)
    AND t.created_at >= $5 AND t.created_at < $1
    AND (o.contact_number = ANY($3::text[]) OR o.sales_channel_code = ANY($4::text[]))
    AND w.new_state IS DISTINCT FROM st.at_start
