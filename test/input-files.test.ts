@@ -67,3 +67,25 @@ test('the depth check ignores brackets inside strings and accepts a real format'
   assert.equal(readFormatFile(real).separator, ',');
   assert.throws(() => checkJsonDepth('[[[', 2, '--format: "f"'), refused(/more than 2 deep/));
 });
+
+test('a --format file that is not JSON is refused saying where, never quoting the file (it may be the wrong, secret one)', () => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'barcodes-format-json-'));
+  const cases: [string, string][] = [
+    ['127.0.0.1:5432:*:exporter:s3cret-password\n', 'at line 1, column 6'],
+    ['exporter:s3cret-password\n', 'unexpected "e"'],
+    ['{\n  "columns": ["BAR_CODE",]\n}', 'unexpected "]"'],
+    ['{\n  "columns": ["BAR_CODE"],\n  x\n}', 'at line 3, column 3'],
+    ['', 'it ends too early'],
+  ];
+  for (const [text, place] of cases) {
+    const file = path.join(dir, 'format.json');
+    fs.writeFileSync(file, text);
+    assert.throws(
+      () => readFormatFile(file),
+      (error: unknown) =>
+        error instanceof InputError &&
+        error.message === `--format: ${JSON.stringify(file)} is not valid JSON (${place})` &&
+        !error.message.includes('s3cret'),
+    );
+  }
+});

@@ -101,9 +101,30 @@ export function readFormatFile(path: string): Record<string, unknown> {
   try {
     json = JSON.parse(text);
   } catch (error) {
-    throw new InputError(`--format: ${JSON.stringify(path)} is not valid JSON: ${(error as Error).message}`);
+    throw new InputError(
+      `--format: ${JSON.stringify(path)} is not valid JSON (${jsonErrorPlace(error, text)})`,
+      {
+        cause: error,
+      },
+    );
   }
   return parseFormatSpec(json) as unknown as Record<string, unknown>;
+}
+
+/**
+ * Where JSON.parse stopped, without its excerpt of the file: `--format ~/.pgpass` must not print
+ * a line of the wrong file it was given.
+ */
+function jsonErrorPlace(error: unknown, text: string): string {
+  const message = error instanceof Error ? error.message : '';
+  if (/end of JSON input/.test(message)) return 'it ends too early';
+  const position = /at position (\d+)/.exec(message)?.[1];
+  if (position !== undefined) {
+    const before = text.slice(0, Number(position)).split('\n');
+    return `at line ${before.length}, column ${before.at(-1)!.length + 1}`;
+  }
+  const token = /^Unexpected token '(.)'/.exec(message)?.[1];
+  return token === undefined ? 'a format file is one JSON object' : `unexpected ${JSON.stringify(token)}`;
 }
 
 /**
