@@ -10,9 +10,11 @@ export type Phase = (typeof PHASES)[number];
 /**
  * One fan-out round: the Temporal server's scheduler settings, the schedules' spread and the number
  * of worker processes (`two-workers`: the `default` round's settings with a second `barcodes
- * worker` on the same task queue; its throughput is compared with `default`'s, which it brings along).
+ * worker` on the same task queue; its throughput is compared with `default`'s, which it brings
+ * along). `empty`: the `default` round's settings with no new tickets, so every window is empty
+ * (recorded in the ledger, nothing sent): the run cost of an empty window beside a delivered one.
  */
-export const FANOUT_ROUNDS = ['default', 'two-workers', 'rps', 'rps+spread'] as const;
+export const FANOUT_ROUNDS = ['default', 'empty', 'two-workers', 'rps', 'rps+spread'] as const;
 export type FanoutRound = (typeof FANOUT_ROUNDS)[number];
 
 export interface BenchOptions {
