@@ -202,11 +202,7 @@ export class DeliveryLedger {
    * A sink that stores the rendered parts in delivery_part/delivery_chunk on the given client (in
    * the freezing transaction), and hashes all parts' bytes in order for the delivery's checksum.
    */
-  partSink(
-    client: pg.ClientBase,
-    deliveryId: number,
-    onProgress: () => void = () => {},
-  ): PartSink & { sha256(): string } {
+  partSink(client: pg.ClientBase, deliveryId: number): PartSink & { sha256(): string } {
     const schema = this.schema;
     const whole: Hash = createHash('sha256');
     let part = 0;
@@ -215,19 +211,17 @@ export class DeliveryLedger {
     let pendingBytes = 0;
     // One chunk is stored while the next is rendered, so the server writes and the renderer works at
     // the same time; its failure surfaces at the next flush or endPart (the window fails as a whole).
-    let storing: Promise<void> | null = null;
+    let storing: Promise<unknown> | null = null;
     const flush = async () => {
       if (pendingBytes === 0) return;
       const data = pending.length === 1 ? pending[0]! : Buffer.concat(pending, pendingBytes);
       pending = [];
       pendingBytes = 0;
       await storing;
-      const stored = client
-        .query(
-          `INSERT INTO ${schema}.delivery_chunk (delivery_id, part, seq, data) VALUES ($1, $2, $3, $4)`,
-          [deliveryId, part, seq++, data],
-        )
-        .then(() => onProgress());
+      const stored = client.query(
+        `INSERT INTO ${schema}.delivery_chunk (delivery_id, part, seq, data) VALUES ($1, $2, $3, $4)`,
+        [deliveryId, part, seq++, data],
+      );
       stored.catch(() => {});
       storing = stored;
     };
