@@ -44,7 +44,9 @@ export function createOutcomeActivities(deps: ActivityDeps) {
       if (input.windowEnd) await recordProgress(store, input.interfaceId);
       return { paused: false };
     }
+    const metrics = createWindowMetrics(context.metricMeter);
     const { failure } = input;
+    metrics.failed(input.interfaceId, failure.type, failure.permanent);
     if (failure.type === FailureTypes.claimLost) {
       // Another run holds or took the window (a run-now or a UI trigger racing the schedule): that
       // run delivers it. Nothing is wrong with the interface, so nothing is marked failed (the
@@ -55,8 +57,6 @@ export function createOutcomeActivities(deps: ActivityDeps) {
       });
       return { paused: false };
     }
-    const metrics = createWindowMetrics(context.metricMeter);
-    metrics.failed(input.interfaceId, failure.type, failure.permanent);
     const fields = {
       interfaceId: input.interfaceId,
       deliveryId: input.deliveryId,

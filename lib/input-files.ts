@@ -1,3 +1,4 @@
+import { X509Certificate } from 'node:crypto';
 import fs from 'node:fs';
 import { InputError } from './errors';
 
@@ -55,6 +56,30 @@ export function readBoundedFile(path: string, what: string, maxBytes: number): B
   } finally {
     fs.closeSync(descriptor);
   }
+}
+
+/**
+ * A PEM bundle of CA certificates (SMTP_TLS_CA_FILE, BARCODES_HTTPS_CA_FILE), read with the cap
+ * and every certificate in it parsed: a missing, oversized, truncated or garbled file fails where
+ * it is read, in one line naming `variable`, instead of at the first TLS handshake (Node accepts
+ * a garbled CA silently, and the server then does not verify).
+ */
+export function readCaCertificates(path: string, variable: string): string {
+  const pem = readBoundedFile(path, variable, INPUT_FILE_LIMITS.caFileBytes).toString('utf8');
+  const certificates = pem.match(/-----BEGIN CERTIFICATE-----[\s\S]*?-----END CERTIFICATE-----/g) ?? [];
+  if (certificates.length === 0)
+    throw new InputError(`${variable}: ${JSON.stringify(path)} holds no PEM certificate`);
+  certificates.forEach((certificate, index) => {
+    try {
+      new X509Certificate(certificate);
+    } catch (error) {
+      throw new InputError(
+        `${variable}: ${JSON.stringify(path)}: certificate ${index + 1} of ${certificates.length} does not parse`,
+        { cause: error },
+      );
+    }
+  });
+  return pem;
 }
 
 /**

@@ -5,7 +5,8 @@ import os from 'node:os';
 import path from 'node:path';
 import { readFormatFile, readPgpKeyFile } from '../client/commands/interface-options';
 import { InputError } from '../lib/errors';
-import { checkJsonDepth, INPUT_FILE_LIMITS, readBoundedFile } from '../lib/input-files';
+import { checkJsonDepth, INPUT_FILE_LIMITS, readBoundedFile, readCaCertificates } from '../lib/input-files';
+import { execFileSync } from 'node:child_process';
 
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'barcodes-input-files-'));
 process.on('exit', () => fs.rmSync(dir, { recursive: true, force: true }));
@@ -86,6 +87,45 @@ test('a --format file that is not JSON is refused saying where, never quoting th
         error instanceof InputError &&
         error.message === `--format: ${JSON.stringify(file)} is not valid JSON (${place})` &&
         !error.message.includes('s3cret'),
+    );
+  }
+});
+
+test('a CA file is read with its cap and every certificate in it parsed: a garbled one fails at once, naming the variable', () => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'barcodes-ca-'));
+  const file = (name: string) => path.join(dir, name);
+  execFileSync(
+    'openssl',
+    ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-days', '2', '-subj', '/CN=barcodes test CA'].concat([
+      '-keyout',
+      file('ca.key'),
+      '-out',
+      file('ca.pem'),
+    ]),
+    { stdio: 'ignore' },
+  );
+  const good = fs.readFileSync(file('ca.pem'), 'utf8');
+  assert.equal(readCaCertificates(file('ca.pem'), 'SOME_CA_FILE'), good);
+  // The body damaged in the middle, the markers intact: Node's TLS would take it without a word.
+  const lines = good.split('\n');
+  lines[5] = lines[5]!.replace(/[A-Za-z]/g, '!');
+  fs.writeFileSync(file('garbled.pem'), good + lines.join('\n'));
+  fs.writeFileSync(file('key.pem'), fs.readFileSync(file('ca.key')));
+  const refusals: [string, string][] = [
+    ['garbled.pem', 'certificate 2 of 2 does not parse'],
+    ['key.pem', 'holds no PEM certificate'],
+    ['missing.pem', 'cannot read'],
+  ];
+  for (const [name, problem] of refusals) {
+    assert.throws(
+      () => readCaCertificates(file(name), 'SOME_CA_FILE'),
+      (error: unknown) =>
+        error instanceof InputError &&
+        error.message.startsWith('SOME_CA_FILE: ') &&
+        error.message.includes(JSON.stringify(file(name))) &&
+        error.message.includes(problem) &&
+        !/[\r\n]/.test(error.message),
+      name,
     );
   }
 });

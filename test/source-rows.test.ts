@@ -50,7 +50,8 @@ before(async () => {
     ALTER TABLE ${schema}.ticket ALTER COLUMN price TYPE numeric;
     -- The change log's trigger would refuse the bad states this test writes on purpose (a source
     -- without it is what an operator's view may be).
-    ALTER TABLE ${schema}.ticket DISABLE TRIGGER ticket_state_change_log;`);
+    ALTER TABLE ${schema}.ticket DISABLE TRIGGER ticket_state_change_log;
+    ALTER TABLE ${schema}.ticket_state_change ALTER COLUMN new_state DROP NOT NULL;`);
   source = new PostgresTicketSource(pool, { schema });
 });
 after(async () => {
@@ -166,7 +167,7 @@ for (const [what, damage, column, problem] of cases) {
 // contract holds there, for a ticket created in the window (a NEW row) and for one created before
 // it whose state changed in it (a STATE_CHANGE row): a broken ticket fails the window naming it,
 // it never vanishes from the file (the change query once joined product and tariff inner).
-async function readStateChangeWindow(from: Date): Promise<unknown> {
+async function readStateChangeWindow(from: Date, states: string[] = []): Promise<unknown> {
   const changes = new PostgresStateChangeSource(pool, { schema });
   const selection = {
     contacts: ['C-1001'],
@@ -174,7 +175,7 @@ async function readStateChangeWindow(from: Date): Promise<unknown> {
     from,
     to: new Date(Date.now() + 60_000),
     since: new Date(from.getTime() - 86_400_000),
-    states: [],
+    states,
     asOf: 'window-end' as const,
   };
   return (async () => {
@@ -187,7 +188,7 @@ async function readStateChangeWindow(from: Date): Promise<unknown> {
 
 /** A ticket sold before `from`'s window and a change of it logged inside: a STATE_CHANGE row. */
 async function changedEarlierTicket(
-  states: [old: string, next: string] = ['PRINTED', 'CANCELLED'],
+  states: [old: string, next: string | null] = ['PRINTED', 'CANCELLED'],
 ): Promise<{ ticket: SoldTicket; from: Date }> {
   const [ticket] = await insertSale(pool, schema, {
     contactNumber: 'C-1001',
@@ -231,14 +232,33 @@ for (const kind of ['NEW', 'STATE_CHANGE'] as const) {
   }
 }
 
-for (const [what, states, column] of [
-  ['a new state outside the list', ['PRINTED', 'LOST'], 'ticket_state_change.new_state'],
-  ['an old state outside the list', ['LOST', 'CANCELLED'], 'state at the window start (ticket_state_change)'],
-  ['an empty new state', ['PRINTED', ''], 'ticket_state_change.new_state'],
+for (const [what, states, column, filter] of [
+  ['a new state outside the list', ['PRINTED', 'LOST'], 'ticket_state_change.new_state', []],
+  [
+    'an old state outside the list',
+    ['LOST', 'CANCELLED'],
+    'state at the window start (ticket_state_change)',
+    [],
+  ],
+  ['an empty new state', ['PRINTED', ''], 'ticket_state_change.new_state', []],
+  ['a NULL new state', ['PRINTED', null], 'ticket_state_change.new_state', []],
+  // A states filter must not hide a broken row: it fails the window like any other.
+  [
+    'a new state outside the list, filtered on CANCELLED',
+    ['PRINTED', 'LOST'],
+    'ticket_state_change.new_state',
+    ['CANCELLED'],
+  ],
+  [
+    'a NULL new state, filtered on CANCELLED',
+    ['PRINTED', null],
+    'ticket_state_change.new_state',
+    ['CANCELLED'],
+  ],
 ] as const) {
   test(`a change row with ${what} fails the window, naming the ticket id and ${column}`, async () => {
     const { ticket, from } = await changedEarlierTicket([...states]);
-    const error = await readStateChangeWindow(from);
+    const error = await readStateChangeWindow(from, [...filter]);
     assert.ok(error instanceof SourceRowError, String(error));
     assert.equal(error.ticketId, ticket.id);
     assert.equal(error.column, column);

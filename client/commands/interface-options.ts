@@ -101,11 +101,9 @@ export function readFormatFile(path: string): Record<string, unknown> {
   try {
     json = JSON.parse(text);
   } catch (error) {
+    // No cause: JSON.parse's message quotes the file.
     throw new InputError(
       `--format: ${JSON.stringify(path)} is not valid JSON (${jsonErrorPlace(error, text)})`,
-      {
-        cause: error,
-      },
     );
   }
   return parseFormatSpec(json) as unknown as Record<string, unknown>;

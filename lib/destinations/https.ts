@@ -2,7 +2,7 @@ import { createHmac } from 'node:crypto';
 import { rootCertificates } from 'node:tls';
 import { Agent, request, type Dispatcher } from 'undici';
 import { InputError } from '../errors';
-import { INPUT_FILE_LIMITS, readBoundedFile } from '../input-files';
+import { readCaCertificates } from '../input-files';
 import { DestinationError, type DeliveredPart, type HttpsDestination, type OutgoingPart } from './types';
 
 /**
@@ -74,15 +74,10 @@ export function checkHttpsUrl(text: string, option = '--https'): string {
 
 /**
  * The extra CAs for HTTPS receivers (BARCODES_HTTPS_CA_FILE), read once where a sender is made
- * (the worker's start, doctor): a wrong path, an oversized file or one without a PEM certificate
- * fails there in one line naming the variable, not at the first delivery with a raw error.
+ * (the worker's start, doctor), checked as lib/input-files.ts says.
  */
 export function readHttpsCaPem(path: string | null): string | undefined {
-  if (path === null) return undefined;
-  const pem = readBoundedFile(path, 'BARCODES_HTTPS_CA_FILE', INPUT_FILE_LIMITS.caFileBytes).toString('utf8');
-  if (!pem.includes('-----BEGIN CERTIFICATE-----'))
-    throw new InputError(`BARCODES_HTTPS_CA_FILE: ${JSON.stringify(path)} holds no PEM certificate`);
-  return pem;
+  return path === null ? undefined : readCaCertificates(path, 'BARCODES_HTTPS_CA_FILE');
 }
 
 export function createHttpsSender(options: HttpsSenderOptions = {}): HttpsSender {

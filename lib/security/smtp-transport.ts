@@ -3,7 +3,7 @@ import type SMTPTransport from 'nodemailer/lib/smtp-transport';
 import { parseConnectionUrl } from 'nodemailer/lib/shared';
 import { maskUrl } from '../config';
 import { InputError } from '../errors';
-import { INPUT_FILE_LIMITS, readBoundedFile } from '../input-files';
+import { readCaCertificates } from '../input-files';
 
 /**
  * `required` (the default): STARTTLS (or implicit TLS with smtps://) and a verified certificate
@@ -194,20 +194,9 @@ function parseMode(value: string | undefined, what: string): SmtpTlsMode {
   throw new InputError(`${what}: invalid value ${JSON.stringify(value)} (expected required or off)`);
 }
 
-/** The CA file is read with the same size cap as every file an operator names (lib/input-files.ts). */
-const readCaFile = (path: string) =>
-  readBoundedFile(path, SMTP_TLS_CA_FILE_VARIABLE, INPUT_FILE_LIMITS.caFileBytes);
-
-function readCa(path: string, readFile: (path: string) => Buffer = readCaFile): Buffer {
-  try {
-    return readFile(path);
-  } catch (error) {
-    if (error instanceof InputError) throw error;
-    const code = (error as NodeJS.ErrnoException).code ?? 'unreadable';
-    throw new InputError(`${SMTP_TLS_CA_FILE_VARIABLE}: cannot read ${JSON.stringify(path)} (${code})`, {
-      cause: error,
-    });
-  }
+/** The CA file is read and checked like every CA file an operator names (lib/input-files.ts). */
+function readCa(path: string, readFile?: (path: string) => Buffer): Buffer | string {
+  return readFile ? readFile(path) : readCaCertificates(path, SMTP_TLS_CA_FILE_VARIABLE);
 }
 
 function defaultWarn(line: string): void {

@@ -28,16 +28,20 @@ export class CursorBatches<Row extends unknown[]> {
     }
   }
 
-  /** Stopped early: a FETCH still in flight must not become an unhandled rejection. */
+  /** Stopped early: the FETCH still in flight is not awaited. */
   abandon(): void {
-    this.ahead?.catch(() => {});
     this.ahead = undefined;
   }
 
   private fetch(): Promise<pg.QueryResult<Row>> {
-    return this.client.query<Row>({
+    const fetched = this.client.query<Row>({
       text: `FETCH FORWARD ${this.batchSize} FROM ${this.cursor}`,
       rowMode: 'array',
     });
+    // A read-ahead that fails while the caller is still on the current batch (a restart, a view
+    // that errors on a later row) is awaited only at the next turn, or never: without a handler
+    // now, Node would end the worker on an unhandled rejection. Awaiting it still throws.
+    fetched.catch(() => {});
+    return fetched;
   }
 }

@@ -26,7 +26,7 @@
 import pg from 'pg';
 import { SourceRowError } from '../errors';
 import { CursorBatches } from './cursor-batches';
-import type { RowChange, TicketRow } from '../tickets';
+import { TICKET_STATES, type RowChange, type TicketRow } from '../tickets';
 import {
   checkLoggedState,
   checkTicketRow,
@@ -74,6 +74,8 @@ const UNDEFINED_TABLE = '42P01';
 
 /** Separates the extra values of a state-change row (the packed row's separator: no state holds it). */
 const SEPARATOR = '\x1f';
+/** Stands for NULL among the extra values (concat_ws would drop a NULL and shift the rest). */
+const NULL_MARK = '\x1e';
 
 const CURSOR = 'barcodes_state_window';
 
@@ -169,14 +171,14 @@ ${this.fromSql()}
     const select =
       columns === 'count'
         ? 'count(*)::int AS count'
-        : `${packedSelectList()}, concat_ws(chr(31), coalesce(${shownState}, ''), coalesce(st.at_start, ''), coalesce(${shownChangedAt}::text, '')) AS extra`;
+        : `${packedSelectList()}, concat_ws(chr(31), coalesce(${shownState}, chr(30)), coalesce(st.at_start, chr(30)), coalesce(${shownChangedAt}::text, chr(30))) AS extra`;
     return `SELECT ${select}
 ${this.fromSql()}
   JOIN ${s}.ticket_state_change w ON w.ticket_id = t.id
   LEFT JOIN LATERAL (SELECT b_c.id, b_c.new_state FROM ${s}.ticket_state_change b_c
              WHERE b_c.ticket_id = t.id AND ((b_c.id > w.id AND b_c.changed_at < $2) OR (b_c.id < w.id AND b_c.changed_at < $1))
              ORDER BY b_c.id DESC LIMIT 1) b ON true
-  ${asOf === 'now' ? this.lastChangeBefore('n', null) : ''}
+  ${asOf === 'now' && columns !== 'count' ? this.lastChangeBefore('n', null) : ''}
   -- OFFSET 0 keeps this a subquery of its own: inlined, the state was computed twice (filter and select list).
   CROSS JOIN LATERAL (SELECT ${atStart} AS at_start OFFSET 0) st
  WHERE w.changed_at >= $1 AND w.changed_at < $2
@@ -184,7 +186,7 @@ ${this.fromSql()}
    AND t.created_at >= $5 AND t.created_at < $1
    AND (o.contact_number = ANY($3::text[]) OR o.sales_channel_code = ANY($4::text[]))
    AND w.new_state IS DISTINCT FROM st.at_start
-   AND (cardinality($6::text[]) = 0 OR ${shownState} = ANY($6::text[]))${columns === 'count' ? '' : `\n ORDER BY ${shownChangedAt}, w.ticket_id`}`;
+   AND (cardinality($6::text[]) = 0 OR ${shownState} = ANY($6::text[]) OR ${shownState} IS NULL OR ${shownState} <> ALL(${KNOWN_STATES_SQL}))${columns === 'count' ? '' : `\n ORDER BY ${shownChangedAt}, w.ticket_id`}`;
   }
 
   /**
@@ -382,6 +384,14 @@ async function beginSnapshot(client: pg.PoolClient): Promise<void> {
   await client.query(`SET LOCAL datestyle = 'ISO'`);
 }
 
+const orNull = (value: string): string | null => (value === NULL_MARK ? null : value);
+
+/**
+ * A state-change row whose state is NULL or not the contract's comes through a states filter too,
+ * so that it fails the window naming the ticket (withChange) instead of vanishing from the file.
+ */
+const KNOWN_STATES_SQL = `ARRAY[${TICKET_STATES.map((state) => pg.escapeLiteral(state)).join(', ')}]::text[]`;
+
 /**
  * Adds the state-change fields, always in this order (one hidden class for the whole window).
  * `extra` is the shown state, or `state␟previous state␟changed_at` for a STATE_CHANGE row.
@@ -397,15 +407,15 @@ function withChange(ticket: TicketRow, change: RowChange, extra: string): Ticket
   }
   const first = extra.indexOf(SEPARATOR);
   const second = extra.indexOf(SEPARATOR, first + 1);
-  const state = extra.slice(0, first);
-  const previousState = extra.slice(first + 1, second);
+  const state = orNull(extra.slice(0, first));
+  const previousState = orNull(extra.slice(first + 1, second));
   const changedAtText = extra.slice(second + 1);
   checkLoggedState(ticket.id, 'ticket_state_change.new_state', state);
   checkLoggedState(ticket.id, 'state at the window start (ticket_state_change)', previousState);
-  const changedAt = parseIsoTimestamptz(changedAtText) ?? new Date(changedAtText);
+  const changedAt = parseIsoTimestamptz(changedAtText) ?? new Date(orNull(changedAtText) ?? NaN);
   if (Number.isNaN(changedAt.getTime()))
     throw new SourceRowError(ticket.id, 'ticket_state_change.changed_at', 'is null or not a finite time');
-  ticket.state = state;
+  ticket.state = state!;
   ticket.change = change;
   ticket.previousState = previousState;
   ticket.changedAt = changedAt;
