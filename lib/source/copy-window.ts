@@ -146,9 +146,15 @@ async function* copyWindowLines(
       );
     }
     // Read ahead while the sink stores a chunk: PostgreSQL keeps writing lines meanwhile instead of
-    // waiting on a full socket (16 KiB, the default, stalled it on every stored chunk).
+    // waiting on a full socket (16 KiB, the default, stalled it on every stored chunk). Object mode
+    // hands over the chunks as they came off the socket: in byte mode each read joins everything
+    // buffered into one new buffer of up to the whole read-ahead, a copy of the file in large
+    // short-lived buffers.
     const stream = client.query(
-      copyTo(copyWindowSql(source, selection, spec, timeZone), { highWaterMark: READ_AHEAD_BYTES }),
+      copyTo(copyWindowSql(source, selection, spec, timeZone), {
+        objectMode: true,
+        highWaterMark: READ_AHEAD_CHUNKS,
+      }),
     );
     const parser = new BinaryCopyParser();
     for await (const chunk of stream as AsyncIterable<Buffer>) {
@@ -187,8 +193,13 @@ async function refuseSuspect(source: PostgresTicketSource, ticketId: string): Pr
   );
 }
 
-/** How far the COPY may run ahead of the sink: a little more than one stored chunk (the ledger's 1 MiB). */
-const READ_AHEAD_BYTES = 8 * 1024 * 1024;
+/**
+ * How far the COPY may run ahead of the sink, in socket reads (each at most the socket's buffer,
+ * 64 KiB): about 8 MiB, a little more than one stored chunk (the ledger's 1 MiB).
+ */
+const READ_AHEAD_CHUNKS = 128;
+/** A row cut at a chunk boundary is completed from at most this much of the next chunk before the whole chunk is joined. */
+const JOIN_BYTES = 64 * 1024;
 
 const SIGNATURE = Buffer.from('PGCOPY\n\xff\r\n\0', 'latin1');
 
@@ -196,8 +207,10 @@ const SIGNATURE = Buffer.from('PGCOPY\n\xff\r\n\0', 'latin1');
  * Reads the rows of a binary COPY of (line text, suspect text): a 2-byte field count, then per
  * field a 4-byte length (-1: NULL) and the bytes; a field count of -1 ends the data. Each chunk's
  * complete lines are copied together into one new buffer (never reused: the sink may keep it).
+ * Only the row cut at the end of a chunk is joined with the start of the next one: the rest of a
+ * chunk is read where it lies.
  */
-class BinaryCopyParser {
+export class BinaryCopyParser {
   /** Set when a flagged row was met: its ticket id. The lines before it were returned. */
   suspect: string | null = null;
   private rest: Buffer = Buffer.alloc(0);
@@ -205,26 +218,44 @@ class BinaryCopyParser {
   private ended = false;
 
   push(chunk: Buffer): EncodedLines {
-    const data = this.rest.length === 0 ? chunk : Buffer.concat([this.rest, chunk]);
+    const out = Buffer.allocUnsafe(this.rest.length + chunk.length);
+    const lines: Lines = { out, written: 0, ends: [] };
+    let data = chunk;
     let at = 0;
-    if (!this.headerRead) {
-      if (data.length < 19) {
-        this.rest = data;
-        return { bytes: Buffer.alloc(0), ends: [] };
+    if (this.rest.length > 0) {
+      const head = Buffer.concat([this.rest, chunk.subarray(0, JOIN_BYTES)]);
+      const headAt = this.readRows(head, 0, lines);
+      if (headAt >= this.rest.length && chunk.length > JOIN_BYTES) {
+        at = headAt - this.rest.length;
+      } else if (chunk.length > JOIN_BYTES) {
+        // A row longer than the join: read the whole chunk joined, as at first.
+        data = Buffer.concat([this.rest, chunk]);
+        at = headAt;
+      } else {
+        data = head;
+        at = headAt;
       }
+    }
+    if (this.suspect === null && !this.ended) at = this.readRows(data, at, lines);
+    this.rest = data.subarray(at);
+    return { bytes: out.subarray(0, lines.written), ends: lines.ends };
+  }
+
+  /** Reads the complete rows of `data` from `at` into `lines`; returns where the first incomplete row starts. */
+  private readRows(data: Buffer, at: number, lines: Lines): number {
+    if (!this.headerRead) {
+      if (data.length < 19) return at;
       if (!data.subarray(0, 11).equals(SIGNATURE)) throw new Error('binary COPY: unexpected signature');
-      at = 19 + data.readInt32BE(15);
+      const rowsStart = 19 + data.readInt32BE(15);
+      if (data.length < rowsStart) return at;
+      at = rowsStart;
       this.headerRead = true;
     }
-    const out = Buffer.allocUnsafe(data.length);
-    const ends: number[] = [];
-    let written = 0;
     while (at + 2 <= data.length) {
       const fields = data.readInt16BE(at);
       if (fields === -1) {
         this.ended = true;
-        at += 2;
-        break;
+        return at + 2;
       }
       if (fields !== 2) throw new Error(`binary COPY: a row of ${fields} fields, expected 2`);
       if (at + 6 > data.length) break;
@@ -236,21 +267,27 @@ class BinaryCopyParser {
       if (suspectLength >= 0 && suspectStart + suspectLength > data.length) break;
       if (suspectLength >= 0) {
         this.suspect = data.toString('utf8', suspectStart, suspectStart + suspectLength);
-        break;
+        return at;
       }
       // A line is never NULL: every cell is coalesced.
       if (lineLength < 0) throw new Error('binary COPY: a NULL line');
-      data.copy(out, written, lineStart, lineStart + lineLength);
-      written += lineLength;
-      ends.push(written);
+      data.copy(lines.out, lines.written, lineStart, lineStart + lineLength);
+      lines.written += lineLength;
+      lines.ends.push(lines.written);
       at = suspectStart;
     }
-    this.rest = data.subarray(at);
-    return { bytes: out.subarray(0, written), ends };
+    return at;
   }
 
   /** Checks the stream ended where a binary COPY ends. */
   end(): void {
     if (!this.ended) throw new Error('binary COPY: the data ended without its trailer');
   }
+}
+
+/** The lines read from one chunk so far. */
+interface Lines {
+  out: Buffer;
+  written: number;
+  ends: number[];
 }
