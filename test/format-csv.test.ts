@@ -10,6 +10,7 @@ import { stringify } from 'csv-stringify/sync';
 import { parse } from 'csv-parse/sync';
 import { createQuoter, guardFormula, quote } from '../lib/format/csv';
 import { SPEC_CHOICES } from '../lib/format/spec';
+import { seededRandom } from './support/seeded-random';
 
 const PIECES = [
   '',
@@ -39,18 +40,8 @@ const PIECES = [
   '"quoted"',
 ];
 
-/** Seeded PRNG (mulberry32), so a failure reproduces. */
-function prng(seed: number): () => number {
-  return () => {
-    seed = (seed + 0x6d2b79f5) | 0;
-    let t = Math.imul(seed ^ (seed >>> 15), 1 | seed);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return ((t ^ (t >>> 14)) >>> 0) / 4_294_967_296;
-  };
-}
-
 function adversarialValues(): string[] {
-  const random = prng(20250501);
+  const random = seededRandom(20250501);
   const values = new Set<string>(PIECES);
   for (const a of PIECES) for (const b of PIECES) values.add(a + b);
   for (let i = 0; i < 3000; i++) {
@@ -115,7 +106,7 @@ test('csv: the formula guard is csv-stringify escape_formulas', () => {
 });
 
 test('csv: every quoted record reads back with csv-parse', () => {
-  const random = prng(7);
+  const random = seededRandom(7);
   for (const separator of SPEC_CHOICES.separator) {
     const quoter = createQuoter('minimal', separator);
     for (let i = 0; i < 300; i++) {

@@ -26,6 +26,7 @@ import {
   type PostgresEndpoint,
   type TestDatabase,
 } from '../devstack/postgres';
+import { seededRandom } from './support/seeded-random';
 
 let postgres: PostgresEndpoint;
 let database: TestDatabase;
@@ -232,7 +233,7 @@ test("random histories: every window equals the contract's definition, computed 
   // began earlier), first changes whose old state is not the ticket's: every branch of the rule.
   const base = Date.UTC(2030, 0, 1);
   const at = (minute: number) => new Date(base + minute * 60_000);
-  const random = seeded(20261205);
+  const random = seededRandom(20261205);
   const pick = <T>(items: readonly T[]): T => items[Math.floor(random() * items.length)]!;
   const STATES = ['PRINTED', 'NOT_PRINTED', 'CANCELLED', 'INVALIDATED', 'CONTROLLED'] as const;
   interface Model {
@@ -311,18 +312,6 @@ test("random histories: every window equals the contract's definition, computed 
     assert.deepEqual(counted, { newTickets: created.length, stateChanges: changed.length });
   }
 });
-
-/** A small deterministic generator (mulberry32): the same histories on every run. */
-function seeded(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 test('a state change committed late lands in a later window, once', async () => {
   const id = await ticket(new Date(Date.now() - 60_000), 'PRINTED');

@@ -224,16 +224,12 @@ export class BinaryCopyParser {
     let at = 0;
     if (this.rest.length > 0) {
       const head = Buffer.concat([this.rest, chunk.subarray(0, JOIN_BYTES)]);
-      const headAt = this.readRows(head, 0, lines);
-      if (headAt >= this.rest.length && chunk.length > JOIN_BYTES) {
-        at = headAt - this.rest.length;
-      } else if (chunk.length > JOIN_BYTES) {
-        // A row longer than the join: read the whole chunk joined, as at first.
-        data = Buffer.concat([this.rest, chunk]);
-        at = headAt;
+      at = this.readRows(head, 0, lines);
+      if (at >= this.rest.length) {
+        at -= this.rest.length; // the cut row is whole: go on in the chunk itself
       } else {
-        data = head;
-        at = headAt;
+        // A row longer than the join (or than the whole chunk): read on in the joined bytes.
+        data = chunk.length > JOIN_BYTES ? Buffer.concat([this.rest, chunk]) : head;
       }
     }
     if (this.suspect === null && !this.ended) at = this.readRows(data, at, lines);

@@ -6,6 +6,7 @@
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { BinaryCopyParser } from '../../lib/source/copy-window';
+import { seededRandom } from '../support/seeded-random';
 
 const SIGNATURE = Buffer.from('PGCOPY\n\xff\r\n\0', 'latin1');
 
@@ -60,16 +61,6 @@ function every(size: number, length: number): number[] {
   return cuts;
 }
 
-/** A small deterministic generator (mulberry32), so a failing cut can be replayed. */
-function random(seed: number): () => number {
-  return () => {
-    seed = (seed + 0x6d2b79f5) | 0;
-    let t = Math.imul(seed ^ (seed >>> 15), 1 | seed);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 const LINES = [
   'BAR;STATE\r\n',
   '',
@@ -110,7 +101,7 @@ describe('binary COPY reader', () => {
   test('every row once, cut at 200 random places in each of 20 streams', () => {
     const data = binaryCopy(ROWS);
     for (let seed = 1; seed <= 20; seed++) {
-      const next = random(seed);
+      const next = seededRandom(seed);
       const cuts = [...new Set(Array.from({ length: 200 }, () => Math.floor(next() * data.length)))]
         .filter((cut) => cut > 0)
         .sort((a, b) => a - b);
